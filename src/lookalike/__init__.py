@@ -1,0 +1,44 @@
+"""Lookalike: a visual search engine for image collections, fast on a plain CPU.
+
+The library is the product; the ``lookalike`` command, and later the HTTP API
+and the web page, are thin adapters over it::
+
+    from lookalike import Collection
+
+    with Collection("photos.lookalike").open() as collection:
+        collection.index(["~/Pictures"])
+        results = collection.search("query.jpg", k=10)
+"""
+
+__version__ = "0.1.0"
+
+from lookalike.collection import (
+    Collection,
+    GlobalChannelConfig,
+    IndexReport,
+    SearchResult,
+)
+from lookalike.errors import (
+    CollectionError,
+    ImageError,
+    LookalikeError,
+    ManifestMismatchError,
+    MissingDependencyError,
+    ValidationError,
+)
+from lookalike.images import load_image
+
+__all__ = [
+    "Collection",
+    "CollectionError",
+    "GlobalChannelConfig",
+    "ImageError",
+    "IndexReport",
+    "LookalikeError",
+    "ManifestMismatchError",
+    "MissingDependencyError",
+    "SearchResult",
+    "ValidationError",
+    "__version__",
+    "load_image",
+]

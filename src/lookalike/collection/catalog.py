@@ -1,0 +1,259 @@
+"""The SQLite catalog: one row per image, one row per stored vector.
+
+SQLite in WAL mode is the collection's source of truth. Every batch of indexing
+work is one transaction, so a crash or ``kill -9`` at any point leaves the last
+committed state intact, and the next run simply carries on. Search structures
+(vector indexes) are caches derived from these tables.
+
+Vectors live in one table for every channel. A vector's id is never reused
+(AUTOINCREMENT), so a re-embedded image gets a new id and derived indexes can
+be brought up to date by comparing id sets.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.errors import CollectionError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT,
+    size INTEGER,
+    mtime_ns INTEGER,
+    width INTEGER,
+    height INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vectors_by_image ON vectors(image_id);
+CREATE INDEX IF NOT EXISTS vectors_by_channel ON vectors(channel, id);
+"""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    path: str
+    sha256: str | None
+    size: int | None
+    mtime_ns: int | None
+    width: int | None
+    height: int | None
+    status: str
+    error: str | None
+
+
+_IMAGE_COLUMNS = "id, path, sha256, size, mtime_ns, width, height, status, error"
+
+
+class Catalog:
+    """A thin, typed layer over the collection's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> Catalog:
+        if self._conn is not None:
+            return self
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise CollectionError(
+                    f"{self.path}: expected catalog schema {SCHEMA_VERSION}, got {version}"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(f"{self.path}: not a usable catalog ({error})") from error
+        self._conn = conn
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CollectionError(f"{self.path}: catalog is not open; call open() first")
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: all of it is committed, or none of it."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- images ---------------------------------------------------------------------------
+
+    def images_by_path(self, paths: Iterable[str]) -> dict[str, ImageRecord]:
+        found: dict[str, ImageRecord] = {}
+        wanted = list(paths)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path IN ({marks})", chunk
+            )
+            for row in rows:
+                record = ImageRecord(*row)
+                found[record.path] = record
+        return found
+
+    def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
+        wanted = [int(i) for i in ids]
+        found: dict[int, ImageRecord] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = ImageRecord(*row)
+        return found
+
+    def all_images(self, status: str | None = None) -> list[ImageRecord]:
+        query = f"SELECT {_IMAGE_COLUMNS} FROM images"
+        params: tuple[str, ...] = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            params = (status,)
+        return [ImageRecord(*row) for row in self.conn.execute(query + " ORDER BY id", params)]
+
+    def paths_under(self, folder: str) -> list[str]:
+        """Catalogued paths inside ``folder`` (an absolute path without trailing separator)."""
+        prefix = folder.rstrip("/") + "/"
+        # A range scan on the unique path index, not LIKE, so '%' or '_' in names are literal.
+        rows = self.conn.execute(
+            "SELECT path FROM images WHERE path >= ? AND path < ?", (prefix, prefix[:-1] + "0")
+        )
+        return [row[0] for row in rows]
+
+    def upsert_image(
+        self, conn: sqlite3.Connection, *, path: str, sha256: str | None, size: int | None,
+        mtime_ns: int | None, width: int | None, height: int | None, status: str,
+        error: str | None,
+    ) -> int:
+        conn.execute(
+            "INSERT INTO images (path, sha256, size, mtime_ns, width, height, status, error,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(path) DO UPDATE SET sha256=excluded.sha256, size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, width=excluded.width, height=excluded.height,"
+            " status=excluded.status, error=excluded.error, updated_at=excluded.updated_at",
+            (path, sha256, size, mtime_ns, width, height, status, error, time.time()),
+        )
+        (image_id,) = conn.execute("SELECT id FROM images WHERE path = ?", (path,)).fetchone()
+        return int(image_id)
+
+    def touch_image(
+        self, conn: sqlite3.Connection, image_id: int, size: int, mtime_ns: int
+    ) -> None:
+        conn.execute(
+            "UPDATE images SET size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
+            (size, mtime_ns, time.time(), image_id),
+        )
+
+    def delete_images(self, conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+        # Vectors go with their image through ON DELETE CASCADE.
+        conn.executemany("DELETE FROM images WHERE id = ?", [(int(i),) for i in ids])
+
+    # -- vectors --------------------------------------------------------------------------
+
+    def replace_vectors(
+        self, conn: sqlite3.Connection, channel: str, image_id: int, vectors: np.ndarray
+    ) -> None:
+        conn.execute("DELETE FROM vectors WHERE channel = ? AND image_id = ?", (channel, image_id))
+        conn.executemany(
+            "INSERT INTO vectors (channel, image_id, vector) VALUES (?, ?, ?)",
+            [(channel, image_id, np.ascontiguousarray(row, dtype=np.float32).tobytes())
+             for row in np.atleast_2d(vectors)],
+        )
+
+    def vector_ids(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        """(vector ids, their image ids) of a channel, in id order."""
+        rows = self.conn.execute(
+            "SELECT id, image_id FROM vectors WHERE channel = ? ORDER BY id", (channel,)
+        ).fetchall()
+        table = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        return table[:, 0].copy(), table[:, 1].copy()
+
+    def load_vectors(
+        self, channel: str, dim: int, ids: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(vector ids, (n, dim) float32 matrix) for ``ids``, or the whole channel."""
+        if ids is None:
+            rows = self.conn.execute(
+                "SELECT id, vector FROM vectors WHERE channel = ? ORDER BY id", (channel,)
+            ).fetchall()
+        else:
+            rows = []
+            wanted = [int(i) for i in ids]
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self.conn.execute(
+                    f"SELECT id, vector FROM vectors WHERE id IN ({marks}) ORDER BY id", chunk
+                ).fetchall()
+        vector_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
+        return vector_ids, matrix.reshape(len(rows), dim).copy()
+
+    def vectors_of_images(self, channel: str, image_ids: Sequence[int]) -> dict[int, list[bytes]]:
+        """Raw vector blobs of each image in a channel."""
+        found: dict[int, list[bytes]] = {}
+        wanted = [int(i) for i in image_ids]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for image_id, blob in self.conn.execute(
+                f"SELECT image_id, vector FROM vectors WHERE channel = ? AND image_id IN ({marks})"
+                " ORDER BY id", [channel, *chunk],
+            ):
+                found.setdefault(image_id, []).append(blob)
+        return found
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            row = self.conn.execute("SELECT COUNT(*) FROM images").fetchone()
+        else:
+            row = self.conn.execute("SELECT COUNT(*) FROM images WHERE status = ?", (status,))
+            row = row.fetchone()
+        return int(row[0])
+
+    def count_vectors(self, channel: str) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM vectors WHERE channel = ?", (channel,))
+        return int(row.fetchone()[0])

@@ -1,0 +1,53 @@
+"""Exceptions raised by Lookalike.
+
+Every error that reaches a user says what was expected and what was found, and
+names the file it is about when there is one.
+"""
+
+from __future__ import annotations
+
+
+class LookalikeError(Exception):
+    """Base class of every error Lookalike raises on purpose."""
+
+
+class ImageError(LookalikeError):
+    """An image could not be read: missing, unreadable, corrupt, truncated or too large."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class ManifestMismatchError(LookalikeError):
+    """A collection, index or model file was built with other settings than the ones asked for."""
+
+
+class CollectionError(LookalikeError):
+    """A collection directory is missing, damaged or used the wrong way."""
+
+
+class MissingDependencyError(LookalikeError):
+    """An optional dependency needed by the requested feature is not installed."""
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the package '{package}', which is not installed; "
+            f"install it with: pip install 'lookalike[{extra}]'"
+        )
+        self.package = package
+
+
+class ValidationError(LookalikeError, ValueError):
+    """An argument had the wrong type, shape or value."""
+
+
+def expect(condition: bool, message: str) -> None:
+    """Raise :class:`ValidationError` with ``message`` unless ``condition`` holds.
+
+    Used at API boundaries instead of ``assert``, which vanishes under ``python -O``
+    and gives no message.
+    """
+    if not condition:
+        raise ValidationError(message)

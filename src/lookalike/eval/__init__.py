@@ -1,0 +1,57 @@
+"""Evaluation on public benchmarks with the protocols and metrics papers report.
+
+``evaluate("ukbench", data=...)`` loads the dataset, indexes its database into a
+cached collection and returns one flat dict of metrics (the CLI's ``--json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lookalike.collection import GlobalChannelConfig
+from lookalike.errors import ValidationError
+from lookalike.eval import datasets
+from lookalike.eval.runner import EvalSettings, Progress, evaluate_retrieval, evaluate_verification
+
+
+def evaluate(
+    name: str, *, config: GlobalChannelConfig | None = None, channel: str = "global",
+    collection: Path | None = None, data: Path | None = None, root: Path | None = None,
+    truth: Path | None = None, pairs: Path | None = None, crop: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run benchmark ``name`` (ukbench, oxford, lfw, orl or custom) and return its metrics."""
+    settings = EvalSettings(config=config or GlobalChannelConfig(), channel=channel,
+                            collection=collection)
+    dataset = _load(name, data=data, root=root, truth=truth, pairs=pairs, crop=crop)
+    if isinstance(dataset, datasets.VerificationDataset):
+        return evaluate_verification(dataset, settings, progress)
+    return evaluate_retrieval(dataset, settings, progress)
+
+
+def _load(
+    name: str, *, data: Path | None, root: Path | None, truth: Path | None, pairs: Path | None,
+    crop: bool,
+) -> datasets.RetrievalDataset | datasets.VerificationDataset:
+    if name == "custom":
+        if root is None or truth is None:
+            raise ValidationError("expected --root DIR and --truth TSV for the custom dataset")
+        return datasets.load_custom(root, truth)
+    if data is None:
+        raise ValidationError(f"expected --data DIR for the {name} dataset, got none")
+    if name == "lfw":
+        if pairs is None:
+            raise ValidationError("expected --pairs FILE for lfw (e.g. pairsDevTest.txt)")
+        return datasets.load_lfw_pairs(data, pairs)
+    if name == "oxford":
+        return datasets.load_oxford(data, crop=crop)
+    if name in ("ukbench", "orl"):
+        loader = datasets.load_ukbench if name == "ukbench" else datasets.load_orl
+        return loader(data)
+    raise ValidationError(
+        f"expected a dataset among ukbench, oxford, lfw, orl, custom, got '{name}'"
+    )
+
+
+__all__ = ["evaluate"]

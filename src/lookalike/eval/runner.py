@@ -1,0 +1,149 @@
+"""Run a benchmark protocol against a collection and report the metrics papers use.
+
+Datasets come from :mod:`lookalike.eval.datasets`, metrics from
+:mod:`lookalike.eval.metrics` (pure functions). The database is indexed into a
+collection that is cached between runs (or given by the caller), so repeated
+evaluations only pay for the queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.collection import Collection, GlobalChannelConfig
+from lookalike.errors import LookalikeError
+from lookalike.eval import metrics
+from lookalike.eval.datasets import RetrievalDataset, VerificationDataset
+from lookalike.paths import atomic_write_bytes, cache_dir, catalog_key
+
+Progress = Callable[[int, int], None]
+_INDEX_STATS = "eval_index_stats.json"
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How to build and search the collection under evaluation."""
+
+    config: GlobalChannelConfig
+    channel: str = "global"
+    collection: Path | None = None
+
+
+def default_collection_dir(
+    dataset_name: str, files: tuple[Path, ...], config: GlobalChannelConfig
+) -> Path:
+    """A cache folder keyed by the dataset's files and the stored-vector settings."""
+    digest = hashlib.sha1()
+    for path in sorted(files):
+        digest.update(catalog_key(path).encode())
+    digest.update(json.dumps(config.stored_settings(), sort_keys=True).encode())
+    return cache_dir() / "eval" / f"{dataset_name}-{digest.hexdigest()[:12]}"
+
+
+def build_collection(
+    name: str, files: tuple[Path, ...], settings: EvalSettings, progress: Progress | None = None
+) -> tuple[Collection, float]:
+    """Open (and if needed fill) the evaluation collection; returns it and images/s."""
+    root = settings.collection or default_collection_dir(name, files, settings.config)
+    collection = Collection(root, global_config=settings.config).open()
+    report = collection.index(list(files), progress=progress)
+    stats_path = root / _INDEX_STATS
+    if report.processed:
+        stats = {"index_images_per_s": report.images_per_s, "stage_seconds": report.stage_seconds,
+                 "images": report.processed}
+        atomic_write_bytes(stats_path, json.dumps(stats).encode())
+    if report.failures:
+        first = "; ".join(f"{path}: {reason}" for path, reason in report.failures[:3])
+        raise LookalikeError(f"{len(report.failures)} database images failed to index ({first})")
+    collection.save()
+    throughput = 0.0
+    if stats_path.exists():
+        throughput = float(json.loads(stats_path.read_text())["index_images_per_s"])
+    return collection, throughput
+
+
+def evaluate_retrieval(
+    dataset: RetrievalDataset, settings: EvalSettings, progress: Progress | None = None
+) -> dict[str, Any]:
+    """mAP, top-1, recall@1/5/10 and (when every query has 4 relevant) the N-S score."""
+    collection, throughput = build_collection(dataset.name, dataset.database, settings, progress)
+    try:
+        depth = len(dataset.database)
+        aps, tops, ns, latencies = [], [], [], []
+        recalls: dict[int, list[float]] = {1: [], 5: [], 10: []}
+        for query in dataset.queries:
+            started = time.perf_counter()
+            results = collection.search(query.path, k=depth, channel=settings.channel,
+                                        box=query.box)
+            latencies.append(time.perf_counter() - started)
+            ranked = [result.path for result in results]
+            relevant = {catalog_key(path) for path in query.relevant}
+            junk = {catalog_key(path) for path in query.junk}
+            aps.append(metrics.average_precision(ranked, relevant, junk))
+            unjunked = [path for path in ranked if path not in junk]
+            tops.append(metrics.top1(unjunked, relevant))
+            for k, values in recalls.items():
+                values.append(metrics.recall_at_k(unjunked, relevant, k))
+            ns.append(metrics.ns_score(ranked, relevant))
+    finally:
+        collection.close()
+    report: dict[str, Any] = {
+        "dataset": dataset.name,
+        "map": float(np.mean(aps)),
+        "top1": float(np.mean(tops)),
+        **{f"recall_at_{k}": float(np.mean(values)) for k, values in recalls.items()},
+    }
+    if dataset.ns_applicable:
+        report["ns_score"] = float(np.mean(ns))
+    return {**report, **_common(len(dataset.queries), throughput, latencies, settings)}
+
+
+def evaluate_verification(
+    dataset: VerificationDataset, settings: EvalSettings, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Pair verification by cosine similarity, k-fold accuracy as in the LFW protocol."""
+    files = tuple(sorted({pair.a for pair in dataset.pairs} | {pair.b for pair in dataset.pairs}))
+    collection, throughput = build_collection(dataset.name, files, settings, progress)
+    try:
+        channel = collection.channel(settings.channel)
+        started = time.perf_counter()
+        vectors = collection.vectors([catalog_key(path) for path in files], channel=channel.name)
+        latencies = [(time.perf_counter() - started) / max(1, len(files))]
+    finally:
+        collection.close()
+    row = {path: i for i, path in enumerate(files)}
+    first = vectors[[row[pair.a] for pair in dataset.pairs]]
+    second = vectors[[row[pair.b] for pair in dataset.pairs]]
+    scores = np.sum(first * second, axis=1)
+    same = np.array([pair.same for pair in dataset.pairs])
+    folds = np.array([pair.fold for pair in dataset.pairs])
+    accuracy, spread, thresholds = metrics.verification_accuracy_kfold(scores, same, folds)
+    return {
+        "dataset": dataset.name, "accuracy": accuracy, "accuracy_std": spread,
+        "threshold_mean": float(np.mean(thresholds)), "n_pairs": len(dataset.pairs),
+        **_common(len(dataset.pairs), throughput, latencies, settings),
+    }
+
+
+def _common(
+    n_queries: int, throughput: float, latencies: list[float], settings: EvalSettings
+) -> dict[str, Any]:
+    percentiles = metrics.latency_percentiles(latencies)
+    return {
+        "n_queries": n_queries,
+        "index_images_per_s": round(throughput, 2),
+        "query_ms_p50": percentiles["p50_ms"],
+        "query_ms_p99": percentiles["p99_ms"],
+        "channel": settings.channel,
+        "extractor": settings.config.extractor,
+        "whitening": settings.config.whitening_key,
+        "index": settings.config.index,
+    }

@@ -1,0 +1,110 @@
+"""The extractor contract and its registry.
+
+An extractor turns decoded RGB images into L2-normalised float32 embeddings.
+Following the timm/immich pattern, construction is cheap and only stores
+parameters; :meth:`Extractor.load` does the expensive work once and is
+idempotent; :meth:`Extractor.embed` validates, then calls the one method a
+backend implements, :meth:`Extractor._embed`.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lookalike.errors import ValidationError, expect
+
+
+@dataclass(frozen=True)
+class ExtractorInfo:
+    """What a collection records about the extractor that filled it."""
+
+    name: str
+    version: str
+    dim: int
+    metric: str = "cosine"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "dim": self.dim, "metric": self.metric}
+
+
+class Extractor(ABC):
+    """Embeds a batch of HxWx3 uint8 RGB images into (n, dim) unit vectors."""
+
+    info: ClassVar[ExtractorInfo]
+
+    def __init__(self) -> None:
+        self._load_lock = threading.Lock()
+        self._loaded = False
+
+    def load(self) -> Extractor:
+        """Load the model once; safe to call from several threads."""
+        with self._load_lock:
+            if not self._loaded:
+                self._load()
+                self._loaded = True
+        return self
+
+    def _load(self) -> None:
+        """Override to load weights or sessions. The default has nothing to load."""
+
+    @abstractmethod
+    def _embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Return raw (n, dim) float32 embeddings; the base class normalises them."""
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        expect(len(images) > 0, "expected at least one image, got an empty batch")
+        for image in images:
+            if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+                    and image.dtype == np.uint8):
+                found = (f"{type(image).__name__} {getattr(image, 'shape', '')} "
+                         f"{getattr(image, 'dtype', '')}")
+                raise ValidationError(f"expected HxWx3 uint8 RGB arrays, got {found.strip()}")
+        self.load()
+        vectors = np.asarray(self._embed(images), dtype=np.float32)
+        expect(
+            vectors.shape == (len(images), self.info.dim),
+            f"expected embeddings of shape {(len(images), self.info.dim)}, got {vectors.shape}",
+        )
+        return l2_normalise(vectors)
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Scale rows to unit length; an all-zero row stays zero instead of becoming NaN."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    normalised: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised
+
+
+ExtractorFactory = Callable[..., Extractor]
+_REGISTRY: dict[str, ExtractorFactory] = {}
+
+
+def register_extractor(name: str) -> Callable[[ExtractorFactory], ExtractorFactory]:
+    """Class or function decorator adding an extractor factory under ``name``."""
+
+    def decorate(factory: ExtractorFactory) -> ExtractorFactory:
+        if name in _REGISTRY:
+            raise ValidationError(f"extractor '{name}' is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_extractors() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_extractor(name: str, **params: Any) -> Extractor:
+    """Build (but do not load) the extractor registered as ``name``."""
+    if name not in _REGISTRY:
+        raise ValidationError(
+            f"expected an extractor name among {available_extractors()}, got '{name}'"
+        )
+    return _REGISTRY[name](**params)

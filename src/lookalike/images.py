@@ -1,0 +1,518 @@
+"""Robust image input: turn whatever a user hands us into an HxWx3 uint8 RGB array.
+
+Everything the engine reads goes through :func:`load_image` (or
+:func:`read_image_bytes` followed by :func:`decode_image`, for the indexing
+pipeline, which hashes the bytes before decoding them). These functions accept
+paths, encoded bytes, numpy arrays and PIL images, and normalise every odd corner
+of real photo collections the same way:
+
+* EXIF orientation is applied, so a portrait photo taken sideways stands upright;
+* only the first frame of an animated image (GIF, WebP, multi-page TIFF) is used;
+* grey, palette, CMYK, 1-bit and high-bit-depth images become 8-bit RGB, and
+  16-bit images are scaled by their bit depth rather than clipped;
+* transparency is composited over white, the way most viewers show it;
+* the pixel count is checked from the header *before* the pixels are decoded, so
+  a tiny file that claims to be 60000x60000 cannot exhaust memory.
+
+Every failure raises :class:`~lookalike.errors.ImageError` naming the file and a
+short reason, or :class:`~lookalike.errors.ValidationError` when the caller
+passed something that is not an image at all. No process-global Pillow setting
+(``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``) is changed.
+
+:func:`discover_images` expands the folders and files a user names into a
+sorted, de-duplicated list of image files, reporting missing paths as failures
+instead of raising, so one typo does not abort indexing a whole collection.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lookalike.errors import ImageError, ValidationError, expect
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "DiscoveryResult",
+    "ImageInput",
+    "decode_image",
+    "discover_images",
+    "load_image",
+    "read_image_bytes",
+]
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".gif",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+    }
+)
+"""File name extensions (lowercase, with the dot) that folder discovery picks up."""
+
+DEFAULT_MAX_PIXELS = 89_478_485
+"""Largest width*height accepted by default; Pillow's own decompression-bomb limit."""
+
+ImageInput: TypeAlias = str | os.PathLike[str] | bytes | npt.NDArray[Any] | Image.Image
+"""Anything :func:`load_image` accepts."""
+
+RGBArray: TypeAlias = npt.NDArray[np.uint8]
+
+# Pillow modes whose samples are wider than 8 bits; converting them with
+# Image.convert("RGB") clips at 255 instead of scaling, so they are handled in numpy.
+_WIDE_INT16_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+# Exceptions Pillow's decoders raise on malformed input besides OSError. Decoders
+# are written against well-formed files, so a corrupt one can surface almost any
+# of these; they all mean "this file is damaged".
+_DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_image(
+    source: ImageInput,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> RGBArray:
+    """Load ``source`` as a new HxWx3 C-contiguous uint8 RGB array.
+
+    ``source`` may be a path (read from disk), encoded bytes (decoded in memory),
+    a numpy array (HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, uint16 or float in
+    [0, 1]) or a PIL image (its current frame is used). ``name`` replaces the
+    label errors use for the source ('<bytes>', '<array>', '<PIL image>' or the
+    path). Images with more than ``max_pixels`` pixels are refused; note that
+    Pillow itself refuses anything above twice its own limit whatever
+    ``max_pixels`` says.
+
+    Raises:
+        ImageError: the image is missing, unreadable, corrupt, truncated or too large.
+        ValidationError: ``source`` is of an unsupported type, or an array has the
+            wrong shape, dtype or value range.
+    """
+    _check_max_pixels(max_pixels)
+    if isinstance(source, str | os.PathLike):
+        path = _fspath(source)
+        return _load_path(path, name if name is not None else path, max_pixels)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return decode_image(bytes(source), source=name or "<bytes>", max_pixels=max_pixels)
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source, name or "<array>", max_pixels)
+    if isinstance(source, Image.Image):
+        label = name or getattr(source, "filename", "") or "<PIL image>"
+        return _decode_pil(source, str(label), max_pixels, owned=False)
+    raise ValidationError(
+        f"expected a path, bytes, numpy array or PIL image, got {type(source).__name__}"
+    )
+
+
+def read_image_bytes(path: str | os.PathLike[str], *, name: str | None = None) -> bytes:
+    """Read the raw bytes of the image file at ``path``.
+
+    Raises :class:`ImageError` (labelled ``name`` or the path) when the file is
+    missing, a directory, empty or unreadable; the bytes are not decoded here.
+    """
+    fspath = _fspath(path)
+    label = name if name is not None else fspath
+    _check_regular_file(fspath, label)
+    try:
+        with open(fspath, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ImageError(label, _os_error_reason(exc)) from exc
+    # The file may have been emptied between the stat and the read.
+    if not data:
+        raise ImageError(label, "empty file (0 bytes)")
+    return data
+
+
+def decode_image(
+    data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> RGBArray:
+    """Decode encoded image ``data`` into a new HxWx3 uint8 RGB array.
+
+    ``source`` is the label errors name (usually the path the bytes came from).
+    Raises :class:`ImageError` for empty, unrecognised, corrupt, truncated or
+    oversized data.
+    """
+    _check_max_pixels(max_pixels)
+    expect(
+        isinstance(data, bytes | bytearray | memoryview),
+        f"expected image data as bytes, got {type(data).__name__}",
+    )
+    if len(data) == 0:
+        raise ImageError(source, "empty data (0 bytes)")
+    return _decode_stream(io.BytesIO(data), source, max_pixels)
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """The image files found by :func:`discover_images`, and the paths that failed."""
+
+    files: list[Path]
+    failures: list[ImageError]
+
+
+def discover_images(
+    paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True
+) -> DiscoveryResult:
+    """Expand files and folders into a de-duplicated list of absolute image paths.
+
+    Folders are walked (recursively unless ``recursive`` is false) and contribute
+    every non-hidden file whose extension, in any case, is in
+    :data:`IMAGE_EXTENSIONS`, sorted by path; hidden files and folders (name
+    starting with '.') are skipped. A file named explicitly is always included,
+    whatever its extension, so that a wrong file gets a clear decode error later
+    rather than vanishing silently. Files keep the order of the arguments; a file
+    reached twice (also through a symbolic link) is kept once. A path that does
+    not exist, or a folder that cannot be listed, becomes an entry in
+    ``failures`` instead of raising.
+    """
+    expect(
+        not isinstance(paths, str | bytes | os.PathLike),
+        "expected an iterable of paths, got a single path; wrap it in a list",
+    )
+    files: list[Path] = []
+    failures: list[ImageError] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        expect(
+            isinstance(raw, str | os.PathLike),
+            f"expected a path, got {type(raw).__name__}",
+        )
+        path = Path(os.path.abspath(_fspath(raw)))
+        for found in _expand_path(path, recursive, failures):
+            key = _dedup_key(found)
+            if key not in seen:
+                seen.add(key)
+                files.append(found)
+    return DiscoveryResult(files=files, failures=failures)
+
+
+# ------------------------------------------------------------------ reading from disk
+
+
+def _fspath(path: str | os.PathLike[str]) -> str:
+    """``os.fspath`` that also tolerates a bytes path, for labels and ``open``."""
+    value = os.fspath(path)
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def _check_regular_file(path: str, label: str) -> None:
+    """Raise :class:`ImageError` with a precise reason unless ``path`` is a non-empty file.
+
+    Checked up front because ``open`` on a directory fails differently per OS,
+    and an empty file would otherwise reach Pillow as a vague 'cannot identify'.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ImageError(label, _os_error_reason(exc)) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageError(label, "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(label, "not a regular file")
+    if info.st_size == 0:
+        raise ImageError(label, "empty file (0 bytes)")
+
+
+def _os_error_reason(exc: OSError) -> str:
+    """A short human reason for an ``OSError`` met while reading a file."""
+    if isinstance(exc, FileNotFoundError | NotADirectoryError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot read file: {exc.strerror or exc}"
+
+
+def _load_path(path: str, label: str, max_pixels: int) -> RGBArray:
+    """Decode the file at ``path`` straight from disk (no full read into memory first)."""
+    _check_regular_file(path, label)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the try
+    except OSError as exc:
+        raise ImageError(label, _os_error_reason(exc)) from exc
+    with fh:
+        return _decode_stream(fh, label, max_pixels)
+
+
+# ------------------------------------------------------------------------- decoding
+
+
+def _decode_stream(fp: BinaryIO, source: str, max_pixels: int) -> RGBArray:
+    """Open, size-check, fully decode and convert the encoded image in ``fp``."""
+    # Pillow warns (and prints) above its own limit; we apply max_pixels ourselves,
+    # so the warning is noise. catch_warnings restores the filters afterwards.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(fp)
+        except UnidentifiedImageError:
+            raise ImageError(source, "not an image (unrecognised format)") from None
+        except Image.DecompressionBombError as exc:
+            raise ImageError(source, _bomb_reason(exc)) from None
+        except _DECODE_ERRORS as exc:
+            raise ImageError(source, _corrupt_reason(exc)) from exc
+        with img:
+            # A freshly opened file shows its first frame, which is the one we want.
+            return _decode_pil(img, source, max_pixels, owned=True)
+
+
+def _decode_pil(img: Image.Image, source: str, max_pixels: int, *, owned: bool) -> RGBArray:
+    """Check size, force decoding, orient and convert ``img``.
+
+    ``owned`` says the image was opened here, so it may be rotated in place
+    instead of copied.
+    """
+    _check_pixel_count(img.width, img.height, source, max_pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            # Image.open only read the header; decoding everything now makes a
+            # truncated file fail here, with its name, rather than later.
+            img.load()
+            oriented = _apply_exif_orientation(img, owned=owned)
+            return _pil_to_rgb(oriented)
+        except Image.DecompressionBombError as exc:
+            raise ImageError(source, _bomb_reason(exc)) from None
+        except MemoryError:
+            raise ImageError(source, "not enough memory to decode the image") from None
+        except _DECODE_ERRORS as exc:
+            raise ImageError(source, _corrupt_reason(exc)) from exc
+
+
+def _check_pixel_count(width: int, height: int, source: str, max_pixels: int) -> None:
+    """Refuse empty images and ones above ``max_pixels``, before any pixel is decoded."""
+    pixels = width * height
+    if pixels == 0:
+        raise ImageError(source, f"image has no pixels ({width}x{height})")
+    if pixels > max_pixels:
+        raise ImageError(
+            source,
+            f"image is {width}x{height} = {pixels} pixels, above the limit of {max_pixels}",
+        )
+
+
+def _check_max_pixels(max_pixels: int) -> None:
+    expect(
+        isinstance(max_pixels, int) and not isinstance(max_pixels, bool) and max_pixels > 0,
+        f"max_pixels must be a positive integer, got {max_pixels!r}",
+    )
+
+
+def _bomb_reason(exc: Exception) -> str:
+    return f"refused as a possible decompression bomb: {exc}"
+
+
+def _corrupt_reason(exc: BaseException) -> str:
+    message = str(exc).strip() or type(exc).__name__
+    return f"truncated or corrupt image: {message}"
+
+
+def _apply_exif_orientation(img: Image.Image, *, owned: bool) -> Image.Image:
+    """Rotate/flip ``img`` as its EXIF orientation tag says.
+
+    A damaged EXIF block is ignored rather than fatal: the pixels are fine and
+    an unrotated image is far more useful than an error.
+    """
+    try:
+        if owned:
+            ImageOps.exif_transpose(img, in_place=True)
+            return img
+        return ImageOps.exif_transpose(img)
+    except _DECODE_ERRORS:
+        return img
+
+
+def _pil_to_rgb(img: Image.Image) -> RGBArray:
+    """Convert a decoded image of any Pillow mode to a new HxWx3 uint8 array."""
+    if img.mode in _WIDE_INT16_MODES or img.mode in ("I", "F"):
+        grey = _wide_to_uint8(img)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if img.mode in _ALPHA_MODES or "transparency" in img.info:
+        # P and L images may carry transparency in info; converting to RGBA applies it.
+        rgba = np.asarray(img.convert("RGBA"))
+        return _composite_over_white(rgba[:, :, :3], rgba[:, :, 3])
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    return np.array(rgb, dtype=np.uint8, order="C")
+
+
+def _wide_to_uint8(img: Image.Image) -> RGBArray:
+    """Scale a single-channel 16-bit, 32-bit integer or float image to 0..255.
+
+    16-bit modes are divided by 257 (65535 -> 255). Mode 'I' is what older
+    Pillows and some TIFFs give for 16-bit data, so values within 0..65535 are
+    scaled the same way. Float images in [0, 1] are scaled by 255 and in 0..255
+    are kept. Anything else has no known range and is stretched min..max.
+    """
+    values = np.asarray(img)
+    if img.mode in _WIDE_INT16_MODES:
+        return _uint16_to_uint8(values.astype(np.uint16))
+    data = values.astype(np.float64)
+    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(data.min()), float(data.max())
+    if img.mode == "F" and low >= 0.0 and high <= 1.0:
+        scaled = data * 255.0
+    elif img.mode == "F" and low >= 0.0 and high <= 255.0:
+        scaled = data
+    elif low >= 0.0 and high <= 65535.0:
+        scaled = data / 257.0
+    elif high > low:
+        scaled = (data - low) * (255.0 / (high - low))
+    else:
+        scaled = np.zeros_like(data)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _uint16_to_uint8(values: npt.NDArray[np.uint16]) -> RGBArray:
+    """Round 16-bit samples to 8 bits: 0 -> 0, 32768 -> 128, 65535 -> 255."""
+    return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _composite_over_white(rgb: RGBArray, alpha: RGBArray) -> RGBArray:
+    """Blend uint8 ``rgb`` (HxWx3) over a white background using uint8 ``alpha`` (HxW).
+
+    White, not black, because that is how browsers and viewers show transparent
+    images, and it is what a user compares search results against.
+    """
+    colour = rgb.astype(np.uint32)
+    a = alpha.astype(np.uint32)[:, :, None]
+    blended = (colour * a + 255 * (255 - a) + 127) // 255
+    return np.ascontiguousarray(blended.astype(np.uint8))
+
+
+# ---------------------------------------------------------------------- numpy input
+
+
+def _array_to_rgb(array: npt.NDArray[Any], source: str, max_pixels: int) -> RGBArray:
+    """Validate an in-memory image array and convert it to a new HxWx3 uint8 array."""
+    shape = array.shape
+    valid_shape = array.ndim == 2 or (array.ndim == 3 and shape[2] in (1, 2, 3, 4))
+    if not valid_shape:
+        raise ValidationError(
+            f"expected an image array of shape HxW or HxWxC with C in 1..4, got shape {shape}"
+        )
+    _check_pixel_count(shape[1], shape[0], source, max_pixels)
+    samples = _array_to_uint8(array)
+    channels = samples[:, :, None] if samples.ndim == 2 else samples
+    count = channels.shape[2]
+    if count in (1, 2):
+        grey = np.repeat(channels[:, :, :1], 3, axis=2)
+        if count == 1:
+            return np.ascontiguousarray(grey)
+        return _composite_over_white(grey, channels[:, :, 1])
+    if count == 4:
+        return _composite_over_white(channels[:, :, :3], channels[:, :, 3])
+    return np.array(channels, dtype=np.uint8, order="C")  # always a copy: no aliasing
+
+
+def _array_to_uint8(array: npt.NDArray[Any]) -> RGBArray:
+    """Convert uint8, uint16 or [0, 1] float samples to uint8, rejecting anything else."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        return _uint16_to_uint8(array)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise ValidationError("float image array contains NaN or infinity")
+        low, high = float(array.min()), float(array.max())
+        if low < 0.0 or high > 1.0:
+            raise ValidationError(
+                f"float image values must lie in [0, 1], found {low:g}..{high:g}"
+            )
+        return np.rint(array.astype(np.float64) * 255.0).astype(np.uint8)
+    raise ValidationError(
+        f"expected an image array of dtype uint8, uint16 or float in [0, 1], got {array.dtype}"
+    )
+
+
+# ------------------------------------------------------------------------ discovery
+
+
+def _expand_path(path: Path, recursive: bool, failures: list[ImageError]) -> list[Path]:
+    """The files ``path`` stands for; failures are appended to ``failures``."""
+    label = str(path)
+    if path.is_dir():
+        return _walk_folder(path, recursive, failures)
+    if path.is_file():
+        return [path]
+    if os.path.lexists(path):
+        reason = "broken symbolic link" if path.is_symlink() else "not a regular file"
+        failures.append(ImageError(label, reason))
+    else:
+        failures.append(ImageError(label, "file not found"))
+    return []
+
+
+def _walk_folder(folder: Path, recursive: bool, failures: list[ImageError]) -> list[Path]:
+    """Sorted image files under ``folder``, skipping hidden entries.
+
+    Symbolic links to folders are not followed, which rules out cycles; links
+    to files are kept like files.
+    """
+
+    def on_error(exc: OSError) -> None:
+        where = exc.filename if exc.filename is not None else folder
+        failures.append(ImageError(str(where), f"cannot list folder: {_os_error_reason(exc)}"))
+
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder, onerror=on_error):
+        # Pruning in place stops os.walk from descending into hidden folders.
+        dirs[:] = [] if not recursive else sorted(d for d in dirs if not d.startswith("."))
+        for entry in names:
+            if entry.startswith(".") or not _has_image_extension(entry):
+                continue
+            candidate = Path(root, entry)
+            if candidate.is_file():
+                found.append(candidate)
+            else:
+                failures.append(ImageError(str(candidate), "broken symbolic link"))
+    return sorted(found)
+
+
+def _has_image_extension(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _dedup_key(path: Path) -> Path:
+    """The canonical path used to spot one file reached twice."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # symlink loop: fall back to the lexical path
+        return path

@@ -1,0 +1,209 @@
+"""The indexing pipeline: read → decode → extract → write.
+
+Each stage is a plain function over one job or one batch of jobs, with no
+hidden state, so the same stages run here in one process (threads overlap file
+reading and decoding with inference) or, unchanged, as the map steps of a
+distributed engine such as Ray Data. A job that fails at any stage carries its
+error to the write stage, which records it; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.collection.catalog import Catalog
+from lookalike.collection.channels import Channel
+from lookalike.errors import ImageError
+from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image, load_image
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass
+class Job:
+    """One image on its way through the stages."""
+
+    key: str
+    path: Path | None = None
+    source: ImageInput | None = None  # for in-memory inputs
+    size: int | None = None
+    mtime_ns: int | None = None
+    data: bytes | None = None
+    sha256: str | None = None
+    image: np.ndarray | None = None
+    width: int | None = None
+    height: int | None = None
+    error: str | None = None
+    known_sha256: str | None = None
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def unchanged_content(self) -> bool:
+        return self.sha256 is not None and self.sha256 == self.known_sha256
+
+
+class StageTimes:
+    """Seconds spent in each stage, summed over the worker threads."""
+
+    STAGES = ("read", "decode", "extract", "write")
+
+    def __init__(self) -> None:
+        self._seconds = dict.fromkeys(self.STAGES, 0.0)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._seconds[stage] += time.perf_counter() - started
+
+    def as_dict(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._seconds)
+
+
+def read_stage(job: Job, times: StageTimes) -> Job:
+    """Read the file's bytes and hash them; in-memory sources are hashed as given."""
+    with times.timing("read"):
+        _read(job)
+    return job
+
+
+def _read(job: Job) -> None:
+    try:
+        if job.path is not None:
+            job.data = job.path.read_bytes()
+            job.size = len(job.data)
+        elif isinstance(job.source, bytes):
+            job.data = job.source
+            job.size = len(job.data)
+        if job.data is not None:
+            job.sha256 = hashlib.sha256(job.data).hexdigest()
+    except OSError as error:
+        job.error = f"cannot read file ({error.strerror or error})"
+
+
+def decode_stage(job: Job, times: StageTimes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Job:
+    """Decode to RGB uint8. Skipped when the content hash shows nothing changed."""
+    if job.error or job.unchanged_content:
+        return job
+    with times.timing("decode"):
+        _decode(job, max_pixels)
+    return job
+
+
+def _decode(job: Job, max_pixels: int) -> None:
+    try:
+        if job.data is not None:
+            job.image = decode_image(job.data, source=job.key, max_pixels=max_pixels)
+        else:
+            job.image = load_image(job.source, max_pixels=max_pixels, name=job.key)  # type: ignore[arg-type]
+            job.sha256 = hashlib.sha256(job.image.tobytes()).hexdigest()
+            job.size = job.image.nbytes
+        job.height, job.width = job.image.shape[:2]
+    except ImageError as error:
+        job.error = error.reason
+    job.data = None  # the bytes are no longer needed; keep memory flat
+
+
+def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: StageTimes) -> None:
+    """Run every channel's extractor on the decoded images of a batch."""
+    ready = [job for job in jobs if job.image is not None and not job.error]
+    if not ready:
+        return
+    images = [job.image for job in ready if job.image is not None]
+    with times.timing("extract"):
+        for channel in channels:
+            for job, vectors in zip(ready, channel.extract(images), strict=True):
+                job.vectors[channel.name] = vectors
+    for job in ready:
+        job.image = None
+
+
+@dataclass
+class WriteCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def write_stage(
+    catalog: Catalog, jobs: Sequence[Job], channels: Sequence[Channel], known: set[str],
+    times: StageTimes, counts: WriteCounts,
+) -> None:
+    """Commit a batch in one transaction: every job in it is recorded, or none is."""
+    with times.timing("write"), catalog.transaction() as conn:
+        for job in jobs:
+            if job.error:
+                counts.failures.append((job.key, job.error))
+                catalog.upsert_image(conn, path=job.key, sha256=job.sha256, size=job.size,
+                                     mtime_ns=job.mtime_ns, width=None, height=None,
+                                     status="failed", error=job.error)
+                continue
+            if job.unchanged_content:
+                records = catalog.images_by_path([job.key])
+                catalog.touch_image(conn, records[job.key].id, job.size or 0, job.mtime_ns or 0)
+                counts.unchanged += 1
+                continue
+            image_id = catalog.upsert_image(
+                conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
+                width=job.width, height=job.height, status="indexed", error=None)
+            for channel in channels:
+                catalog.replace_vectors(conn, channel.name, image_id, job.vectors[channel.name])
+            if job.key in known:
+                counts.updated += 1
+            else:
+                counts.added += 1
+
+
+def run_local(
+    jobs: Iterable[Job], *, catalog: Catalog, channels: Sequence[Channel], known: set[str],
+    batch_size: int = 32, workers: int = 2, max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: ProgressCallback | None = None,
+) -> tuple[WriteCounts, StageTimes]:
+    """Run the four stages in this process: threads read and decode ahead of inference."""
+    times, counts = StageTimes(), WriteCounts()
+
+    def prepare(job: Job) -> Job:
+        return decode_stage(read_stage(job, times), times, max_pixels)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool:
+        for batch in _batched(_prefetch(pool, prepare, jobs, depth=batch_size * 2), batch_size):
+            extract_stage(batch, channels, times)
+            write_stage(catalog, batch, channels, known, times, counts)
+            if progress is not None:
+                progress(len(batch))
+    return counts, times
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, work: Callable[[Job], Job], jobs: Iterable[Job], depth: int
+) -> Iterator[Job]:
+    """Like pool.map, but only ``depth`` jobs ahead, so memory stays bounded."""
+    pending = iter(jobs)
+    window = [pool.submit(work, job) for job in islice(pending, depth)]
+    while window:
+        done = window.pop(0).result()
+        for job in islice(pending, 1):
+            window.append(pool.submit(work, job))
+        yield done
+
+
+def _batched(items: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -1,0 +1,46 @@
+"""Shared fixtures: small synthetic images made on the fly, and a cheap extractor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.collection import GlobalChannelConfig
+
+# Tests never write model exports or eval collections into the user's cache.
+os.environ.setdefault("LOOKALIKE_CACHE",
+                      str(Path(__file__).parents[1] / ".pytest_cache" / "lookalike"))
+
+THUMBNAIL = GlobalChannelConfig(extractor="thumbnail")
+
+
+def pattern(seed: int, size: tuple[int, int] = (96, 72)) -> np.ndarray:
+    """A smooth random colour image: distinct per seed, stable under small changes."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC))
+
+
+def write_images(folder: Path, seeds: range | list[int], fmt: str = "png") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in seeds:
+        path = folder / f"img{seed:03d}.{fmt}"
+        Image.fromarray(pattern(seed)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    write_images(folder, range(12))
+    return folder
+
+
+DATA = Path(os.environ.get("LOOKALIKE_DATA",
+                          Path(__file__).resolve().parents[2] / "shared" / "data"))

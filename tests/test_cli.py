@@ -1,0 +1,92 @@
+"""The command-line contract: each command, its JSON, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_images
+from PIL import Image
+
+from lookalike.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_index_search_info_remove(
+    tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (image_folder / "broken.jpg").write_bytes(b"nope")
+    col = str(tmp_path / "c")
+    code, out, _ = run(capsys, "index", str(image_folder), "--collection", col,
+                       "--extractor", "thumbnail", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["added"] == 12 and report["failed"] == 1
+    assert report["failures"][0]["path"].endswith("broken.jpg") and report["failures"][0]["reason"]
+
+    code, out, _ = run(capsys, "search", str(image_folder / "img005.png"), "--collection", col,
+                       "-k", "3", "--json")
+    results = json.loads(out)["results"]
+    assert code == 0 and [r["rank"] for r in results] == [1, 2, 3]
+    assert results[0]["path"].endswith("img005.png")
+    assert set(results[0]) >= {"path", "score", "rank"}
+
+    code, out, _ = run(capsys, "search", str(image_folder / "img005.png"), "--collection", col,
+                       "--box", "0,0,40,40")
+    assert code == 0 and len(out.strip().splitlines()) == 10
+
+    code, out, _ = run(capsys, "info", "--collection", col, "--json", "--failures")
+    info = json.loads(out)
+    assert info["images"] == 12 and info["failed"] == 1 and info["failures"][0]["reason"]
+
+    code, out, _ = run(capsys, "remove", str(image_folder / "img005.png"), "--collection", col)
+    assert code == 0 and "removed 1" in out
+    code, out, _ = run(capsys, "info", "--collection", col)
+    assert "11 indexed" in out
+
+
+def test_errors_are_one_clear_line(
+    tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "search", str(image_folder / "img000.png"),
+                       "--collection", str(tmp_path / "none"))
+    assert code == 1 and err.startswith("error:") and "no collection here" in err
+    col = str(tmp_path / "c")
+    run(capsys, "index", str(image_folder), "--collection", col, "--extractor", "thumbnail", "-q")
+    code, _, err = run(capsys, "search", str(tmp_path / "missing.png"), "--collection", col)
+    assert code == 1 and "missing.png" in err and "not found" in err
+    code, _, err = run(capsys, "search", str(image_folder / "img000.png"), "--collection", col,
+                       "--channel", "faces")
+    assert code == 1 and "expected a channel" in err
+    with pytest.raises(SystemExit):
+        main(["search", "x.png", "--collection", col, "--box", "1,2"])
+
+
+def test_eval_custom_reports_the_contract_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "db"
+    write_images(root, range(8))
+    # Each query is a brightened copy of one database image: that image is its one relevant.
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    lines = []
+    for seed in range(4):
+        source = Image.open(root / f"img{seed:03d}.png")
+        source.point(lambda value: min(255, value + 10)).save(queries / f"q{seed}.png")
+        lines.append(f"{queries / f'q{seed}.png'}\timg{seed:03d}.png")
+    truth = tmp_path / "truth.tsv"
+    truth.write_text("\n".join(lines) + "\n")
+    code, out, _ = run(capsys, "eval", "custom", "--root", str(root), "--truth", str(truth),
+                       "--extractor", "thumbnail", "--collection", str(tmp_path / "c"), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["map"] == 1.0 and report["top1"] == 1.0 and report["recall_at_1"] == 1.0
+    assert report["n_queries"] == 4 and "ns_score" not in report
+    assert {"index_images_per_s", "query_ms_p50", "query_ms_p99", "recall_at_5",
+            "recall_at_10"} <= set(report)
