@@ -98,3 +98,26 @@ def test_a_tampered_model_file_is_exported_again(tmp_path: Path) -> None:
     assert not cached_model_is_valid(extractor.spec, path)
     fresh = OnnxExtractor(MODEL_SPECS["efficientnet-lite0"], model_dir=tmp_path).load()
     assert cached_model_is_valid(fresh.spec, path)  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_large_jpegs_decode_reduced_yet_find_themselves(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    from lookalike import Collection, GlobalChannelConfig
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed in range(3):
+        big = Image.fromarray(pattern(seed)).resize((2048, 1536), Image.Resampling.BICUBIC)
+        big.save(folder / f"big{seed}.jpg", quality=90)
+    config = GlobalChannelConfig(extractor="efficientnet-lite0")
+    with Collection(tmp_path / "c", global_config=config).open() as collection:
+        assert collection.index([folder]).added == 3
+        record = collection.images()[0]
+        assert (record.width, record.height) == (2048, 1536)  # the full size, not the decoded one
+        top = collection.search(folder / "big1.jpg", k=1)[0]
+        assert top.path.endswith("big1.jpg") and top.score > 0.9999
+        cropped = collection.search(folder / "big2.jpg", k=1, box=(0, 0, 2048, 1536))[0]
+        assert cropped.path.endswith("big2.jpg") and cropped.score > 0.99

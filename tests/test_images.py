@@ -550,3 +550,43 @@ def test_discover_deduplicates_symlinks(tmp_path: Path) -> None:
 def test_discover_rejects_single_string() -> None:
     with pytest.raises(ValidationError):
         discover_images("photos")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------- reduced-scale decoding
+
+
+def _big_jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
+    rng = np.random.default_rng(3)
+    coarse = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    image = Image.fromarray(coarse).resize((width, height), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_min_side_decodes_large_jpegs_at_reduced_scale_and_reports_full_size() -> None:
+    from lookalike.images import decode_image_and_size
+
+    data = _big_jpeg(2048, 1536)
+    image, size = decode_image_and_size(data, source="big.jpg", min_side=256)
+    assert size == (2048, 1536)
+    assert 256 <= image.shape[0] < 1536 and image.shape[0] * 4 == image.shape[1] * 3
+    full = decode_image(data, source="big.jpg")
+    assert full.shape == (1536, 2048, 3)
+    # The reduced decode is the same picture: compare with a shrunken full decode.
+    shrunk = np.asarray(Image.fromarray(full).resize(image.shape[1::-1], Image.Resampling.BOX))
+    assert np.abs(shrunk.astype(int) - image.astype(int)).mean() < 4
+
+
+def test_min_side_respects_exif_rotation_and_small_images() -> None:
+    from lookalike.images import decode_image_and_size
+
+    image, size = decode_image_and_size(_big_jpeg(2048, 1536, orientation=6), source="r.jpg",
+                                        min_side=256)
+    assert size == (1536, 2048) and image.shape[0] > image.shape[1] >= 256
+    small = _big_jpeg(400, 300)
+    image, size = decode_image_and_size(small, source="s.jpg", min_side=256)
+    assert size == (400, 300) and image.shape == (300, 400, 3)

@@ -116,7 +116,7 @@ def test_mean_average_precision() -> None:
 )
 def test_ap_validation(args: tuple[object, ...], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        average_precision(*args)  # type: ignore[arg-type]
+        average_precision(*args)
 
 
 def test_map_validation() -> None:
@@ -125,7 +125,7 @@ def test_map_validation() -> None:
     with pytest.raises(ValidationError, match="query 1: expected at least one positive"):
         mean_average_precision([(["a"], {"a"}, set()), (["a"], set(), set())])
     with pytest.raises(ValidationError, match="tuple"):
-        mean_average_precision([("a",)])  # type: ignore[list-item]
+        mean_average_precision([("a",)])
 
 
 def test_validation_error_is_lookalike_and_value_error() -> None:
@@ -159,9 +159,9 @@ def test_recall_at_k_is_hit_rate() -> None:
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
 def test_recall_bad_k(k: object) -> None:
     with pytest.raises(ValidationError, match="integer >= 1"):
-        recall_at_k(["a"], {"a"}, k)  # type: ignore[arg-type]
+        recall_at_k(["a"], {"a"}, k)
     with pytest.raises(ValidationError, match="integer >= 1"):
-        ns_score(["a"], {"a"}, top=k)  # type: ignore[arg-type]
+        ns_score(["a"], {"a"}, top=k)
 
 
 def test_ns_recall_need_relevant() -> None:
@@ -272,7 +272,7 @@ def test_kfold_accepts_integer_same_and_lists() -> None:
 )
 def test_kfold_validation(scores: object, same: object, folds: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        verification_accuracy_kfold(scores, same, folds)  # type: ignore[arg-type]
+        verification_accuracy_kfold(scores, same, folds)
 
 
 def test_threshold_validation() -> None:
@@ -299,4 +299,4 @@ def test_latency_percentiles() -> None:
 @pytest.mark.parametrize("bad", [[], [-0.1], [float("nan")], "12", [[0.1]]])
 def test_latency_validation(bad: object) -> None:
     with pytest.raises(ValidationError, match="expected"):
-        latency_percentiles(bad)  # type: ignore[arg-type]
+        latency_percentiles(bad)

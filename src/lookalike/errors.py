@@ -31,10 +31,13 @@ class CollectionError(LookalikeError):
 class MissingDependencyError(LookalikeError):
     """An optional dependency needed by the requested feature is not installed."""
 
-    def __init__(self, package: str, feature: str, extra: str) -> None:
+    def __init__(
+        self, package: str, feature: str, extra: str, *, command: str | None = None
+    ) -> None:
+        install = command or f"pip install 'lookalike[{extra}]'"
         super().__init__(
             f"{feature} needs the package '{package}', which is not installed; "
-            f"install it with: pip install 'lookalike[{extra}]'"
+            f"install it with: {install}"
         )
         self.package = package
 

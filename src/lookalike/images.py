@@ -27,6 +27,7 @@ instead of raising, so one typo does not abort indexing a whole collection.
 from __future__ import annotations
 
 import io
+import math
 import os
 import stat
 import struct
@@ -108,6 +109,7 @@ def load_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    min_side: int | None = None,
 ) -> RGBArray:
     """Load ``source`` as a new HxWx3 C-contiguous uint8 RGB array.
 
@@ -117,7 +119,10 @@ def load_image(
     label errors use for the source ('<bytes>', '<array>', '<PIL image>' or the
     path). Images with more than ``max_pixels`` pixels are refused; note that
     Pillow itself refuses anything above twice its own limit whatever
-    ``max_pixels`` says.
+    ``max_pixels`` says. ``min_side`` lets a JPEG decode at a reduced scale
+    (1/2, 1/4 or 1/8, chosen by the decoder) as long as its shorter side stays at
+    least ``min_side``: several times faster for large photos that a model will
+    shrink anyway.
 
     Raises:
         ImageError: the image is missing, unreadable, corrupt, truncated or too large.
@@ -127,14 +132,15 @@ def load_image(
     _check_max_pixels(max_pixels)
     if isinstance(source, str | os.PathLike):
         path = _fspath(source)
-        return _load_path(path, name if name is not None else path, max_pixels)
+        return _load_path(path, name if name is not None else path, max_pixels, min_side)[0]
     if isinstance(source, bytes | bytearray | memoryview):
-        return decode_image(bytes(source), source=name or "<bytes>", max_pixels=max_pixels)
+        return decode_image(bytes(source), source=name or "<bytes>", max_pixels=max_pixels,
+                            min_side=min_side)
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source, name or "<array>", max_pixels)
     if isinstance(source, Image.Image):
         label = name or getattr(source, "filename", "") or "<PIL image>"
-        return _decode_pil(source, str(label), max_pixels, owned=False)
+        return _decode_pil(source, str(label), max_pixels, owned=False)[0]
     raise ValidationError(
         f"expected a path, bytes, numpy array or PIL image, got {type(source).__name__}"
     )
@@ -161,13 +167,27 @@ def read_image_bytes(path: str | os.PathLike[str], *, name: str | None = None) -
 
 
 def decode_image(
-    data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
 ) -> RGBArray:
     """Decode encoded image ``data`` into a new HxWx3 uint8 RGB array.
 
-    ``source`` is the label errors name (usually the path the bytes came from).
-    Raises :class:`ImageError` for empty, unrecognised, corrupt, truncated or
-    oversized data.
+    ``source`` is the label errors name (usually the path the bytes came from);
+    ``min_side`` is as in :func:`load_image`. Raises :class:`ImageError` for
+    empty, unrecognised, corrupt, truncated or oversized data.
+    """
+    return decode_image_and_size(data, source=source, max_pixels=max_pixels,
+                                 min_side=min_side)[0]
+
+
+def decode_image_and_size(
+    data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> tuple[RGBArray, tuple[int, int]]:
+    """Like :func:`decode_image`, and also the image's full (width, height), upright.
+
+    The size is that of the stored image even when ``min_side`` let the decoder
+    work at a reduced scale.
     """
     _check_max_pixels(max_pixels)
     expect(
@@ -176,7 +196,7 @@ def decode_image(
     )
     if len(data) == 0:
         raise ImageError(source, "empty data (0 bytes)")
-    return _decode_stream(io.BytesIO(data), source, max_pixels)
+    return _decode_stream(io.BytesIO(data), source, max_pixels, min_side)
 
 
 @dataclass(frozen=True)
@@ -261,7 +281,9 @@ def _os_error_reason(exc: OSError) -> str:
     return f"cannot read file: {exc.strerror or exc}"
 
 
-def _load_path(path: str, label: str, max_pixels: int) -> RGBArray:
+def _load_path(
+    path: str, label: str, max_pixels: int, min_side: int | None = None
+) -> tuple[RGBArray, tuple[int, int]]:
     """Decode the file at ``path`` straight from disk (no full read into memory first)."""
     _check_regular_file(path, label)
     try:
@@ -269,13 +291,15 @@ def _load_path(path: str, label: str, max_pixels: int) -> RGBArray:
     except OSError as exc:
         raise ImageError(label, _os_error_reason(exc)) from exc
     with fh:
-        return _decode_stream(fh, label, max_pixels)
+        return _decode_stream(fh, label, max_pixels, min_side)
 
 
 # ------------------------------------------------------------------------- decoding
 
 
-def _decode_stream(fp: BinaryIO, source: str, max_pixels: int) -> RGBArray:
+def _decode_stream(
+    fp: BinaryIO, source: str, max_pixels: int, min_side: int | None = None
+) -> tuple[RGBArray, tuple[int, int]]:
     """Open, size-check, fully decode and convert the encoded image in ``fp``."""
     # Pillow warns (and prints) above its own limit; we apply max_pixels ourselves,
     # so the warning is noise. catch_warnings restores the filters afterwards.
@@ -291,30 +315,58 @@ def _decode_stream(fp: BinaryIO, source: str, max_pixels: int) -> RGBArray:
             raise ImageError(source, _corrupt_reason(exc)) from exc
         with img:
             # A freshly opened file shows its first frame, which is the one we want.
-            return _decode_pil(img, source, max_pixels, owned=True)
+            return _decode_pil(img, source, max_pixels, owned=True, min_side=min_side)
 
 
-def _decode_pil(img: Image.Image, source: str, max_pixels: int, *, owned: bool) -> RGBArray:
-    """Check size, force decoding, orient and convert ``img``.
+def _decode_pil(
+    img: Image.Image, source: str, max_pixels: int, *, owned: bool, min_side: int | None = None
+) -> tuple[RGBArray, tuple[int, int]]:
+    """Check size, force decoding, orient and convert ``img``; also return its full size.
 
     ``owned`` says the image was opened here, so it may be rotated in place
-    instead of copied.
+    instead of copied (and decoded at a reduced scale when ``min_side`` allows).
     """
     _check_pixel_count(img.width, img.height, source, max_pixels)
+    full_size = img.size
+    if owned and min_side:
+        _reduce_while_decoding(img, min_side)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             # Image.open only read the header; decoding everything now makes a
             # truncated file fail here, with its name, rather than later.
             img.load()
+            turned = _orientation_swaps_axes(img)
             oriented = _apply_exif_orientation(img, owned=owned)
-            return _pil_to_rgb(oriented)
+            upright = (full_size[1], full_size[0]) if turned else full_size
+            return _pil_to_rgb(oriented), upright
         except Image.DecompressionBombError as exc:
             raise ImageError(source, _bomb_reason(exc)) from None
         except MemoryError:
             raise ImageError(source, "not enough memory to decode the image") from None
         except _DECODE_ERRORS as exc:
             raise ImageError(source, _corrupt_reason(exc)) from exc
+
+
+def _orientation_swaps_axes(img: Image.Image) -> bool:
+    """True when the EXIF orientation is a quarter turn (tags 5 to 8), swapping width and height."""
+    try:
+        return img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    except Exception:  # damaged EXIF is ignored, as exif_transpose does
+        return False
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def _reduce_while_decoding(img: Image.Image, min_side: int) -> None:
+    """Ask a JPEG decoder for the smallest DCT scale that keeps the shorter side >= min_side."""
+    width, height = img.size
+    shorter = min(width, height)
+    if img.format != "JPEG" or shorter < 2 * min_side:
+        return
+    scale = min_side / shorter
+    img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
 
 
 def _check_pixel_count(width: int, height: int, source: str, max_pixels: int) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError
-from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image, load_image
+from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
 
 ProgressCallback = Callable[[int], None]
 
@@ -96,24 +96,31 @@ def _read(job: Job) -> None:
         job.error = f"cannot read file ({error.strerror or error})"
 
 
-def decode_stage(job: Job, times: StageTimes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Job:
-    """Decode to RGB uint8. Skipped when the content hash shows nothing changed."""
+def decode_stage(
+    job: Job, times: StageTimes, max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> Job:
+    """Decode to RGB uint8. Skipped when the content hash shows nothing changed.
+
+    ``min_side`` lets JPEGs decode at a reduced scale (see :func:`load_image`).
+    """
     if job.error or job.unchanged_content:
         return job
     with times.timing("decode"):
-        _decode(job, max_pixels)
+        _decode(job, max_pixels, min_side)
     return job
 
 
-def _decode(job: Job, max_pixels: int) -> None:
+def _decode(job: Job, max_pixels: int, min_side: int | None) -> None:
     try:
         if job.data is not None:
-            job.image = decode_image(job.data, source=job.key, max_pixels=max_pixels)
+            job.image, (job.width, job.height) = decode_image_and_size(
+                job.data, source=job.key, max_pixels=max_pixels, min_side=min_side)
         else:
             job.image = load_image(job.source, max_pixels=max_pixels, name=job.key)  # type: ignore[arg-type]
             job.sha256 = hashlib.sha256(job.image.tobytes()).hexdigest()
             job.size = job.image.nbytes
-        job.height, job.width = job.image.shape[:2]
+            job.height, job.width = job.image.shape[:2]
     except ImageError as error:
         job.error = error.reason
     job.data = None  # the bytes are no longer needed; keep memory flat
@@ -177,9 +184,10 @@ def run_local(
 ) -> tuple[WriteCounts, StageTimes]:
     """Run the four stages in this process: threads read and decode ahead of inference."""
     times, counts = StageTimes(), WriteCounts()
+    min_side = decode_min_side(channels)
 
     def prepare(job: Job) -> Job:
-        return decode_stage(read_stage(job, times), times, max_pixels)
+        return decode_stage(read_stage(job, times), times, max_pixels, min_side)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool:
         for batch in _batched(_prefetch(pool, prepare, jobs, depth=batch_size * 2), batch_size):
@@ -188,6 +196,14 @@ def run_local(
             if progress is not None:
                 progress(len(batch))
     return counts, times
+
+
+def decode_min_side(channels: Sequence[Channel]) -> int | None:
+    """The smallest decode that serves every channel; None (full size) if any needs it."""
+    sides = [channel.min_image_side for channel in channels]
+    if not sides or any(side is None for side in sides):
+        return None
+    return max(side for side in sides if side is not None)
 
 
 def _prefetch(

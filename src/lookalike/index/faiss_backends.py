@@ -288,6 +288,9 @@ class IVFPQIndex(VectorIndex):
         index = faiss.index_factory(
             self._dim, f"IVF{p['nlist']},PQ{p['m']}x{p['nbits']}", faiss.METRIC_INNER_PRODUCT
         )
+        # Polysemous training (codes ordered for Hamming filtering) is slow and
+        # unused here.
+        index.do_polysemous_training = False
         index.train(vectors)
         index.nprobe = int(p["nprobe"])
         self._index = index
