@@ -24,7 +24,7 @@ from common import DEFAULT_DATA, markdown_table, save
 from lookalike import GlobalChannelConfig
 from lookalike.eval import evaluate
 
-MODELS = ("efficientnet-lite0", "mobilenetv2")
+MODELS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mobilenetv2")
 
 
 def learn_oxford_whitening(data: Path, model: str, dim: int, scratch: Path) -> Path:

@@ -15,7 +15,8 @@ from lookalike.whitening import PCAWhitening
 
 
 def test_registry_lists_models_and_rejects_unknown_names() -> None:
-    assert {"efficientnet-lite0", "mobilenetv2", "thumbnail"} <= set(available_extractors())
+    assert {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mobilenetv2",
+            "thumbnail"} <= set(available_extractors())
     with pytest.raises(ValidationError, match="expected an extractor name"):
         make_extractor("resnet-9000")
 
@@ -61,7 +62,8 @@ def test_whitening_decorrelates_and_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["efficientnet-lite0", "mobilenetv2"])
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite1",
+                                  "efficientnet-lite2", "mobilenetv2"])
 def test_pretrained_model_matches_torch_and_ranks_views_of_one_object(
     tmp_path: Path, name: str
 ) -> None:

