@@ -165,3 +165,21 @@ def test_stored_vectors_match_a_fresh_embedding(tmp_path: Path, image_folder: Pa
         stored = collection.vectors([path])
         fresh = collection.channels["global"].extractor.embed([pattern(2)])  # type: ignore[attr-defined]
     np.testing.assert_allclose(stored, fresh, atol=1e-6)
+
+
+def test_auto_channel_searches_every_channel(tmp_path: Path, image_folder: Path) -> None:
+    with open_collection(tmp_path / "c") as collection:
+        collection.index([image_folder])
+        assert collection.search(pattern(3), k=4, channel="auto") == collection.search(
+            pattern(3), k=4, channel="global")
+
+
+def test_the_pixel_cap_refuses_big_images_and_names_them(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, [1])
+    Image.fromarray(np.zeros((300, 300, 3), np.uint8)).save(folder / "huge.png")
+    with Collection(tmp_path / "c", global_config=THUMBNAIL, max_pixels=50_000).open() as c:
+        report = c.index([folder])
+        assert report.added == 1
+        ((path, reason),) = report.failures
+        assert path.endswith("huge.png") and "90000" in reason.replace(",", "")

@@ -21,6 +21,7 @@ from lookalike import __version__
 from lookalike.collection import Collection, GlobalChannelConfig, IndexReport
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.extractors import available_extractors
+from lookalike.images import DEFAULT_MAX_PIXELS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +74,12 @@ def _model_options(parser: argparse.ArgumentParser, *, default_extractor: str | 
                         help="apply a PCA-whitening learned on another collection")
 
 
+def _max_pixels_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="refuse images with more pixels, against decompression bombs "
+                             f"(default {DEFAULT_MAX_PIXELS:,})")
+
+
 def _config(args: argparse.Namespace) -> GlobalChannelConfig | None:
     if all(value is None for value in (args.extractor, args.index, args.whiten,
                                         args.whiten_from)):
@@ -121,6 +128,7 @@ def _add_index(commands: Any) -> None:
     parser.add_argument("--no-recursive", action="store_true",
                         help="do not descend into sub-folders")
     parser.add_argument("--batch-size", type=int, default=32)
+    _max_pixels_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_index)
@@ -128,7 +136,7 @@ def _add_index(commands: Any) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     collection = Collection(args.collection, global_config=_config(args),
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, max_pixels=args.max_pixels)
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
         report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
     if args.json:
@@ -160,6 +168,7 @@ def _add_search(commands: Any) -> None:
     parser.add_argument("--box", type=_parse_box, default=None, metavar="X0,Y0,X1,Y1",
                         help="search with this crop of the query, in its pixels")
     parser.add_argument("--json", action="store_true")
+    _max_pixels_option(parser)
     parser.set_defaults(handler=run_search)
 
 
@@ -173,7 +182,7 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, max_pixels=args.max_pixels).open(create=False) as collection:
         results = collection.search(args.image, k=args.k, channel=args.channel, box=args.box)
     if args.json:
         _print_json({"query": str(args.image), "channel": args.channel,

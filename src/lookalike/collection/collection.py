@@ -34,6 +34,7 @@ from lookalike.collection.channels import (
 )
 from lookalike.collection.manifest import Manifest, check_channel
 from lookalike.errors import CollectionError, ValidationError, expect
+from lookalike.fusion import reciprocal_rank_fusion
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, discover_images, load_image
 from lookalike.paths import catalog_key
 from lookalike.pipeline import Job, ProgressCallback, decode_min_side, run_local
@@ -169,7 +170,7 @@ class Collection:
     def channel(self, name: str) -> Channel:
         if name not in self.channels:
             raise ValidationError(
-                f"expected a channel among {sorted(self.channels)}, got '{name}'"
+                f"expected a channel among {[*sorted(self.channels), 'auto']}, got '{name}'"
             )
         return self.channels[name]
 
@@ -308,14 +309,16 @@ class Collection:
         """The ``k`` images most like ``query`` (a path, bytes, array or PIL image).
 
         ``box`` = (x0, y0, x1, y1) in the query's pixels searches with that crop only.
+        ``channel="auto"`` searches every channel the collection has and fuses them.
         """
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        searcher = self.channel(channel)
+        searchers = list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
         # Decode as indexing did, so a stored image finds itself with the same vector;
         # a box is in full-size pixels, so then decode at full size.
-        min_side = None if box is not None else decode_min_side([searcher])
-        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side)
-        return self.results(searcher.search(crop(image, box), k))
+        min_side = None if box is not None else decode_min_side(searchers)
+        image = crop(load_image(query, max_pixels=self.max_pixels, min_side=min_side), box)
+        rankings = {searcher.name: searcher.search(image, k) for searcher in searchers}
+        return self.results(reciprocal_rank_fusion(rankings)[:k])
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
         """Attach paths to channel hits, keeping the best hit per image."""
