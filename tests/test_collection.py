@@ -140,22 +140,34 @@ def test_index_cache_survives_reopen_and_follows_changes(
     with Collection(root, global_config=config).open() as collection:
         collection.index([image_folder])
         before = collection.search(pattern(3), k=5)
-    assert (root / "cache" / "global" / "CURRENT").is_file()
+    token = (root / "cache" / "global" / "CURRENT").read_text()
     with Collection(root, global_config=config).open() as collection:
         assert collection.search(pattern(3), k=5) == before
+    assert (root / "cache" / "global" / "CURRENT").read_text() == token  # reused, not rebuilt
+    with Collection(root, global_config=config).open() as collection:
         collection.remove([image_folder / "img003.png"])
         assert all(Path(r.path).name != "img003.png" for r in collection.search(pattern(3), k=20))
 
 
-def test_whitening_is_learned_and_applied(tmp_path: Path) -> None:
+def test_whitening_waits_for_enough_images_then_is_learned_and_relearned(tmp_path: Path) -> None:
     folder = tmp_path / "many"
-    write_images(folder, range(40))
+    write_images(folder, range(10))
     config = GlobalChannelConfig(extractor="thumbnail", whiten=16)
     with Collection(tmp_path / "c", global_config=config).open() as collection:
         collection.index([folder])
+        assert Path(collection.search(pattern(3), k=1)[0].path).name == "img003.png"
+        assert collection.info()["channels"]["global"]["whitening_learned_on"] == 0
+        write_images(folder, range(10, 40))
+        collection.index([folder])
         top = collection.search(pattern(11), k=1)[0]
         assert Path(top.path).name == "img011.png" and top.score == pytest.approx(1.0, abs=1e-4)
-        assert collection.info()["channels"]["global"]["whiten"] == 16
+        stats = collection.info()["channels"]["global"]
+        assert stats["whitening_learned_on"] == 40
+        assert stats["index_memory_bytes"] < 40 * 64 * 4  # 16-d vectors, not 192-d
+        write_images(folder, range(40, 85))
+        collection.index([folder])
+        collection.search(pattern(1), k=1)
+        assert collection.info()["channels"]["global"]["whitening_learned_on"] == 85
 
 
 def test_stored_vectors_match_a_fresh_embedding(tmp_path: Path, image_folder: Path) -> None:
@@ -183,3 +195,129 @@ def test_the_pixel_cap_refuses_big_images_and_names_them(tmp_path: Path) -> None
         assert report.added == 1
         ((path, reason),) = report.failures
         assert path.endswith("huge.png") and "90000" in reason.replace(",", "")
+
+
+def test_a_file_broken_after_indexing_is_no_longer_found(
+    tmp_path: Path, image_folder: Path
+) -> None:
+    with open_collection(tmp_path / "c") as collection:
+        collection.index([image_folder])
+        (image_folder / "img002.png").write_bytes(b"garbage now")
+        report = collection.index([image_folder])
+        assert [Path(p).name for p, _ in report.failures] == ["img002.png"]
+        names = [Path(r.path).name for r in collection.search(pattern(2), k=20)]
+        assert "img002.png" not in names and len(names) == 11
+
+
+def test_a_blank_image_is_reported_and_search_keeps_working(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, [1, 2])
+    Image.new("RGB", (50, 40), (128, 128, 128)).save(folder / "grey.png")
+    with open_collection(tmp_path / "c") as collection:
+        report = collection.index([folder])
+        assert report.added == 2
+        assert "blank image" in dict(report.failures)[str(folder / "grey.png")]
+        assert Path(collection.search(pattern(1), k=1)[0].path).name == "img001.png"
+
+
+def test_indexing_removes_only_what_it_saw_missing(tmp_path: Path) -> None:
+    top = tmp_path / "photos"
+    write_images(top, [1, 2])
+    write_images(top / "sub", [3])
+    with open_collection(tmp_path / "c") as collection:
+        collection.index([top])
+        # Not recursive: the sub-folder was not looked at, so it is kept.
+        assert collection.index([top], recursive=False).removed == 0
+        # A folder that vanished (an unmounted drive) does not empty the collection.
+        shutil.move(top, tmp_path / "elsewhere")
+        report = collection.index([top])
+        assert report.removed == 0 and collection.info()["images"] == 3
+        shutil.move(tmp_path / "elsewhere", top)
+        (top / "img001.png").unlink()
+        assert collection.index([top / "img001.png"]).removed == 1  # a named missing file goes
+        assert collection.info()["images"] == 2
+
+
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="expected"):
+        Collection(tmp_path / "a", global_config=GlobalChannelConfig(
+            extractor="thumbnail", index="hnsw:M=abc")).open()
+    with pytest.raises(ValidationError):
+        GlobalChannelConfig(extractor="thumbnail", whiten=0)
+    with pytest.raises(ValidationError, match="batch size"):
+        Collection(tmp_path / "b", global_config=THUMBNAIL, batch_size=0).open().add(
+            {"x": pattern(1)})
+    relative = GlobalChannelConfig(extractor="thumbnail", whiten_from="w.npz")
+    assert Path(relative.whiten_from or "").is_absolute()
+
+
+def test_a_catalog_without_its_manifest_is_not_reused_blindly(
+    tmp_path: Path, image_folder: Path
+) -> None:
+    root = tmp_path / "c"
+    with open_collection(root) as collection:
+        collection.index([image_folder])
+    (root / "manifest.json").unlink()
+    with pytest.raises(CollectionError, match=r"manifest\.json is missing"):
+        Collection(root, global_config=GlobalChannelConfig(extractor="mobilenetv2")).open()
+
+
+def test_a_damaged_or_foreign_cache_is_rebuilt(tmp_path: Path, image_folder: Path) -> None:
+    root = tmp_path / "c"
+    with open_collection(root) as collection:
+        collection.index([image_folder])
+    (root / "cache" / "global" / "CURRENT").write_bytes(b"\xff\xfe not ascii")
+    with open_collection(root) as collection:
+        assert Path(collection.search(pattern(5), k=1)[0].path).name == "img005.png"
+
+
+def test_a_catalog_restored_from_backup_does_not_mix_up_images(
+    tmp_path: Path, image_folder: Path
+) -> None:
+    root = tmp_path / "c"
+    with open_collection(root) as collection:
+        collection.index([image_folder])
+    shutil.copy(root / "catalog.sqlite", tmp_path / "backup.sqlite")
+    with open_collection(root) as collection:
+        collection.remove([image_folder / "img000.png"])
+        collection.add({"late": pattern(90)})
+    # Restoring the backup rewinds the vector ids; the newer cache must not be trusted.
+    for suffix in ("-wal", "-shm"):
+        (root / f"catalog.sqlite{suffix}").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.sqlite", root / "catalog.sqlite")
+    with open_collection(root) as collection:
+        collection.add({"other": pattern(91)})
+        assert collection.search(pattern(91), k=1)[0].path == "other"
+        assert Path(collection.search(pattern(0), k=1)[0].path).name == "img000.png"
+
+
+def test_bad_in_memory_items_do_not_stop_the_good_ones(tmp_path: Path) -> None:
+    with open_collection(tmp_path / "c") as collection:
+        report = collection.add({"good": pattern(1), "wrong": np.zeros((4, 4, 7), np.uint8),
+                                 "panorama": np.asarray(Image.fromarray(pattern(2)).resize(
+                                     (20000, 3)))})
+        assert report.added == 2 and [name for name, _ in report.failures] == ["wrong"]
+
+
+def test_undecodable_file_names_are_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, [1])
+    raw = bytes(folder) + b"/caf\xe9.png"
+    with open(raw, "wb") as handle:
+        Image.fromarray(pattern(2)).save(handle, format="PNG")
+    with open_collection(tmp_path / "c") as collection:
+        report = collection.index([folder])
+        assert report.added == 1 and "not valid UTF-8" in report.failures[0][1]
+
+
+def test_auto_index_falls_back_to_exact_search_without_faiss(
+    tmp_path: Path, image_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lookalike.index import HNSWIndex
+
+    monkeypatch.setattr(HNSWIndex, "is_available", classmethod(lambda cls: False))
+    config = GlobalChannelConfig(extractor="thumbnail", exact_below=5)
+    with Collection(tmp_path / "c", global_config=config).open() as collection:
+        collection.index([image_folder])
+        assert Path(collection.search(pattern(6), k=1)[0].path).name == "img006.png"
+        assert collection.info()["channels"]["global"]["index"] == "flat"

@@ -10,12 +10,16 @@ stop the run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from lookalike import __version__
 from lookalike.collection import Collection, GlobalChannelConfig, IndexReport
@@ -27,6 +31,9 @@ from lookalike.images import DEFAULT_MAX_PIXELS
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Lookalike applies its own pixel cap (--max-pixels) with a clear per-file error;
+    # Pillow's warning about the same images would only add noise to the output.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     try:
         result: int = args.handler(args)
         return result
@@ -80,16 +87,16 @@ def _max_pixels_option(parser: argparse.ArgumentParser) -> None:
                              f"(default {DEFAULT_MAX_PIXELS:,})")
 
 
-def _config(args: argparse.Namespace) -> GlobalChannelConfig | None:
-    if all(value is None for value in (args.extractor, args.index, args.whiten,
-                                        args.whiten_from)):
+def _config(args: argparse.Namespace, root: Path | None = None) -> GlobalChannelConfig | None:
+    """The settings asked for on the command line, on top of the collection's own."""
+    given = {key: getattr(args, key) for key in ("extractor", "index", "whiten", "whiten_from")
+             if getattr(args, key) is not None}
+    if not given:
         return None
-    return GlobalChannelConfig(
-        extractor=args.extractor or GlobalChannelConfig.extractor,
-        index=args.index or "auto",
-        whiten=args.whiten,
-        whiten_from=args.whiten_from,
-    )
+    base = (Collection.read_config(root) if root is not None else None) or GlobalChannelConfig()
+    if "whiten" in given or "whiten_from" in given:
+        base = dataclasses.replace(base, whiten=None, whiten_from=None)
+    return dataclasses.replace(base, **given)
 
 
 def _print_json(data: Any) -> None:
@@ -135,7 +142,7 @@ def _add_index(commands: Any) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    collection = Collection(args.collection, global_config=_config(args),
+    collection = Collection(args.collection, global_config=_config(args, args.collection),
                             batch_size=args.batch_size, max_pixels=args.max_pixels)
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
         report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)

@@ -31,7 +31,6 @@ import math
 import os
 import stat
 import struct
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,21 +300,20 @@ def _decode_stream(
     fp: BinaryIO, source: str, max_pixels: int, min_side: int | None = None
 ) -> tuple[RGBArray, tuple[int, int]]:
     """Open, size-check, fully decode and convert the encoded image in ``fp``."""
-    # Pillow warns (and prints) above its own limit; we apply max_pixels ourselves,
-    # so the warning is noise. catch_warnings restores the filters afterwards.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(fp)
-        except UnidentifiedImageError:
-            raise ImageError(source, "not an image (unrecognised format)") from None
-        except Image.DecompressionBombError as exc:
-            raise ImageError(source, _bomb_reason(exc)) from None
-        except _DECODE_ERRORS as exc:
-            raise ImageError(source, _corrupt_reason(exc)) from exc
-        with img:
-            # A freshly opened file shows its first frame, which is the one we want.
-            return _decode_pil(img, source, max_pixels, owned=True, min_side=min_side)
+    # Pillow warns above its own limit (DecompressionBombWarning) before we can apply
+    # max_pixels. Silencing it here with catch_warnings would not be thread-safe (the
+    # pipeline decodes in threads), so the CLI filters it once for its own process.
+    try:
+        img = Image.open(fp)
+    except UnidentifiedImageError:
+        raise ImageError(source, "not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(source, _bomb_reason(exc)) from None
+    except _DECODE_ERRORS as exc:
+        raise ImageError(source, _corrupt_reason(exc)) from exc
+    with img:
+        # A freshly opened file shows its first frame, which is the one we want.
+        return _decode_pil(img, source, max_pixels, owned=True, min_side=min_side)
 
 
 def _decode_pil(
@@ -330,22 +328,20 @@ def _decode_pil(
     full_size = img.size
     if owned and min_side:
         _reduce_while_decoding(img, min_side)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            # Image.open only read the header; decoding everything now makes a
-            # truncated file fail here, with its name, rather than later.
-            img.load()
-            turned = _orientation_swaps_axes(img)
-            oriented = _apply_exif_orientation(img, owned=owned)
-            upright = (full_size[1], full_size[0]) if turned else full_size
-            return _pil_to_rgb(oriented), upright
-        except Image.DecompressionBombError as exc:
-            raise ImageError(source, _bomb_reason(exc)) from None
-        except MemoryError:
-            raise ImageError(source, "not enough memory to decode the image") from None
-        except _DECODE_ERRORS as exc:
-            raise ImageError(source, _corrupt_reason(exc)) from exc
+    try:
+        # Image.open only read the header; decoding everything now makes a
+        # truncated file fail here, with its name, rather than later.
+        img.load()
+        turned = _orientation_swaps_axes(img)
+        oriented = _apply_exif_orientation(img, owned=owned)
+        upright = (full_size[1], full_size[0]) if turned else full_size
+        return _pil_to_rgb(oriented), upright
+    except Image.DecompressionBombError as exc:
+        raise ImageError(source, _bomb_reason(exc)) from None
+    except MemoryError:
+        raise ImageError(source, "not enough memory to decode the image") from None
+    except _DECODE_ERRORS as exc:
+        raise ImageError(source, _corrupt_reason(exc)) from exc
 
 
 def _orientation_swaps_axes(img: Image.Image) -> bool:

@@ -23,7 +23,7 @@ import numpy as np
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.channels import Channel
-from lookalike.errors import ImageError
+from lookalike.errors import ImageError, ValidationError
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
 
 ProgressCallback = Callable[[int], None]
@@ -123,6 +123,8 @@ def _decode(job: Job, max_pixels: int, min_side: int | None) -> None:
             job.height, job.width = job.image.shape[:2]
     except ImageError as error:
         job.error = error.reason
+    except ValidationError as error:  # an in-memory array of the wrong shape or type
+        job.error = str(error)
     job.data = None  # the bytes are no longer needed; keep memory flat
 
 
@@ -136,6 +138,10 @@ def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: Stage
         for channel in channels:
             for job, vectors in zip(ready, channel.extract(images), strict=True):
                 job.vectors[channel.name] = vectors
+                if vectors.size and (not np.all(np.isfinite(vectors)) or not np.any(vectors)):
+                    # A uniform image can embed to all zeros: it matches nothing and
+                    # would poison a cosine index, so it is reported like a bad file.
+                    job.error = f"blank image: its '{channel.name}' embedding is empty"
     for job in ready:
         job.image = None
 
@@ -157,9 +163,12 @@ def write_stage(
         for job in jobs:
             if job.error:
                 counts.failures.append((job.key, job.error))
-                catalog.upsert_image(conn, path=job.key, sha256=job.sha256, size=job.size,
-                                     mtime_ns=job.mtime_ns, width=None, height=None,
-                                     status="failed", error=job.error)
+                image_id = catalog.upsert_image(
+                    conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
+                    width=None, height=None, status="failed", error=job.error)
+                # A file that was fine before and is broken now must not be found by its
+                # old content any more.
+                catalog.delete_vectors(conn, image_id)
                 continue
             if job.unchanged_content:
                 records = catalog.images_by_path([job.key])

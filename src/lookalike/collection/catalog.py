@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS vectors (
 );
 CREATE INDEX IF NOT EXISTS vectors_by_image ON vectors(image_id);
 CREATE INDEX IF NOT EXISTS vectors_by_channel ON vectors(channel, id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
 """
 
 
@@ -97,6 +102,17 @@ class Catalog:
         self._conn = conn
         return self
 
+    @property
+    def catalog_id(self) -> str:
+        """A random id fixed at creation: derived caches check they belong to this catalog."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'catalog_id'").fetchone()
+        return str(row[0])
+
+    def max_vector_id(self) -> int:
+        """The highest vector id ever handed out (AUTOINCREMENT never goes below it)."""
+        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'vectors'").fetchone()
+        return int(row[0]) if row else 0
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -112,13 +128,25 @@ class Catalog:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit of work: all of it is committed, or none of it."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise CollectionError(f"{self.path}: cannot start a write ({error}); is another "
+                                  "process writing to this collection?") from error
         try:
             yield conn
+        except sqlite3.Error as error:
+            conn.execute("ROLLBACK")
+            raise CollectionError(f"{self.path}: write failed and was rolled back ({error})") \
+                from error
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            conn.execute("ROLLBACK")
+            raise CollectionError(f"{self.path}: commit failed ({error})") from error
 
     # -- images ---------------------------------------------------------------------------
 
@@ -192,6 +220,9 @@ class Catalog:
         conn.executemany("DELETE FROM images WHERE id = ?", [(int(i),) for i in ids])
 
     # -- vectors --------------------------------------------------------------------------
+
+    def delete_vectors(self, conn: sqlite3.Connection, image_id: int) -> None:
+        conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,))
 
     def replace_vectors(
         self, conn: sqlite3.Connection, channel: str, image_id: int, vectors: np.ndarray

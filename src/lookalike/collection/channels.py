@@ -9,9 +9,7 @@ when a channel is added.
 
 from __future__ import annotations
 
-import json
-import shutil
-import uuid
+import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,10 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lookalike.collection.catalog import Catalog
-from lookalike.errors import LookalikeError, ValidationError
+from lookalike.collection.index_cache import IndexCache, IndexState
+from lookalike.errors import CollectionError, LookalikeError, ValidationError
 from lookalike.extractors import Extractor, make_extractor
-from lookalike.index import VectorIndex, choose_index_spec, load_index, make_index
-from lookalike.paths import atomic_write_bytes
+from lookalike.index import choose_index_spec, get_index_class, make_index, parse_index_spec
 from lookalike.whitening import PCAWhitening
 
 
@@ -97,10 +95,18 @@ class GlobalChannelConfig:
     exact_below: int = 50_000
 
     def __post_init__(self) -> None:
+        # Checked here, when a collection is created, so a bad setting is never recorded.
         if self.whiten is not None and self.whiten_from is not None:
             raise ValidationError("expected either whiten or whiten_from, got both")
-        if self.whiten is not None and self.whiten < 1:
-            raise ValidationError(f"expected a positive whitening dimension, got {self.whiten}")
+        if self.whiten is not None and (not isinstance(self.whiten, int) or self.whiten < 1):
+            raise ValidationError(f"expected a positive whitening dimension, got {self.whiten!r}")
+        if not isinstance(self.exact_below, int) or self.exact_below < 1:
+            raise ValidationError(f"expected exact_below >= 1, got {self.exact_below!r}")
+        if self.index != "auto":
+            parse_index_spec(self.index)  # names and types; values are tried at creation
+        if self.whiten_from is not None:
+            # Recorded absolute, so a later open from another folder finds the same file.
+            object.__setattr__(self, "whiten_from", os.path.abspath(self.whiten_from))
 
     @property
     def whitening_key(self) -> str | None:
@@ -123,13 +129,14 @@ class GlobalChannel(Channel):
         self.config = config
         self.extractor = extractor or make_extractor(config.extractor)
         self._catalog: Catalog | None = None
-        self._cache_root: Path | None = None
-        self._index: VectorIndex | None = None
-        self._whitening: PCAWhitening | None = None
+        self._cache: IndexCache | None = None
+        self._state: IndexState | None = None
         self._vector_ids = np.empty(0, dtype=np.int64)
         self._vector_images = np.empty(0, dtype=np.int64)
-        self._stale = True
-        self._cache_dirty = False
+        self._stale = True  # the catalog may have changed since the last sync
+        self._cache_dirty = False  # the in-memory index differs from the cache on disk
+        self._written_here = False  # this session changed the catalog
+        self._max_id_at_open = 0
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), "extractor_info": self.extractor.info.as_dict()}
@@ -142,7 +149,8 @@ class GlobalChannel(Channel):
 
     def load(self, catalog: Catalog, cache_dir: Path) -> GlobalChannel:
         self._catalog = catalog
-        self._cache_root = cache_dir / self.name
+        self._cache = IndexCache(cache_dir / self.name)
+        self._max_id_at_open = catalog.max_vector_id()
         self._stale = True
         return self
 
@@ -156,6 +164,7 @@ class GlobalChannel(Channel):
 
     def mark_stale(self) -> None:
         self._stale = True
+        self._written_here = True
 
     def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
         vectors = self.extractor.embed(images)
@@ -165,7 +174,8 @@ class GlobalChannel(Channel):
         """The query's vector in the space the index holds (whitened when configured)."""
         self._sync()
         vector = self.extractor.embed([image])
-        return self._whitening.transform(vector) if self._whitening else vector
+        whitening = self._state.whitening if self._state else None
+        return whitening.transform(vector) if whitening else vector
 
     def search(self, image: np.ndarray, k: int) -> list[Hit]:
         return self.search_vector(self.embed_query(image), k)
@@ -173,15 +183,18 @@ class GlobalChannel(Channel):
     def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
         """Search with a vector already in index space (see :meth:`embed_query`)."""
         self._sync()
-        index = self._index
-        if index is None or len(index) == 0:
+        index = self._state.index if self._state else None
+        if index is None or len(index) == 0 or len(self._vector_ids) == 0:
             return []
         scores, ids = index.search(np.atleast_2d(vector), min(k, len(index)))
-        keep = ids[0] >= 0
-        rows = np.searchsorted(self._vector_ids, ids[0][keep])
+        found, found_scores = ids[0], scores[0]
+        rows = np.minimum(np.searchsorted(self._vector_ids, found), len(self._vector_ids) - 1)
+        # An id the catalog no longer has (a stale cache) must never be shown as another image.
+        known = (found >= 0) & (self._vector_ids[rows] == found)
         return [
             Hit(image_id=int(image_id), score=float(score))
-            for image_id, score in zip(self._vector_images[rows], scores[0][keep], strict=True)
+            for image_id, score in zip(self._vector_images[rows[known]], found_scores[known],
+                                       strict=True)
         ]
 
     # -- keeping the index in step with the catalog ----------------------------------------
@@ -193,132 +206,145 @@ class GlobalChannel(Channel):
         return self._catalog
 
     def _wanted_spec(self, n_vectors: int) -> str:
-        if self.config.index == "auto":
-            return choose_index_spec(n_vectors, exact_below=self.config.exact_below)
-        return self.config.index
+        if self.config.index != "auto":
+            return self.config.index
+        spec = choose_index_spec(n_vectors, exact_below=self.config.exact_below)
+        if not get_index_class(parse_index_spec(spec)[0]).is_available():
+            # faiss is optional: exact search stays correct, only slower, without it.
+            return "flat"
+        return spec
 
     def _sync(self) -> None:
         if not self._stale:
             return
         self._vector_ids, self._vector_images = self.catalog.vector_ids(self.name)
         spec = self._wanted_spec(len(self._vector_ids))
-        if self._index is None:
-            self._index, self._whitening = self._read_cache(spec)
-        if self._index is None or self._index_spec != spec:
-            self._rebuild(spec)
-        else:
-            self._apply_changes()
+        if self._state is None and self._cache is not None:
+            self._state = self._trusted(self._cache.read())
+        if self._state is None or not self._still_valid(self._state, spec):
+            self._state = self._rebuild(spec)
+            self._cache_dirty = True
+        elif self._apply_changes(self._state):
+            self._cache_dirty = True
         self._stale = False
 
-    def _rebuild(self, spec: str) -> None:
+    def _still_valid(self, state: IndexState, spec: str) -> bool:
+        """Can ``state`` be brought up to date by adding and removing vectors?"""
+        n = len(self._vector_ids)
+        learn = self.config.whiten
+        relearn = learn is not None and (
+            (state.whitened_on == 0 and n > learn) or n >= 2 * max(state.whitened_on, 1))
+        return (state.spec == spec and state.whitening_key == self.config.whitening_key
+                and state.catalog_id == self.catalog.catalog_id and not relearn)
+
+    def _trusted(self, state: IndexState | None) -> IndexState | None:
+        """A cache read from disk, unless it has seen vector ids the catalog never issued.
+
+        Vector ids are never reused, unless the catalog went back in time (restored
+        from a backup, or its last commits lost with the power); then the cache may
+        hold ids that the catalog will give to other images. Checked against the
+        catalog as it was opened, before this session wrote anything.
+        """
+        if state is None or state.max_vector_id > self._max_id_at_open:
+            return None
+        return state
+
+    def check_settings(self) -> None:
+        """Try the index settings on a few random vectors, so a bad one fails before indexing."""
+        if self.config.index == "auto":
+            return
+        index = make_index(self.config.index, self.config.whiten or self.dim)
+        if index.needs_training:
+            return  # trained on real vectors later; its parameters were checked by type
+        probe = np.random.default_rng(0).normal(size=(4, index.dim)).astype(np.float32)
+        index.add(np.arange(4, dtype=np.int64), probe)
+        index.search(probe[:1], 2)
+
+    def _rebuild(self, spec: str) -> IndexState:
         vector_ids, matrix = self.catalog.load_vectors(self.name, self.dim)
-        self._whitening = self._make_whitening(matrix)
-        if self._whitening is not None:
-            matrix = self._whitening.transform(matrix)
+        whitening, whitened_on = self._make_whitening(matrix)
+        if whitening is not None:
+            matrix = whitening.transform(matrix)
         index = make_index(spec, matrix.shape[1])
+        if index.needs_training and len(matrix) < getattr(index, "min_training_vectors", 1):
+            # Too few vectors to train a quantiser yet: search exactly until there are.
+            spec, index = "flat", make_index("flat", matrix.shape[1])
         if index.needs_training:
             index.train(matrix)
         if len(vector_ids):
             index.add(vector_ids, matrix)
-        self._index, self._index_spec = index, spec
-        self._cache_dirty = True
+        return IndexState(
+            index=index, spec=spec, whitening=whitening,
+            whitening_key=self.config.whitening_key, whitened_on=whitened_on,
+            catalog_id=self.catalog.catalog_id, max_vector_id=self.catalog.max_vector_id())
 
-    def _make_whitening(self, matrix: np.ndarray) -> PCAWhitening | None:
+    def _make_whitening(self, matrix: np.ndarray) -> tuple[PCAWhitening | None, int]:
+        """The whitening to apply and how many vectors it was learned on."""
         if self.config.whiten_from is not None:
             whitening = PCAWhitening.load(Path(self.config.whiten_from))
             if whitening.input_dim != self.dim:
                 raise ValidationError(
                     f"{self.config.whiten_from}: expected a whitening for {self.dim}-d vectors, "
                     f"got one for {whitening.input_dim}-d")
-            return whitening
-        if self.config.whiten is not None:
-            return PCAWhitening(self.config.whiten).fit(matrix)
-        return None
+            return whitening, -1
+        if self.config.whiten is not None and len(matrix) > self.config.whiten:
+            return PCAWhitening(self.config.whiten).fit(matrix), len(matrix)
+        # Too few vectors to learn it yet: search unwhitened until there are enough.
+        return None, 0
 
     def save_whitening(self, path: Path) -> None:
         """Write the whitening in use, to reuse it on another collection (``whiten_from``)."""
         self._sync()
-        if self._whitening is None:
-            raise ValidationError("expected a collection opened with whitening, got none")
-        self._whitening.save(path)
+        if self._state is None or self._state.whitening is None:
+            raise ValidationError("expected a collection opened with a learned whitening, got none")
+        self._state.whitening.save(path)
 
-    def _apply_changes(self) -> None:
-        index = self._index
-        if index is None:
-            raise LookalikeError("internal: no index to update")
-        held = index.ids()
+    def _apply_changes(self, state: IndexState) -> bool:
+        """Add and remove vectors so the index matches the catalog; True if anything changed."""
+        held = state.index.ids()
         removed = np.setdiff1d(held, self._vector_ids, assume_unique=True)
         added = np.setdiff1d(self._vector_ids, held, assume_unique=True)
         if len(removed):
-            index.remove(removed)
+            state.index.remove(removed)
         if len(added):
             ids, matrix = self.catalog.load_vectors(self.name, self.dim, added.tolist())
-            if self._whitening is not None:
-                matrix = self._whitening.transform(matrix)
-            index.add(ids, matrix)
-        self._cache_dirty = self._cache_dirty or bool(len(removed) or len(added))
-
-    # -- the on-disk cache of the index ------------------------------------------------------
-    # Layout: <cache>/global/CURRENT names a folder holding index.bin, whitening.npz and
-    # info.json. A new folder is written in full before CURRENT is switched to it, so a
-    # crash leaves either the old cache or the new one. Any doubt means a rebuild, since
-    # the catalog can always regenerate it.
-
-    _index_spec: str = ""
-
-    def _read_cache(self, spec: str) -> tuple[VectorIndex | None, PCAWhitening | None]:
-        root = self._cache_root
-        if root is None or not (root / "CURRENT").is_file():
-            return None, None
-        folder = root / (root / "CURRENT").read_text().strip()
-        try:
-            info = json.loads((folder / "info.json").read_text())
-            if info.get("spec") != spec or info.get("whitening") != self.config.whitening_key:
-                return None, None
-            whitening = None
-            if self.config.whitening_key is not None:
-                whitening = PCAWhitening.load(folder / "whitening.npz")
-            index = load_index(folder / "index.bin")
-        except (OSError, ValueError, LookalikeError):
-            return None, None
-        self._index_spec = spec
-        return index, whitening
+            if state.whitening is not None:
+                matrix = state.whitening.transform(matrix)
+            state.index.add(ids, matrix)
+        state.max_vector_id = max(state.max_vector_id, self.catalog.max_vector_id())
+        return bool(len(removed) or len(added))
 
     def save_cache(self) -> None:
-        self._sync()
-        if not self._cache_dirty or self._index is None or self._cache_root is None:
+        # Only an index that this session built or changed is worth writing; a read-only
+        # use (info, a removal of nothing) must not pay for a build.
+        if self._state is None and not self._written_here:
             return
-        root = self._cache_root
-        token = uuid.uuid4().hex[:12]
-        folder = root / token
-        folder.mkdir(parents=True, exist_ok=True)
-        self._index.save(folder / "index.bin")
-        if self._whitening is not None:
-            self._whitening.save(folder / "whitening.npz")
-        info = {"spec": self._index_spec, "whitening": self.config.whitening_key,
-                "n": len(self._index)}
-        atomic_write_bytes(folder / "info.json", json.dumps(info).encode())
-        atomic_write_bytes(root / "CURRENT", token.encode())
-        for old in root.iterdir():
-            if old.is_dir() and old.name != token:
-                shutil.rmtree(old, ignore_errors=True)
-        self._cache_dirty = False
+        self._sync()
+        if self._cache_dirty and self._state is not None and self._cache is not None:
+            self._cache.write(self._state)
+            self._cache_dirty = False
 
     def stats(self) -> dict[str, Any]:
-        self._sync()
-        index = self._index
+        n = self.catalog.count_vectors(self.name)
+        state = self._state
         return {
-            "vectors": len(self._vector_ids),
-            "index": self._index_spec,
-            "index_memory_bytes": index.memory_bytes() if index is not None else 0,
+            "vectors": n,
+            "index": state.spec if state else self._wanted_spec(n),
+            "index_memory_bytes": state.index.memory_bytes() if state else None,
             "whitening": self.config.whitening_key,
+            "whitening_learned_on": state.whitened_on if state else None,
             "extractor_info": self.extractor.info.as_dict(),
         }
 
 
 def channel_from_manifest(name: str, recorded: dict[str, Any]) -> Channel:
+    """Rebuild a channel from its manifest entry; a damaged entry is a CollectionError."""
     if name != GlobalChannel.name:
-        raise ValidationError(f"expected a known channel ('global'), got '{name}'")
+        raise CollectionError(f"manifest: expected a known channel ('global'), got '{name}'")
     settings = {key: recorded[key] for key in ("extractor", "index", "whiten", "whiten_from",
                                                "exact_below") if key in recorded}
-    return GlobalChannel(GlobalChannelConfig(**settings))
+    try:
+        return GlobalChannel(GlobalChannelConfig(**settings))
+    except (TypeError, ValueError) as error:
+        raise CollectionError(f"manifest: the '{name}' channel's settings are damaged "
+                              f"({error})") from error

@@ -33,7 +33,7 @@ from lookalike.collection.channels import (
     channel_from_manifest,
 )
 from lookalike.collection.manifest import Manifest, check_channel
-from lookalike.errors import CollectionError, ValidationError, expect
+from lookalike.errors import CollectionError, ImageError, ValidationError, expect
 from lookalike.fusion import reciprocal_rank_fusion
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, discover_images, load_image
 from lookalike.paths import catalog_key
@@ -120,17 +120,38 @@ class Collection:
         manifest = Manifest.load(self.root)
         self.channels = self._channels_from(manifest)
         catalog = Catalog(self.root / "catalog.sqlite").open()
-        for channel in self.channels.values():
-            channel.load(catalog, self.root / "cache")
+        try:
+            for channel in self.channels.values():
+                channel.load(catalog, self.root / "cache")
+        except BaseException:
+            catalog.close()
+            raise
         self._catalog = catalog
         return self
 
     def _create(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise CollectionError(f"{self.root}: expected a directory, got a file")
-        self.root.mkdir(parents=True, exist_ok=True)
+        if (self.root / "catalog.sqlite").exists():
+            # Writing a fresh manifest over old vectors would let another model search them.
+            raise CollectionError(
+                f"{self.root}: the catalog is there but manifest.json is missing; restore the "
+                "manifest, or index into a new collection")
         channel = GlobalChannel(self.global_config or GlobalChannelConfig())
-        Manifest(channels={channel.name: channel.manifest()}).save(self.root)
+        channel.check_settings()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            Manifest(channels={channel.name: channel.manifest()}).save(self.root)
+        except OSError as error:
+            raise CollectionError(f"{self.root}: cannot create the collection ({error})") from error
+
+    @staticmethod
+    def read_config(root: str | os.PathLike[str]) -> GlobalChannelConfig | None:
+        """The global-channel settings a collection was created with; None if there is none."""
+        if not (Path(root) / "manifest.json").exists():
+            return None
+        channel = channel_from_manifest("global", Manifest.load(Path(root)).channels["global"])
+        return channel.config if isinstance(channel, GlobalChannel) else None
 
     def _channels_from(self, manifest: Manifest) -> dict[str, Channel]:
         channels: dict[str, Channel] = {}
@@ -150,10 +171,15 @@ class Collection:
     def close(self) -> None:
         if self._catalog is None:
             return
-        for channel in self.channels.values():
-            channel.save_cache()
-        self._catalog.close()
-        self._catalog = None
+        try:
+            for channel in self.channels.values():
+                channel.save_cache()
+        except OSError as error:
+            raise CollectionError(f"{self.root}: cannot write the index cache ({error}); the "
+                                  "catalog is intact and the cache will be rebuilt") from error
+        finally:
+            self._catalog.close()
+            self._catalog = None
 
     def __enter__(self) -> Collection:
         return self.open()
@@ -190,10 +216,17 @@ class Collection:
         roots = [Path(catalog_key(p)) for p in paths]
         found = discover_images(roots, recursive=recursive)
         report = IndexReport(failures=[(error.source, error.reason) for error in found.failures])
-        keys = [str(path) for path in found.files]
+        files = []
+        for path in found.files:
+            if _encodable(str(path)):
+                files.append(path)
+            else:
+                report.failures.append((str(path).encode("utf-8", "replace").decode(),
+                                        "file name is not valid UTF-8; rename the file"))
+        keys = [str(path) for path in files]
         known = self.catalog.images_by_path(keys)
-        jobs = self._plan(found.files, known, report)
-        report.removed = self._remove_missing(roots, set(keys), found.failures)
+        jobs = self._plan(files, known, report)
+        report.removed = self._remove_missing(roots, set(keys), found.failures, recursive)
         self._run(jobs, set(known), report, progress)
         report.seconds = time.perf_counter() - started
         return report
@@ -243,6 +276,8 @@ class Collection:
         self, jobs: list[Job], known: set[str], report: IndexReport,
         progress: Callable[[int, int], None] | None,
     ) -> None:
+        expect(isinstance(self.batch_size, int) and self.batch_size >= 1,
+               f"expected a batch size of at least 1, got {self.batch_size!r}")
         total, done = len(jobs), 0
 
         def advance(count: int) -> None:
@@ -266,15 +301,29 @@ class Collection:
         self._changed()
 
     def _remove_missing(
-        self, roots: Sequence[Path], seen: set[str], missing: Sequence[Any]
+        self, roots: Sequence[Path], seen: set[str], failures: Sequence[ImageError],
+        recursive: bool,
     ) -> int:
-        """Drop catalogued images that vanished from an indexed folder, or a named missing file."""
+        """Drop catalogued images that are gone from an indexed folder, or a named missing file.
+
+        Only what was looked at and found missing goes: without ``recursive`` only a
+        folder's direct children, and nothing under a folder that could not be listed.
+        A missing named path removes that one entry, never a subtree, so an unmounted
+        drive does not empty the collection.
+        """
+        unlisted = [error.source for error in failures if error.reason != "file not found"]
         gone: list[str] = []
         for root in roots:
-            if root.is_dir():
-                gone += [p for p in self.catalog.paths_under(str(root)) if p not in seen]
-        gone += [error.source for error in missing]
-        return self.remove(gone)
+            if not root.is_dir():
+                continue
+            for path in self.catalog.paths_under(str(root)):
+                if path in seen or any(_is_under(path, folder) for folder in unlisted):
+                    continue
+                if recursive or os.path.dirname(path) == str(root):
+                    gone.append(path)
+        gone += [error.source for error in failures if error.reason == "file not found"]
+        records = self.catalog.images_by_path(gone)
+        return self._delete([record.id for record in records.values()])
 
     def remove(self, paths: Iterable[str | os.PathLike[str]]) -> int:
         """Remove images by path, by folder (everything under it) or by in-memory name.
@@ -286,11 +335,14 @@ class Collection:
             absolute = catalog_key(given)
             keys |= {given, absolute, *self.catalog.paths_under(absolute)}
         records = self.catalog.images_by_path(keys)
-        if records:
+        return self._delete([record.id for record in records.values()])
+
+    def _delete(self, image_ids: Sequence[int]) -> int:
+        if image_ids:
             with self.catalog.transaction() as conn:
-                self.catalog.delete_images(conn, [record.id for record in records.values()])
+                self.catalog.delete_images(conn, image_ids)
             self._changed()
-        return len(records)
+        return len(image_ids)
 
     def _changed(self) -> None:
         for channel in self.channels.values():
@@ -326,12 +378,13 @@ class Collection:
         for hit in hits:
             if hit.image_id not in best or hit.score > best[hit.image_id].score:
                 best[hit.image_id] = hit
-        ranked = sorted(best.values(), key=lambda hit: -hit.score)
         records = self.catalog.images_by_id(best)
+        ranked = sorted((hit for hit in best.values() if hit.image_id in records),
+                        key=lambda hit: -hit.score)
         return [
             SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,
                          image_id=hit.image_id, evidence=hit.evidence)
-            for rank, hit in enumerate(ranked, start=1) if hit.image_id in records
+            for rank, hit in enumerate(ranked, start=1)
         ]
 
     def vectors(self, paths: Sequence[str], *, channel: str = "global") -> np.ndarray:
@@ -386,6 +439,19 @@ def crop(image: np.ndarray, box: Box | None) -> np.ndarray:
     expect(x1 > x0 and y1 > y0,
            f"expected a box with positive area inside the {width}x{height} image, got {box!r}")
     return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
+def _encodable(text: str) -> bool:
+    # os.walk gives undecodable bytes as lone surrogates, which SQLite cannot store.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _folder_bytes(folder: Path) -> int:

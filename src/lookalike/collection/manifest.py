@@ -51,6 +51,10 @@ class Manifest:
             raise CollectionError(f"{path}: unreadable manifest ({error})") from error
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise CollectionError(f"{path}: expected a '{FORMAT}' manifest, got something else")
+        channels = data.get("channels")
+        if not (isinstance(channels, dict) and channels
+                and all(isinstance(value, dict) for value in channels.values())):
+            raise CollectionError(f"{path}: expected a 'channels' object, got {channels!r}")
         if data.get("schema") != SCHEMA:
             raise ManifestMismatchError(
                 f"{path}: expected collection schema {SCHEMA}, got {data.get('schema')}; "

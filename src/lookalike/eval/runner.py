@@ -94,7 +94,7 @@ def evaluate_retrieval(
             tops.append(metrics.top1(unjunked, relevant))
             for k, values in recalls.items():
                 values.append(metrics.recall_at_k(unjunked, relevant, k))
-            ns.append(metrics.ns_score(ranked, relevant))
+            ns.append(metrics.ns_score(unjunked, relevant))
     finally:
         collection.close()
     report: dict[str, Any] = {
