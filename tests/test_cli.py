@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import write_images
+from conftest import pattern, write_images
 from PIL import Image
 
 from lookalike.cli import main
@@ -36,9 +37,18 @@ def test_index_search_info_remove(
     assert results[0]["path"].endswith("img005.png")
     assert set(results[0]) >= {"path", "score", "rank"}
 
-    code, out, _ = run(capsys, "search", str(image_folder / "img005.png"), "--collection", col,
-                       "--box", "0,0,40,40")
-    assert code == 0 and len(out.strip().splitlines()) == 10
+    # A box around the left half of a side-by-side pair finds the left image.
+    pair = np.concatenate([pattern(9), pattern(3)], axis=1)
+    Image.fromarray(pair).save(tmp_path / "pair.png")
+    for box, expected in (("0,0,96,72", "img009.png"), ("96,0,192,72", "img003.png")):
+        code, out, _ = run(capsys, "search", str(tmp_path / "pair.png"), "--collection", col,
+                           "--box", box, "-k", "1")
+        assert code == 0 and out.strip().endswith(expected)
+
+    # Search-time settings can change on an existing collection without naming its model.
+    code, out, _ = run(capsys, "index", str(image_folder), "--collection", col,
+                       "--index", "hnsw", "--json")
+    assert code == 0 and json.loads(out)["unchanged"] == 12
 
     code, out, _ = run(capsys, "info", "--collection", col, "--json", "--failures")
     info = json.loads(out)
