@@ -75,6 +75,7 @@ def pipeline_run(files: list[Path], model: str, batch: int) -> dict[str, Any]:
             extractor=model), batch_size=batch).open()
         collection.channels["global"].prepare()
         report = collection.index([folder])
+        collection.search(files[0], k=1)  # builds the in-memory index that info() measures
         info = collection.info()
         collection.close()
         disk = sum(p.stat().st_size for p in (Path(scratch) / "c").rglob("*") if p.is_file())
