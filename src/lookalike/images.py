@@ -269,10 +269,15 @@ def _check_regular_file(path: str, label: str) -> None:
         raise ImageError(label, "empty file (0 bytes)")
 
 
+#: The reason of an ImageError for a path that does not exist; indexing relies on it to
+#: tell "gone" (remove it) from "unreadable" (keep it).
+NOT_FOUND = "file not found"
+
+
 def _os_error_reason(exc: OSError) -> str:
     """A short human reason for an ``OSError`` met while reading a file."""
     if isinstance(exc, FileNotFoundError | NotADirectoryError):
-        return "file not found"
+        return NOT_FOUND
     if isinstance(exc, IsADirectoryError):
         return "is a directory"
     if isinstance(exc, PermissionError):
@@ -524,7 +529,7 @@ def _expand_path(path: Path, recursive: bool, failures: list[ImageError]) -> lis
         reason = "broken symbolic link" if path.is_symlink() else "not a regular file"
         failures.append(ImageError(label, reason))
     else:
-        failures.append(ImageError(label, "file not found"))
+        failures.append(ImageError(label, NOT_FOUND))
     return []
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.collection.catalog import Catalog
+from lookalike.collection.catalog import Catalog, ImageRecord
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
@@ -44,12 +44,14 @@ class Job:
     width: int | None = None
     height: int | None = None
     error: str | None = None
-    known_sha256: str | None = None
+    known: ImageRecord | None = None  # the catalog's record of this key, if any
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def unchanged_content(self) -> bool:
-        return self.sha256 is not None and self.sha256 == self.known_sha256
+        # Only an image indexed fine before can be skipped; a failed one is always retried.
+        return (self.sha256 is not None and self.known is not None
+                and self.known.status == "indexed" and self.sha256 == self.known.sha256)
 
 
 class StageTimes:
@@ -155,7 +157,7 @@ class WriteCounts:
 
 
 def write_stage(
-    catalog: Catalog, jobs: Sequence[Job], channels: Sequence[Channel], known: set[str],
+    catalog: Catalog, jobs: Sequence[Job], channels: Sequence[Channel],
     times: StageTimes, counts: WriteCounts,
 ) -> None:
     """Commit a batch in one transaction: every job in it is recorded, or none is."""
@@ -171,8 +173,8 @@ def write_stage(
                 catalog.delete_vectors(conn, image_id)
                 continue
             if job.unchanged_content:
-                records = catalog.images_by_path([job.key])
-                catalog.touch_image(conn, records[job.key].id, job.size or 0, job.mtime_ns or 0)
+                if job.known is not None:
+                    catalog.touch_image(conn, job.known.id, job.size or 0, job.mtime_ns or 0)
                 counts.unchanged += 1
                 continue
             image_id = catalog.upsert_image(
@@ -180,14 +182,14 @@ def write_stage(
                 width=job.width, height=job.height, status="indexed", error=None)
             for channel in channels:
                 catalog.replace_vectors(conn, channel.name, image_id, job.vectors[channel.name])
-            if job.key in known:
+            if job.known is not None:
                 counts.updated += 1
             else:
                 counts.added += 1
 
 
 def run_local(
-    jobs: Iterable[Job], *, catalog: Catalog, channels: Sequence[Channel], known: set[str],
+    jobs: Iterable[Job], *, catalog: Catalog, channels: Sequence[Channel],
     batch_size: int = 32, workers: int = 2, max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
 ) -> tuple[WriteCounts, StageTimes]:
@@ -201,7 +203,7 @@ def run_local(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool:
         for batch in _batched(_prefetch(pool, prepare, jobs, depth=batch_size * 2), batch_size):
             extract_stage(batch, channels, times)
-            write_stage(catalog, batch, channels, known, times, counts)
+            write_stage(catalog, batch, channels, times, counts)
             if progress is not None:
                 progress(len(batch))
     return counts, times

@@ -35,7 +35,13 @@ from lookalike.collection.channels import (
 from lookalike.collection.manifest import Manifest, check_channel
 from lookalike.errors import CollectionError, ImageError, ValidationError, expect
 from lookalike.fusion import reciprocal_rank_fusion
-from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, discover_images, load_image
+from lookalike.images import (
+    DEFAULT_MAX_PIXELS,
+    NOT_FOUND,
+    ImageInput,
+    discover_images,
+    load_image,
+)
 from lookalike.paths import catalog_key
 from lookalike.pipeline import Job, ProgressCallback, decode_min_side, run_local
 
@@ -227,7 +233,7 @@ class Collection:
         jobs = self._plan(files, known, report)
         report.removed = self._remove_missing(roots, set(keys), found.failures, recursive)
         loading = self._prepare_channels() if jobs else 0.0
-        self._run(jobs, set(known), report, progress)
+        self._run(jobs, report, progress)
         # One-off model loading is not indexing work; leave it out of images/s.
         report.seconds = time.perf_counter() - started - loading
         return report
@@ -240,11 +246,10 @@ class Collection:
         started = time.perf_counter()
         report = IndexReport()
         known = self.catalog.images_by_path(items.keys())
-        jobs = [Job(key=name, source=source,
-                    known_sha256=known[name].sha256 if name in known else None)
+        jobs = [Job(key=name, source=source, known=known.get(name))
                 for name, source in items.items()]
         loading = self._prepare_channels() if jobs else 0.0
-        self._run(jobs, set(known), report, progress)
+        self._run(jobs, report, progress)
         report.seconds = time.perf_counter() - started - loading
         return report
 
@@ -271,13 +276,11 @@ class Collection:
                     and record.mtime_ns == stat.st_mtime_ns):
                 report.unchanged += 1
                 continue
-            jobs.append(Job(key=key, path=path, mtime_ns=stat.st_mtime_ns,
-                            known_sha256=record.sha256 if record and record.status == "indexed"
-                            else None))
+            jobs.append(Job(key=key, path=path, mtime_ns=stat.st_mtime_ns, known=record))
         return jobs
 
     def _run(
-        self, jobs: list[Job], known: set[str], report: IndexReport,
+        self, jobs: list[Job], report: IndexReport,
         progress: Callable[[int, int], None] | None,
     ) -> None:
         expect(isinstance(self.batch_size, int) and self.batch_size >= 1,
@@ -293,7 +296,7 @@ class Collection:
         step: ProgressCallback = advance
         step(0)
         counts, times = run_local(
-            jobs, catalog=self.catalog, channels=list(self.channels.values()), known=known,
+            jobs, catalog=self.catalog, channels=list(self.channels.values()),
             batch_size=self.batch_size, max_pixels=self.max_pixels, progress=step,
         )
         report.added += counts.added
@@ -315,17 +318,18 @@ class Collection:
         A missing named path removes that one entry, never a subtree, so an unmounted
         drive does not empty the collection.
         """
-        unlisted = [error.source for error in failures if error.reason != "file not found"]
+        unlisted = {path for error in failures if error.reason != NOT_FOUND
+                    for path in self.catalog.paths_under(error.source)}
         gone: list[str] = []
         for root in roots:
             if not root.is_dir():
                 continue
             for path in self.catalog.paths_under(str(root)):
-                if path in seen or any(_is_under(path, folder) for folder in unlisted):
+                if path in seen or path in unlisted:
                     continue
                 if recursive or os.path.dirname(path) == str(root):
                     gone.append(path)
-        gone += [error.source for error in failures if error.reason == "file not found"]
+        gone += [error.source for error in failures if error.reason == NOT_FOUND]
         records = self.catalog.images_by_path(gone)
         return self._delete([record.id for record in records.values()])
 
@@ -452,10 +456,6 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _is_under(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _folder_bytes(folder: Path) -> int:
