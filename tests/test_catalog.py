@@ -24,7 +24,8 @@ def test_lookups_beyond_the_sql_parameter_limit(tmp_path: Path) -> None:
         for path in paths:
             image_id = catalog.upsert_image(conn, path=path, sha256=None, size=1, mtime_ns=1,
                                             width=1, height=1, status="indexed", error=None)
-            catalog.replace_vectors(conn, "global", image_id, np.full(4, image_id, np.float32))
+            catalog.replace_vectors(conn, "global", image_id,
+                                    [np.full(4, image_id, np.float32).tobytes()])
     assert set(catalog.images_by_path(paths)) == set(paths)
     ids = [record.id for record in catalog.images_by_path(paths).values()]
     assert len(catalog.images_by_id(ids)) == 1203

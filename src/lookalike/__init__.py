@@ -16,6 +16,7 @@ from lookalike.collection import (
     Collection,
     GlobalChannelConfig,
     IndexReport,
+    LocalChannelConfig,
     SearchResult,
 )
 from lookalike.errors import (
@@ -34,6 +35,7 @@ __all__ = [
     "GlobalChannelConfig",
     "ImageError",
     "IndexReport",
+    "LocalChannelConfig",
     "LookalikeError",
     "ManifestMismatchError",
     "MissingDependencyError",

@@ -22,7 +22,12 @@ from typing import Any
 from PIL import Image
 
 from lookalike import __version__
-from lookalike.collection import Collection, GlobalChannelConfig, IndexReport
+from lookalike.collection import (
+    Collection,
+    GlobalChannelConfig,
+    IndexReport,
+    LocalChannelConfig,
+)
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.extractors import available_extractors
 from lookalike.images import DEFAULT_MAX_PIXELS
@@ -58,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands)
     _add_demo(commands)
     _add_models(commands)
+    _add_vocabulary(commands)
     return parser
 
 
@@ -79,6 +85,42 @@ def _model_options(parser: argparse.ArgumentParser, *, default_extractor: str | 
                         help="PCA-whiten embeddings to DIM dimensions, learned on the collection")
     parser.add_argument("--whiten-from", default=None, metavar="NPZ",
                         help="apply a PCA-whitening learned on another collection")
+
+
+def _local_options(parser: argparse.ArgumentParser, *, stored: bool) -> None:
+    """Options of the local channel; ``stored`` adds the ones fixed at creation."""
+    if stored:
+        parser.add_argument("--channels", type=_parse_channels, default=None, metavar="LIST",
+                            help="channels of a new collection: global (default), local, or "
+                                 "global,local")
+        parser.add_argument("--features", choices=["rootsift", "sift"], default=None,
+                            help="local features (default rootsift)")
+        parser.add_argument("--max-features", type=int, default=None, metavar="N",
+                            help="keypoints kept per image, strongest first (default 1500)")
+        parser.add_argument("--vocabulary", type=Path, default=None, metavar="NPZ",
+                            help="a vocabulary tree trained elsewhere (lookalike vocabulary); "
+                                 "default: train one on the collection")
+    parser.add_argument("--verify", type=int, default=None, metavar="R",
+                        help="local channel: re-rank the top R by RANSAC (default 100, 0: off)")
+
+
+def _parse_channels(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _local_config(args: argparse.Namespace, root: Path | None = None) -> LocalChannelConfig | None:
+    """The local-channel settings asked for on the command line, on top of the collection's."""
+    names = {"features": "features", "max_features": "max_features", "vocabulary": "vocabulary",
+             "verify": "verify"}
+    given = {field: getattr(args, option) for option, field in names.items()
+             if getattr(args, option, None) is not None}
+    if "vocabulary" in given:
+        given["vocabulary"] = str(given["vocabulary"])
+    if not given:
+        return None
+    recorded = Collection.read_configs(root).get("local") if root is not None else None
+    base = recorded if isinstance(recorded, LocalChannelConfig) else LocalChannelConfig()
+    return dataclasses.replace(base, **given)
 
 
 def _max_pixels_option(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +174,7 @@ def _add_index(commands: Any) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _collection_option(parser)
     _model_options(parser, default_extractor=None)
+    _local_options(parser, stored=True)
     parser.add_argument("--no-recursive", action="store_true",
                         help="do not descend into sub-folders")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -142,7 +185,12 @@ def _add_index(commands: Any) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    collection = Collection(args.collection, global_config=_config(args, args.collection),
+    local = _local_config(args, args.collection)
+    channels = args.channels
+    if channels is None and local is not None and not Collection.read_configs(args.collection):
+        channels = ["global", "local"]  # local options on a new collection ask for the channel
+    collection = Collection(args.collection, channels=channels,
+                            global_config=_config(args, args.collection), local_config=local,
                             batch_size=args.batch_size, max_pixels=args.max_pixels)
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
         report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
@@ -171,9 +219,11 @@ def _add_search(commands: Any) -> None:
     _collection_option(parser)
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     parser.add_argument("--channel", default="global",
-                        help="global (default) or auto (every channel the collection has)")
+                        help="global (default), local, or auto (every channel the collection "
+                             "has, fused)")
     parser.add_argument("--box", type=_parse_box, default=None, metavar="X0,Y0,X1,Y1",
-                        help="search with this crop of the query, in its pixels")
+                        help="search with this region of the query only, in its pixels")
+    _local_options(parser, stored=False)
     parser.add_argument("--json", action="store_true")
     _max_pixels_option(parser)
     parser.set_defaults(handler=run_search)
@@ -189,14 +239,18 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    with Collection(args.collection, max_pixels=args.max_pixels).open(create=False) as collection:
+    collection = Collection(args.collection, local_config=_local_config(args, args.collection),
+                            max_pixels=args.max_pixels)
+    with collection.open(create=False):
         results = collection.search(args.image, k=args.k, channel=args.channel, box=args.box)
     if args.json:
         _print_json({"query": str(args.image), "channel": args.channel,
                      "results": [result.as_dict() for result in results]})
     else:
         for result in results:
-            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}")
+            inliers = result.evidence.get("inliers")
+            why = f"  ({inliers} inliers)" if result.evidence.get("verified") else ""
+            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{why}")
     return 0
 
 
@@ -222,13 +276,23 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"images      {info['images']} indexed, {info['failed']} failed")
     print(f"disk        {info['disk_bytes'] / 1e6:.1f} MB")
     for name, channel in info["channels"].items():
-        extractor = channel["extractor_info"]
-        print(f"channel     {name}: {extractor['name']} v{extractor['version']} "
-              f"({extractor['dim']}-d, {extractor['metric']}), {channel['vectors']} vectors, "
-              f"index {channel['index']}, whitening {channel['whitening'] or 'none'}")
+        print(f"channel     {name}: {_describe_channel(channel)}")
     for failure in info["failures"]:
         print(f"  failed: {failure['path']}: {failure['reason']}")
     return 0
+
+
+def _describe_channel(channel: dict[str, Any]) -> str:
+    if "extractor_info" in channel:
+        extractor = channel["extractor_info"]
+        return (f"{extractor['name']} v{extractor['version']} ({extractor['dim']}-d, "
+                f"{extractor['metric']}), {channel['vectors']} vectors, index {channel['index']}, "
+                f"whitening {channel['whitening'] or 'none'}")
+    tree = channel.get("vocabulary")
+    vocabulary = (f"tree {tree['id']} ({tree['leaves']:,} words)" if tree
+                  else "no vocabulary tree yet")
+    return (f"{channel['features']} x {channel['max_features']}, {vocabulary}, "
+            f"{channel['vectors']} images, {channel['bytes_per_image']:.0f} bytes per image")
 
 
 def _add_remove(commands: Any) -> None:
@@ -258,12 +322,14 @@ def _add_eval(commands: Any) -> None:
     parser.add_argument("--root", type=Path, help="custom: folder of database images")
     parser.add_argument("--truth", type=Path, help="custom: TSV of (query, relevant) path pairs")
     parser.add_argument("--pairs", type=Path, help="lfw: pairs file in the official format")
-    parser.add_argument("--channel", default="global")
+    parser.add_argument("--channel", default="global",
+                        help="global (default), local, or auto (both, fused)")
     parser.add_argument("--full-query", action="store_true",
                         help="oxford: query with the whole image instead of the official box crop")
     parser.add_argument("--collection", type=Path, default=None, metavar="DIR",
                         help="index into (or reuse) this collection instead of the cache")
     _model_options(parser, default_extractor="efficientnet-lite0")
+    _local_options(parser, stored=True)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quiet", "-q", action="store_true")
     parser.set_defaults(handler=run_eval)
@@ -273,11 +339,14 @@ def run_eval(args: argparse.Namespace) -> int:
     from lookalike.eval import evaluate
 
     config = _config(args) or GlobalChannelConfig()
+    if args.channels is not None:
+        raise ValidationError("expected --channel (global, local or auto) for eval, got "
+                              "--channels")
     with progress_bar(f"indexing {args.dataset}", args.quiet or args.json) as update:
         report = evaluate(
             args.dataset, config=config, channel=args.channel, collection=args.collection,
             data=args.data, root=args.root, truth=args.truth, pairs=args.pairs,
-            crop=not args.full_query, progress=update,
+            crop=not args.full_query, progress=update, local_config=_local_config(args),
         )
     if args.json:
         _print_json(report)
@@ -336,6 +405,44 @@ def run_models(args: argparse.Namespace) -> int:
     for name in names:
         info = make_extractor(name).info
         print(f"{name:<20} {info.dim:>5}-d  {info.metric}  v{info.version}")
+    return 0
+
+
+# -- vocabulary -------------------------------------------------------------------------------
+
+def _add_vocabulary(commands: Any) -> None:
+    parser = commands.add_parser(
+        "vocabulary", help="train a vocabulary tree on folders of images, for --vocabulary")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument("--out", "-o", required=True, type=Path, metavar="NPZ")
+    parser.add_argument("--features", choices=["rootsift", "sift"], default="rootsift")
+    parser.add_argument("--max-features", type=int, default=1500, metavar="N")
+    parser.add_argument("--branching", type=int, default=10, help="k, children per node")
+    parser.add_argument("--depth", type=int, default=6, help="L, levels below the root")
+    parser.add_argument("--max-images", type=int, default=2000, metavar="N")
+    parser.add_argument("--max-descriptors", type=int, default=1_000_000, metavar="N")
+    _max_pixels_option(parser)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    parser.set_defaults(handler=run_vocabulary)
+
+
+def run_vocabulary(args: argparse.Namespace) -> int:
+    from lookalike.local.training import train_vocabulary
+
+    with progress_bar("extracting features", args.quiet or args.json) as update:
+        report = train_vocabulary(
+            args.paths, args.out, features=args.features, max_features=args.max_features,
+            branching=args.branching, depth=args.depth, max_images=args.max_images,
+            max_descriptors=args.max_descriptors, max_pixels=args.max_pixels, progress=update)
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"vocabulary tree {report['id']}: {report['leaves']:,} words from "
+              f"{report['descriptors']:,} descriptors of {report['images']} images in "
+              f"{report['train_seconds']:.1f} s -> {args.out}")
+        for failure in report["failures"]:
+            print(f"  failed: {failure['path']}: {failure['reason']}")
     return 0
 
 

@@ -569,3 +569,19 @@ def _dedup_key(path: Path) -> Path:
         return path.resolve()
     except (OSError, RuntimeError):  # symlink loop: fall back to the lexical path
         return path
+
+
+Box = tuple[float, float, float, float]
+
+
+def crop(image: np.ndarray, box: Box | None) -> np.ndarray:
+    """The part of ``image`` inside ``box`` = (x0, y0, x1, y1), clipped to the image."""
+    if box is None:
+        return image
+    expect(len(box) == 4, f"expected a box (x0, y0, x1, y1), got {box!r}")
+    height, width = image.shape[:2]
+    x0, y0 = max(0, round(box[0])), max(0, round(box[1]))
+    x1, y1 = min(width, round(box[2])), min(height, round(box[3]))
+    expect(x1 > x0 and y1 > y0,
+           f"expected a box with positive area inside the {width}x{height} image, got {box!r}")
+    return np.ascontiguousarray(image[y0:y1, x0:x1])

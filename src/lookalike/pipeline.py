@@ -140,9 +140,7 @@ def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: Stage
         for channel in channels:
             for job, vectors in zip(ready, channel.extract(images), strict=True):
                 job.vectors[channel.name] = vectors
-                if vectors.size and (not np.all(np.isfinite(vectors)) or not np.any(vectors)):
-                    # A uniform image can embed to all zeros: it matches nothing and
-                    # would poison a cosine index, so it is reported like a bad file.
+                if channel.is_blank(vectors):
                     job.error = f"blank image: its '{channel.name}' embedding is empty"
     for job in ready:
         job.image = None
@@ -181,7 +179,8 @@ def write_stage(
                 conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
                 width=job.width, height=job.height, status="indexed", error=None)
             for channel in channels:
-                catalog.replace_vectors(conn, channel.name, image_id, job.vectors[channel.name])
+                catalog.replace_vectors(conn, channel.name, image_id,
+                                        channel.encode(job.vectors[channel.name]))
             if job.known is not None:
                 counts.updated += 1
             else:
@@ -209,9 +208,9 @@ def run_local(
     return counts, times
 
 
-def decode_min_side(channels: Sequence[Channel]) -> int | None:
+def decode_min_side(channels: Sequence[Channel], *, query: bool = False) -> int | None:
     """The smallest decode that serves every channel; None (full size) if any needs it."""
-    sides = [channel.min_image_side for channel in channels]
+    sides = [channel.query_min_side if query else channel.min_image_side for channel in channels]
     if not sides or any(side is None for side in sides):
         return None
     return max(side for side in sides if side is not None)

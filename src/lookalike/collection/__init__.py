@@ -2,6 +2,7 @@
 
 from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig, Hit
 from lookalike.collection.collection import Collection, IndexReport, SearchResult
+from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
 
 __all__ = [
     "Channel",
@@ -10,5 +11,7 @@ __all__ = [
     "GlobalChannelConfig",
     "Hit",
     "IndexReport",
+    "LocalChannel",
+    "LocalChannelConfig",
     "SearchResult",
 ]

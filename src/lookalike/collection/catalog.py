@@ -225,14 +225,33 @@ class Catalog:
         conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,))
 
     def replace_vectors(
-        self, conn: sqlite3.Connection, channel: str, image_id: int, vectors: np.ndarray
+        self, conn: sqlite3.Connection, channel: str, image_id: int, blobs: Sequence[bytes]
     ) -> None:
+        """Make ``blobs`` (each a vector, or a channel's packed record) the image's rows."""
         conn.execute("DELETE FROM vectors WHERE channel = ? AND image_id = ?", (channel, image_id))
         conn.executemany(
             "INSERT INTO vectors (channel, image_id, vector) VALUES (?, ?, ?)",
-            [(channel, image_id, np.ascontiguousarray(row, dtype=np.float32).tobytes())
-             for row in np.atleast_2d(vectors)],
+            [(channel, image_id, blob) for blob in blobs],
         )
+
+    def blobs(self, ids: Sequence[int]) -> list[tuple[int, int, bytes]]:
+        """(vector id, image id, blob) of the given vector ids, in id order."""
+        return sorted(self._select_in("SELECT id, image_id, vector FROM vectors WHERE id IN "
+                                      "({marks})", (int(i) for i in ids)))
+
+    def blob_bytes(self, channel: str) -> int:
+        row = self.conn.execute("SELECT COALESCE(SUM(LENGTH(vector)), 0) FROM vectors "
+                                "WHERE channel = ?", (channel,)).fetchone()
+        return int(row[0])
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                         "DO UPDATE SET value = excluded.value", (key, value))
 
     def vector_ids(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
         """(vector ids, their image ids) of a channel, in id order."""

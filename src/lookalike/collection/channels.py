@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,8 +20,9 @@ import numpy as np
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.index_cache import IndexCache, IndexState
-from lookalike.errors import CollectionError, LookalikeError, ValidationError
+from lookalike.errors import LookalikeError, ValidationError
 from lookalike.extractors import Extractor, make_extractor
+from lookalike.images import Box, crop
 from lookalike.index import choose_index_spec, get_index_class, make_index, parse_index_spec
 from lookalike.whitening import PCAWhitening
 
@@ -44,20 +46,38 @@ class Channel(ABC):
         """The settings that shape stored vectors; recorded at creation, checked on open."""
 
     @abstractmethod
-    def load(self, catalog: Catalog, cache_dir: Path) -> Channel:
-        """Load models and bring the search structure up to date with the catalog."""
+    def load(self, catalog: Catalog, root: Path) -> Channel:
+        """Attach to the collection in ``root``; the search structure follows the catalog."""
 
     @abstractmethod
     def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """For each image, its (m, dim) float32 vectors (m may be 0)."""
+        """For each image, what the channel stores: (m, dim) float32 vectors (m may be 0),
+        or a packed record that :meth:`encode` turns into bytes."""
 
     @abstractmethod
     def embed_query(self, image: np.ndarray) -> np.ndarray:
         """The query's (m, dim) vectors, in the space the channel searches."""
 
     @abstractmethod
-    def search(self, image: np.ndarray, k: int) -> list[Hit]:
-        """The k best images for a decoded query image, best first."""
+    def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        """The k best images for a decoded query image, best first.
+
+        ``box`` = (x0, y0, x1, y1) in the image's pixels limits the query to that region.
+        """
+
+    def encode(self, extracted: np.ndarray) -> list[bytes]:
+        """The catalog rows for one image's :meth:`extract` output: one blob per vector."""
+        return [np.ascontiguousarray(row, dtype=np.float32).tobytes()
+                for row in np.atleast_2d(extracted)] if extracted.size else []
+
+    def is_blank(self, extracted: np.ndarray) -> bool:
+        """True when an image gave nothing searchable and should be reported as failed.
+
+        A uniform image can embed to all zeros: it matches nothing and would
+        poison a cosine index.
+        """
+        return bool(extracted.size) and (not np.all(np.isfinite(extracted))
+                                         or not np.any(extracted))
 
     @property
     def min_image_side(self) -> int | None:
@@ -66,6 +86,24 @@ class Channel(ABC):
         Lets the decoder skip detail that the channel's model would throw away.
         """
         return None
+
+    @property
+    def query_min_side(self) -> int | None:
+        """Like :attr:`min_image_side`, for queries (whose evidence is in their own pixels)."""
+        return self.min_image_side
+
+    @property
+    def needs_training(self) -> bool:
+        """True when the channel must learn from the collection before it can extract."""
+        return False
+
+    @property
+    def training_images(self) -> int:
+        """How many images :meth:`train` wants to see at most."""
+        return 0
+
+    def train(self, images: Iterable[np.ndarray]) -> None:
+        """Learn what extraction needs (a vocabulary) from a sample of the collection."""
 
     def prepare(self) -> None:
         """Load models now, so that one-off start-up cost is not billed to the first batch."""
@@ -147,9 +185,9 @@ class GlobalChannel(Channel):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def load(self, catalog: Catalog, cache_dir: Path) -> GlobalChannel:
+    def load(self, catalog: Catalog, root: Path) -> GlobalChannel:
         self._catalog = catalog
-        self._cache = IndexCache(cache_dir / self.name)
+        self._cache = IndexCache(root / "cache" / self.name)
         self._max_id_at_open = catalog.max_vector_id()
         self._stale = True
         return self
@@ -177,8 +215,8 @@ class GlobalChannel(Channel):
         whitening = self._state.whitening if self._state else None
         return whitening.transform(vector) if whitening else vector
 
-    def search(self, image: np.ndarray, k: int) -> list[Hit]:
-        return self.search_vector(self.embed_query(image), k)
+    def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        return self.search_vector(self.embed_query(crop(image, box)), k)
 
     def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
         """Search with a vector already in index space (see :meth:`embed_query`)."""
@@ -335,16 +373,3 @@ class GlobalChannel(Channel):
             "whitening_learned_on": state.whitened_on if state else None,
             "extractor_info": self.extractor.info.as_dict(),
         }
-
-
-def channel_from_manifest(name: str, recorded: dict[str, Any]) -> Channel:
-    """Rebuild a channel from its manifest entry; a damaged entry is a CollectionError."""
-    if name != GlobalChannel.name:
-        raise CollectionError(f"manifest: expected a known channel ('global'), got '{name}'")
-    settings = {key: recorded[key] for key in ("extractor", "index", "whiten", "whiten_from",
-                                               "exact_below") if key in recorded}
-    try:
-        return GlobalChannel(GlobalChannelConfig(**settings))
-    except (TypeError, ValueError) as error:
-        raise CollectionError(f"manifest: the '{name}' channel's settings are damaged "
-                              f"({error})") from error

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,27 +25,34 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.catalog import Catalog, ImageRecord
-from lookalike.collection.channels import (
-    Channel,
-    GlobalChannel,
-    GlobalChannelConfig,
-    Hit,
-    channel_from_manifest,
-)
+from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig, Hit
+from lookalike.collection.local_channel import LocalChannelConfig
 from lookalike.collection.manifest import Manifest, check_channel
-from lookalike.errors import CollectionError, ImageError, ValidationError, expect
+from lookalike.collection.registry import (
+    ChannelConfig,
+    check_channel_names,
+    config_from_manifest,
+    make_channel,
+)
+from lookalike.errors import (
+    CollectionError,
+    ImageError,
+    ManifestMismatchError,
+    ValidationError,
+    expect,
+)
 from lookalike.fusion import reciprocal_rank_fusion
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
     NOT_FOUND,
+    Box,
     ImageInput,
+    crop,
     discover_images,
     load_image,
 )
 from lookalike.paths import catalog_key
 from lookalike.pipeline import Job, ProgressCallback, decode_min_side, run_local
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -102,11 +109,19 @@ class Collection:
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], *, global_config: GlobalChannelConfig | None = None,
+        self, root: str | os.PathLike[str], *, channels: Sequence[str] | None = None,
+        global_config: GlobalChannelConfig | None = None,
+        local_config: LocalChannelConfig | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
     ) -> None:
+        """``channels`` are the kinds of search a new collection supports (default
+        ``["global"]``, plus ``"local"`` when ``local_config`` is given); the
+        configs override settings of an existing one where that is allowed."""
         self.root = Path(root)
-        self.global_config = global_config
+        self.channel_names = None if channels is None else check_channel_names(list(channels))
+        self.configs: dict[str, ChannelConfig] = {
+            name: config for name, config in (("global", global_config), ("local", local_config))
+            if config is not None}
         self.max_pixels = max_pixels
         self.batch_size = batch_size
         self._catalog: Catalog | None = None
@@ -128,7 +143,7 @@ class Collection:
         catalog = Catalog(self.root / "catalog.sqlite").open()
         try:
             for channel in self.channels.values():
-                channel.load(catalog, self.root / "cache")
+                channel.load(catalog, self.root)
         except BaseException:
             catalog.close()
             raise
@@ -143,32 +158,48 @@ class Collection:
             raise CollectionError(
                 f"{self.root}: the catalog is there but manifest.json is missing; restore the "
                 "manifest, or index into a new collection")
-        channel = GlobalChannel(self.global_config or GlobalChannelConfig())
-        channel.check_settings()
+        names = self.channel_names or ["global", *(["local"] if "local" in self.configs else [])]
+        channels = [make_channel(name, self.configs.get(name)) for name in names]
+        for channel in channels:
+            if isinstance(channel, GlobalChannel):
+                channel.check_settings()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            Manifest(channels={channel.name: channel.manifest()}).save(self.root)
+            Manifest(channels={channel.name: channel.manifest() for channel in channels}).save(
+                self.root)
         except OSError as error:
             raise CollectionError(f"{self.root}: cannot create the collection ({error})") from error
 
     @staticmethod
+    def read_configs(root: str | os.PathLike[str]) -> dict[str, ChannelConfig]:
+        """Each channel's settings as the collection was created; empty if there is none."""
+        if not (Path(root) / "manifest.json").exists():
+            return {}
+        return {name: config_from_manifest(name, recorded)
+                for name, recorded in Manifest.load(Path(root)).channels.items()}
+
+    @staticmethod
     def read_config(root: str | os.PathLike[str]) -> GlobalChannelConfig | None:
         """The global-channel settings a collection was created with; None if there is none."""
-        if not (Path(root) / "manifest.json").exists():
-            return None
-        channel = channel_from_manifest("global", Manifest.load(Path(root)).channels["global"])
-        return channel.config if isinstance(channel, GlobalChannel) else None
+        config = Collection.read_configs(root).get("global")
+        return config if isinstance(config, GlobalChannelConfig) else None
 
     def _channels_from(self, manifest: Manifest) -> dict[str, Channel]:
+        if self.channel_names is not None and set(self.channel_names) != set(manifest.channels):
+            raise ManifestMismatchError(
+                f"{self.root}: the collection has channels {sorted(manifest.channels)}, asked for "
+                f"{sorted(self.channel_names)}; open it without choosing channels, or index into "
+                "a new collection")
         channels: dict[str, Channel] = {}
         for name, recorded in manifest.channels.items():
-            channel: Channel = channel_from_manifest(name, recorded)
+            config = config_from_manifest(name, recorded)
+            wanted = self.configs.get(name)
+            if wanted is not None:
+                check_channel(self.root, name, recorded, wanted.stored_settings())
+                # Search-time settings (index type, scoring, verification) may differ per open.
+                config = wanted
+            channel = make_channel(name, config)
             if isinstance(channel, GlobalChannel):
-                if self.global_config is not None:
-                    wanted = self.global_config
-                    check_channel(self.root, name, recorded, wanted.stored_settings())
-                    # Search-time settings (index type, whitening) may differ per open.
-                    channel = GlobalChannel(wanted)
                 check_channel(self.root, name, recorded,
                               {"extractor_info": channel.extractor.info.as_dict()})
             channels[name] = channel
@@ -232,7 +263,7 @@ class Collection:
         known = self.catalog.images_by_path(keys)
         jobs = self._plan(files, known, report)
         report.removed = self._remove_missing(roots, set(keys), found.failures, recursive)
-        loading = self._prepare_channels() if jobs else 0.0
+        loading = self._prepare_channels(jobs) if jobs else 0.0
         self._run(jobs, report, progress)
         # One-off model loading is not indexing work; leave it out of images/s.
         report.seconds = time.perf_counter() - started - loading
@@ -248,17 +279,38 @@ class Collection:
         known = self.catalog.images_by_path(items.keys())
         jobs = [Job(key=name, source=source, known=known.get(name))
                 for name, source in items.items()]
-        loading = self._prepare_channels() if jobs else 0.0
+        loading = self._prepare_channels(jobs) if jobs else 0.0
         self._run(jobs, report, progress)
         report.seconds = time.perf_counter() - started - loading
         return report
 
-    def _prepare_channels(self) -> float:
-        """Load the models (only when there is work); returns the seconds it took."""
+    def _prepare_channels(self, jobs: Sequence[Job]) -> float:
+        """Load the models and train what needs training on a sample of ``jobs``.
+
+        Only called when there is work; returns the seconds it took, which are
+        start-up cost, not indexing speed.
+        """
         started = time.perf_counter()
         for channel in self.channels.values():
             channel.prepare()
+            if channel.needs_training:
+                channel.train(self._sample_images(jobs, channel.training_images,
+                                                  channel.min_image_side))
         return time.perf_counter() - started
+
+    def _sample_images(self, jobs: Sequence[Job], count: int,
+                       min_side: int | None) -> Iterator[np.ndarray]:
+        """Up to ``count`` decoded images from a random sample of ``jobs``; bad files are
+        skipped here and reported by the indexing run itself."""
+        rng = np.random.default_rng(0)
+        chosen = sorted(rng.choice(len(jobs), min(count, len(jobs)), replace=False).tolist())
+        for position in chosen:
+            job = jobs[position]
+            source = job.path if job.path is not None else job.source
+            try:
+                yield load_image(source, max_pixels=self.max_pixels, min_side=min_side)
+            except (ImageError, ValidationError):
+                continue
 
     def _plan(
         self, files: Sequence[Path], known: Mapping[str, ImageRecord], report: IndexReport
@@ -375,9 +427,11 @@ class Collection:
         searchers = list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
         # Decode as indexing did, so a stored image finds itself with the same vector;
         # a box is in full-size pixels, so then decode at full size.
-        min_side = None if box is not None else decode_min_side(searchers)
-        image = crop(load_image(query, max_pixels=self.max_pixels, min_side=min_side), box)
-        rankings = {searcher.name: searcher.search(image, k) for searcher in searchers}
+        min_side = None if box is not None else decode_min_side(searchers, query=True)
+        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side)
+        if box is not None:
+            crop(image, box)  # checks the box against the image before any channel runs
+        rankings = {searcher.name: searcher.search(image, k, box=box) for searcher in searchers}
         return self.results(reciprocal_rank_fusion(rankings)[:k])
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
@@ -434,19 +488,6 @@ class Collection:
             "channels": {name: {**manifest.channels.get(name, {}), **channel.stats()}
                          for name, channel in self.channels.items()},
         }
-
-
-def crop(image: np.ndarray, box: Box | None) -> np.ndarray:
-    """The part of ``image`` inside ``box`` = (x0, y0, x1, y1), clipped to the image."""
-    if box is None:
-        return image
-    expect(len(box) == 4, f"expected a box (x0, y0, x1, y1), got {box!r}")
-    height, width = image.shape[:2]
-    x0, y0 = max(0, round(box[0])), max(0, round(box[1]))
-    x1, y1 = min(width, round(box[2])), min(height, round(box[3]))
-    expect(x1 > x0 and y1 > y0,
-           f"expected a box with positive area inside the {width}x{height} image, got {box!r}")
-    return np.ascontiguousarray(image[y0:y1, x0:x1])
 
 
 def _encodable(text: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lookalike.collection import GlobalChannelConfig
+from lookalike.collection import GlobalChannelConfig, LocalChannelConfig
 from lookalike.errors import ValidationError
 from lookalike.eval import datasets
 from lookalike.eval.runner import EvalSettings, Progress, evaluate_retrieval, evaluate_verification
@@ -19,11 +19,15 @@ def evaluate(
     name: str, *, config: GlobalChannelConfig | None = None, channel: str = "global",
     collection: Path | None = None, data: Path | None = None, root: Path | None = None,
     truth: Path | None = None, pairs: Path | None = None, crop: bool = True,
-    progress: Progress | None = None,
+    progress: Progress | None = None, local_config: LocalChannelConfig | None = None,
 ) -> dict[str, Any]:
-    """Run benchmark ``name`` (ukbench, oxford, lfw, orl or custom) and return its metrics."""
+    """Run benchmark ``name`` (ukbench, oxford, lfw, orl or custom) and return its metrics.
+
+    ``channel`` is global, local or auto (both, fused); ``local_config`` sets the
+    local channel up (a tree file trained elsewhere, the scoring, verification).
+    """
     settings = EvalSettings(config=config or GlobalChannelConfig(), channel=channel,
-                            collection=collection)
+                            collection=collection, local=local_config)
     dataset = _load(name, data=data, root=root, truth=truth, pairs=pairs, crop=crop)
     if isinstance(dataset, datasets.VerificationDataset):
         return evaluate_verification(dataset, settings, progress)

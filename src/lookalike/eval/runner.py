@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection import Channel, Collection, GlobalChannelConfig
-from lookalike.errors import LookalikeError
+from lookalike.collection import Channel, Collection, GlobalChannelConfig, LocalChannelConfig
+from lookalike.errors import LookalikeError, ValidationError
 from lookalike.eval import metrics
 from lookalike.eval.datasets import RetrievalDataset, VerificationDataset, VerificationPair
 from lookalike.images import load_image
@@ -32,21 +32,54 @@ _TIMED = 50  # pairs timed end to end for the verification latency
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How to build and search the collection under evaluation."""
+    """How to build and search the collection under evaluation.
+
+    The collection gets only the channels the evaluation searches: ``global``,
+    ``local``, or both for ``auto``.
+    """
 
     config: GlobalChannelConfig
     channel: str = "global"
     collection: Path | None = None
+    local: LocalChannelConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.channel not in ("auto", "global", "local"):
+            raise ValidationError(
+                f"expected a channel among ['auto', 'global', 'local'], got '{self.channel}'")
+
+    @property
+    def channels(self) -> list[str]:
+        return ["global", "local"] if self.channel == "auto" else [self.channel]
+
+    @property
+    def local_config(self) -> LocalChannelConfig:
+        return self.local or LocalChannelConfig()
+
+    def stored_settings(self) -> dict[str, Any]:
+        """What shapes the stored data, hence the cache folder."""
+        stored: dict[str, Any] = {}
+        if "global" in self.channels:
+            stored["global"] = self.config.stored_settings()
+        if "local" in self.channels:
+            # The tree file too: words from different trees must not share a cache.
+            stored["local"] = {**self.local_config.stored_settings(),
+                               "vocabulary": self.local_config.vocabulary,
+                               "train_descriptors": self.local_config.train_descriptors}
+        return stored
 
 
 def default_collection_dir(
-    dataset_name: str, files: tuple[Path, ...], config: GlobalChannelConfig
+    dataset_name: str, files: tuple[Path, ...], settings: EvalSettings
 ) -> Path:
-    """A cache folder keyed by the dataset's files and the stored-vector settings."""
+    """A cache folder keyed by the dataset's files and the stored-data settings."""
     digest = hashlib.sha1()
     for path in sorted(files):
         digest.update(catalog_key(path).encode())
-    digest.update(json.dumps(config.stored_settings(), sort_keys=True).encode())
+    stored = settings.stored_settings()
+    # Global-only keys stay as they were, so existing caches remain valid.
+    key = stored["global"] if list(stored) == ["global"] else stored
+    digest.update(json.dumps(key, sort_keys=True).encode())
     return cache_dir() / "eval" / f"{dataset_name}-{digest.hexdigest()[:12]}"
 
 
@@ -54,8 +87,10 @@ def build_collection(
     name: str, files: tuple[Path, ...], settings: EvalSettings, progress: Progress | None = None
 ) -> tuple[Collection, float]:
     """Open (and if needed fill) the evaluation collection; returns it and images/s."""
-    root = settings.collection or default_collection_dir(name, files, settings.config)
-    collection = Collection(root, global_config=settings.config).open()
+    root = settings.collection or default_collection_dir(name, files, settings)
+    collection = Collection(
+        root, channels=settings.channels, global_config=settings.config,
+        local_config=settings.local_config if "local" in settings.channels else None).open()
     report = collection.index(list(files), progress=progress)
     stats_path = root / _INDEX_STATS
     if report.processed:
@@ -112,6 +147,9 @@ def evaluate_verification(
     dataset: VerificationDataset, settings: EvalSettings, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Pair verification by cosine similarity, k-fold accuracy as in the LFW protocol."""
+    if settings.channel != "global":
+        raise ValidationError(f"expected the global channel for pair verification on "
+                              f"{dataset.name}, got '{settings.channel}'")
     files = dataset.images
     collection, throughput = build_collection(dataset.name, files, settings, progress)
     try:
@@ -146,13 +184,19 @@ def _common(
     n_queries: int, throughput: float, latencies: list[float], settings: EvalSettings
 ) -> dict[str, Any]:
     percentiles = metrics.latency_percentiles(latencies)
-    return {
+    common: dict[str, Any] = {
         "n_queries": n_queries,
         "index_images_per_s": round(throughput, 2),
         "query_ms_p50": percentiles["p50_ms"],
         "query_ms_p99": percentiles["p99_ms"],
         "channel": settings.channel,
-        "extractor": settings.config.extractor,
-        "whitening": settings.config.whitening_key,
-        "index": settings.config.index,
     }
+    if "global" in settings.channels:
+        common.update(extractor=settings.config.extractor,
+                      whitening=settings.config.whitening_key, index=settings.config.index)
+    if "local" in settings.channels:
+        local = settings.local_config
+        common["local"] = {key: getattr(local, key) for key in (
+            "features", "max_features", "branching", "depth", "vocabulary", "levels", "norm",
+            "weighting", "burstiness", "stop_words", "verify", "verify_model", "min_inliers")}
+    return common

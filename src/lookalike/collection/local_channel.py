@@ -1,0 +1,385 @@
+"""The ``local`` channel: exact-object search with a vocabulary tree and spatial verification.
+
+Each image is stored as one packed record in the catalog: the size SIFT saw,
+then per keypoint its visual word and geometry (12 bytes a keypoint). The
+inverted files are derived from those records when the collection opens and
+follow the catalog's changes; the tree lives in ``<collection>/local/``, and the
+catalog records its id, so words are never read with another tree.
+
+The tree is trained on a sample of the first images indexed, or loaded from a
+file trained elsewhere (``vocabulary=``), as papers do for small collections.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.collection.catalog import Catalog
+from lookalike.collection.channels import Channel, Hit
+from lookalike.errors import CollectionError, LookalikeError, ManifestMismatchError, expect
+from lookalike.images import Box
+from lookalike.local.features import FEATURE_KINDS, LocalFeatures, SiftExtractor
+from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.training import extract_all, sample_descriptors
+from lookalike.local.tree import VocabularyTree
+from lookalike.local.verify import (
+    NOT_VERIFIED,
+    Verification,
+    VerifyConfig,
+    estimate,
+    tentative_matches,
+)
+
+# Per keypoint: visual word, x, y (pixels SIFT saw), size and angle (degrees).
+RECORD = np.dtype([("word", "<u4"), ("x", "<f2"), ("y", "<f2"), ("size", "<f2"),
+                   ("angle", "<f2")])
+_HEADER = np.dtype("<u2")  # width, height of the image SIFT saw
+_VOCABULARY_KEY = "local.vocabulary_id"
+_EVIDENCE_MATCHES = 200  # inlier lines kept per result, enough to draw
+
+
+@dataclass(frozen=True)
+class LocalChannelConfig:
+    """Settings of the local channel.
+
+    Stored settings (fixed at creation): the feature kind, the keypoint cap,
+    the image size SIFT sees, the tree's shape and a tree file trained elsewhere.
+    Search settings (free at every open): the scoring strategy and verification.
+    ``verify`` is how many of the tree's top candidates RANSAC re-ranks; 0 turns
+    spatial verification off.
+    """
+
+    features: str = "rootsift"
+    max_features: int = 1500
+    max_side: int = 1024
+    branching: int = 10
+    depth: int = 6
+    vocabulary: str | None = None
+    train_images: int = 2000
+    train_descriptors: int = 1_000_000
+    levels: str = "leaves"
+    norm: str = "l1"
+    weighting: str = "entropy"
+    burstiness: str = "none"
+    stop_words: float = 0.0
+    verify: int = 100
+    verify_model: str = "affine"
+    ransac_threshold: float = 8.0
+    min_inliers: int = 8
+
+    def __post_init__(self) -> None:
+        expect(self.features in FEATURE_KINDS,
+               f"expected features among {FEATURE_KINDS}, got {self.features!r}")
+        SiftExtractor(self.features, self.max_features, self.max_side)  # checks the values
+        expect(isinstance(self.branching, int) and self.branching >= 2,
+               f"expected branching >= 2, got {self.branching!r}")
+        expect(isinstance(self.depth, int) and 1 <= self.depth <= 12,
+               f"expected depth in 1..12, got {self.depth!r}")
+        for name in ("train_images", "train_descriptors"):
+            value = getattr(self, name)
+            expect(isinstance(value, int) and value >= 1, f"expected {name} >= 1, got {value!r}")
+        expect(isinstance(self.verify, int) and self.verify >= 0,
+               f"expected verify >= 0 candidates, got {self.verify!r}")
+        self.scoring()
+        self.verification()
+        if self.vocabulary is not None:
+            object.__setattr__(self, "vocabulary", os.path.abspath(self.vocabulary))
+
+    def scoring(self) -> ScoringConfig:
+        return ScoringConfig(levels=self.levels, norm=self.norm, weighting=self.weighting,
+                             burstiness=self.burstiness, stop_words=self.stop_words)
+
+    def verification(self) -> VerifyConfig:
+        return VerifyConfig(model=self.verify_model, threshold=self.ransac_threshold,
+                            min_inliers=self.min_inliers)
+
+    def stored_settings(self) -> dict[str, Any]:
+        return {key: getattr(self, key)
+                for key in ("features", "max_features", "max_side", "branching", "depth")}
+
+
+@dataclass(frozen=True)
+class PackedFeatures:
+    """One image's stored record, unpacked."""
+
+    width: int
+    height: int
+    records: np.ndarray  # RECORD
+
+    @property
+    def words(self) -> np.ndarray:
+        return self.records["word"].astype(np.int64)
+
+    @property
+    def geometry(self) -> np.ndarray:
+        """(n, 4) float32 rows of x, y, size, angle."""
+        return np.stack([self.records[name] for name in ("x", "y", "size", "angle")],
+                        axis=1).astype(np.float32)
+
+
+def pack(features: LocalFeatures, words: np.ndarray) -> np.ndarray:
+    """The record of one image as a uint8 array (what the catalog stores)."""
+    records = np.empty(len(words), dtype=RECORD)
+    records["word"] = words
+    for column, name in enumerate(("x", "y", "size", "angle")):
+        records[name] = features.geometry[:, column]
+    header = np.array([features.width, features.height], dtype=_HEADER)
+    return np.frombuffer(header.tobytes() + records.tobytes(), dtype=np.uint8)
+
+
+def unpack(blob: bytes) -> PackedFeatures:
+    width, height = np.frombuffer(blob, dtype=_HEADER, count=2)
+    return PackedFeatures(int(width), int(height),
+                          np.frombuffer(blob, dtype=RECORD, offset=2 * _HEADER.itemsize))
+
+
+class LocalChannel(Channel):
+    """SIFT/RootSIFT words in a vocabulary tree, re-ranked by RANSAC."""
+
+    name = "local"
+
+    def __init__(self, config: LocalChannelConfig | None = None) -> None:
+        self.config = config or LocalChannelConfig()
+        self.sift = SiftExtractor(self.config.features, self.config.max_features,
+                                  self.config.max_side)
+        self.tree: VocabularyTree | None = None
+        self._catalog: Catalog | None = None
+        self._folder: Path | None = None
+        self._index: InvertedIndex | None = None
+        self._held: dict[int, int] = {}  # vector id -> image id, as in the inverted files
+        self._stale = True
+
+    def manifest(self) -> dict[str, Any]:
+        return {**asdict(self.config), "record_bytes": RECORD.itemsize}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def load(self, catalog: Catalog, root: Path) -> LocalChannel:
+        self._catalog = catalog
+        self._folder = root / self.name
+        recorded = catalog.meta(_VOCABULARY_KEY)
+        if recorded is not None:
+            self.tree = self._load_tree(recorded)
+        self._stale = True
+        return self
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            raise LookalikeError("the local channel is not loaded; open its collection first")
+        return self._catalog
+
+    @property
+    def tree_path(self) -> Path:
+        if self._folder is None:
+            raise LookalikeError("the local channel is not loaded; open its collection first")
+        return self._folder / "vocabulary.npz"
+
+    def _load_tree(self, recorded: str) -> VocabularyTree:
+        if not self.tree_path.exists():
+            raise CollectionError(f"{self.tree_path}: the vocabulary tree of the stored words is "
+                                  "missing; restore it, or index into a new collection")
+        tree = VocabularyTree.load(self.tree_path, features=self.config.features)
+        if tree.id != recorded:
+            raise CollectionError(f"{self.tree_path}: expected vocabulary tree {recorded}, got "
+                                  f"{tree.id}; restore the collection's own tree")
+        if self.config.vocabulary is not None:
+            given = VocabularyTree.load(Path(self.config.vocabulary))
+            if given.id != tree.id:
+                raise ManifestMismatchError(
+                    f"{self.config.vocabulary}: the collection's words come from vocabulary tree "
+                    f"{tree.id}, this file is tree {given.id}; open it without a vocabulary, "
+                    "or index into a new collection")
+        return tree
+
+    @property
+    def min_image_side(self) -> int | None:
+        return self.config.max_side  # SIFT shrinks the longer side to max_side anyway
+
+    @property
+    def query_min_side(self) -> int | None:
+        return None  # match coordinates are given in the query's own pixels
+
+    def mark_stale(self) -> None:
+        self._stale = True
+
+    # -- training -------------------------------------------------------------------------
+
+    @property
+    def needs_training(self) -> bool:
+        return self.tree is None
+
+    @property
+    def training_images(self) -> int:
+        return 0 if self.config.vocabulary is not None else self.config.train_images
+
+    def train(self, images: Iterable[np.ndarray]) -> None:
+        """Adopt the configured tree file, or train one on the descriptors of ``images``."""
+        if self.config.vocabulary is not None:
+            tree = VocabularyTree.load(Path(self.config.vocabulary), features=self.config.features)
+            self._check_shape(tree)
+        else:
+            descriptors = sample_descriptors(extract_all(self.sift, images),
+                                             self.config.train_descriptors)
+            if len(descriptors) < self.config.branching:
+                return  # nothing to learn from yet; images without features need no tree
+            tree, _ = VocabularyTree.train(descriptors, features=self.config.features,
+                                           branching=self.config.branching,
+                                           depth=self.config.depth)
+        # The tree is on disk before the catalog names it, so a named tree always exists.
+        tree.save(self.tree_path)
+        self.catalog.set_meta(_VOCABULARY_KEY, tree.id)
+        self.tree = tree
+
+    def _check_shape(self, tree: VocabularyTree) -> None:
+        if (tree.branching, tree.depth) != (self.config.branching, self.config.depth):
+            raise ManifestMismatchError(
+                f"{self.config.vocabulary}: expected a tree with branching {self.config.branching}"
+                f" and depth {self.config.depth}, got {tree.branching} and {tree.depth}")
+
+
+    # -- indexing -------------------------------------------------------------------------
+
+    def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        found = list(extract_all(self.sift, images))
+        if self.tree is None:
+            if any(len(features) for features in found):
+                raise LookalikeError("the local channel has no vocabulary tree yet; index a "
+                                     "folder (it trains one) or give vocabulary=")
+            return [np.empty(0, np.uint8) for _ in found]
+        counts = [len(features) for features in found]
+        words = np.split(self.tree.quantize(np.concatenate(
+            [features.descriptors for features in found])), np.cumsum(counts)[:-1])
+        return [pack(features, image_words) if len(features) else np.empty(0, np.uint8)
+                for features, image_words in zip(found, words, strict=True)]
+
+    def encode(self, extracted: np.ndarray) -> list[bytes]:
+        return [extracted.tobytes()] if extracted.size else []
+
+    def is_blank(self, extracted: np.ndarray) -> bool:
+        return False  # an image without keypoints is still fine for the other channels
+
+    def embed_query(self, image: np.ndarray) -> np.ndarray:
+        """The query's normalised word histogram as a dense (1, n_nodes) vector."""
+        self._sync()
+        index = self._ready_index()
+        nodes, values = index.query_vector(self._words(self.sift.extract(image)))
+        vector = np.zeros((1, index.n_nodes), dtype=np.float32)
+        vector[0, nodes] = values
+        return vector
+
+    # -- searching ------------------------------------------------------------------------
+
+    def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        self._sync()
+        query = self.sift.extract(image)
+        if box is not None:
+            query = query.inside(box)
+        words = self._words(query)
+        candidates = self._ready_index().search(words, max(k, self.config.verify))
+        if self.config.verify == 0 or not candidates:
+            return [Hit(image_id, score, {"tree_score": round(score, 6)})
+                    for image_id, score in candidates[:k]]
+        return self._verified(query, words, candidates, k)
+
+    def _words(self, features: LocalFeatures) -> np.ndarray:
+        if self.tree is None or not len(features):
+            return np.empty(0, dtype=np.int64)
+        return self.tree.quantize(features.descriptors).astype(np.int64)
+
+    def _ready_index(self) -> InvertedIndex:
+        if self._index is None:
+            raise LookalikeError("the local channel holds no images yet; index some first")
+        return self._index
+
+    def _verified(self, query: LocalFeatures, words: np.ndarray,
+                  candidates: list[tuple[int, float]], k: int) -> list[Hit]:
+        """Re-rank the top candidates: verified images first, by inlier count."""
+        config = self.config.verification()
+        top = candidates[: self.config.verify]
+        stored = self._stored(image_id for image_id, _ in top)
+        records = self.catalog.images_by_id(stored)
+        hits = []
+        for image_id, tree_score in top:
+            match = stored.get(image_id)
+            result = NOT_VERIFIED
+            if match is not None:
+                pairs = tentative_matches(words, match.words, config.max_per_word)
+                result = estimate(query.geometry, match.geometry, pairs, config)
+            verified = result.verified(config.min_inliers)
+            record = records.get(image_id)
+            evidence = {"tree_score": round(tree_score, 6), "inliers": result.inliers,
+                        "verified": verified}
+            if verified and match is not None and record is not None:
+                evidence.update(_drawable(result, query, match, record.width, record.height))
+            # Verified images rank above all others: their score is inliers plus the tree's.
+            hits.append(Hit(image_id, result.inliers + tree_score if verified else tree_score,
+                            evidence))
+        hits.sort(key=lambda hit: -hit.score)
+        rest = [Hit(image_id, score, {"tree_score": round(score, 6)})
+                for image_id, score in candidates[self.config.verify:]]
+        return (hits + rest)[:k]
+
+    def _stored(self, image_ids: Iterable[int]) -> dict[int, PackedFeatures]:
+        blobs = self.catalog.vectors_of_images(self.name, list(image_ids))
+        return {image_id: unpack(rows[0]) for image_id, rows in blobs.items() if rows}
+
+    # -- keeping the inverted files in step with the catalog --------------------------------
+
+    def _sync(self) -> None:
+        if not self._stale:
+            return
+        if self.tree is None:
+            self._stale = False
+            return
+        if self._index is None:
+            self._index = InvertedIndex(self.tree.n_nodes, self.config.scoring(),
+                                        parent=self.tree.parent)
+        vector_ids, image_ids = self.catalog.vector_ids(self.name)
+        current = dict(zip(vector_ids.tolist(), image_ids.tolist(), strict=True))
+        for vector_id in set(self._held) - set(current):
+            self._index.remove(self._held.pop(vector_id))
+        added = sorted(set(current) - set(self._held))
+        for vector_id, image_id, blob in self.catalog.blobs(added):
+            self._index.add(image_id, unpack(blob).words)
+            self._held[vector_id] = image_id
+        self._stale = False
+
+    def stats(self) -> dict[str, Any]:
+        self._sync()
+        images = self.catalog.count_vectors(self.name)
+        stored = self.catalog.blob_bytes(self.name)
+        tree = self.tree
+        return {
+            "vectors": images,
+            "index": "vocabulary-tree",
+            "features_stored": (stored - 4 * images) // RECORD.itemsize if images else 0,
+            "bytes_per_image": round(stored / images, 1) if images else 0,
+            "index_memory_bytes": self._index.memory_bytes() if self._index else 0,
+            "vocabulary": None if tree is None else {
+                "id": tree.id, "nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum()),
+                "memory_bytes": tree.memory_bytes()},
+        }
+
+
+def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,
+              width: int | None, height: int | None) -> dict[str, Any]:
+    """Inlier lines and the transform in the pixels of the query and of the stored image."""
+    match_scale = (width / match.width) if width and match.width else 1.0
+    query_points = query.geometry[result.pairs[:, 0], :2] * query.scale
+    match_points = match.geometry[result.pairs[:, 1], :2] * match_scale
+    lines = np.concatenate([query_points, match_points], axis=1)[:_EVIDENCE_MATCHES]
+    transform = np.eye(3)
+    if result.transform is not None:
+        transform[: result.transform.shape[0]] = result.transform
+    # In SIFT's pixels the transform maps query to match; rescale both ends.
+    transform = np.diag([match_scale, match_scale, 1.0]) @ transform @ np.diag(
+        [1 / query.scale, 1 / query.scale, 1.0])
+    return {"transform": np.round(transform, 6).tolist(),
+            "matches": np.round(lines, 1).tolist()}

@@ -1,0 +1,201 @@
+"""The vocabulary tree of Nistér & Stewénius (CVPR 2006): hierarchical k-means.
+
+The root's descriptors are split into ``branching`` clusters by k-means, each
+cluster again, down to ``depth`` levels, so up to branching**depth leaves (10^6
+by default). A node with fewer than ``min_split`` training descriptors is not
+split further: sparse regions of descriptor space get shallow branches instead
+of leaves with a single training point. A descriptor is quantised by descending
+from the root, at each level to the nearest of the current node's children; the
+leaf it reaches is its visual word, and the nodes on the way are its path.
+
+Nodes are numbered breadth first, the root is 0. The file format is an .npz of
+the arrays plus the settings; a tree's id is a hash of its content, so that a
+collection can check it is searched with the tree its words came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.errors import ManifestMismatchError, ValidationError, expect
+from lookalike.local.features import FEATURE_KINDS
+from lookalike.local.kmeans import kmeans
+from lookalike.paths import atomic_write_bytes
+
+FORMAT = "lookalike-vocabulary-tree"
+VERSION = 1
+_CHUNK = 256  # descriptors per step of the descent: the gathered centres stay in cache
+
+
+@dataclass(frozen=True)
+class TrainingStats:
+    descriptors: int
+    nodes: int
+    leaves: int
+    seconds: float
+
+
+class VocabularyTree:
+    """``centres[i]`` is node i's centre, ``children[i]`` its children (-1: none)."""
+
+    def __init__(self, centres: np.ndarray, children: np.ndarray, *, features: str,
+                 branching: int, depth: int) -> None:
+        expect(features in FEATURE_KINDS,
+               f"expected a feature kind among {FEATURE_KINDS}, got {features!r}")
+        expect(centres.ndim == 2 and children.shape == (len(centres), branching),
+               f"expected children of shape ({len(centres)}, {branching}), got {children.shape}")
+        self.centres = np.ascontiguousarray(centres, dtype=np.float32)
+        self.children = np.ascontiguousarray(children, dtype=np.int32)
+        self.features = features
+        self.branching = branching
+        self.depth = depth
+        self.parent = np.full(len(centres), -1, dtype=np.int32)
+        has = self.children >= 0
+        self.parent[self.children[has]] = np.repeat(np.arange(len(centres), dtype=np.int32),
+                                                    has.sum(axis=1))
+        self.is_leaf = ~has.any(axis=1)
+        self._norms = (self.centres * self.centres).sum(axis=1)
+        self._id: str | None = None
+
+    # -- training ---------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls, descriptors: np.ndarray, *, features: str, branching: int = 10, depth: int = 6,
+        min_split: int | None = None, iterations: int = 20, seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[VocabularyTree, TrainingStats]:
+        """Hierarchical k-means, level by level. ``progress(level, depth)`` after each level."""
+        expect(isinstance(branching, int) and branching >= 2,
+               f"expected a branching factor >= 2, got {branching!r}")
+        expect(isinstance(depth, int) and 1 <= depth <= 12, f"expected depth 1..12, got {depth!r}")
+        points = np.ascontiguousarray(descriptors, dtype=np.float32)
+        expect(points.ndim == 2 and len(points) > 0,
+               f"expected a non-empty (n, d) descriptor matrix, got shape {points.shape}")
+        min_split = 4 * branching if min_split is None else min_split
+        expect(min_split >= branching, f"expected min_split >= {branching}, got {min_split}")
+        started = time.perf_counter()
+        centres = [points.mean(axis=0)]
+        children: list[list[int]] = [[]]
+        frontier = [(0, np.arange(len(points)))]
+        for level in range(depth):
+            next_frontier = []
+            for node, members in frontier:
+                if len(members) < min_split:
+                    continue
+                found, labels = kmeans(points[members], branching, iterations=iterations,
+                                       seed=seed + node)
+                if len(found) < 2:
+                    continue  # all descriptors alike: nothing to split
+                for cluster, centre in enumerate(found):
+                    child = len(centres)
+                    centres.append(centre)
+                    children.append([])
+                    children[node].append(child)
+                    next_frontier.append((child, members[labels == cluster]))
+            frontier = next_frontier
+            if progress is not None:
+                progress(level + 1, depth)
+        table = np.full((len(centres), branching), -1, dtype=np.int32)
+        for node, kids in enumerate(children):
+            table[node, : len(kids)] = kids
+        tree = cls(np.stack(centres), table, features=features, branching=branching, depth=depth)
+        stats = TrainingStats(descriptors=len(points), nodes=len(centres),
+                              leaves=int(tree.is_leaf.sum()),
+                              seconds=time.perf_counter() - started)
+        return tree, stats
+
+    # -- quantisation -----------------------------------------------------------------------
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.centres)
+
+    def quantize(self, descriptors: np.ndarray) -> np.ndarray:
+        """The leaf (visual word) of each descriptor: (n,) int32 node ids."""
+        points = np.ascontiguousarray(descriptors, dtype=np.float32)
+        expect(points.ndim == 2 and points.shape[1] == self.centres.shape[1],
+               f"expected (n, {self.centres.shape[1]}) descriptors, got shape {points.shape}")
+        leaves = np.empty(len(points), dtype=np.int32)
+        for start in range(0, len(points), _CHUNK):
+            leaves[start : start + _CHUNK] = self._descend(points[start : start + _CHUNK])
+        return leaves
+
+    def _descend(self, points: np.ndarray) -> np.ndarray:
+        node = np.zeros(len(points), dtype=np.int32)
+        for _ in range(self.depth):
+            kids = self.children[node]  # (n, branching), -1 where a node has fewer children
+            active = kids[:, 0] >= 0
+            if not active.any():
+                break
+            kids, pts = kids[active], points[active]
+            safe = np.maximum(kids, 0)
+            # ||c||² - 2 c·x ranks the children like the squared distance does.
+            cross = np.einsum("nkd,nd->nk", self.centres[safe], pts)
+            cost = np.where(kids >= 0, self._norms[safe] - 2.0 * cross, np.inf)
+            node[active] = kids[np.arange(len(kids)), cost.argmin(axis=1)]
+        return node
+
+    def paths(self, leaves: np.ndarray) -> np.ndarray:
+        """(n, depth + 1) node ids from each leaf up to the root, -1 past the root."""
+        out = np.full((len(leaves), self.depth + 1), -1, dtype=np.int32)
+        current = np.asarray(leaves, dtype=np.int32)
+        for level in range(self.depth + 1):
+            out[:, level] = current
+            current = np.where(current >= 0, self.parent[np.maximum(current, 0)], -1)
+        return out
+
+    # -- identity and files -----------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """A content hash: two trees with the same id quantise identically."""
+        if self._id is None:
+            digest = hashlib.sha256()
+            digest.update(f"{self.features}:{self.branching}:{self.depth}".encode())
+            digest.update(self.centres.tobytes())
+            digest.update(self.children.tobytes())
+            self._id = digest.hexdigest()[:16]
+        return self._id
+
+    def memory_bytes(self) -> int:
+        return int(self.centres.nbytes + self.children.nbytes + self.parent.nbytes)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, centres=self.centres, children=self.children,
+                 settings=np.array([FORMAT, str(VERSION), self.features, str(self.branching),
+                                    str(self.depth), self.id]))
+        return buffer.getvalue()
+
+    def save(self, path: Path) -> None:
+        atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: Path, *, features: str | None = None) -> VocabularyTree:
+        """Read a tree; with ``features``, refuse one trained on another feature kind."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                settings = [str(value) for value in data["settings"]]
+                centres, children = data["centres"], data["children"]
+        except (OSError, ValueError, KeyError) as error:
+            raise ValidationError(f"{path}: not a readable vocabulary tree ({error})") from error
+        if len(settings) != 6 or settings[0] != FORMAT or settings[1] != str(VERSION):
+            raise ValidationError(
+                f"{path}: expected a '{FORMAT}' v{VERSION} file, got {settings!r}")
+        _, _, kind, branching, depth, recorded_id = settings
+        tree = cls(centres, children, features=kind, branching=int(branching), depth=int(depth))
+        if tree.id != recorded_id:
+            raise ValidationError(f"{path}: damaged vocabulary tree (content hash {tree.id} does "
+                                  f"not match the recorded {recorded_id})")
+        if features is not None and kind != features:
+            raise ManifestMismatchError(
+                f"{path}: the tree was trained on '{kind}' descriptors, expected '{features}'")
+        return tree

@@ -1,0 +1,220 @@
+"""The local channel inside a collection: train, index, verify, persist, change, check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike import Collection, LocalChannelConfig
+from lookalike.cli import main
+from lookalike.errors import CollectionError, ManifestMismatchError, ValidationError
+from lookalike.local.tree import VocabularyTree
+
+cv2 = pytest.importorskip("cv2")
+
+SMALL = LocalChannelConfig(max_features=400, branching=6, depth=4)
+
+
+def scene(seed: int, size: tuple[int, int] = (360, 480)) -> np.ndarray:
+    """A cluttered picture (shapes and words) that SIFT finds many keypoints in."""
+    rng = np.random.default_rng(seed)
+    image = np.full((*size, 3), 235, np.uint8)
+    for _ in range(70):
+        colour = tuple(int(c) for c in rng.integers(0, 200, 3))
+        x, y = int(rng.integers(0, size[1])), int(rng.integers(0, size[0]))
+        if rng.random() < 0.5:
+            cv2.circle(image, (x, y), int(rng.integers(4, 24)), colour, -1)
+        else:
+            w, h = (int(v) for v in rng.integers(6, 40, 2))
+            cv2.rectangle(image, (x, y), (x + w, y + h), colour, -1)
+    for _ in range(8):
+        word = "".join(chr(int(c)) for c in rng.integers(65, 91, 5))
+        x, y = int(rng.integers(0, size[1] - 100)), int(rng.integers(20, size[0]))
+        cv2.putText(image, word, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (20, 20, 20), 2)
+    return image
+
+
+WARP = np.array([[0.85, 0.12, 30.0], [-0.08, 0.9, 25.0], [1e-4, -5e-5, 1.0]])
+
+
+def another_view(image: np.ndarray) -> np.ndarray:
+    """The same scene seen from elsewhere: a perspective warp and a change of light."""
+    height, width = image.shape[:2]
+    warped = cv2.warpPerspective(image, WARP, (width, height), borderValue=(235, 235, 235))
+    return np.clip(warped.astype(np.int16) * 9 // 10 + 10, 0, 255).astype(np.uint8)
+
+
+def save(folder: Path, name: str, image: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    Image.fromarray(image).save(path)
+    return path
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> Path:
+    folder = tmp_path / "scenes"
+    for seed in range(8):
+        save(folder, f"scene{seed}.png", scene(seed))
+    return folder
+
+
+def local_collection(root: Path, config: LocalChannelConfig = SMALL) -> Collection:
+    return Collection(root, channels=["local"], local_config=config)
+
+
+def test_another_view_is_found_first_with_its_evidence(scenes: Path, tmp_path: Path) -> None:
+    query = another_view(scene(3))
+    with local_collection(tmp_path / "c") as collection:
+        report = collection.index([scenes])
+        assert report.added == 8 and not report.failures
+        results = collection.search(query, k=3, channel="local")
+    best = results[0]
+    assert Path(best.path).name == "scene3.png"
+    evidence = best.evidence
+    assert evidence["verified"] and evidence["inliers"] >= 50
+    # Synthetic scenes share letters and shapes, so a few chance inliers may agree elsewhere.
+    assert results[1].evidence["inliers"] * 5 < evidence["inliers"]
+    # The transform maps query pixels to the stored image: the inverse of the warp.
+    transform = np.array(evidence["transform"])
+    lines = np.array(evidence["matches"])
+    mapped = np.c_[lines[:, :2], np.ones(len(lines))] @ transform.T
+    assert np.median(np.abs(mapped[:, :2] / mapped[:, 2:] - lines[:, 2:])) < 3.0
+    truth = np.linalg.inv(WARP)
+    back = np.c_[lines[:, :2], np.ones(len(lines))] @ truth.T
+    assert np.median(np.linalg.norm(back[:, :2] / back[:, 2:] - lines[:, 2:], axis=1)) < 3.0
+
+
+def test_verification_reranks_over_the_tree_alone(scenes: Path, tmp_path: Path) -> None:
+    query = another_view(scene(5))
+    with local_collection(tmp_path / "c") as collection:
+        collection.index([scenes])
+    unverified = LocalChannelConfig(max_features=400, branching=6, depth=4, verify=0)
+    with local_collection(tmp_path / "c", unverified) as collection:
+        tree_only = collection.search(query, k=8, channel="local")
+    assert all("inliers" not in result.evidence for result in tree_only)
+    assert all(0.0 <= result.score <= 1.0 for result in tree_only)
+
+
+def test_query_by_region_uses_only_features_inside_the_box(tmp_path: Path) -> None:
+    folder = tmp_path / "scenes"
+    left, right = scene(10, (300, 300)), scene(11, (300, 300))
+    save(folder, "left.png", left)
+    save(folder, "right.png", right)
+    for seed in range(12, 16):
+        save(folder, f"other{seed}.png", scene(seed, (300, 300)))
+    both = np.concatenate([left, right], axis=1)  # 300 x 600: the two side by side
+    with local_collection(tmp_path / "c") as collection:
+        collection.index([folder])
+        on_left = collection.search(both, k=1, channel="local", box=(0, 0, 300, 300))
+        on_right = collection.search(both, k=1, channel="local", box=(300, 0, 600, 300))
+        with pytest.raises(ValidationError, match="positive area"):
+            collection.search(both, channel="local", box=(700, 0, 800, 10))
+    assert Path(on_left[0].path).name == "left.png"
+    assert Path(on_right[0].path).name == "right.png"
+    # Evidence is in the query's pixels: the right-hand matches lie in the right half.
+    assert min(line[0] for line in on_right[0].evidence["matches"]) >= 299
+
+
+def test_incremental_add_remove_and_reopen(scenes: Path, tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    extra = save(tmp_path / "later", "late.png", scene(42))
+    with local_collection(root) as collection:
+        collection.index([scenes])
+        tree_id = collection.info()["channels"]["local"]["vocabulary"]["id"]
+    with local_collection(root) as collection:
+        assert collection.index([scenes]).unchanged == 8
+        collection.index([extra])
+        assert Path(collection.search(another_view(scene(42)), k=1,
+                                      channel="local")[0].path).name == "late.png"
+        assert collection.remove([scenes / "scene3.png"]) == 1
+        names = [Path(r.path).name for r in collection.search(another_view(scene(3)), k=9,
+                                                              channel="local")]
+        assert "scene3.png" not in names
+    with Collection(root).open(create=False) as collection:  # its own settings, from disk
+        info = collection.info()["channels"]["local"]
+        assert info["vocabulary"]["id"] == tree_id and info["vectors"] == 8
+        assert 0 < info["bytes_per_image"] <= 4 + 12 * 400
+        assert Path(collection.search(another_view(scene(42)), k=1,
+                                      channel="local")[0].path).name == "late.png"
+
+
+def test_manifest_and_tree_are_checked_on_open(scenes: Path, tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with local_collection(root) as collection:
+        collection.index([scenes])
+    with pytest.raises(ManifestMismatchError, match="features"):
+        Collection(root, local_config=LocalChannelConfig(features="sift", max_features=400,
+                                                         branching=6, depth=4)).open()
+    with pytest.raises(ManifestMismatchError, match="channels"):
+        Collection(root, channels=["global"]).open()
+    other = tmp_path / "other.npz"
+    VocabularyTree.train(np.random.default_rng(0).random((200, 128), dtype=np.float32),
+                         features="rootsift", branching=6, depth=4)[0].save(other)
+    config = LocalChannelConfig(max_features=400, branching=6, depth=4, vocabulary=str(other))
+    with pytest.raises(ManifestMismatchError, match="vocabulary tree"):
+        Collection(root, local_config=config).open()
+    (root / "local" / "vocabulary.npz").unlink()
+    with pytest.raises(CollectionError, match="vocabulary tree of the stored words is missing"):
+        Collection(root).open()
+
+
+def test_a_tree_trained_elsewhere_is_adopted(scenes: Path, tmp_path: Path) -> None:
+    tree_file = tmp_path / "tree.npz"
+    assert main(["vocabulary", str(scenes), "--out", str(tree_file), "--max-features", "400",
+                 "--branching", "6", "--depth", "4", "--json", "-q"]) == 0
+    trained = VocabularyTree.load(tree_file)
+    config = LocalChannelConfig(max_features=400, branching=6, depth=4, vocabulary=str(tree_file))
+    with local_collection(tmp_path / "c", config) as collection:
+        collection.index([scenes])
+        assert collection.info()["channels"]["local"]["vocabulary"]["id"] == trained.id
+        assert Path(collection.search(another_view(scene(1)), k=1,
+                                      channel="local")[0].path).name == "scene1.png"
+
+
+def test_bad_and_featureless_images_do_not_stop_the_batch(scenes: Path, tmp_path: Path) -> None:
+    (scenes / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    save(scenes, "blank.png", np.full((64, 64, 3), 200, np.uint8))
+    with local_collection(tmp_path / "c") as collection:
+        report = collection.index([scenes])
+        assert report.added == 9 and [Path(p).name for p, _ in report.failures] == ["broken.png"]
+        assert collection.info()["channels"]["local"]["vectors"] == 8  # blank has no keypoints
+        assert collection.search(np.full((64, 64, 3), 200, np.uint8), channel="local") == []
+
+
+def test_auto_fuses_global_and_local(scenes: Path, tmp_path: Path) -> None:
+    from conftest import THUMBNAIL
+
+    collection = Collection(tmp_path / "c", global_config=THUMBNAIL, local_config=SMALL)
+    with collection:
+        collection.index([scenes])
+        assert set(collection.channels) == {"global", "local"}
+        fused = collection.search(another_view(scene(6)), k=3, channel="auto")
+    assert Path(fused[0].path).name == "scene6.png"
+
+
+def test_cli_index_search_info_and_eval(scenes: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "c"
+    query = save(tmp_path, "query.png", another_view(scene(2)))
+    assert main(["index", str(scenes), "-c", str(root), "--channels", "local",
+                 "--max-features", "400", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["search", str(query), "-c", str(root), "--channel", "local", "-k", "2",
+                 "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["results"]
+    assert Path(found[0]["path"]).name == "scene2.png" and found[0]["evidence"]["verified"]
+    assert main(["info", "-c", str(root)]) == 0
+    assert "rootsift x 400" in capsys.readouterr().out
+    truth = tmp_path / "truth.tsv"
+    truth.write_text("".join(f"{scenes / f'scene{i}.png'}\t{scenes / f'scene{i}.png'}\n"
+                             for i in range(8)))
+    assert main(["eval", "custom", "--root", str(scenes), "--truth", str(truth), "--channel",
+                 "local", "--max-features", "400", "--collection", str(tmp_path / "e"),
+                 "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["map"] == pytest.approx(1.0) and report["local"]["features"] == "rootsift"
