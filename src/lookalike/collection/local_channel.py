@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,10 @@ class LocalChannelConfig:
     the image size SIFT sees, the tree's shape and a tree file trained elsewhere.
     Search settings (free at every open): the scoring strategy and verification.
     ``verify`` is how many of the tree's top candidates RANSAC re-ranks; 0 turns
-    spatial verification off.
+    spatial verification off. Tentative correspondences pair keypoints that share
+    the tree node ``match_up`` levels above their leaves: finer words are too
+    sparse to pair enough of them. ``expand`` > 0 re-queries with the mean of the
+    query and its best ``expand`` verified matches (average query expansion).
     """
 
     features: str = "rootsift"
@@ -63,7 +67,7 @@ class LocalChannelConfig:
     vocabulary: str | None = None
     train_images: int = 2000
     train_descriptors: int = 1_000_000
-    levels: str = "leaves"
+    levels: str = "all"
     norm: str = "l1"
     weighting: str = "entropy"
     burstiness: str = "none"
@@ -72,6 +76,8 @@ class LocalChannelConfig:
     verify_model: str = "affine"
     ransac_threshold: float = 8.0
     min_inliers: int = 8
+    match_up: int = 2
+    expand: int = 0
 
     def __post_init__(self) -> None:
         expect(self.features in FEATURE_KINDS,
@@ -84,8 +90,9 @@ class LocalChannelConfig:
         for name in ("train_images", "train_descriptors"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 1, f"expected {name} >= 1, got {value!r}")
-        expect(isinstance(self.verify, int) and self.verify >= 0,
-               f"expected verify >= 0 candidates, got {self.verify!r}")
+        for name in ("verify", "match_up", "expand"):
+            value = getattr(self, name)
+            expect(isinstance(value, int) and value >= 0, f"expected {name} >= 0, got {value!r}")
         self.scoring()
         self.verification()
         if self.vocabulary is not None:
@@ -282,11 +289,22 @@ class LocalChannel(Channel):
         if box is not None:
             query = query.inside(box)
         words = self._words(query)
-        candidates = self._ready_index().search(words, max(k, self.config.verify))
+        index = self._ready_index()
+        candidates = index.search(words, max(k, self.config.verify))
         if self.config.verify == 0 or not candidates:
-            return [Hit(image_id, score, {"tree_score": round(score, 6)})
-                    for image_id, score in candidates[:k]]
-        return self._verified(query, words, candidates, k)
+            return [_tree_hit(image_id, score) for image_id, score in candidates[:k]]
+        verified, unverified = self._verify(query, words, candidates[: self.config.verify])
+        if self.config.expand and verified:
+            best = [hit.image_id for hit in verified[: self.config.expand]]
+            expanded = index.top(*index.scores_of_vector(*index.expanded_vector(words, best)),
+                                 k + len(verified))
+            done = {hit.image_id for hit in verified}
+            rest = [Hit(image_id, score, {"expanded_score": round(score, 6)})
+                    for image_id, score in expanded if image_id not in done]
+        else:
+            rest = unverified + [_tree_hit(image_id, score)
+                                 for image_id, score in candidates[self.config.verify:]]
+        return (verified + rest)[:k]
 
     def _words(self, features: LocalFeatures) -> np.ndarray:
         if self.tree is None or not len(features):
@@ -298,33 +316,46 @@ class LocalChannel(Channel):
             raise LookalikeError("the local channel holds no images yet; index some first")
         return self._index
 
-    def _verified(self, query: LocalFeatures, words: np.ndarray,
-                  candidates: list[tuple[int, float]], k: int) -> list[Hit]:
-        """Re-rank the top candidates: verified images first, by inlier count."""
+    def _verify(self, query: LocalFeatures, words: np.ndarray,
+                candidates: list[tuple[int, float]]) -> tuple[list[Hit], list[Hit]]:
+        """RANSAC on each candidate: (verified, by inlier count; the others, in tree order)."""
         config = self.config.verification()
-        top = candidates[: self.config.verify]
-        stored = self._stored(image_id for image_id, _ in top)
+        stored = self._stored(image_id for image_id, _ in candidates)
         records = self.catalog.images_by_id(stored)
-        hits = []
-        for image_id, tree_score in top:
+        coarse = self._coarse(words)
+
+        def check(image_id: int) -> Verification:
             match = stored.get(image_id)
-            result = NOT_VERIFIED
-            if match is not None:
-                pairs = tentative_matches(words, match.words, config.max_per_word)
-                result = estimate(query.geometry, match.geometry, pairs, config)
-            verified = result.verified(config.min_inliers)
+            if match is None:
+                return NOT_VERIFIED
+            pairs = tentative_matches(coarse, self._coarse(match.words), config.max_per_word)
+            return estimate(query.geometry, match.geometry, pairs, config)
+
+        # OpenCV's RANSAC releases the GIL: two threads verify two candidates at once.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lookalike-ransac") as pool:
+            results = list(pool.map(check, [image_id for image_id, _ in candidates]))
+        verified: list[Hit] = []
+        unverified: list[Hit] = []
+        for (image_id, tree_score), result in zip(candidates, results, strict=True):
+            match = stored.get(image_id)
+            passed = result.verified(config.min_inliers)
             record = records.get(image_id)
             evidence = {"tree_score": round(tree_score, 6), "inliers": result.inliers,
-                        "verified": verified}
-            if verified and match is not None and record is not None:
+                        "verified": passed}
+            if passed and match is not None and record is not None:
                 evidence.update(_drawable(result, query, match, record.width, record.height))
-            # Verified images rank above all others: their score is inliers plus the tree's.
-            hits.append(Hit(image_id, result.inliers + tree_score if verified else tree_score,
-                            evidence))
-        hits.sort(key=lambda hit: -hit.score)
-        rest = [Hit(image_id, score, {"tree_score": round(score, 6)})
-                for image_id, score in candidates[self.config.verify:]]
-        return (hits + rest)[:k]
+            if passed:
+                # Verified images rank above all others: their score is inliers plus the tree's.
+                verified.append(Hit(image_id, result.inliers + tree_score, evidence))
+            else:
+                unverified.append(Hit(image_id, tree_score, evidence))
+        verified.sort(key=lambda hit: -hit.score)
+        return verified, unverified
+
+    def _coarse(self, words: np.ndarray) -> np.ndarray:
+        if self.tree is None:
+            return words
+        return self.tree.ancestors(words, self.config.match_up)
 
     def _stored(self, image_ids: Iterable[int]) -> dict[int, PackedFeatures]:
         blobs = self.catalog.vectors_of_images(self.name, list(image_ids))
@@ -366,6 +397,10 @@ class LocalChannel(Channel):
                 "id": tree.id, "nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum()),
                 "memory_bytes": tree.memory_bytes()},
         }
+
+
+def _tree_hit(image_id: int, score: float) -> Hit:
+    return Hit(image_id, score, {"tree_score": round(score, 6)})
 
 
 def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,

@@ -173,6 +173,16 @@ class InvertedIndex:
         nodes, values = nodes[keep], values[keep]
         return nodes, self._normalise_rows(values, np.zeros(len(values), dtype=np.int64), 1)
 
+    def stored_vector(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """An indexed image's sparse (nodes, values), weighted and normalised."""
+        if not self._built:
+            self._build()
+        nodes, counts = self._terms[int(image_id)]
+        values = self._term_frequency(counts) * self._weights[nodes]
+        keep = values > 0
+        nodes, values = nodes[keep].astype(np.int64), values[keep]
+        return nodes, self._normalise_rows(values, np.zeros(len(values), dtype=np.int64), 1)
+
     def dense_vector(self, image_id: int) -> np.ndarray:
         """An image's full (n_nodes,) vector: the reference the inverted files must agree with."""
         if not self._built:
@@ -188,7 +198,24 @@ class InvertedIndex:
 
     def scores(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(image ids, similarity) of every indexed image, through the inverted files only."""
-        nodes, query = self.query_vector(words)
+        return self.scores_of_vector(*self.query_vector(words))
+
+    def expanded_vector(self, words: np.ndarray,
+                        images: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Average query expansion (Chum et al., ICCV 2007): the mean of the query's
+        normalised vector and those of ``images`` (verified matches), normalised again."""
+        parts = [self.query_vector(words), *(self.stored_vector(i) for i in images)]
+        nodes = np.concatenate([part[0] for part in parts])
+        values = np.concatenate([part[1] for part in parts]).astype(np.float64)
+        unique, inverse = np.unique(nodes, return_inverse=True)
+        summed = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float32)
+        return unique, self._normalise_rows(summed, np.zeros(len(summed), dtype=np.int64), 1)
+
+    def scores_of_vector(self, nodes: np.ndarray,
+                         query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`scores`, for a query vector already weighted and normalised."""
+        if not self._built:
+            self._build()
         starts, ends = self._offsets[nodes], self._offsets[nodes + 1]
         lengths = ends - starts
         positions = _ranges(starts, lengths)
@@ -205,7 +232,11 @@ class InvertedIndex:
 
     def search(self, words: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (image id, similarity), best first; images sharing nothing left out."""
-        images, similarity = self.scores(words)
+        return self.top(*self.scores(words), k)
+
+    @staticmethod
+    def top(images: np.ndarray, similarity: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best of ``scores``' output, best first; zero similarity left out."""
         if not len(images):
             return []
         k = min(k, len(images))

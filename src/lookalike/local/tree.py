@@ -143,6 +143,14 @@ class VocabularyTree:
             node[active] = kids[np.arange(len(kids)), cost.argmin(axis=1)]
         return node
 
+    def ancestors(self, nodes: np.ndarray, up: int) -> np.ndarray:
+        """Each node's ancestor ``up`` levels higher (the root stays the root)."""
+        current = np.asarray(nodes, dtype=np.int64)
+        for _ in range(up):
+            parents = self.parent[current]
+            current = np.where(parents >= 0, parents, current)
+        return current
+
     def paths(self, leaves: np.ndarray) -> np.ndarray:
         """(n, depth + 1) node ids from each leaf up to the root, -1 past the root."""
         out = np.full((len(leaves), self.depth + 1), -1, dtype=np.int32)
