@@ -54,8 +54,9 @@ class LocalChannelConfig:
     Search settings (free at every open): the scoring strategy and verification.
     ``verify`` is how many of the tree's top candidates RANSAC re-ranks; 0 turns
     spatial verification off. Tentative correspondences pair keypoints that share
-    the tree node ``match_up`` levels above their leaves: finer words are too
-    sparse to pair enough of them. ``expand`` > 0 re-queries with the mean of the
+    the tree node ``match_up`` levels above their leaves, but not above level
+    ``match_floor``: the finest words are too sparse to pair enough keypoints, and
+    the coarsest too common to pair the right ones. ``expand`` > 0 re-queries with the mean of the
     query and its best ``expand`` verified matches (average query expansion).
     """
 
@@ -77,6 +78,7 @@ class LocalChannelConfig:
     ransac_threshold: float = 8.0
     min_inliers: int = 8
     match_up: int = 2
+    match_floor: int = 3
     expand: int = 0
 
     def __post_init__(self) -> None:
@@ -90,7 +92,7 @@ class LocalChannelConfig:
         for name in ("train_images", "train_descriptors"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 1, f"expected {name} >= 1, got {value!r}")
-        for name in ("verify", "match_up", "expand"):
+        for name in ("verify", "match_up", "match_floor", "expand"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 0, f"expected {name} >= 0, got {value!r}")
         self.scoring()
@@ -355,7 +357,7 @@ class LocalChannel(Channel):
     def _coarse(self, words: np.ndarray) -> np.ndarray:
         if self.tree is None:
             return words
-        return self.tree.ancestors(words, self.config.match_up)
+        return self.tree.coarser(words, self.config.match_up, self.config.match_floor)
 
     def _stored(self, image_ids: Iterable[int]) -> dict[int, PackedFeatures]:
         blobs = self.catalog.vectors_of_images(self.name, list(image_ids))

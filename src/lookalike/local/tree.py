@@ -61,6 +61,12 @@ class VocabularyTree:
         self.parent[self.children[has]] = np.repeat(np.arange(len(centres), dtype=np.int32),
                                                     has.sum(axis=1))
         self.is_leaf = ~has.any(axis=1)
+        self.level = np.zeros(len(centres), dtype=np.int8)
+        current = np.array([0])
+        for depth in range(1, self.depth + 1):
+            current = self.children[current].ravel()
+            current = current[current >= 0]
+            self.level[current] = depth
         self._norms = (self.centres * self.centres).sum(axis=1)
         self._id: str | None = None
 
@@ -143,12 +149,14 @@ class VocabularyTree:
             node[active] = kids[np.arange(len(kids)), cost.argmin(axis=1)]
         return node
 
-    def ancestors(self, nodes: np.ndarray, up: int) -> np.ndarray:
-        """Each node's ancestor ``up`` levels higher (the root stays the root)."""
+    def coarser(self, nodes: np.ndarray, up: int, floor: int) -> np.ndarray:
+        """Each node's ancestor ``up`` levels higher, but no higher than level ``floor``
+        (1: the root's children); nodes at or above ``floor`` stay."""
         current = np.asarray(nodes, dtype=np.int64)
+        target = np.maximum(self.level[current].astype(np.int64) - up, floor)
         for _ in range(up):
-            parents = self.parent[current]
-            current = np.where(parents >= 0, parents, current)
+            deeper = self.level[current] > target
+            current = np.where(deeper, self.parent[current], current)
         return current
 
     def paths(self, leaves: np.ndarray) -> np.ndarray:
