@@ -243,3 +243,32 @@ def test_sift_geometry_is_in_extraction_pixels_with_the_scale_back() -> None:
     small = SiftExtractor(max_side=320).extract(image)
     assert small.scale == pytest.approx(2.0)
     assert small.geometry[:, 0].max() < 320 and small.geometry[:, 1].max() < 240
+
+
+def test_levels_and_coarser_nodes_follow_the_tree(tree: VocabularyTree) -> None:
+    assert tree.level[0] == 0
+    has = tree.children >= 0
+    parents = np.repeat(np.arange(tree.n_nodes), has.sum(axis=1))
+    assert np.array_equal(tree.level[tree.children[has]], tree.level[parents] + 1)
+    leaves = np.flatnonzero(tree.is_leaf & (tree.level == 4))
+    up_two = tree.coarser(leaves, 2, floor=1)
+    assert np.array_equal(up_two, tree.parent[tree.parent[leaves]])
+    assert (tree.level[tree.coarser(leaves, 3, floor=2)] == 2).all()
+    shallow = np.flatnonzero(tree.level == 1)
+    assert np.array_equal(tree.coarser(shallow, 2, floor=1), shallow)
+
+
+def test_query_expansion_averages_normalised_vectors(tree: VocabularyTree) -> None:
+    database = random_database(tree)
+    index = InvertedIndex(tree.n_nodes)
+    for image, words in database.items():
+        index.add(image, words)
+    query = database[101][:10]
+    nodes, values = index.expanded_vector(query, [102, 103])
+    assert values.sum() == pytest.approx(1.0, abs=1e-5)
+    expected = np.zeros(tree.n_nodes)
+    for part in (index.query_vector(query), index.stored_vector(102), index.stored_vector(103)):
+        expected[part[0]] += part[1]
+    expected /= expected.sum()
+    assert np.allclose(expected[nodes], values, atol=1e-6)
+    assert np.count_nonzero(expected) == len(nodes)

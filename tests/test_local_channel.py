@@ -218,3 +218,66 @@ def test_cli_index_search_info_and_eval(scenes: Path, tmp_path: Path,
                  "--json", "-q"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["map"] == pytest.approx(1.0) and report["local"]["features"] == "rootsift"
+
+
+def test_packed_records_round_trip() -> None:
+    from lookalike.collection.local_channel import RECORD, pack, unpack
+    from lookalike.local.features import LocalFeatures
+
+    geometry = np.array([[10.5, 20.25, 3.0, 45.0], [1000.0, 700.5, 12.5, 359.0]], np.float32)
+    features = LocalFeatures(np.zeros((2, 128), np.float32), geometry, 1024, 768, 2.0)
+    blob = pack(features, np.array([7, 123456]))
+    assert len(blob) == 4 + 2 * RECORD.itemsize == 28
+    unpacked = unpack(blob.tobytes())
+    assert (unpacked.width, unpacked.height) == (1024, 768)
+    assert unpacked.words.tolist() == [7, 123456]
+    assert np.allclose(unpacked.geometry, geometry, atol=0.5)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"features": "orb"}, "features"),
+    ({"max_features": 0}, "max_features"),
+    ({"max_side": 10_000}, "max_side"),
+    ({"branching": 1}, "branching"),
+    ({"verify": -1}, "verify"),
+    ({"norm": "l3"}, "norm"),
+    ({"verify_model": "similarity"}, "model"),
+    ({"min_inliers": 2}, "min_inliers"),
+])
+def test_bad_local_settings_are_refused(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        LocalChannelConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_unknown_channels_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="channels among"):
+        Collection(tmp_path / "c", channels=["global", "colour"])
+    from lookalike.eval import evaluate
+
+    with pytest.raises(ValidationError, match="channel among"):
+        evaluate("custom", root=tmp_path, truth=tmp_path / "t.tsv", channel="faces")
+
+
+def test_vocabulary_command_reports_folders_without_images(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["vocabulary", str(tmp_path / "empty"), "--out", str(tmp_path / "t.npz"),
+                 "-q"]) == 1
+    assert "expected images with local features" in capsys.readouterr().err
+    assert not (tmp_path / "t.npz").exists()
+
+
+def test_a_local_channel_without_keypoints_leaves_the_others_working(tmp_path: Path) -> None:
+    from conftest import THUMBNAIL
+
+    ramp = np.linspace(0, 255, 96, dtype=np.uint8)
+    folder = tmp_path / "smooth"
+    for i, direction in enumerate((ramp[None, :, None], ramp[:, None, None])):
+        save(folder, f"ramp{i}.png", np.broadcast_to(direction, (96, 96, 3)).copy())
+    with Collection(tmp_path / "c", global_config=THUMBNAIL, local_config=SMALL) as collection:
+        assert collection.index([folder]).added == 2
+        assert collection.info()["channels"]["local"]["vocabulary"] is None
+        assert collection.search(folder / "ramp1.png", channel="local") == []
+        assert Path(collection.search(folder / "ramp1.png", k=1,
+                                      channel="auto")[0].path).name == "ramp1.png"

@@ -287,11 +287,13 @@ class LocalChannel(Channel):
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         self._sync()
+        if self._index is None:
+            return []  # no tree yet: nothing indexed had keypoints
         query = self.sift.extract(image)
         if box is not None:
             query = query.inside(box)
         words = self._words(query)
-        index = self._ready_index()
+        index = self._index
         candidates = index.search(words, max(k, self.config.verify))
         if self.config.verify == 0 or not candidates:
             return [_tree_hit(image_id, score) for image_id, score in candidates[:k]]
@@ -385,7 +387,6 @@ class LocalChannel(Channel):
         self._stale = False
 
     def stats(self) -> dict[str, Any]:
-        self._sync()
         images = self.catalog.count_vectors(self.name)
         stored = self.catalog.blob_bytes(self.name)
         tree = self.tree
@@ -394,7 +395,8 @@ class LocalChannel(Channel):
             "index": "vocabulary-tree",
             "features_stored": (stored - 4 * images) // RECORD.itemsize if images else 0,
             "bytes_per_image": round(stored / images, 1) if images else 0,
-            "index_memory_bytes": self._index.memory_bytes() if self._index else 0,
+            # Only known once a search has built the inverted files; info must not pay for it.
+            "index_memory_bytes": self._index.memory_bytes() if self._index else None,
             "vocabulary": None if tree is None else {
                 "id": tree.id, "nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum()),
                 "memory_bytes": tree.memory_bytes()},

@@ -123,11 +123,11 @@ class InvertedIndex:
         sizes = np.fromiter((len(nodes) for nodes, _ in self._terms.values()), dtype=np.int64,
                             count=len(images))
         if len(images):
-            nodes = np.concatenate([nodes for nodes, _ in self._terms.values()]).astype(np.int64)
+            nodes = np.concatenate([nodes for nodes, _ in self._terms.values()])
             counts = np.concatenate([counts for _, counts in self._terms.values()])
         else:
-            nodes = np.empty(0, dtype=np.int64)
-            counts = np.empty(0, dtype=np.int64)
+            nodes = np.empty(0, dtype=np.int32)
+            counts = np.empty(0, dtype=np.int32)
         rows = np.repeat(np.arange(len(images), dtype=np.int32), sizes)
         self._weights = self._node_weights(np.bincount(nodes, minlength=self.n_nodes),
                                            len(images))

@@ -1,0 +1,260 @@
+"""Local channel (vocabulary tree + spatial verification): quality, speed and scaling.
+
+    python benchmarks/bench_local.py quality [--data ../shared/data]
+    python benchmarks/bench_local.py speed   [--data ../shared/data]
+    python benchmarks/bench_local.py scaling [--data ../shared/data] [--sizes 1000,10000,100000]
+
+quality: UKBench56 N-S and Oxford 1k-subset mAP (official query boxes), side by
+side: the paper's configuration (SIFT, k=10, L=6, every node scored, L1,
+entropy weights, no verification), RootSIFT, each scoring strategy, spatial
+verification (affine and homography), query expansion, and the global CNN
+channel. Vocabularies: Oxford's is trained on the Oxford subset itself (its
+~700k descriptors); UKBench's 56 images are far too few to train a tree, so
+UKBench is searched with the Oxford-trained tree, as papers train on another set.
+
+speed: vocabulary training on 1M descriptors, descriptors quantised per second,
+images indexed per second, and the share of SIFT in the indexing time.
+
+scaling: tree search (quantise + inverted-file scoring) time and memory as the
+database grows, with the real Oxford images plus synthetic distractor images
+whose words are drawn from the real word frequencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import DEFAULT_DATA, markdown_table, save
+
+from lookalike import Collection, GlobalChannelConfig, LocalChannelConfig
+from lookalike.collection.local_channel import unpack
+from lookalike.eval import evaluate
+from lookalike.eval.datasets import load_oxford
+from lookalike.eval.runner import EvalSettings, default_collection_dir
+from lookalike.images import load_image
+from lookalike.local.features import SiftExtractor
+from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.tree import VocabularyTree
+
+PAPER = {"verify": 0, "levels": "all", "norm": "l1", "weighting": "entropy"}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # name: (features, search settings)
+    "paper: SIFT, tree only": ("sift", PAPER),
+    "SIFT + verification": ("sift", {}),
+    "RootSIFT, tree only": ("rootsift", PAPER),
+    "RootSIFT, leaves only": ("rootsift", {**PAPER, "levels": "leaves"}),
+    "RootSIFT, L2": ("rootsift", {**PAPER, "norm": "l2"}),
+    "RootSIFT, no weighting": ("rootsift", {**PAPER, "weighting": "none"}),
+    "RootSIFT, burstiness sqrt": ("rootsift", {**PAPER, "burstiness": "sqrt"}),
+    "RootSIFT, stop list 1%": ("rootsift", {**PAPER, "stop_words": 0.01}),
+    "RootSIFT + verification (default)": ("rootsift", {}),
+    "RootSIFT + verification, homography": ("rootsift", {"verify_model": "homography"}),
+    "RootSIFT + verification + query expansion": ("rootsift", {"expand": 5}),
+}
+
+
+def oxford_tree(data: Path, features: str) -> Path:
+    """Index the Oxford subset with the local channel (training its tree); the tree's file."""
+    dataset = load_oxford(data / "oxford5k_subset")
+    settings = EvalSettings(config=GlobalChannelConfig(), channel="local",
+                            local=LocalChannelConfig(features=features))
+    evaluate("oxford", data=data / "oxford5k_subset", channel="local",
+             local_config=settings.local)
+    return default_collection_dir(dataset.name, dataset.database, settings) / "local" / \
+        "vocabulary.npz"
+
+
+def quality(data: Path) -> None:
+    trees = {features: oxford_tree(data, features) for features in ("sift", "rootsift")}
+    rows: list[dict[str, Any]] = []
+    for name, (features, search) in VARIANTS.items():
+        row: dict[str, Any] = {"configuration": name}
+        for dataset, folder, vocabulary in (
+                ("oxford", "oxford5k_subset", None),
+                ("ukbench", "ukbench56", str(trees[features]))):
+            config = LocalChannelConfig(features=features, vocabulary=vocabulary, **search)
+            report = evaluate(dataset, data=data / folder, channel="local", local_config=config)
+            key = "oxford" if dataset == "oxford" else "ukbench"
+            row[f"{key}_map"] = report["map"]
+            row[f"{key}_query_ms"] = report["query_ms_p50"]
+            if dataset == "ukbench":
+                row["ukbench_ns"] = report["ns_score"]
+            else:
+                row["index_images_per_s"] = report["index_images_per_s"]
+        rows.append(row)
+        print(row, flush=True)
+    for channel in ("global", "auto"):
+        row = {"configuration": f"{channel} channel (EfficientNet-Lite0"
+                                f"{' + RootSIFT, RRF' if channel == 'auto' else ''})"}
+        oxford = evaluate("oxford", data=data / "oxford5k_subset", channel=channel)
+        ukbench = evaluate("ukbench", data=data / "ukbench56", channel=channel,
+                           local_config=LocalChannelConfig(vocabulary=str(trees["rootsift"])))
+        row.update(oxford_map=oxford["map"], oxford_query_ms=oxford["query_ms_p50"],
+                   ukbench_map=ukbench["map"], ukbench_ns=ukbench["ns_score"],
+                   ukbench_query_ms=ukbench["query_ms_p50"])
+        rows.append(row)
+        print(row, flush=True)
+    columns = ["configuration", "oxford_map", "ukbench_ns", "ukbench_map", "oxford_query_ms",
+               "ukbench_query_ms"]
+    print(markdown_table(rows, columns))
+    path = save("local_quality", {
+        "oxford": "1,008-image subset, 10 official queries with their boxes; tree trained on it",
+        "ukbench": "56 images; tree trained on the Oxford subset (same feature kind)",
+        "tree": "k=10, L=6, min_split=40, up to 1M training descriptors",
+        "features": "max 1500 keypoints, longer side <= 1024 px",
+        "verification": "top 100, RANSAC affine, 8 px, >= 8 inliers, pairs share the node two "
+                        "levels above the leaf (not above level 3)",
+    }, rows)
+    print(f"saved {path}")
+
+
+def speed(data: Path) -> None:
+    dataset = load_oxford(data / "oxford5k_subset")
+    files = sorted(dataset.database)
+    sift = SiftExtractor("rootsift")
+    rows: list[dict[str, Any]] = []
+    descriptors, decode_s, sift_s = [], 0.0, 0.0
+    for path in files[:200]:
+        started = time.perf_counter()
+        image = load_image(path, min_side=1024)
+        decode_s += time.perf_counter() - started
+        started = time.perf_counter()
+        descriptors.append(sift.extract(image).descriptors)
+        sift_s += time.perf_counter() - started
+    sample = np.concatenate(descriptors)
+    per_image = len(sample) / 200
+    # Training: 1M descriptors, drawn from all Oxford images' features (cycled if fewer).
+    everything = _oxford_descriptors(data)
+    training = everything[np.random.default_rng(0).choice(len(everything), 1_000_000,
+                                                          replace=len(everything) < 1_000_000)]
+    tree, stats = VocabularyTree.train(training, features="rootsift")
+    started = time.perf_counter()
+    tree.quantize(sample)
+    quantize_s = time.perf_counter() - started
+    rows.append({
+        "descriptors_trained": stats.descriptors, "train_seconds": stats.seconds,
+        "nodes": stats.nodes, "leaves": stats.leaves, "tree_mb": tree.memory_bytes() / 1e6,
+        "quantize_descriptors_per_s": len(sample) / quantize_s,
+        "descriptors_per_image": per_image,
+        "decode_ms_per_image": 1000 * decode_s / 200, "sift_ms_per_image": 1000 * sift_s / 200,
+        "quantize_ms_per_image": 1000 * quantize_s / 200,
+        "sift_share_of_extraction": sift_s / (sift_s + quantize_s + decode_s),
+    })
+    rows[0].update(_index_throughput(data, tree))
+    print(rows[0])
+    path = save("local_speed", {
+        "oxford_descriptors_available": len(everything),
+        "timing_images": "first 200 Oxford-subset images, one thread",
+        "index": "whole Oxford subset through Collection.index, tree given (no training)",
+    }, rows)
+    print(f"saved {path}")
+
+
+def _oxford_descriptors(data: Path) -> np.ndarray:
+    sift = SiftExtractor("rootsift")
+    files = sorted(load_oxford(data / "oxford5k_subset").database)
+    return np.concatenate([sift.extract(load_image(path, min_side=1024)).descriptors
+                           for path in files])
+
+
+def _index_throughput(data: Path, tree: VocabularyTree) -> dict[str, Any]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        tree_file = Path(scratch) / "tree.npz"
+        tree.save(tree_file)
+        config = LocalChannelConfig(vocabulary=str(tree_file))
+        collection = Collection(Path(scratch) / "c", channels=["local"], local_config=config)
+        with collection:
+            report = collection.index([data / "oxford5k_subset" / "jpg"])
+            stats = collection.info()["channels"]["local"]
+        return {"index_images_per_s": report.images_per_s,
+                "index_stage_seconds": report.stage_seconds,
+                "bytes_per_image": stats["bytes_per_image"],
+                "features_per_image": stats["features_stored"] / max(stats["vectors"], 1)}
+
+
+def scaling(data: Path, sizes: list[int]) -> None:
+    dataset = load_oxford(data / "oxford5k_subset")
+    settings = EvalSettings(config=GlobalChannelConfig(), channel="local",
+                            local=LocalChannelConfig())
+    root = default_collection_dir(dataset.name, dataset.database, settings)
+    with Collection(root).open(create=False) as collection:
+        local = collection.channels["local"]
+        tree = local.tree  # type: ignore[attr-defined]
+        blobs = collection.catalog.blobs(collection.catalog.vector_ids("local")[0].tolist())
+        real = [unpack(blob).words for _, _, blob in blobs]
+        sift = local.sift  # type: ignore[attr-defined]
+        queries = [sift.extract(load_image(q.path)).inside(q.box).descriptors
+                   for q in dataset.queries if q.box is not None]
+    pool = np.concatenate(real)
+    rng = np.random.default_rng(0)
+    rows = []
+    for levels in ("leaves", "all"):
+        index = InvertedIndex(tree.n_nodes, ScoringConfig(levels=levels), parent=tree.parent)
+        for image, words in enumerate(real):
+            index.add(image, words)
+        size = len(real)
+        for target in sizes:
+            while size < target:
+                length = len(real[size % len(real)])
+                index.add(size, pool[rng.integers(0, len(pool), length)])
+                size += 1
+            started = time.perf_counter()
+            index.search(np.empty(0, np.int64), 1)  # builds the postings
+            build_s = time.perf_counter() - started
+            quantize, score = [], []
+            for repeat in range(3):
+                for descriptors in queries:
+                    started = time.perf_counter()
+                    words = tree.quantize(descriptors)
+                    middle = time.perf_counter()
+                    index.search(words, 100)
+                    if repeat:  # the first pass warms caches
+                        quantize.append(middle - started)
+                        score.append(time.perf_counter() - middle)
+            row = {"levels": levels, "images": size,
+                   "quantize_ms": 1000 * float(np.median(quantize)),
+                   "score_ms": 1000 * float(np.median(score)),
+                   "tree_search_ms": 1000 * float(np.median(np.add(quantize, score))),
+                   "index_mb": index.memory_bytes() / 1e6,
+                   "bytes_per_image": index.memory_bytes() / size,
+                   "build_seconds": build_s,
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3}
+            rows.append(row)
+            print(row, flush=True)
+        del index
+    print(markdown_table(rows, ["levels", "images", "quantize_ms", "score_ms", "tree_search_ms",
+                                "index_mb", "bytes_per_image", "build_seconds"]))
+    path = save("local_scaling", {
+        "real_images": len(real), "queries": len(queries),
+        "distractors": "word lists of real lengths, words drawn from the real word frequencies",
+        "tree": {"nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum())},
+        "timing": "median over 2 passes of the 10 Oxford box queries; SIFT and verification "
+                  "excluded (they do not depend on the database size)",
+    }, rows)
+    print(f"saved {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["quality", "speed", "scaling"])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sizes", default="1000,10000,50000,100000")
+    args = parser.parse_args()
+    if args.part == "quality":
+        quality(args.data)
+    elif args.part == "speed":
+        speed(args.data)
+    else:
+        scaling(args.data, [int(size) for size in args.sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()
