@@ -41,20 +41,29 @@ from lookalike.local.features import SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.tree import VocabularyTree
 
-PAPER = {"verify": 0, "levels": "all", "norm": "l1", "weighting": "entropy"}
+# (levels, min_level, largest size): every node from the root is slow past 10k images.
+SCALING = [("leaves", 1, 10**9), ("all", 4, 10**9), ("all", 1, 50_000)]
+PAPER = {"verify": 0, "levels": "all", "min_level": 1, "expand": 0}
+VERIFIED = {"verify": 100, "levels": "all", "min_level": 1, "expand": 0}
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # name: (features, search settings)
     "paper: SIFT, tree only": ("sift", PAPER),
-    "SIFT + verification": ("sift", {}),
+    "paper + verification": ("sift", VERIFIED),
     "RootSIFT, tree only": ("rootsift", PAPER),
     "RootSIFT, leaves only": ("rootsift", {**PAPER, "levels": "leaves"}),
+    "RootSIFT, nodes from level 4": ("rootsift", {**PAPER, "min_level": 4}),
     "RootSIFT, L2": ("rootsift", {**PAPER, "norm": "l2"}),
     "RootSIFT, no weighting": ("rootsift", {**PAPER, "weighting": "none"}),
     "RootSIFT, burstiness sqrt": ("rootsift", {**PAPER, "burstiness": "sqrt"}),
     "RootSIFT, stop list 1%": ("rootsift", {**PAPER, "stop_words": 0.01}),
-    "RootSIFT + verification (default)": ("rootsift", {}),
-    "RootSIFT + verification, homography": ("rootsift", {"verify_model": "homography"}),
-    "RootSIFT + verification + query expansion": ("rootsift", {"expand": 5}),
+    "RootSIFT + verification": ("rootsift", VERIFIED),
+    "RootSIFT + verification, leaves only": ("rootsift", {**VERIFIED, "levels": "leaves"}),
+    "RootSIFT + verification, homography": ("rootsift", {**VERIFIED,
+                                                         "verify_model": "homography"}),
+    "RootSIFT + verification + expansion": ("rootsift", {**VERIFIED, "expand": 5}),
+    "RootSIFT + verification + expansion, leaves only": (
+        "rootsift", {**VERIFIED, "expand": 5, "levels": "leaves"}),
+    "RootSIFT + verification + expansion, from level 4 (default)": ("rootsift", {}),
 }
 
 
@@ -108,7 +117,8 @@ def quality(data: Path) -> None:
         "tree": "k=10, L=6, min_split=40, up to 1M training descriptors",
         "features": "max 1500 keypoints, longer side <= 1024 px",
         "verification": "top 100, RANSAC affine, 8 px, >= 8 inliers, pairs share the node two "
-                        "levels above the leaf (not above level 3)",
+                        "levels above the leaf (not above level 3); expansion: mean of the "
+                        "query and its 5 best verified images",
     }, rows)
     print(f"saved {path}")
 
@@ -195,12 +205,13 @@ def scaling(data: Path, sizes: list[int]) -> None:
     pool = np.concatenate(real)
     rng = np.random.default_rng(0)
     rows = []
-    for levels in ("leaves", "all"):
-        index = InvertedIndex(tree.n_nodes, ScoringConfig(levels=levels), parent=tree.parent)
+    for levels, min_level, largest in SCALING:
+        scoring = ScoringConfig(levels=levels, min_level=min_level)
+        index = InvertedIndex(tree.n_nodes, scoring, tree=tree)
         for image, words in enumerate(real):
             index.add(image, words)
         size = len(real)
-        for target in sizes:
+        for target in [size for size in sizes if size <= largest]:
             while size < target:
                 length = len(real[size % len(real)])
                 index.add(size, pool[rng.integers(0, len(pool), length)])
@@ -218,7 +229,7 @@ def scaling(data: Path, sizes: list[int]) -> None:
                     if repeat:  # the first pass warms caches
                         quantize.append(middle - started)
                         score.append(time.perf_counter() - middle)
-            row = {"levels": levels, "images": size,
+            row = {"levels": levels, "min_level": min_level, "images": size,
                    "quantize_ms": 1000 * float(np.median(quantize)),
                    "score_ms": 1000 * float(np.median(score)),
                    "tree_search_ms": 1000 * float(np.median(np.add(quantize, score))),
@@ -229,8 +240,9 @@ def scaling(data: Path, sizes: list[int]) -> None:
             rows.append(row)
             print(row, flush=True)
         del index
-    print(markdown_table(rows, ["levels", "images", "quantize_ms", "score_ms", "tree_search_ms",
-                                "index_mb", "bytes_per_image", "build_seconds"]))
+    print(markdown_table(rows, ["levels", "min_level", "images", "quantize_ms", "score_ms",
+                                "tree_search_ms", "index_mb", "bytes_per_image",
+                                "build_seconds"]))
     path = save("local_scaling", {
         "real_images": len(real), "queries": len(queries),
         "distractors": "word lists of real lengths, words drawn from the real word frequencies",

@@ -120,11 +120,12 @@ def random_database(tree: VocabularyTree, images: int = 30,
     ScoringConfig(norm="l2"),
     ScoringConfig(burstiness="sqrt", stop_words=0.1),
     ScoringConfig(weighting="none", levels="all", norm="l2"),
-], ids=["paper-leaves", "paper-all-levels", "l2", "burst-stop", "unweighted-l2"])
+    ScoringConfig(levels="all", min_level=3),
+], ids=["paper-leaves", "paper-all-levels", "l2", "burst-stop", "unweighted-l2", "from-level-3"])
 def test_inverted_file_scores_equal_dense_distances(tree: VocabularyTree,
                                                     config: ScoringConfig) -> None:
     database = random_database(tree)
-    index = InvertedIndex(tree.n_nodes, config, parent=tree.parent)
+    index = InvertedIndex(tree.n_nodes, config, tree=tree)
     for image, words in database.items():
         index.add(image, words)
     query_words = np.concatenate([database[105][:20], random_database(tree, 1, seed=9)[100]])
@@ -169,7 +170,7 @@ def test_scoring_settings_are_checked() -> None:
         ScoringConfig(norm="l3")
     with pytest.raises(ValidationError, match="stop_words"):
         ScoringConfig(stop_words=1.5)
-    with pytest.raises(ValidationError, match="parent"):
+    with pytest.raises(ValidationError, match="vocabulary tree"):
         InvertedIndex(10, ScoringConfig(levels="all"))
 
 
@@ -272,3 +273,24 @@ def test_query_expansion_averages_normalised_vectors(tree: VocabularyTree) -> No
     expected /= expected.sum()
     assert np.allclose(expected[nodes], values, atol=1e-6)
     assert np.count_nonzero(expected) == len(nodes)
+
+
+def test_min_level_leaves_the_nodes_near_the_root_out(tree: VocabularyTree) -> None:
+    words = random_database(tree, 1)[100]
+    index = InvertedIndex(tree.n_nodes, ScoringConfig(levels="all", min_level=3), tree=tree)
+    index.add(1, words)
+    index.add(2, words[:5])
+    nodes, _ = index.query_vector(words)
+    inner = nodes[~tree.is_leaf[nodes]]
+    assert len(inner) and (tree.level[inner] >= 3).all()
+    # A leaf above min_level still counts (a shallow branch of the tree); its ancestors do not.
+    shallow = np.flatnonzero(tree.is_leaf & (tree.level == 3))
+    assert len(shallow)
+    deep = InvertedIndex(tree.n_nodes, ScoringConfig(levels="all", min_level=4), tree=tree)
+    deep.add(1, shallow)
+    deep.add(2, words[~np.isin(words, shallow)])  # so that every shallow leaf has weight
+    assert sorted(deep.query_vector(shallow)[0].tolist()) == sorted(shallow.tolist())
+    every = InvertedIndex(tree.n_nodes, ScoringConfig(levels="all"), tree=tree)
+    every.add(1, words)
+    every.add(2, words[:5])
+    assert (tree.level[every.query_vector(words)[0]] < 3).any()

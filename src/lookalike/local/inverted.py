@@ -16,7 +16,9 @@ same word histogram). With L2, the score is the cosine q·d.
 Switchable strategies, each measured in BENCHMARKS.md:
 
 - ``levels``: "leaves" (the visual words only) or "all" (every node on the path,
-  as in the paper; nodes near the root get ~0 weight on their own);
+  as in the paper); ``min_level`` > 1 leaves out the inner nodes nearest the root,
+  whose inverted files hold nearly every image and so cost the most time for the
+  least information (a leaf always counts, however shallow);
 - ``weighting``: "entropy" or "none";
 - ``burstiness``: "sqrt" takes the square root of term counts, against repeated
   structures (windows, text) that flood a few words (Jégou et al., CVPR 2009);
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.errors import expect
+from lookalike.local.tree import VocabularyTree
 
 LEVELS = ("leaves", "all")
 NORMS = ("l1", "l2")
@@ -45,6 +48,7 @@ class ScoringConfig:
     weighting: str = "entropy"
     burstiness: str = "none"
     stop_words: float = 0.0
+    min_level: int = 1
 
     def __post_init__(self) -> None:
         for name, allowed in (("levels", LEVELS), ("norm", NORMS), ("weighting", WEIGHTINGS),
@@ -53,6 +57,8 @@ class ScoringConfig:
             expect(value in allowed, f"expected {name} among {allowed}, got {value!r}")
         expect(isinstance(self.stop_words, int | float) and 0.0 <= self.stop_words < 1.0,
                f"expected stop_words as a fraction in [0, 1), got {self.stop_words!r}")
+        expect(isinstance(self.min_level, int) and self.min_level >= 1,
+               f"expected min_level >= 1, got {self.min_level!r}")
 
 
 class InvertedIndex:
@@ -64,13 +70,13 @@ class InvertedIndex:
     """
 
     def __init__(self, n_nodes: int, config: ScoringConfig | None = None,
-                 parent: np.ndarray | None = None) -> None:
+                 tree: VocabularyTree | None = None) -> None:
         self.n_nodes = n_nodes
         self.config = config or ScoringConfig()
-        # Needed for levels="all": every node on a word's path to the root counts.
-        self.parent = parent
-        expect(self.config.levels == "leaves" or parent is not None,
-               "expected the tree's parent array for levels='all', got none")
+        # Needed for levels="all": the nodes on each word's path to the root count too.
+        self.tree = tree
+        expect(self.config.levels == "leaves" or tree is not None,
+               "expected the vocabulary tree for levels='all', got none")
         self._terms: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # image -> (nodes, counts)
         self._built = False
         self._weights = np.zeros(n_nodes, dtype=np.float32)
@@ -102,13 +108,16 @@ class InvertedIndex:
         expect(words.ndim == 1 and (len(words) == 0 or (words.min() >= 0
                                                         and words.max() < self.n_nodes)),
                f"expected word ids in [0, {self.n_nodes}), got some outside it")
-        if self.config.levels == "leaves" or self.parent is None:
+        if self.config.levels == "leaves" or self.tree is None:
             return words
+        # The words themselves always count, however shallow their leaf; their ancestors
+        # count from min_level down.
         nodes = [words]
         current = words
         while len(current):
-            current = self.parent[current].astype(np.int64)
-            current = current[current >= 0]
+            current = self.tree.parent[current].astype(np.int64)
+            current = current[(current >= 0)]
+            current = current[self.tree.level[current] >= self.config.min_level]
             nodes.append(current)
         return np.concatenate(nodes)
 
