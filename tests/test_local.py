@@ -95,6 +95,16 @@ def test_tree_round_trips_and_checks_its_content(tree: VocabularyTree, tmp_path:
         VocabularyTree.load(path)
 
 
+def test_tree_refuses_too_few_descriptors_and_damaged_files(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="at least 40 descriptors"):
+        VocabularyTree.train(clustered(39), features="sift")
+    path = tmp_path / "t.npz"
+    np.savez(path, centres=np.zeros((3, 4)), children=np.zeros((2, 10)),
+             settings=np.array(["lookalike-vocabulary-tree", "1", "sift", "10", "6", "x"]))
+    with pytest.raises(ValidationError, match=f"{path}: damaged"):
+        VocabularyTree.load(path)
+
+
 def test_tree_refuses_bad_settings() -> None:
     with pytest.raises(ValidationError, match="branching"):
         VocabularyTree.train(clustered(100), features="sift", branching=1)
@@ -145,13 +155,17 @@ def test_inverted_file_scores_equal_dense_distances(tree: VocabularyTree,
 def test_entropy_weights_follow_the_paper(tree: VocabularyTree) -> None:
     index = InvertedIndex(tree.n_nodes)
     leaves = np.flatnonzero(tree.is_leaf)
-    common, rare = leaves[0], leaves[1]
+    common, rare, rarer = leaves[0], leaves[1], leaves[2]
     for image in range(10):
-        index.add(image, np.array([common] + ([rare] if image < 2 else [])))
+        words = [common] + ([rare] if image < 4 else []) + ([rarer] if image == 0 else [])
+        index.add(image, np.array(words))
     vector = index.dense_vector(0)
-    # w = ln(N / N_i): a word in every image weighs nothing, one in 2 of 10 weighs ln 5.
-    assert vector[common] == 0.0 and vector[rare] == pytest.approx(1.0)
-    assert index.search(np.array([rare]), 5)[0][0] in (0, 1)
+    # w = ln(N / N_i): a word in every image weighs nothing, one in 4 of 10 weighs ln 2.5,
+    # one in 1 of 10 weighs ln 10; the vector is then L1-normalised.
+    assert vector[common] == 0.0
+    assert vector[rarer] / vector[rare] == pytest.approx(np.log(10) / np.log(2.5), rel=1e-5)
+    assert vector[rare] + vector[rarer] == pytest.approx(1.0, abs=1e-6)
+    assert index.search(np.array([rarer]), 5)[0][0] == 0
 
 
 def test_identical_image_scores_one_and_removal_forgets_it(tree: VocabularyTree) -> None:
@@ -201,7 +215,7 @@ def test_ransac_recovers_a_synthetic_homography(model: str) -> None:
     expected = truth / truth[2, 2] if model == "homography" else truth[:2]
     found = result.transform / (result.transform[2, 2] if model == "homography" else 1.0)
     assert np.allclose(found, expected, atol=0.02 if model == "affine" else 1e-3)
-    assert set(wrong.tolist()).isdisjoint(result.pairs[:, 0].tolist()) or result.inliers > 72
+    assert len(set(wrong.tolist()) & set(result.pairs[:, 0].tolist())) <= 3
 
 
 def test_random_points_are_not_verified() -> None:

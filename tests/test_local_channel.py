@@ -67,19 +67,23 @@ def local_collection(root: Path, config: LocalChannelConfig = SMALL) -> Collecti
     return Collection(root, channels=["local"], local_config=config)
 
 
-def test_another_view_is_found_first_with_its_evidence(scenes: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("max_side", [1024, 256], ids=["full-size", "shrunk-for-sift"])
+def test_another_view_is_found_first_with_its_evidence(scenes: Path, tmp_path: Path,
+                                                       max_side: int) -> None:
     query = another_view(scene(3))
-    with local_collection(tmp_path / "c") as collection:
+    config = LocalChannelConfig(max_features=400, branching=6, depth=4, max_side=max_side)
+    with local_collection(tmp_path / "c", config) as collection:
         report = collection.index([scenes])
         assert report.added == 8 and not report.failures
         results = collection.search(query, k=3, channel="local")
     best = results[0]
     assert Path(best.path).name == "scene3.png"
     evidence = best.evidence
-    assert evidence["verified"] and evidence["inliers"] >= 50
+    assert evidence["verified"] and evidence["inliers"] >= (50 if max_side > 480 else 20)
     # Synthetic scenes share letters and shapes, so a few chance inliers may agree elsewhere.
     assert results[1].evidence["inliers"] * 5 < evidence["inliers"]
-    # The transform maps query pixels to the stored image: the inverse of the warp.
+    # The transform maps query pixels to the stored image's pixels (whatever size SIFT
+    # saw): the inverse of the warp.
     transform = np.array(evidence["transform"])
     lines = np.array(evidence["matches"])
     mapped = np.c_[lines[:, :2], np.ones(len(lines))] @ transform.T
@@ -89,15 +93,45 @@ def test_another_view_is_found_first_with_its_evidence(scenes: Path, tmp_path: P
     assert np.median(np.linalg.norm(back[:, :2] / back[:, 2:] - lines[:, 2:], axis=1)) < 3.0
 
 
-def test_verification_reranks_over_the_tree_alone(scenes: Path, tmp_path: Path) -> None:
+def test_tree_only_and_verified_search(scenes: Path, tmp_path: Path) -> None:
     query = another_view(scene(5))
     with local_collection(tmp_path / "c") as collection:
         collection.index([scenes])
+        verified = collection.search(query, k=8, channel="local")
     unverified = LocalChannelConfig(max_features=400, branching=6, depth=4, verify=0)
     with local_collection(tmp_path / "c", unverified) as collection:
         tree_only = collection.search(query, k=8, channel="local")
     assert all("inliers" not in result.evidence for result in tree_only)
     assert all(0.0 <= result.score <= 1.0 for result in tree_only)
+    assert Path(tree_only[0].path).name == "scene5.png"
+    # Verified images rank first, scored by inliers; the rest keep scores in [0, 1].
+    assert verified[0].evidence["verified"] and verified[0].score > 8
+    assert all(result.score <= 1.0 for result in verified[1:]
+               if not result.evidence.get("verified"))
+
+
+def test_a_rotated_view_is_verified(scenes: Path, tmp_path: Path) -> None:
+    image = scene(4)
+    turn = cv2.getRotationMatrix2D((240, 180), 35, 0.9)
+    rotated = cv2.warpAffine(image, turn, (480, 360), borderValue=(235, 235, 235))
+    with local_collection(tmp_path / "c") as collection:
+        collection.index([scenes])
+        best = collection.search(rotated, k=1, channel="local")[0]
+    assert Path(best.path).name == "scene4.png" and best.evidence["inliers"] >= 30
+    transform = np.array(best.evidence["transform"])  # rotated -> original: turn back 35°
+    assert np.degrees(np.arctan2(transform[1, 0], transform[0, 0])) == pytest.approx(35, abs=2)
+
+
+def test_a_changed_file_is_found_by_its_new_content(scenes: Path, tmp_path: Path) -> None:
+    with local_collection(tmp_path / "c") as collection:
+        collection.index([scenes])
+        save(scenes, "scene0.png", scene(77))
+        report = collection.index([scenes])
+        assert report.updated == 1 and report.unchanged == 7
+        best = collection.search(another_view(scene(77)), k=1, channel="local")[0]
+        assert Path(best.path).name == "scene0.png" and best.evidence["verified"]
+        old = collection.search(another_view(scene(0)), k=3, channel="local")
+        assert not any(result.evidence.get("verified") for result in old)
 
 
 def test_query_by_region_uses_only_features_inside_the_box(tmp_path: Path) -> None:
@@ -158,6 +192,11 @@ def test_manifest_and_tree_are_checked_on_open(scenes: Path, tmp_path: Path) -> 
     config = LocalChannelConfig(max_features=400, branching=6, depth=4, vocabulary=str(other))
     with pytest.raises(ManifestMismatchError, match="vocabulary tree"):
         Collection(root, local_config=config).open()
+    with pytest.raises(ManifestMismatchError, match="channels"):
+        Collection(tmp_path / "global-only").open().close()
+        Collection(tmp_path / "global-only", local_config=SMALL).open()
+    with Collection(root).open() as collection, pytest.raises(ValidationError, match="vectors"):
+        collection.vectors([str(scenes / "scene0.png")], channel="local")
     (root / "local" / "vocabulary.npz").unlink()
     with pytest.raises(CollectionError, match="vocabulary tree of the stored words is missing"):
         Collection(root).open()
@@ -172,8 +211,20 @@ def test_a_tree_trained_elsewhere_is_adopted(scenes: Path, tmp_path: Path) -> No
     with local_collection(tmp_path / "c", config) as collection:
         collection.index([scenes])
         assert collection.info()["channels"]["local"]["vocabulary"]["id"] == trained.id
+    tree_file.unlink()  # the collection keeps its own copy
+    with Collection(tmp_path / "c").open() as collection:
         assert Path(collection.search(another_view(scene(1)), k=1,
                                       channel="local")[0].path).name == "scene1.png"
+
+
+def test_too_few_keypoints_to_train_a_tree_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "sparse"
+    image = np.full((200, 200, 3), 235, np.uint8)
+    cv2.circle(image, (100, 100), 30, (20, 20, 20), -1)
+    save(folder, "one-circle.png", image)
+    with local_collection(tmp_path / "c") as collection, \
+            pytest.raises(ValidationError, match="at least 1000 local descriptors"):
+        collection.index([folder])
 
 
 def test_bad_and_featureless_images_do_not_stop_the_batch(scenes: Path, tmp_path: Path) -> None:
@@ -235,7 +286,7 @@ def test_packed_records_round_trip() -> None:
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"features": "orb"}, "features"),
+    ({"features": "orb"}, "feature kind"),
     ({"max_features": 0}, "max_features"),
     ({"max_side": 10_000}, "max_side"),
     ({"branching": 1}, "branching"),

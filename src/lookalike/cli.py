@@ -31,6 +31,7 @@ from lookalike.collection import (
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.extractors import available_extractors
 from lookalike.images import DEFAULT_MAX_PIXELS
+from lookalike.local.features import FEATURE_KINDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,13 +88,15 @@ def _model_options(parser: argparse.ArgumentParser, *, default_extractor: str | 
                         help="apply a PCA-whitening learned on another collection")
 
 
-def _local_options(parser: argparse.ArgumentParser, *, stored: bool) -> None:
+def _local_options(parser: argparse.ArgumentParser, *, stored: bool,
+                   channels: bool = False) -> None:
     """Options of the local channel; ``stored`` adds the ones fixed at creation."""
-    if stored:
+    if channels:
         parser.add_argument("--channels", type=_parse_channels, default=None, metavar="LIST",
                             help="channels of a new collection: global (default), local, or "
                                  "global,local")
-        parser.add_argument("--features", choices=["rootsift", "sift"], default=None,
+    if stored:
+        parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
                             help="local features (default rootsift)")
         parser.add_argument("--max-features", type=int, default=None, metavar="N",
                             help="keypoints kept per image, strongest first (default 1500)")
@@ -110,10 +113,9 @@ def _parse_channels(text: str) -> list[str]:
 
 def _local_config(args: argparse.Namespace, root: Path | None = None) -> LocalChannelConfig | None:
     """The local-channel settings asked for on the command line, on top of the collection's."""
-    names = {"features": "features", "max_features": "max_features", "vocabulary": "vocabulary",
-             "verify": "verify"}
-    given = {field: getattr(args, option) for option, field in names.items()
-             if getattr(args, option, None) is not None}
+    given = {name: getattr(args, name) for name in ("features", "max_features", "vocabulary",
+                                                    "verify")
+             if getattr(args, name, None) is not None}
     if "vocabulary" in given:
         given["vocabulary"] = str(given["vocabulary"])
     if not given:
@@ -174,7 +176,7 @@ def _add_index(commands: Any) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _collection_option(parser)
     _model_options(parser, default_extractor=None)
-    _local_options(parser, stored=True)
+    _local_options(parser, stored=True, channels=True)
     parser.add_argument("--no-recursive", action="store_true",
                         help="do not descend into sub-folders")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -187,7 +189,7 @@ def _add_index(commands: Any) -> None:
 def run_index(args: argparse.Namespace) -> int:
     local = _local_config(args, args.collection)
     channels = args.channels
-    if channels is None and local is not None and not Collection.read_configs(args.collection):
+    if channels is None and local is not None and not (args.collection / "manifest.json").exists():
         channels = ["global", "local"]  # local options on a new collection ask for the channel
     collection = Collection(args.collection, channels=channels,
                             global_config=_config(args, args.collection), local_config=local,
@@ -339,9 +341,6 @@ def run_eval(args: argparse.Namespace) -> int:
     from lookalike.eval import evaluate
 
     config = _config(args) or GlobalChannelConfig()
-    if args.channels is not None:
-        raise ValidationError("expected --channel (global, local or auto) for eval, got "
-                              "--channels")
     with progress_bar(f"indexing {args.dataset}", args.quiet or args.json) as update:
         report = evaluate(
             args.dataset, config=config, channel=args.channel, collection=args.collection,
@@ -415,7 +414,7 @@ def _add_vocabulary(commands: Any) -> None:
         "vocabulary", help="train a vocabulary tree on folders of images, for --vocabulary")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     parser.add_argument("--out", "-o", required=True, type=Path, metavar="NPZ")
-    parser.add_argument("--features", choices=["rootsift", "sift"], default="rootsift")
+    parser.add_argument("--features", choices=FEATURE_KINDS, default="rootsift")
     parser.add_argument("--max-features", type=int, default=1500, metavar="N")
     parser.add_argument("--branching", type=int, default=10, help="k, children per node")
     parser.add_argument("--depth", type=int, default=6, help="L, levels below the root")

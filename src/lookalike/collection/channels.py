@@ -102,8 +102,8 @@ class Channel(ABC):
         """How many images :meth:`train` wants to see at most."""
         return 0
 
-    def train(self, images: Iterable[np.ndarray]) -> None:
-        """Learn what extraction needs (a vocabulary) from a sample of the collection."""
+    def train(self, images: Iterable[np.ndarray], count: int) -> None:
+        """Learn what extraction needs (a vocabulary) from ``count`` sample images."""
 
     def prepare(self) -> None:
         """Load models now, so that one-off start-up cost is not billed to the first batch."""

@@ -80,6 +80,7 @@ class IndexReport:
     seconds: float = 0.0
     processed: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    prepare_seconds: float = 0.0  # loading models and training a vocabulary, once
 
     @property
     def images_per_s(self) -> float:
@@ -92,6 +93,7 @@ class IndexReport:
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
             "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 2),
             "stage_seconds": {key: round(value, 3) for key, value in self.stage_seconds.items()},
+            "prepare_seconds": round(self.prepare_seconds, 3),
         }
 
 
@@ -185,11 +187,13 @@ class Collection:
         return config if isinstance(config, GlobalChannelConfig) else None
 
     def _channels_from(self, manifest: Manifest) -> dict[str, Channel]:
-        if self.channel_names is not None and set(self.channel_names) != set(manifest.channels):
+        asked = set(self.channel_names or []) | set(self.configs)
+        if ((self.channel_names is not None and set(self.channel_names) != set(manifest.channels))
+                or not asked <= set(manifest.channels)):
             raise ManifestMismatchError(
                 f"{self.root}: the collection has channels {sorted(manifest.channels)}, asked for "
-                f"{sorted(self.channel_names)}; open it without choosing channels, or index into "
-                "a new collection")
+                f"{sorted(asked)}; open it without choosing channels, or index into a new "
+                "collection")
         channels: dict[str, Channel] = {}
         for name, recorded in manifest.channels.items():
             config = config_from_manifest(name, recorded)
@@ -263,10 +267,11 @@ class Collection:
         known = self.catalog.images_by_path(keys)
         jobs = self._plan(files, known, report)
         report.removed = self._remove_missing(roots, set(keys), found.failures, recursive)
-        loading = self._prepare_channels(jobs) if jobs else 0.0
+        report.prepare_seconds = self._prepare_channels(jobs) if jobs else 0.0
         self._run(jobs, report, progress)
-        # One-off model loading is not indexing work; leave it out of images/s.
-        report.seconds = time.perf_counter() - started - loading
+        # One-off model loading and training are not indexing work; leave them out of
+        # images/s and report them apart.
+        report.seconds = time.perf_counter() - started - report.prepare_seconds
         return report
 
     def add(
@@ -279,9 +284,9 @@ class Collection:
         known = self.catalog.images_by_path(items.keys())
         jobs = [Job(key=name, source=source, known=known.get(name))
                 for name, source in items.items()]
-        loading = self._prepare_channels(jobs) if jobs else 0.0
+        report.prepare_seconds = self._prepare_channels(jobs) if jobs else 0.0
         self._run(jobs, report, progress)
-        report.seconds = time.perf_counter() - started - loading
+        report.seconds = time.perf_counter() - started - report.prepare_seconds
         return report
 
     def _prepare_channels(self, jobs: Sequence[Job]) -> float:
@@ -294,8 +299,8 @@ class Collection:
         for channel in self.channels.values():
             channel.prepare()
             if channel.needs_training:
-                channel.train(self._sample_images(jobs, channel.training_images,
-                                                  channel.min_image_side))
+                count = min(channel.training_images, len(jobs))
+                channel.train(self._sample_images(jobs, count, channel.min_image_side), count)
         return time.perf_counter() - started
 
     def _sample_images(self, jobs: Sequence[Job], count: int,
@@ -303,7 +308,7 @@ class Collection:
         """Up to ``count`` decoded images from a random sample of ``jobs``; bad files are
         skipped here and reported by the indexing run itself."""
         rng = np.random.default_rng(0)
-        chosen = sorted(rng.choice(len(jobs), min(count, len(jobs)), replace=False).tolist())
+        chosen = sorted(rng.choice(len(jobs), count, replace=False).tolist())
         for position in chosen:
             job = jobs[position]
             source = job.path if job.path is not None else job.source
@@ -426,8 +431,10 @@ class Collection:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
         searchers = list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
         # Decode as indexing did, so a stored image finds itself with the same vector;
-        # a box is in full-size pixels, so then decode at full size.
-        min_side = None if box is not None else decode_min_side(searchers, query=True)
+        # a box is in full-size pixels, and some channels give evidence in the query's
+        # own pixels: then decode at full size.
+        full_size = box is not None or decode_min_side(searchers, query=True) is None
+        min_side = None if full_size else decode_min_side(list(self.channels.values()))
         image = load_image(query, max_pixels=self.max_pixels, min_side=min_side)
         if box is not None:
             crop(image, box)  # checks the box against the image before any channel runs
@@ -458,8 +465,12 @@ class Collection:
         missing = [path for path in paths if path not in records]
         if missing:
             raise CollectionError(f"{len(missing)} images are not indexed, e.g. {missing[0]}")
+        recorded = self.channel(channel).manifest()
+        if "extractor_info" not in recorded:
+            raise ValidationError(f"expected a channel that stores vectors ('global'), got "
+                                  f"'{channel}'")
         by_image = self.catalog.vectors_of_images(channel, [records[p].id for p in paths])
-        dim = self.channel(channel).manifest()["extractor_info"]["dim"]
+        dim = recorded["extractor_info"]["dim"]
         rows = []
         for path in paths:
             blobs = by_image.get(records[path].id, [])

@@ -23,9 +23,15 @@ import numpy as np
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.channels import Channel, Hit
-from lookalike.errors import CollectionError, LookalikeError, ManifestMismatchError, expect
+from lookalike.errors import (
+    CollectionError,
+    LookalikeError,
+    ManifestMismatchError,
+    ValidationError,
+    expect,
+)
 from lookalike.images import Box
-from lookalike.local.features import FEATURE_KINDS, LocalFeatures, SiftExtractor
+from lookalike.local.features import LocalFeatures, SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.training import extract_all, sample_descriptors
 from lookalike.local.tree import VocabularyTree
@@ -43,6 +49,9 @@ RECORD = np.dtype([("word", "<u4"), ("x", "<f2"), ("y", "<f2"), ("size", "<f2"),
 _HEADER = np.dtype("<u2")  # width, height of the image SIFT saw
 _VOCABULARY_KEY = "local.vocabulary_id"
 _EVIDENCE_MATCHES = 200  # inlier lines kept per result, enough to draw
+# Fewer descriptors than this make a tree of a few words that would serve the collection
+# badly for good; better to say so and let the user index more, or bring a tree.
+MIN_TRAINING_DESCRIPTORS = 1000
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,7 @@ class LocalChannelConfig:
     expand: int = 5
 
     def __post_init__(self) -> None:
-        expect(self.features in FEATURE_KINDS,
-               f"expected features among {FEATURE_KINDS}, got {self.features!r}")
-        SiftExtractor(self.features, self.max_features, self.max_side)  # checks the values
+        SiftExtractor(self.features, self.max_features, self.max_side)  # checks those three
         expect(isinstance(self.branching, int) and self.branching >= 2,
                f"expected branching >= 2, got {self.branching!r}")
         expect(isinstance(self.depth, int) and 1 <= self.depth <= 12,
@@ -234,16 +241,22 @@ class LocalChannel(Channel):
     def training_images(self) -> int:
         return 0 if self.config.vocabulary is not None else self.config.train_images
 
-    def train(self, images: Iterable[np.ndarray]) -> None:
+    def train(self, images: Iterable[np.ndarray], count: int) -> None:
         """Adopt the configured tree file, or train one on the descriptors of ``images``."""
         if self.config.vocabulary is not None:
             tree = VocabularyTree.load(Path(self.config.vocabulary), features=self.config.features)
             self._check_shape(tree)
         else:
             descriptors = sample_descriptors(extract_all(self.sift, images),
-                                             self.config.train_descriptors)
-            if len(descriptors) < self.config.branching:
-                return  # nothing to learn from yet; images without features need no tree
+                                             self.config.train_descriptors, count)
+            if len(descriptors) == 0:
+                return  # no keypoints anywhere yet: nothing needs a tree
+            if len(descriptors) < MIN_TRAINING_DESCRIPTORS:
+                raise ValidationError(
+                    f"expected at least {MIN_TRAINING_DESCRIPTORS} local descriptors to train "
+                    f"the vocabulary tree, got {len(descriptors)} from {count} images; "
+                    "index more images in the first run, or give a tree trained elsewhere "
+                    "(vocabulary=, lookalike vocabulary)")
             tree, _ = VocabularyTree.train(descriptors, features=self.config.features,
                                            branching=self.config.branching,
                                            depth=self.config.depth)
@@ -355,7 +368,7 @@ class LocalChannel(Channel):
             evidence = {"tree_score": round(tree_score, 6), "inliers": result.inliers,
                         "verified": passed}
             if passed and match is not None and record is not None:
-                evidence.update(_drawable(result, query, match, record.width, record.height))
+                evidence.update(_drawable(result, query, match, record.width))
             if passed:
                 # Verified images rank above all others: their score is inliers plus the tree's.
                 verified.append(Hit(image_id, result.inliers + tree_score, evidence))
@@ -416,7 +429,7 @@ def _tree_hit(image_id: int, score: float) -> Hit:
 
 
 def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,
-              width: int | None, height: int | None) -> dict[str, Any]:
+              width: int | None) -> dict[str, Any]:
     """Inlier lines and the transform in the pixels of the query and of the stored image."""
     match_scale = (width / match.width) if width and match.width else 1.0
     query_points = query.geometry[result.pairs[:, 0], :2] * query.scale

@@ -41,6 +41,9 @@ def config_from_manifest(name: str, recorded: dict[str, Any]) -> ChannelConfig:
     config_class = CHANNELS[name][1]
     settings = {field.name: recorded[field.name] for field in fields(config_class)
                 if field.name in recorded}
+    if name == LocalChannel.name:
+        # The collection keeps its own copy of the tree; the file it came from may be gone.
+        settings["vocabulary"] = None
     try:
         config: ChannelConfig = config_class(**settings)
     except (TypeError, ValueError, LookalikeError) as error:

@@ -89,12 +89,14 @@ def build_collection(
     """Open (and if needed fill) the evaluation collection; returns it and images/s."""
     root = settings.collection or default_collection_dir(name, files, settings)
     collection = Collection(
-        root, channels=settings.channels, global_config=settings.config,
+        root, channels=settings.channels,
+        global_config=settings.config if "global" in settings.channels else None,
         local_config=settings.local_config if "local" in settings.channels else None).open()
     report = collection.index(list(files), progress=progress)
     stats_path = root / _INDEX_STATS
     if report.processed:
         stats = {"index_images_per_s": report.images_per_s, "stage_seconds": report.stage_seconds,
+                 "prepare_seconds": report.prepare_seconds,
                  "images": report.processed}
         atomic_write_bytes(stats_path, json.dumps(stats).encode())
     if report.failures:

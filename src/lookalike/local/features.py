@@ -9,6 +9,7 @@ retrieval. ``kind="sift"`` keeps the raw descriptors, as in Nistér & Stewénius
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,14 +81,16 @@ class SiftExtractor:
         self.kind = kind
         self.max_features = max_features
         self.max_side = max_side
-        self._sift: Any = None
+        # OpenCV does not promise that one detector may serve two threads at once.
+        self._local = threading.local()
 
     def extract(self, image: np.ndarray) -> LocalFeatures:
         """Features of an RGB (h, w, 3) or grey (h, w) uint8 image."""
         cv2 = import_cv2()
-        if self._sift is None:
+        sift = getattr(self._local, "sift", None)
+        if sift is None:
             # nfeatures=0: OpenCV's own cap can keep a few extra ties; we cut exactly below.
-            self._sift = cv2.SIFT_create()
+            sift = self._local.sift = cv2.SIFT_create()
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         height, width = grey.shape[:2]
         shrink = min(1.0, self.max_side / max(height, width))
@@ -95,7 +98,7 @@ class SiftExtractor:
             size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
             grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
         scale = width / grey.shape[1]
-        keypoints, descriptors = self._sift.detectAndCompute(grey, None)
+        keypoints, descriptors = sift.detectAndCompute(grey, None)
         if descriptors is None or not keypoints:
             return LocalFeatures(np.empty((0, DESCRIPTOR_DIM), np.float32),
                                  np.empty((0, 4), np.float32), grey.shape[1], grey.shape[0],

@@ -3,33 +3,54 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lookalike.errors import ImageError, ValidationError
+from lookalike.errors import ImageError, ValidationError, expect
 from lookalike.images import DEFAULT_MAX_PIXELS, discover_images, load_image
 from lookalike.local.features import DESCRIPTOR_DIM, LocalFeatures, SiftExtractor
 from lookalike.local.tree import VocabularyTree
 
+_WINDOW = 4  # images in flight: two per SIFT thread, so memory stays flat
+
 
 def extract_all(sift: SiftExtractor, images: Iterable[np.ndarray]) -> Iterator[LocalFeatures]:
-    """Features of each image, in order; OpenCV releases the GIL, so two threads use two cores."""
+    """Features of each image, in order; OpenCV releases the GIL, so two threads use two cores.
+
+    Only a few images are decoded ahead (``Executor.map`` would take them all at once).
+    """
+    pending = iter(images)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lookalike-sift") as pool:
-        yield from pool.map(sift.extract, images)
+        window = deque(pool.submit(sift.extract, image) for image in islice(pending, _WINDOW))
+        while window:
+            done = window.popleft().result()
+            window.extend(pool.submit(sift.extract, image) for image in islice(pending, 1))
+            yield done
 
 
-def sample_descriptors(found: Iterable[LocalFeatures], limit: int, seed: int = 0) -> np.ndarray:
-    """All descriptors of ``found``, or a random ``limit`` of them (kept in their order)."""
-    parts = [features.descriptors for features in found]
+def sample_descriptors(found: Iterable[LocalFeatures], limit: int, expected_images: int,
+                       seed: int = 0) -> np.ndarray:
+    """About ``limit`` descriptors, an equal random share from each of the images.
+
+    Each image is cut to its share as it arrives, so memory never holds more than
+    ``limit`` descriptors, however many images there are.
+    """
+    share = max(1, -(-limit // max(expected_images, 1)))
+    rng = np.random.default_rng(seed)
+    parts = []
+    for features in found:
+        descriptors = features.descriptors
+        if len(descriptors) > share:
+            descriptors = descriptors[np.sort(rng.choice(len(descriptors), share, replace=False))]
+        parts.append(descriptors)
     descriptors = np.concatenate(parts) if parts else np.empty((0, DESCRIPTOR_DIM), np.float32)
-    if len(descriptors) > limit:
-        keep = np.random.default_rng(seed).choice(len(descriptors), limit, replace=False)
-        descriptors = descriptors[np.sort(keep)]
-    return descriptors
+    return descriptors[:limit]
 
 
 def train_vocabulary(
@@ -39,6 +60,14 @@ def train_vocabulary(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train a tree on a random sample of the images under ``paths`` and save it to ``out``."""
+    for name, value, least in (("branching", branching, 2), ("depth", depth, 1),
+                               ("max_images", max_images, 1),
+                               ("max_descriptors", max_descriptors, 4 * branching)):
+        expect(isinstance(value, int) and value >= least,
+               f"expected {name} >= {least}, got {value!r}")
+    expect(depth <= 12, f"expected depth <= 12, got {depth}")
+    if out.is_dir():
+        raise ValidationError(f"{out}: expected a file name for the tree, got a directory")
     found = discover_images(list(paths))
     files = sorted(found.files)
     if len(files) > max_images:
@@ -47,25 +76,28 @@ def train_vocabulary(
     failures = [(error.source, error.reason) for error in found.failures]
     sift = SiftExtractor(features, max_features, max_side)
     started = time.perf_counter()
+    decoded_count = 0
 
     def decoded() -> Iterator[np.ndarray]:
+        nonlocal decoded_count
         for done, path in enumerate(files, start=1):
             try:
                 yield load_image(path, max_pixels=max_pixels, min_side=max_side)
+                decoded_count += 1
             except ImageError as error:
                 failures.append((error.source, error.reason))
             if progress is not None:
                 progress(done, len(files))
 
-    descriptors = sample_descriptors(extract_all(sift, decoded()), max_descriptors)
+    descriptors = sample_descriptors(extract_all(sift, decoded()), max_descriptors, len(files))
     extract_seconds = time.perf_counter() - started
-    if len(descriptors) < branching:
+    if len(descriptors) < 4 * branching:
         raise ValidationError(f"expected images with local features under {list(map(str, paths))}"
                               f", got {len(descriptors)} descriptors")
     tree, stats = VocabularyTree.train(descriptors, features=features, branching=branching,
                                        depth=depth)
     tree.save(out)
-    return {"id": tree.id, "path": str(out), "images": len(files) - len(failures),
+    return {"id": tree.id, "path": str(out), "images": decoded_count,
             "descriptors": stats.descriptors, "nodes": stats.nodes, "leaves": stats.leaves,
             "extract_seconds": round(extract_seconds, 2), "train_seconds": round(stats.seconds, 2),
             "features": features, "branching": branching, "depth": depth,

@@ -87,6 +87,8 @@ class VocabularyTree:
                f"expected a non-empty (n, d) descriptor matrix, got shape {points.shape}")
         min_split = 4 * branching if min_split is None else min_split
         expect(min_split >= branching, f"expected min_split >= {branching}, got {min_split}")
+        expect(len(points) >= min_split,
+               f"expected at least {min_split} descriptors to train a tree, got {len(points)}")
         started = time.perf_counter()
         centres = [points.mean(axis=0)]
         children: list[list[int]] = [[]]
@@ -201,13 +203,17 @@ class VocabularyTree:
             with np.load(path, allow_pickle=False) as data:
                 settings = [str(value) for value in data["settings"]]
                 centres, children = data["centres"], data["children"]
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValidationError(f"{path}: not a readable vocabulary tree ({error})") from error
         if len(settings) != 6 or settings[0] != FORMAT or settings[1] != str(VERSION):
             raise ValidationError(
                 f"{path}: expected a '{FORMAT}' v{VERSION} file, got {settings!r}")
         _, _, kind, branching, depth, recorded_id = settings
-        tree = cls(centres, children, features=kind, branching=int(branching), depth=int(depth))
+        try:
+            tree = cls(centres, children, features=kind, branching=int(branching),
+                       depth=int(depth))
+        except (ValueError, TypeError, IndexError) as error:
+            raise ValidationError(f"{path}: damaged vocabulary tree ({error})") from error
         if tree.id != recorded_id:
             raise ValidationError(f"{path}: damaged vocabulary tree (content hash {tree.id} does "
                                   f"not match the recorded {recorded_id})")
