@@ -12,6 +12,9 @@ channel. Vocabularies: Oxford's is trained on the Oxford subset itself (its
 ~700k descriptors); UKBench's 56 images are far too few to train a tree, so
 UKBench is searched with the Oxford-trained tree, as papers train on another set.
 
+variance: Oxford mAP with trees trained from several seeds (the subset has only 10
+queries, and a tree trained on ~1M descriptors is one random draw).
+
 speed: vocabulary training on 1M descriptors, descriptors quantised per second,
 images indexed per second, and the share of SIFT in the indexing time.
 
@@ -120,6 +123,30 @@ def quality(data: Path) -> None:
                         "levels above the leaf (not above level 3); expansion: mean of the "
                         "query and its 5 best verified images",
     }, rows)
+    print(f"saved {path}")
+
+
+def variance(data: Path, seeds: list[int]) -> None:
+    """Oxford mAP with trees trained from other seeds: how much of a difference is the tree."""
+    configurations = {"RootSIFT, tree only": VARIANTS["RootSIFT, tree only"][1],
+                      "RootSIFT + verification": VERIFIED,
+                      "default (verification + expansion, from level 4)": {}}
+    rows = []
+    for seed in seeds:
+        for name, search in configurations.items():
+            report = evaluate("oxford", data=data / "oxford5k_subset", channel="local",
+                              local_config=LocalChannelConfig(seed=seed, **search))
+            rows.append({"seed": seed, "configuration": name, "oxford_map": report["map"]})
+            print(rows[-1], flush=True)
+    summary = []
+    for name in configurations:
+        values = [row["oxford_map"] for row in rows if row["configuration"] == name]
+        summary.append({"configuration": name, "mean": float(np.mean(values)),
+                        "std": float(np.std(values)), "min": min(values), "max": max(values)})
+    print(markdown_table(summary, ["configuration", "mean", "std", "min", "max"]))
+    path = save("local_variance", {"seeds": seeds, "dataset": "Oxford 1k subset, box queries",
+                                   "tree": "trained on the subset itself, per seed"},
+                rows + summary)
     print(f"saved {path}")
 
 
@@ -256,14 +283,17 @@ def scaling(data: Path, sizes: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["quality", "speed", "scaling"])
+    parser.add_argument("part", choices=["quality", "speed", "scaling", "variance"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sizes", default="1000,10000,50000,100000")
+    parser.add_argument("--seeds", default="0,1,2", help="variance: tree seeds")
     args = parser.parse_args()
     if args.part == "quality":
         quality(args.data)
     elif args.part == "speed":
         speed(args.data)
+    elif args.part == "variance":
+        variance(args.data, [int(seed) for seed in args.seeds.split(",")])
     else:
         scaling(args.data, [int(size) for size in args.sizes.split(",")])
 

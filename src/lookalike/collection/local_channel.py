@@ -81,6 +81,7 @@ class LocalChannelConfig:
     vocabulary: str | None = None
     train_images: int = 2000
     train_descriptors: int = 1_000_000
+    seed: int = 0  # of the training sample and k-means: another seed, another tree
     levels: str = "all"
     norm: str = "l1"
     weighting: str = "entropy"
@@ -101,6 +102,8 @@ class LocalChannelConfig:
                f"expected branching >= 2, got {self.branching!r}")
         expect(isinstance(self.depth, int) and 1 <= self.depth <= 12,
                f"expected depth in 1..12, got {self.depth!r}")
+        expect(isinstance(self.seed, int) and self.seed >= 0,
+               f"expected a seed >= 0, got {self.seed!r}")
         for name in ("train_images", "train_descriptors"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 1, f"expected {name} >= 1, got {value!r}")
@@ -248,7 +251,8 @@ class LocalChannel(Channel):
             self._check_shape(tree)
         else:
             descriptors = sample_descriptors(extract_all(self.sift, images),
-                                             self.config.train_descriptors, count)
+                                             self.config.train_descriptors, count,
+                                             seed=self.config.seed)
             if len(descriptors) == 0:
                 return  # no keypoints anywhere yet: nothing needs a tree
             if len(descriptors) < MIN_TRAINING_DESCRIPTORS:
@@ -259,7 +263,7 @@ class LocalChannel(Channel):
                     "(vocabulary=, lookalike vocabulary)")
             tree, _ = VocabularyTree.train(descriptors, features=self.config.features,
                                            branching=self.config.branching,
-                                           depth=self.config.depth)
+                                           depth=self.config.depth, seed=self.config.seed)
         # The tree is on disk before the catalog names it, so a named tree always exists.
         tree.save(self.tree_path)
         self.catalog.set_meta(_VOCABULARY_KEY, tree.id)

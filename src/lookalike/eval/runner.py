@@ -66,6 +66,8 @@ class EvalSettings:
             stored["local"] = {**self.local_config.stored_settings(),
                                "vocabulary": self.local_config.vocabulary,
                                "train_descriptors": self.local_config.train_descriptors}
+            if self.local_config.seed:  # seed 0 keeps the key it had before seeds existed
+                stored["local"]["seed"] = self.local_config.seed
         return stored
 
 
@@ -199,6 +201,6 @@ def _common(
     if "local" in settings.channels:
         local = settings.local_config
         common["local"] = {key: getattr(local, key) for key in (
-            "features", "max_features", "branching", "depth", "vocabulary", "levels", "norm",
+            "features", "max_features", "branching", "depth", "vocabulary", "seed", "levels", "norm",
             "weighting", "burstiness", "stop_words", "verify", "verify_model", "min_inliers")}
     return common
