@@ -201,6 +201,7 @@ def _common(
     if "local" in settings.channels:
         local = settings.local_config
         common["local"] = {key: getattr(local, key) for key in (
-            "features", "max_features", "branching", "depth", "vocabulary", "seed", "levels", "norm",
-            "weighting", "burstiness", "stop_words", "verify", "verify_model", "min_inliers")}
+            "features", "max_features", "branching", "depth", "vocabulary", "seed", "levels",
+            "norm", "weighting", "burstiness", "stop_words", "min_level", "verify", "verify_model",
+            "min_inliers", "expand")}
     return common
