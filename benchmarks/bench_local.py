@@ -128,14 +128,16 @@ def quality(data: Path) -> None:
 
 def variance(data: Path, seeds: list[int]) -> None:
     """Oxford mAP with trees trained from other seeds: how much of a difference is the tree."""
-    configurations = {"RootSIFT, tree only": VARIANTS["RootSIFT, tree only"][1],
-                      "RootSIFT + verification": VERIFIED,
-                      "default (verification + expansion, from level 4)": {}}
+    configurations = {name: VARIANTS[name] for name in (
+        "paper: SIFT, tree only", "paper + verification", "RootSIFT, tree only",
+        "RootSIFT + verification",
+        "RootSIFT + verification + expansion, from level 4 (default)")}
     rows = []
     for seed in seeds:
-        for name, search in configurations.items():
+        for name, (features, search) in configurations.items():
+            config = LocalChannelConfig(features=features, seed=seed, **search)
             report = evaluate("oxford", data=data / "oxford5k_subset", channel="local",
-                              local_config=LocalChannelConfig(seed=seed, **search))
+                              local_config=config)
             rows.append({"seed": seed, "configuration": name, "oxford_map": report["map"]})
             print(rows[-1], flush=True)
     summary = []
