@@ -174,19 +174,16 @@ class InvertedIndex:
 
     def query_vector(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The query's sparse (nodes, values), weighted and normalised like the database."""
-        if not self._built:
-            self._build()
-        nodes, counts = np.unique(self._expand(words), return_counts=True)
-        values = self._term_frequency(counts) * self._weights[nodes]
-        keep = values > 0
-        nodes, values = nodes[keep], values[keep]
-        return nodes, self._normalise_rows(values, np.zeros(len(values), dtype=np.int64), 1)
+        return self._vector(*np.unique(self._expand(words), return_counts=True))
 
     def stored_vector(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
         """An indexed image's sparse (nodes, values), weighted and normalised."""
+        return self._vector(*self._terms[int(image_id)])
+
+    def _vector(self, nodes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One histogram, weighted with the database's weights and normalised."""
         if not self._built:
             self._build()
-        nodes, counts = self._terms[int(image_id)]
         values = self._term_frequency(counts) * self._weights[nodes]
         keep = values > 0
         nodes, values = nodes[keep].astype(np.int64), values[keep]
@@ -194,14 +191,10 @@ class InvertedIndex:
 
     def dense_vector(self, image_id: int) -> np.ndarray:
         """An image's full (n_nodes,) vector: the reference the inverted files must agree with."""
-        if not self._built:
-            self._build()
-        nodes, counts = self._terms[int(image_id)]
+        nodes, values = self.stored_vector(image_id)
         vector = np.zeros(self.n_nodes, dtype=np.float32)
-        values = self._term_frequency(counts) * self._weights[nodes]
         vector[nodes] = values
-        norm = np.abs(vector).sum() if self.config.norm == "l1" else np.linalg.norm(vector)
-        return vector / max(float(norm), 1e-12)
+        return vector
 
     # -- scoring ----------------------------------------------------------------------------
 
