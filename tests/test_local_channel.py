@@ -332,3 +332,45 @@ def test_a_local_channel_without_keypoints_leaves_the_others_working(tmp_path: P
         assert collection.search(folder / "ramp1.png", channel="local") == []
         assert Path(collection.search(folder / "ramp1.png", k=1,
                                       channel="auto")[0].path).name == "ramp1.png"
+
+
+LOCAL_CHILD = """
+import sys
+from lookalike import Collection, LocalChannelConfig
+config = LocalChannelConfig(max_features=400, branching=6, depth=4)
+collection = Collection(sys.argv[1], channels=["local"], local_config=config, batch_size=2)
+collection.open().index([sys.argv[2]])
+"""
+
+
+def test_kill_during_local_indexing_then_resume(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_crash_safety import committed_images
+
+    folder = tmp_path / "scenes"
+    for seed in range(30):
+        save(folder, f"scene{seed:02d}.png", scene(seed, (240, 320)))
+    root = tmp_path / "c"
+    child = subprocess.Popen([sys.executable, "-c", LOCAL_CHILD, str(root), str(folder)],
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while committed_images(root / "catalog.sqlite") < 4 and time.monotonic() < deadline:
+        assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with local_collection(root) as collection:
+        info = collection.info()
+        survived = info["images"]
+        assert 4 <= survived < 30
+        tree_id = info["channels"]["local"]["vocabulary"]["id"]
+        assert info["channels"]["local"]["vectors"] == survived  # batches are all-or-nothing
+        report = collection.index([folder])
+        assert report.added == 30 - survived and report.unchanged == survived
+        assert collection.info()["channels"]["local"]["vocabulary"]["id"] == tree_id
+        best = collection.search(another_view(scene(25, (240, 320))), k=1, channel="local")[0]
+        assert Path(best.path).name == "scene25.png" and best.evidence["verified"]
