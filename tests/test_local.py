@@ -308,3 +308,24 @@ def test_min_level_leaves_the_nodes_near_the_root_out(tree: VocabularyTree) -> N
     every.add(1, words)
     every.add(2, words[:5])
     assert (tree.level[every.query_vector(words)[0]] < 3).any()
+
+
+def test_training_sample_is_uniform_over_all_descriptors() -> None:
+    from lookalike.local.features import LocalFeatures
+    from lookalike.local.training import sample_descriptors
+
+    def image(first: int, n: int) -> LocalFeatures:
+        descriptors = np.zeros((n, 128), np.float32)
+        descriptors[:, 0] = np.arange(first, first + n)  # each descriptor names itself
+        return LocalFeatures(descriptors, np.zeros((n, 4), np.float32), 10, 10)
+
+    images = [image(0, 5), image(5, 40), image(45, 5)]
+    everything = sample_descriptors(images, 100)
+    assert sorted(everything[:, 0].tolist()) == list(range(50))
+    picked = np.zeros(50)
+    for seed in range(2000):
+        sample = sample_descriptors(images, 10, seed=seed)
+        assert len(sample) == 10 and len(np.unique(sample[:, 0])) == 10
+        picked[sample[:, 0].astype(int)] += 1
+    # Each descriptor is kept with probability 10/50, whichever image it came from.
+    assert np.allclose(picked / 2000, 0.2, atol=0.05)

@@ -251,7 +251,7 @@ class LocalChannel(Channel):
             self._check_shape(tree)
         else:
             descriptors = sample_descriptors(extract_all(self.sift, images),
-                                             self.config.train_descriptors, count,
+                                             self.config.train_descriptors,
                                              seed=self.config.seed)
             if len(descriptors) == 0:
                 return  # no keypoints anywhere yet: nothing needs a tree
