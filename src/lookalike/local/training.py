@@ -40,7 +40,7 @@ def sample_descriptors(found: Iterable[LocalFeatures], limit: int, seed: int = 0
     Reservoir sampling (Vitter's algorithm R, a batch at a time): memory holds
     ``limit`` descriptors however many images stream past, and every descriptor
     has the same chance. (An equal share per image instead under-samples the
-    detailed images, and cost 7 points of Oxford mAP when measured.)
+    detailed images, and cost 5 points of Oxford mAP when measured.)
     """
     rng = np.random.default_rng(seed)
     reservoir = np.empty((limit, DESCRIPTOR_DIM), np.float32)
