@@ -62,8 +62,8 @@ class LocalChannelConfig:
     the image size SIFT sees, the tree's shape and a tree file trained elsewhere.
     Search settings (free at every open): the scoring strategy and verification.
     Scoring is the paper's L1 with entropy weights, over the leaves by default:
-    with verification and query expansion on top, leaves scored best on Oxford in
-    two of three measured trees, and 50k images search 4x faster than with the
+    with verification and query expansion on top, leaves scored best on Oxford for
+    each of three tree seeds, and 50k images search 4x faster than with the
     inner nodes from level 4 (``levels="all"``, ``min_level``; the paper scores
     every node, ``min_level=1``, 22x slower at 50k).
     ``verify`` is how many of the tree's top candidates RANSAC re-ranks; 0 turns
