@@ -43,19 +43,25 @@ def committed_images(catalog: Path) -> int:
         return 0
 
 
+def kill_when_committed(script: str, root: Path, folder: Path, count: int,
+                        timeout: float = 120) -> None:
+    """Run ``script`` (root, folder) in a child and kill -9 it once ``count`` images are in."""
+    child = subprocess.Popen([sys.executable, "-c", script, str(root), str(folder)],
+                             env={**os.environ}, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while committed_images(root / "catalog.sqlite") < count and time.monotonic() < deadline:
+        assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+
 def test_kill_during_indexing_then_resume(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     write_images(folder, range(200))
     root = tmp_path / "c"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(folder)],
-                             env={**os.environ}, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while committed_images(root / "catalog.sqlite") < 20 and time.monotonic() < deadline:
-        assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-        time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL
+    kill_when_committed(CHILD, root, folder, 20, timeout=60)
 
     with Collection(root, global_config=THUMBNAIL).open() as collection:
         survived = collection.info()["images"]

@@ -344,25 +344,13 @@ collection.open().index([sys.argv[2]])
 
 
 def test_kill_during_local_indexing_then_resume(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from test_crash_safety import committed_images
+    from test_crash_safety import kill_when_committed
 
     folder = tmp_path / "scenes"
     for seed in range(30):
         save(folder, f"scene{seed:02d}.png", scene(seed, (240, 320)))
     root = tmp_path / "c"
-    child = subprocess.Popen([sys.executable, "-c", LOCAL_CHILD, str(root), str(folder)],
-                             stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while committed_images(root / "catalog.sqlite") < 4 and time.monotonic() < deadline:
-        assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    kill_when_committed(LOCAL_CHILD, root, folder, 4)
     with local_collection(root) as collection:
         info = collection.info()
         survived = info["images"]
