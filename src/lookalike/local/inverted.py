@@ -88,9 +88,6 @@ class InvertedIndex:
     def __len__(self) -> int:
         return len(self._terms)
 
-    def __contains__(self, image_id: int) -> bool:
-        return image_id in self._terms
-
     # -- content ----------------------------------------------------------------------------
 
     def add(self, image_id: int, words: np.ndarray) -> None:
