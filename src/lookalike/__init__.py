@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 from lookalike.collection import (
     Collection,
+    FacesChannelConfig,
     GlobalChannelConfig,
     IndexReport,
     LocalChannelConfig,
@@ -32,6 +33,7 @@ from lookalike.images import load_image
 __all__ = [
     "Collection",
     "CollectionError",
+    "FacesChannelConfig",
     "GlobalChannelConfig",
     "ImageError",
     "IndexReport",

@@ -24,12 +24,16 @@ from PIL import Image
 from lookalike import __version__
 from lookalike.collection import (
     Collection,
+    FacesChannelConfig,
     GlobalChannelConfig,
     IndexReport,
     LocalChannelConfig,
 )
 from lookalike.errors import LookalikeError, ValidationError
+from lookalike.eval import DATASET_NAMES
 from lookalike.extractors import available_extractors
+from lookalike.faces import DETECTORS
+from lookalike.faces.cluster import CLUSTERERS
 from lookalike.images import DEFAULT_MAX_PIXELS
 from lookalike.local.features import FEATURE_KINDS
 
@@ -65,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_models(commands)
     _add_vocabulary(commands)
+    _add_faces(commands)
     return parser
 
 
@@ -93,8 +98,8 @@ def _local_options(parser: argparse.ArgumentParser, *, stored: bool,
     """Options of the local channel; ``stored`` adds the ones fixed at creation."""
     if channels:
         parser.add_argument("--channels", type=_parse_channels, default=None, metavar="LIST",
-                            help="channels of a new collection: global (default), local, or "
-                                 "global,local")
+                            help="channels of a new collection, comma-separated among global "
+                                 "(default), local and faces, e.g. global,faces")
     if stored:
         parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
                             help="local features (default rootsift)")
@@ -105,6 +110,24 @@ def _local_options(parser: argparse.ArgumentParser, *, stored: bool,
                                  "default: train one on the collection")
     parser.add_argument("--verify", type=int, default=None, metavar="R",
                         help="local channel: re-rank the top R by RANSAC (default 100, 0: off)")
+
+
+def _faces_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=None,
+                        help="faces channel: face detector (default centerface)")
+    parser.add_argument("--min-face", type=int, default=None, metavar="PX",
+                        help="faces channel: ignore faces smaller than this (default 20)")
+
+
+def _faces_config(args: argparse.Namespace, root: Path | None = None) -> FacesChannelConfig | None:
+    """The faces-channel settings asked for on the command line, on top of the collection's."""
+    given = {name: getattr(args, name) for name in ("detector", "min_face")
+             if getattr(args, name, None) is not None}
+    if not given:
+        return None
+    recorded = Collection.read_configs(root).get("faces") if root is not None else None
+    base = recorded if isinstance(recorded, FacesChannelConfig) else FacesChannelConfig()
+    return dataclasses.replace(base, **given)
 
 
 def _parse_channels(text: str) -> list[str]:
@@ -177,6 +200,7 @@ def _add_index(commands: Any) -> None:
     _collection_option(parser)
     _model_options(parser, default_extractor=None)
     _local_options(parser, stored=True, channels=True)
+    _faces_options(parser)
     parser.add_argument("--no-recursive", action="store_true",
                         help="do not descend into sub-folders")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -188,12 +212,12 @@ def _add_index(commands: Any) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     local = _local_config(args, args.collection)
-    channels = args.channels
-    if channels is None and local is not None and not (args.collection / "manifest.json").exists():
-        channels = ["global", "local"]  # local options on a new collection ask for the channel
-    collection = Collection(args.collection, channels=channels,
+    faces = _faces_config(args, args.collection)
+    # Options of a channel on a new collection ask for that channel (Collection does the same).
+    collection = Collection(args.collection, channels=args.channels,
                             global_config=_config(args, args.collection), local_config=local,
-                            batch_size=args.batch_size, max_pixels=args.max_pixels)
+                            faces_config=faces, batch_size=args.batch_size,
+                            max_pixels=args.max_pixels)
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
         report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
     if args.json:
@@ -221,8 +245,8 @@ def _add_search(commands: Any) -> None:
     _collection_option(parser)
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     parser.add_argument("--channel", default="global",
-                        help="global (default), local, or auto (every channel the collection "
-                             "has, fused)")
+                        help="global (default), local, faces, or auto (every channel the "
+                             "collection has, fused)")
     parser.add_argument("--box", type=_parse_box, default=None, metavar="X0,Y0,X1,Y1",
                         help="search with this region of the query only, in its pixels")
     _local_options(parser, stored=False)
@@ -250,10 +274,22 @@ def run_search(args: argparse.Namespace) -> int:
                      "results": [result.as_dict() for result in results]})
     else:
         for result in results:
-            inliers = result.evidence.get("inliers")
-            why = f"  ({inliers} inliers)" if result.evidence.get("verified") else ""
-            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{why}")
+            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{_why(result.evidence)}")
     return 0
+
+
+def _why(evidence: dict[str, Any]) -> str:
+    """A short reason for a result, from its channel's evidence."""
+    local = evidence.get("local", evidence)
+    if local.get("verified"):
+        return f"  ({local['inliers']} inliers)"
+    face = evidence.get("faces", evidence)
+    if "face_box" in face:
+        person = face.get("person") or {}
+        who = person.get("name") or (f"person {person['id']}" if person else "face")
+        verdict = "same person" if face["same_person"] else "different person"
+        return f"  ({who} at {face['face_box']}, distance {face['distance']:.3f}: {verdict})"
+    return ""
 
 
 # -- info and remove --------------------------------------------------------------------------
@@ -290,6 +326,10 @@ def _describe_channel(channel: dict[str, Any]) -> str:
         return (f"{extractor['name']} v{extractor['version']} ({extractor['dim']}-d, "
                 f"{extractor['metric']}), {channel['vectors']} vectors, index {channel['index']}, "
                 f"whitening {channel['whitening'] or 'none'}")
+    if "embedder_info" in channel:
+        return (f"{channel['detector']} detector + {channel['embedder_info']['name']} "
+                f"({channel['embedder_info']['dim']}-d), {channel['faces']} faces in "
+                f"{channel['images_with_faces']} images, index {channel['index']}")
     tree = channel.get("vocabulary")
     vocabulary = (f"tree {tree['id']} ({tree['leaves']:,} words)" if tree
                   else "no vocabulary tree yet")
@@ -319,19 +359,23 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def _add_eval(commands: Any) -> None:
     parser = commands.add_parser("eval", help="measure search quality on a benchmark")
-    parser.add_argument("dataset", choices=["ukbench", "oxford", "lfw", "orl", "custom"])
-    parser.add_argument("--data", type=Path, help="the dataset folder (ukbench, oxford, lfw, orl)")
+    parser.add_argument("dataset", choices=DATASET_NAMES)
+    parser.add_argument("--data", type=Path,
+                        help="the dataset folder (ukbench, oxford, lfw, lfw-people, orl)")
     parser.add_argument("--root", type=Path, help="custom: folder of database images")
     parser.add_argument("--truth", type=Path, help="custom: TSV of (query, relevant) path pairs")
     parser.add_argument("--pairs", type=Path, help="lfw: pairs file in the official format")
     parser.add_argument("--channel", default="global",
-                        help="global (default), local, or auto (both, fused)")
+                        help="global (default), local, faces, or auto (global and local, fused)")
+    parser.add_argument("--max-people", type=int, default=None, metavar="N",
+                        help="lfw-people: cluster only the first N identities")
     parser.add_argument("--full-query", action="store_true",
                         help="oxford: query with the whole image instead of the official box crop")
     parser.add_argument("--collection", type=Path, default=None, metavar="DIR",
                         help="index into (or reuse) this collection instead of the cache")
     _model_options(parser, default_extractor="efficientnet-lite0")
     _local_options(parser, stored=True)
+    _faces_options(parser)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quiet", "-q", action="store_true")
     parser.set_defaults(handler=run_eval)
@@ -346,11 +390,16 @@ def run_eval(args: argparse.Namespace) -> int:
             args.dataset, config=config, channel=args.channel, collection=args.collection,
             data=args.data, root=args.root, truth=args.truth, pairs=args.pairs,
             crop=not args.full_query, progress=update, local_config=_local_config(args),
+            faces_config=_faces_config(args), max_people=args.max_people,
         )
     if args.json:
         _print_json(report)
     else:
         for key, value in report.items():
+            if isinstance(value, dict):
+                for name, row in value.items():
+                    print(f"{key}.{name:<15} {row}")
+                continue
             print(f"{key:<20} {value:.4f}" if isinstance(value, float) else f"{key:<20} {value}")
     return 0
 
@@ -442,6 +491,154 @@ def run_vocabulary(args: argparse.Namespace) -> int:
               f"{report['train_seconds']:.1f} s -> {args.out}")
         for failure in report["failures"]:
             print(f"  failed: {failure['path']}: {failure['reason']}")
+    return 0
+
+
+# -- faces ------------------------------------------------------------------------------------
+
+def _add_faces(commands: Any) -> None:
+    parser = commands.add_parser("faces", help="verify faces, and list, name, merge and split "
+                                               "the people of a collection")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    verify = actions.add_parser("verify", help="are the largest faces of two images the same "
+                                               "person?")
+    verify.add_argument("first", type=Path, metavar="IMAGE_A")
+    verify.add_argument("second", type=Path, metavar="IMAGE_B")
+    verify.add_argument("--detector", choices=sorted(DETECTORS), default="centerface")
+    verify.add_argument("--threshold", type=float, default=None, metavar="COSINE",
+                        help="same-person similarity (default: calibrated on LFW View 1 train)")
+    _max_pixels_option(verify)
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=run_faces_verify)
+
+    people = actions.add_parser("people", help="group new faces into people, then list people")
+    _collection_option(people)
+    people.add_argument("--min-faces", type=int, default=1, metavar="N",
+                        help="list people with at least N faces (default 1)")
+    people.add_argument("--person", type=int, default=None, metavar="ID",
+                        help="list this person's faces instead")
+    people.add_argument("--reset", action="store_true",
+                        help="re-cluster every unnamed person's faces that you did not place")
+    people.add_argument("--algorithm", choices=sorted(CLUSTERERS), default="chinese-whispers")
+    people.add_argument("--threshold", type=float, default=None, metavar="COSINE",
+                        help="same-person similarity for clustering (default: calibrated)")
+    people.add_argument("--json", action="store_true")
+    people.set_defaults(handler=run_faces_people)
+
+    name = actions.add_parser("name", help="name a person (an empty name clears it)")
+    _collection_option(name)
+    name.add_argument("person", type=int, metavar="PERSON")
+    name.add_argument("name", metavar="NAME")
+    name.add_argument("--json", action="store_true")
+    name.set_defaults(handler=run_faces_name)
+
+    merge = actions.add_parser("merge", help="merge people into the first one")
+    _collection_option(merge)
+    merge.add_argument("people", type=int, nargs="+", metavar="PERSON")
+    merge.add_argument("--json", action="store_true")
+    merge.set_defaults(handler=run_faces_merge)
+
+    split = actions.add_parser("split", help="move some faces of a person into a new person")
+    _collection_option(split)
+    split.add_argument("person", type=int, metavar="PERSON")
+    split.add_argument("faces", type=int, nargs="+", metavar="FACE")
+    split.add_argument("--json", action="store_true")
+    split.set_defaults(handler=run_faces_split)
+
+    reject = actions.add_parser("reject", help="\"not this person\": take a face out of its "
+                                               "person for good")
+    _collection_option(reject)
+    reject.add_argument("faces", type=int, nargs="+", metavar="FACE")
+    reject.add_argument("--json", action="store_true")
+    reject.set_defaults(handler=run_faces_reject)
+
+
+def run_faces_verify(args: argparse.Namespace) -> int:
+    from lookalike.faces import FaceAnalyzer
+    from lookalike.images import load_image
+
+    analyzer = FaceAnalyzer(args.detector)
+    images = [load_image(path, max_pixels=args.max_pixels) for path in (args.first, args.second)]
+    result = analyzer.verify(images[0], images[1], threshold=args.threshold)
+    if args.json:
+        _print_json({"first": str(args.first), "second": str(args.second), **result.as_dict()})
+    else:
+        verdict = "same person" if result.same else "different people"
+        print(f"{verdict}: similarity {result.similarity:.4f} (threshold {result.threshold:.4f}),"
+              f" distance {result.distance:.4f}")
+    return 0
+
+
+def _print_person(person: Any) -> None:
+    cover = f"  e.g. {person.cover.path} {person.cover.box}" if person.cover else ""
+    print(f"{person.id:>6}  {person.name or '(unnamed)':<24} {person.faces:>5} faces{cover}")
+
+
+def run_faces_people(args: argparse.Namespace) -> int:
+    with Collection(args.collection).open(create=False) as collection:
+        people = collection.people
+        if args.person is not None:
+            faces = people.faces(args.person)
+            if args.json:
+                _print_json({"person": people.get(args.person).as_dict(),
+                             "faces": [face.as_dict() for face in faces]})
+            else:
+                _print_person(people.get(args.person))
+                for face in faces:
+                    mark = "*" if face.confirmed else " "
+                    print(f"  face {face.face_id:>7}{mark} {face.path} {face.box}")
+            return 0
+        report = people.update(reset=args.reset, algorithm=args.algorithm,
+                               threshold=args.threshold)
+        listed = people.all(min_faces=args.min_faces)
+        unassigned = people.unassigned()
+    if args.json:
+        _print_json({"update": report.as_dict(), "unassigned_faces": unassigned,
+                     "people": [person.as_dict() for person in listed]})
+        return 0
+    print(f"{report.joined} faces joined known people, {report.clustered} were clustered into "
+          f"{report.new_people} new people; {report.people} people in all")
+    for person in listed:
+        _print_person(person)
+    return 0
+
+
+def _print_one(args: argparse.Namespace, person: Any, what: str) -> int:
+    if args.json:
+        _print_json(person.as_dict())
+    else:
+        print(what)
+        _print_person(person)
+    return 0
+
+
+def run_faces_name(args: argparse.Namespace) -> int:
+    with Collection(args.collection).open(create=False) as collection:
+        person = collection.people.name(args.person, args.name.strip() or None)
+    return _print_one(args, person, "named:")
+
+
+def run_faces_merge(args: argparse.Namespace) -> int:
+    with Collection(args.collection).open(create=False) as collection:
+        person = collection.people.merge(args.people)
+    return _print_one(args, person, "merged into:")
+
+
+def run_faces_split(args: argparse.Namespace) -> int:
+    with Collection(args.collection).open(create=False) as collection:
+        person = collection.people.split(args.person, args.faces)
+    return _print_one(args, person, "new person:")
+
+
+def run_faces_reject(args: argparse.Namespace) -> int:
+    with Collection(args.collection).open(create=False) as collection:
+        left = {face: collection.people.reject(face) for face in args.faces}
+    if args.json:
+        _print_json({"rejected": [{"face_id": f, "person_id": p} for f, p in left.items()]})
+    else:
+        for face, person in left.items():
+            print(f"face {face} is no longer in person {person}, and will not be put back")
     return 0
 
 

@@ -5,6 +5,10 @@ work is one transaction, so a crash or ``kill -9`` at any point leaves the last
 committed state intact, and the next run simply carries on. Search structures
 (vector indexes) are caches derived from these tables.
 
+People (faces grouped by the user and by clustering) live in ``people``,
+``face_people`` and ``face_rejections``; a face is a vector id, so removing or
+re-embedding an image drops its faces' assignments with it (ON DELETE CASCADE).
+
 Vectors live in one table for every channel. A vector's id is never reused
 (AUTOINCREMENT), so a re-embedded image gets a new id and derived indexes can
 be brought up to date by comparing id sets.
@@ -53,6 +57,22 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('catalog_id', lower(hex(randomblob(16))));
+CREATE TABLE IF NOT EXISTS people (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS face_people (
+    face_id INTEGER PRIMARY KEY REFERENCES vectors(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    confirmed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS face_people_by_person ON face_people(person_id);
+CREATE TABLE IF NOT EXISTS face_rejections (
+    face_id INTEGER NOT NULL REFERENCES vectors(id) ON DELETE CASCADE,
+    person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+    PRIMARY KEY (face_id, person_id)
+);
 """
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -117,6 +117,11 @@ class Channel(ABC):
     def stats(self) -> dict[str, Any]:
         return {}
 
+    def model_info(self) -> dict[str, Any]:
+        """The manifest entries that identify the models in use; checked on every open,
+        so a collection is never searched with another model than the one that filled it."""
+        return {}
+
 
 @dataclass(frozen=True)
 class GlobalChannelConfig:
@@ -158,14 +163,17 @@ class GlobalChannelConfig:
         return {"extractor": self.extractor}
 
 
-class GlobalChannel(Channel):
-    """One whole-image embedding per image, searched by cosine similarity."""
+class VectorChannel(Channel):
+    """A channel whose catalog rows start with a unit vector, searched by cosine similarity
+    through a vector index that is kept in step with the catalog and cached on disk.
 
-    name = "global"
+    Subclasses make the vectors (:meth:`extract`, :meth:`embed_query`) and may
+    learn a whitening on them (the global channel does).
+    """
 
-    def __init__(self, config: GlobalChannelConfig, *, extractor: Extractor | None = None) -> None:
-        self.config = config
-        self.extractor = extractor or make_extractor(config.extractor)
+    def __init__(self, *, index: str = "auto", exact_below: int = 50_000) -> None:
+        self.index_setting = index
+        self.exact_below = exact_below
         self._catalog: Catalog | None = None
         self._cache: IndexCache | None = None
         self._state: IndexState | None = None
@@ -176,77 +184,84 @@ class GlobalChannel(Channel):
         self._written_here = False  # this session changed the catalog
         self._max_id_at_open = 0
 
-    def manifest(self) -> dict[str, Any]:
-        return {**asdict(self.config), "extractor_info": self.extractor.info.as_dict()}
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """The length of the vectors this channel stores."""
 
     @property
-    def dim(self) -> int:
-        return self.extractor.info.dim
+    def record_floats(self) -> int:
+        """float32 values per catalog row; more than :attr:`dim` when a record carries
+        more than its vector (a face's box and landmarks)."""
+        return self.dim
+
+    # -- whitening hooks (none by default) --------------------------------------------------
+
+    @property
+    def whitening_key(self) -> str | None:
+        """What identifies the whitening in use, for cache validity; None for none."""
+        return None
+
+    def _relearn_whitening(self, state: IndexState, n_vectors: int) -> bool:
+        return False
+
+    def _make_whitening(self, matrix: np.ndarray) -> tuple[PCAWhitening | None, int]:
+        """The whitening to apply and how many vectors it was learned on."""
+        return None, 0
+
+    def _index_dim(self) -> int:
+        return self.dim
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def load(self, catalog: Catalog, root: Path) -> GlobalChannel:
+    def load(self, catalog: Catalog, root: Path) -> VectorChannel:
         self._catalog = catalog
         self._cache = IndexCache(root / "cache" / self.name)
         self._max_id_at_open = catalog.max_vector_id()
         self._stale = True
         return self
 
-    @property
-    def min_image_side(self) -> int | None:
-        preprocessing = getattr(self.extractor, "preprocessing", None)
-        return None if preprocessing is None else int(preprocessing.resize_shorter)
-
-    def prepare(self) -> None:
-        self.extractor.load()
-
     def mark_stale(self) -> None:
         self._stale = True
         self._written_here = True
 
-    def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        vectors = self.extractor.embed(images)
-        return [row[None, :] for row in vectors]
-
-    def embed_query(self, image: np.ndarray) -> np.ndarray:
-        """The query's vector in the space the index holds (whitened when configured)."""
-        self._sync()
-        vector = self.extractor.embed([image])
-        whitening = self._state.whitening if self._state else None
-        return whitening.transform(vector) if whitening else vector
-
-    def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
-        return self.search_vector(self.embed_query(crop(image, box)), k)
-
     def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
         """Search with a vector already in index space (see :meth:`embed_query`)."""
+        scores, _, image_ids = self.nearest(vector, k)
+        return [Hit(image_id=int(image_id), score=float(score))
+                for image_id, score in zip(image_ids, scores, strict=True)]
+
+    def nearest(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, vector ids, image ids) of the ``k`` nearest stored vectors, best first."""
         self._sync()
         index = self._state.index if self._state else None
+        empty = np.empty(0, dtype=np.int64)
         if index is None or len(index) == 0 or len(self._vector_ids) == 0:
-            return []
+            return np.empty(0, dtype=np.float32), empty, empty
         scores, ids = index.search(np.atleast_2d(vector), min(k, len(index)))
         found, found_scores = ids[0], scores[0]
         rows = np.minimum(np.searchsorted(self._vector_ids, found), len(self._vector_ids) - 1)
         # An id the catalog no longer has (a stale cache) must never be shown as another image.
         known = (found >= 0) & (self._vector_ids[rows] == found)
-        return [
-            Hit(image_id=int(image_id), score=float(score))
-            for image_id, score in zip(self._vector_images[rows[known]], found_scores[known],
-                                       strict=True)
-        ]
+        return found_scores[known], found[known], self._vector_images[rows[known]]
 
     # -- keeping the index in step with the catalog ----------------------------------------
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            raise LookalikeError("the global channel is not loaded; open its collection first")
+            raise LookalikeError(f"the {self.name} channel is not loaded; open its collection "
+                                 "first")
         return self._catalog
 
+    def _load_matrix(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        vector_ids, rows = self.catalog.load_vectors(self.name, self.record_floats, ids)
+        return vector_ids, np.ascontiguousarray(rows[:, :self.dim])
+
     def _wanted_spec(self, n_vectors: int) -> str:
-        if self.config.index != "auto":
-            return self.config.index
-        spec = choose_index_spec(n_vectors, exact_below=self.config.exact_below)
+        if self.index_setting != "auto":
+            return self.index_setting
+        spec = choose_index_spec(n_vectors, exact_below=self.exact_below)
         if not get_index_class(parse_index_spec(spec)[0]).is_available():
             # faiss is optional: exact search stays correct, only slower, without it.
             return "flat"
@@ -268,12 +283,9 @@ class GlobalChannel(Channel):
 
     def _still_valid(self, state: IndexState, spec: str) -> bool:
         """Can ``state`` be brought up to date by adding and removing vectors?"""
-        n = len(self._vector_ids)
-        learn = self.config.whiten
-        relearn = learn is not None and (
-            (state.whitened_on == 0 and n > learn) or n >= 2 * max(state.whitened_on, 1))
-        return (state.spec == spec and state.whitening_key == self.config.whitening_key
-                and state.catalog_id == self.catalog.catalog_id and not relearn)
+        return (state.spec == spec and state.whitening_key == self.whitening_key
+                and state.catalog_id == self.catalog.catalog_id
+                and not self._relearn_whitening(state, len(self._vector_ids)))
 
     def _trusted(self, state: IndexState | None) -> IndexState | None:
         """A cache read from disk, unless it has seen vector ids the catalog never issued.
@@ -289,9 +301,9 @@ class GlobalChannel(Channel):
 
     def check_settings(self) -> None:
         """Try the index settings on a few random vectors, so a bad one fails before indexing."""
-        if self.config.index == "auto":
+        if self.index_setting == "auto":
             return
-        index = make_index(self.config.index, self.config.whiten or self.dim)
+        index = make_index(self.index_setting, self._index_dim())
         if index.needs_training:
             return  # trained on real vectors later; its parameters were checked by type
         probe = np.random.default_rng(0).normal(size=(4, index.dim)).astype(np.float32)
@@ -299,7 +311,7 @@ class GlobalChannel(Channel):
         index.search(probe[:1], 2)
 
     def _rebuild(self, spec: str) -> IndexState:
-        vector_ids, matrix = self.catalog.load_vectors(self.name, self.dim)
+        vector_ids, matrix = self._load_matrix()
         whitening, whitened_on = self._make_whitening(matrix)
         if whitening is not None:
             matrix = whitening.transform(matrix)
@@ -313,29 +325,8 @@ class GlobalChannel(Channel):
             index.add(vector_ids, matrix)
         return IndexState(
             index=index, spec=spec, whitening=whitening,
-            whitening_key=self.config.whitening_key, whitened_on=whitened_on,
+            whitening_key=self.whitening_key, whitened_on=whitened_on,
             catalog_id=self.catalog.catalog_id, max_vector_id=self.catalog.max_vector_id())
-
-    def _make_whitening(self, matrix: np.ndarray) -> tuple[PCAWhitening | None, int]:
-        """The whitening to apply and how many vectors it was learned on."""
-        if self.config.whiten_from is not None:
-            whitening = PCAWhitening.load(Path(self.config.whiten_from))
-            if whitening.input_dim != self.dim:
-                raise ValidationError(
-                    f"{self.config.whiten_from}: expected a whitening for {self.dim}-d vectors, "
-                    f"got one for {whitening.input_dim}-d")
-            return whitening, -1
-        if self.config.whiten is not None and len(matrix) > self.config.whiten:
-            return PCAWhitening(self.config.whiten).fit(matrix), len(matrix)
-        # Too few vectors to learn it yet: search unwhitened until there are enough.
-        return None, 0
-
-    def save_whitening(self, path: Path) -> None:
-        """Write the whitening in use, to reuse it on another collection (``whiten_from``)."""
-        self._sync()
-        if self._state is None or self._state.whitening is None:
-            raise ValidationError("expected a collection opened with a learned whitening, got none")
-        self._state.whitening.save(path)
 
     def _apply_changes(self, state: IndexState) -> bool:
         """Add and remove vectors so the index matches the catalog; True if anything changed."""
@@ -345,7 +336,7 @@ class GlobalChannel(Channel):
         if len(removed):
             state.index.remove(removed)
         if len(added):
-            ids, matrix = self.catalog.load_vectors(self.name, self.dim, added.tolist())
+            ids, matrix = self._load_matrix(added.tolist())
             if state.whitening is not None:
                 matrix = state.whitening.transform(matrix)
             state.index.add(ids, matrix)
@@ -369,6 +360,90 @@ class GlobalChannel(Channel):
             "vectors": n,
             "index": state.spec if state else self._wanted_spec(n),
             "index_memory_bytes": state.index.memory_bytes() if state else None,
+        }
+
+
+class GlobalChannel(VectorChannel):
+    """One whole-image embedding per image, searched by cosine similarity."""
+
+    name = "global"
+
+    def __init__(self, config: GlobalChannelConfig, *, extractor: Extractor | None = None) -> None:
+        super().__init__(index=config.index, exact_below=config.exact_below)
+        self.config = config
+        self.extractor = extractor or make_extractor(config.extractor)
+
+    def manifest(self) -> dict[str, Any]:
+        return {**asdict(self.config), **self.model_info()}
+
+    def model_info(self) -> dict[str, Any]:
+        return {"extractor_info": self.extractor.info.as_dict()}
+
+    @property
+    def dim(self) -> int:
+        return self.extractor.info.dim
+
+    @property
+    def min_image_side(self) -> int | None:
+        preprocessing = getattr(self.extractor, "preprocessing", None)
+        return None if preprocessing is None else int(preprocessing.resize_shorter)
+
+    def prepare(self) -> None:
+        self.extractor.load()
+
+    def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        vectors = self.extractor.embed(images)
+        return [row[None, :] for row in vectors]
+
+    def embed_query(self, image: np.ndarray) -> np.ndarray:
+        """The query's vector in the space the index holds (whitened when configured)."""
+        self._sync()
+        vector = self.extractor.embed([image])
+        whitening = self._state.whitening if self._state else None
+        return whitening.transform(vector) if whitening else vector
+
+    def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        return self.search_vector(self.embed_query(crop(image, box)), k)
+
+    # -- whitening ----------------------------------------------------------------------------
+
+    @property
+    def whitening_key(self) -> str | None:
+        return self.config.whitening_key
+
+    def _index_dim(self) -> int:
+        return self.config.whiten or self.dim
+
+    def _relearn_whitening(self, state: IndexState, n_vectors: int) -> bool:
+        learn = self.config.whiten
+        return learn is not None and (
+            (state.whitened_on == 0 and n_vectors > learn)
+            or n_vectors >= 2 * max(state.whitened_on, 1))
+
+    def _make_whitening(self, matrix: np.ndarray) -> tuple[PCAWhitening | None, int]:
+        if self.config.whiten_from is not None:
+            whitening = PCAWhitening.load(Path(self.config.whiten_from))
+            if whitening.input_dim != self.dim:
+                raise ValidationError(
+                    f"{self.config.whiten_from}: expected a whitening for {self.dim}-d vectors, "
+                    f"got one for {whitening.input_dim}-d")
+            return whitening, -1
+        if self.config.whiten is not None and len(matrix) > self.config.whiten:
+            return PCAWhitening(self.config.whiten).fit(matrix), len(matrix)
+        # Too few vectors to learn it yet: search unwhitened until there are enough.
+        return None, 0
+
+    def save_whitening(self, path: Path) -> None:
+        """Write the whitening in use, to reuse it on another collection (``whiten_from``)."""
+        self._sync()
+        if self._state is None or self._state.whitening is None:
+            raise ValidationError("expected a collection opened with a learned whitening, got none")
+        self._state.whitening.save(path)
+
+    def stats(self) -> dict[str, Any]:
+        state = self._state
+        return {
+            **super().stats(),
             "whitening": self.config.whitening_key,
             "whitening_learned_on": state.whitened_on if state else None,
             "extractor_info": self.extractor.info.as_dict(),

@@ -25,9 +25,16 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.catalog import Catalog, ImageRecord
-from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig, Hit
+from lookalike.collection.channels import (
+    Channel,
+    GlobalChannelConfig,
+    Hit,
+    VectorChannel,
+)
+from lookalike.collection.faces_channel import FacesChannelConfig, check_faces_channel
 from lookalike.collection.local_channel import LocalChannelConfig
 from lookalike.collection.manifest import Manifest, check_channel
+from lookalike.collection.people import People
 from lookalike.collection.registry import (
     ChannelConfig,
     check_channel_names,
@@ -41,6 +48,7 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
+from lookalike.faces.model import NoFaceError
 from lookalike.fusion import reciprocal_rank_fusion
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
@@ -114,15 +122,17 @@ class Collection:
         self, root: str | os.PathLike[str], *, channels: Sequence[str] | None = None,
         global_config: GlobalChannelConfig | None = None,
         local_config: LocalChannelConfig | None = None,
+        faces_config: FacesChannelConfig | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
     ) -> None:
         """``channels`` are the kinds of search a new collection supports (default
-        ``["global"]``, plus ``"local"`` when ``local_config`` is given); the
-        configs override settings of an existing one where that is allowed."""
+        ``["global"]``, plus ``"local"`` or ``"faces"`` when their config is given);
+        the configs override settings of an existing one where that is allowed."""
         self.root = Path(root)
         self.channel_names = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = {
-            name: config for name, config in (("global", global_config), ("local", local_config))
+            name: config for name, config in (("global", global_config), ("local", local_config),
+                                              ("faces", faces_config))
             if config is not None}
         self.max_pixels = max_pixels
         self.batch_size = batch_size
@@ -160,10 +170,11 @@ class Collection:
             raise CollectionError(
                 f"{self.root}: the catalog is there but manifest.json is missing; restore the "
                 "manifest, or index into a new collection")
-        names = self.channel_names or ["global", *(["local"] if "local" in self.configs else [])]
+        names = self.channel_names or ["global", *(name for name in ("local", "faces")
+                                                   if name in self.configs)]
         channels = [make_channel(name, self.configs.get(name)) for name in names]
         for channel in channels:
-            if isinstance(channel, GlobalChannel):
+            if isinstance(channel, VectorChannel):
                 channel.check_settings()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -203,9 +214,8 @@ class Collection:
                 # Search-time settings (index type, scoring, verification) may differ per open.
                 config = wanted
             channel = make_channel(name, config)
-            if isinstance(channel, GlobalChannel):
-                check_channel(self.root, name, recorded,
-                              {"extractor_info": channel.extractor.info.as_dict()})
+            if channel.model_info():
+                check_channel(self.root, name, recorded, channel.model_info())
             channels[name] = channel
         return channels
 
@@ -438,7 +448,14 @@ class Collection:
         image = load_image(query, max_pixels=self.max_pixels, min_side=min_side)
         if box is not None:
             crop(image, box)  # checks the box against the image before any channel runs
-        rankings = {searcher.name: searcher.search(image, k, box=box) for searcher in searchers}
+        rankings = {}
+        for searcher in searchers:
+            try:
+                rankings[searcher.name] = searcher.search(image, k, box=box)
+            except NoFaceError:
+                if channel != "auto":
+                    raise
+                # A query without a face still searches by everything else.
         return self.results(reciprocal_rank_fusion(rankings)[:k])
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
@@ -478,6 +495,11 @@ class Collection:
                 raise CollectionError(f"{path}: expected one '{channel}' vector, got {len(blobs)}")
             rows.append(np.frombuffer(blobs[0], dtype=np.float32, count=dim))
         return np.stack(rows) if rows else np.empty((0, dim), dtype=np.float32)
+
+    @property
+    def people(self) -> People:
+        """Faces grouped into people; needs a 'faces' channel."""
+        return People(self.catalog, check_faces_channel(self.channels.get("faces")))
 
     # -- information ------------------------------------------------------------------------
 

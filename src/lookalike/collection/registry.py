@@ -6,13 +6,15 @@ from dataclasses import fields
 from typing import Any
 
 from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig
+from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig
 from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
 from lookalike.errors import CollectionError, LookalikeError, ValidationError
 
-ChannelConfig = GlobalChannelConfig | LocalChannelConfig
+ChannelConfig = GlobalChannelConfig | LocalChannelConfig | FacesChannelConfig
 CHANNELS: dict[str, tuple[type[Channel], type[Any]]] = {
     GlobalChannel.name: (GlobalChannel, GlobalChannelConfig),
     LocalChannel.name: (LocalChannel, LocalChannelConfig),
+    FacesChannel.name: (FacesChannel, FacesChannelConfig),
 }
 
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lookalike.collection import GlobalChannelConfig, LocalChannelConfig
+from lookalike.collection import FacesChannelConfig, GlobalChannelConfig, LocalChannelConfig
 from lookalike.errors import ValidationError
 from lookalike.eval import datasets
-from lookalike.eval.runner import EvalSettings, Progress, evaluate_retrieval, evaluate_verification
+from lookalike.eval.runner import (
+    EvalSettings,
+    Progress,
+    evaluate_clustering,
+    evaluate_retrieval,
+    evaluate_verification,
+)
+
+DATASET_NAMES = ["ukbench", "oxford", "lfw", "lfw-people", "orl", "custom"]
 
 
 def evaluate(
@@ -20,14 +28,22 @@ def evaluate(
     collection: Path | None = None, data: Path | None = None, root: Path | None = None,
     truth: Path | None = None, pairs: Path | None = None, crop: bool = True,
     progress: Progress | None = None, local_config: LocalChannelConfig | None = None,
+    faces_config: FacesChannelConfig | None = None, max_people: int | None = None,
 ) -> dict[str, Any]:
-    """Run benchmark ``name`` (ukbench, oxford, lfw, orl or custom) and return its metrics.
+    """Run benchmark ``name`` (one of :data:`DATASET_NAMES`) and return its metrics.
 
-    ``channel`` is global, local or auto (both, fused); ``local_config`` sets the
-    local channel up (a tree file trained elsewhere, the scoring, verification).
+    ``channel`` is global, local, faces or auto (global and local, fused);
+    ``local_config`` sets the local channel up (a tree file trained elsewhere, the
+    scoring, verification), ``faces_config`` the faces channel (the detector).
+    ``lfw-people`` clusters faces into people (``max_people`` takes a subset).
     """
     settings = EvalSettings(config=config or GlobalChannelConfig(), channel=channel,
-                            collection=collection, local=local_config)
+                            collection=collection, local=local_config, faces=faces_config)
+    if name == "lfw-people":
+        if data is None:
+            raise ValidationError("expected --data DIR for the lfw-people dataset, got none")
+        people = datasets.load_lfw_people(data, max_people=max_people)
+        return evaluate_clustering(people, settings, progress)
     dataset = _load(name, data=data, root=root, truth=truth, pairs=pairs, crop=crop)
     if isinstance(dataset, datasets.VerificationDataset):
         return evaluate_verification(dataset, settings, progress)
@@ -53,9 +69,7 @@ def _load(
     if name in ("ukbench", "orl"):
         loader = datasets.load_ukbench if name == "ukbench" else datasets.load_orl
         return loader(data)
-    raise ValidationError(
-        f"expected a dataset among ukbench, oxford, lfw, orl, custom, got '{name}'"
-    )
+    raise ValidationError(f"expected a dataset among {', '.join(DATASET_NAMES)}, got '{name}'")
 
 
-__all__ = ["evaluate"]
+__all__ = ["DATASET_NAMES", "evaluate"]

@@ -37,6 +37,7 @@ from lookalike.errors import LookalikeError
 __all__ = [
     "DATASETS",
     "IMAGE_EXTENSIONS",
+    "ClusteringDataset",
     "DatasetError",
     "RetrievalDataset",
     "RetrievalQuery",
@@ -46,6 +47,7 @@ __all__ = [
     "load_custom",
     "load_dataset",
     "load_lfw_pairs",
+    "load_lfw_people",
     "load_orl",
     "load_oxford",
     "load_ukbench",
@@ -138,7 +140,7 @@ class VerificationDataset:
 
 # --------------------------------------------------------------------------- registry
 
-DatasetLoader = Callable[..., RetrievalDataset | VerificationDataset]
+DatasetLoader = Callable[..., "RetrievalDataset | VerificationDataset | ClusteringDataset"]
 L = TypeVar("L", bound=DatasetLoader)
 
 #: Registered loaders by name.
@@ -162,7 +164,9 @@ def available_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
-def load_dataset(name: str, *args: Any, **kwargs: Any) -> RetrievalDataset | VerificationDataset:
+def load_dataset(
+    name: str, *args: Any, **kwargs: Any
+) -> RetrievalDataset | VerificationDataset | ClusteringDataset:
     """Call the loader registered as ``name`` with the given arguments."""
     if name not in DATASETS:
         raise DatasetError(
@@ -678,3 +682,43 @@ def load_lfw_pairs(data_dir: PathLike, pairs_file: PathLike) -> VerificationData
         sorted({p.a for p in pairs} | {p.b for p in pairs}), "image named in the pairs", image_dir
     )
     return VerificationDataset(name=f"lfw:{pairs_path.stem}", pairs=tuple(pairs), n_folds=n_folds)
+
+
+@dataclass(frozen=True)
+class ClusteringDataset:
+    """Images with an identity each, to be grouped without labels (people clustering)."""
+
+    name: str
+    images: tuple[Path, ...]
+    labels: tuple[int, ...]
+
+
+@register_dataset("lfw-people")
+def load_lfw_people(data_dir: PathLike, min_images: int = 2,
+                    max_people: int | None = None) -> ClusteringDataset:
+    """LFW identities with at least ``min_images`` images, for people clustering.
+
+    ``max_people`` keeps the first that many identities in name order (a smaller,
+    repeatable subset); None keeps all (1,680 people, 9,164 images in LFW).
+    """
+    root = Path(data_dir)
+    _require_dir(root, "the LFW folder (lfw/<Name>/<Name>_<NNNN>.jpg)")
+    image_dir = root / "lfw" if (root / "lfw").is_dir() else root
+    if not (isinstance(min_images, int) and min_images >= 1):
+        raise DatasetError(f"expected min_images >= 1, got {min_images!r}")
+    people = []
+    for folder in sorted(p for p in image_dir.iterdir() if p.is_dir()):
+        files = sorted(p for p in folder.iterdir() if _is_image(p.name))
+        if len(files) >= min_images:
+            people.append(files)
+    if max_people is not None:
+        if not (isinstance(max_people, int) and max_people >= 1):
+            raise DatasetError(f"expected max_people >= 1, got {max_people!r}")
+        people = people[:max_people]
+    if not people:
+        raise DatasetError(f"{image_dir}: expected identity folders with at least {min_images} "
+                           "images, found none")
+    images = tuple(path for files in people for path in files)
+    labels = tuple(label for label, files in enumerate(people) for _ in files)
+    return ClusteringDataset(name=f"lfw-people-{min_images}-{len(people)}", images=images,
+                             labels=labels)

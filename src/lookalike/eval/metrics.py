@@ -387,6 +387,42 @@ def verification_accuracy_kfold(
     return float(np.mean(accuracies)), float(np.std(accuracies)), thresholds
 
 
+# --------------------------------------------------------------------------- clustering
+
+
+def pairwise_clustering_scores(truth: npt.ArrayLike, predicted: npt.ArrayLike) -> dict[str, Any]:
+    """Pairwise precision, recall and F-measure of a clustering, with error counts.
+
+    Over all pairs of items: precision = pairs put together that belong together /
+    pairs put together; recall = the same / pairs that belong together. ``splits``
+    counts, over true groups, the extra clusters each is spread over; ``merges``
+    counts, over predicted clusters, the extra true groups each mixes.
+    """
+    t, p = np.asarray(truth), np.asarray(predicted)
+    expect(t.ndim == 1 and p.shape == t.shape and t.size > 0,
+           f"expected two non-empty label arrays of equal length, got {t.shape} and {p.shape}")
+    _, t_ids = np.unique(t, return_inverse=True)
+    _, p_ids = np.unique(p, return_inverse=True)
+    t_ids, p_ids = t_ids.reshape(-1), p_ids.reshape(-1)
+    joint = np.unique(t_ids * (p_ids.max() + 1) + p_ids, return_counts=True)[1]
+
+    def pairs(counts: npt.NDArray[np.int64]) -> int:
+        return int(np.sum(counts * (counts - 1) // 2))
+
+    together = pairs(joint)
+    predicted_pairs = pairs(np.bincount(p_ids))
+    true_pairs = pairs(np.bincount(t_ids))
+    precision = together / predicted_pairs if predicted_pairs else 1.0
+    recall = together / true_pairs if true_pairs else 1.0
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    combos = np.unique(np.stack([t_ids, p_ids]), axis=1)
+    splits = int(np.sum(np.bincount(combos[0]) - 1))
+    merges = int(np.sum(np.bincount(combos[1]) - 1))
+    return {"precision": precision, "recall": recall, "f_measure": f,
+            "clusters": int(p_ids.max()) + 1, "true_clusters": int(t_ids.max()) + 1,
+            "splits": splits, "merges": merges}
+
+
 # --------------------------------------------------------------------------- speed
 
 

@@ -18,10 +18,25 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection import Channel, Collection, GlobalChannelConfig, LocalChannelConfig
+from lookalike.collection import (
+    Channel,
+    Collection,
+    FacesChannel,
+    FacesChannelConfig,
+    GlobalChannelConfig,
+    LocalChannelConfig,
+)
+from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.eval import metrics
-from lookalike.eval.datasets import RetrievalDataset, VerificationDataset, VerificationPair
+from lookalike.eval.datasets import (
+    ClusteringDataset,
+    RetrievalDataset,
+    VerificationDataset,
+    VerificationPair,
+)
+from lookalike.faces import NoFaceError, central_face
+from lookalike.faces.cluster import CLUSTERERS, cluster_faces
 from lookalike.images import load_image
 from lookalike.paths import atomic_write_bytes, cache_dir, catalog_key
 
@@ -35,18 +50,23 @@ class EvalSettings:
     """How to build and search the collection under evaluation.
 
     The collection gets only the channels the evaluation searches: ``global``,
-    ``local``, or both for ``auto``.
+    ``local``, ``faces``, or global and local for ``auto``.
     """
 
     config: GlobalChannelConfig
     channel: str = "global"
     collection: Path | None = None
     local: LocalChannelConfig | None = None
+    faces: FacesChannelConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.channel not in ("auto", "global", "local"):
-            raise ValidationError(
-                f"expected a channel among ['auto', 'global', 'local'], got '{self.channel}'")
+        if self.channel not in ("auto", "global", "local", "faces"):
+            raise ValidationError(f"expected a channel among ['auto', 'faces', 'global', "
+                                  f"'local'], got '{self.channel}'")
+
+    @property
+    def faces_config(self) -> FacesChannelConfig:
+        return self.faces or FacesChannelConfig()
 
     @property
     def channels(self) -> list[str]:
@@ -68,6 +88,8 @@ class EvalSettings:
                                "train_descriptors": self.local_config.train_descriptors}
             if self.local_config.seed:  # seed 0 keeps the key it had before seeds existed
                 stored["local"]["seed"] = self.local_config.seed
+        if "faces" in self.channels:
+            stored["faces"] = self.faces_config.stored_settings()
         return stored
 
 
@@ -93,7 +115,8 @@ def build_collection(
     collection = Collection(
         root, channels=settings.channels,
         global_config=settings.config if "global" in settings.channels else None,
-        local_config=settings.local_config if "local" in settings.channels else None).open()
+        local_config=settings.local_config if "local" in settings.channels else None,
+        faces_config=settings.faces_config if "faces" in settings.channels else None).open()
     report = collection.index(list(files), progress=progress)
     stats_path = root / _INDEX_STATS
     if report.processed:
@@ -120,10 +143,15 @@ def evaluate_retrieval(
         depth = len(dataset.database)
         aps, tops, ns, latencies = [], [], [], []
         recalls: dict[int, list[float]] = {1: [], 5: [], 10: []}
+        faceless = 0
         for query in dataset.queries:
             started = time.perf_counter()
-            results = collection.search(query.path, k=depth, channel=settings.channel,
-                                        box=query.box)
+            try:
+                results = collection.search(query.path, k=depth, channel=settings.channel,
+                                            box=query.box)
+            except NoFaceError:
+                # Counted and scored as a query that found nothing, never dropped.
+                results, faceless = [], faceless + 1
             latencies.append(time.perf_counter() - started)
             ranked = [result.path for result in results]
             relevant = {catalog_key(path) for path in query.relevant}
@@ -144,43 +172,110 @@ def evaluate_retrieval(
     }
     if dataset.ns_applicable:
         report["ns_score"] = float(np.mean(ns))
+    if settings.channel == "faces":
+        report["queries_without_face"] = faceless
     return {**report, **_common(len(dataset.queries), throughput, latencies, settings)}
 
 
 def evaluate_verification(
     dataset: VerificationDataset, settings: EvalSettings, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Pair verification by cosine similarity, k-fold accuracy as in the LFW protocol."""
-    if settings.channel != "global":
-        raise ValidationError(f"expected the global channel for pair verification on "
+    """Pair verification by cosine similarity, k-fold accuracy as in the LFW protocol.
+
+    With the faces channel each image is represented by its face nearest the
+    centre; a pair with an image where no face was found scores -1 (the lowest
+    similarity), so it counts as "different" and is never dropped.
+    """
+    if settings.channel not in ("global", "faces"):
+        raise ValidationError(f"expected the global or faces channel for pair verification on "
                               f"{dataset.name}, got '{settings.channel}'")
     files = dataset.images
     collection, throughput = build_collection(dataset.name, files, settings, progress)
+    extra: dict[str, Any] = {}
     try:
         channel = collection.channel(settings.channel)
-        vectors = collection.vectors([catalog_key(path) for path in files], channel=channel.name)
+        keys = [catalog_key(path) for path in files]
+        if isinstance(channel, FacesChannel):
+            vectors, found = central_face_vectors(collection, channel, keys)
+            extra["images_without_face"] = int(np.sum(~found))
+        else:
+            vectors = collection.vectors(keys, channel=channel.name)
+            found = np.ones(len(files), dtype=bool)
         latencies = [_time_one_verification(channel, pair) for pair in dataset.pairs[:_TIMED]]
     finally:
         collection.close()
     row = {path: i for i, path in enumerate(files)}
-    first = vectors[[row[pair.a] for pair in dataset.pairs]]
-    second = vectors[[row[pair.b] for pair in dataset.pairs]]
-    scores = np.sum(first * second, axis=1)
+    first = np.array([row[pair.a] for pair in dataset.pairs])
+    second = np.array([row[pair.b] for pair in dataset.pairs])
+    both = found[first] & found[second]
+    scores = np.where(both, np.sum(vectors[first] * vectors[second], axis=1), -1.0)
+    if isinstance(channel, FacesChannel):
+        extra["pairs_with_failure"] = int(np.sum(~both))
     same = np.array([pair.same for pair in dataset.pairs])
     folds = np.array([pair.fold for pair in dataset.pairs])
     accuracy, spread, thresholds = metrics.verification_accuracy_kfold(scores, same, folds)
     return {
         "dataset": dataset.name, "accuracy": accuracy, "accuracy_std": spread,
-        "threshold_mean": float(np.mean(thresholds)), "n_pairs": len(dataset.pairs),
+        "threshold_mean": float(np.mean(thresholds)), "n_pairs": len(dataset.pairs), **extra,
         **_common(len(dataset.pairs), throughput, latencies, settings),
     }
+
+
+def central_face_vectors(
+    collection: Collection, channel: FacesChannel, keys: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's central face vector (zeros where none), and which images had a face."""
+    records = collection.catalog.images_by_path(keys)
+    faces = channel.faces_of_images([record.id for record in records.values()])
+    vectors = np.zeros((len(keys), channel.dim), dtype=np.float32)
+    found = np.zeros(len(keys), dtype=bool)
+    for i, key in enumerate(keys):
+        record = records.get(key)
+        candidates = faces.get(record.id, []) if record else []
+        if candidates and record is not None:
+            pick = central_face([c.face for c in candidates], record.width or 0,
+                                record.height or 0)
+            vectors[i], found[i] = candidates[pick].vector, True
+    return vectors, found
+
+
+def evaluate_clustering(
+    dataset: ClusteringDataset, settings: EvalSettings, progress: Progress | None = None,
+    algorithms: tuple[str, ...] = tuple(CLUSTERERS), threshold: float | None = None,
+) -> dict[str, Any]:
+    """People clustering: each image's central face, clustered without labels, scored by
+    pairwise precision/recall/F against the identities. Images without a face are left
+    out of the clustering and counted."""
+    if settings.channel != "faces":
+        raise ValidationError(f"expected the faces channel for clustering {dataset.name}, got "
+                              f"'{settings.channel}'")
+    collection, throughput = build_collection(dataset.name, dataset.images, settings, progress)
+    try:
+        channel = check_faces_channel(collection.channel("faces"))
+        vectors, found = central_face_vectors(
+            collection, channel, [catalog_key(path) for path in dataset.images])
+    finally:
+        collection.close()
+    limit = settings.faces_config.same_person if threshold is None else threshold
+    truth = np.array(dataset.labels)[found]
+    rows = {}
+    for algorithm in algorithms:
+        started = time.perf_counter()
+        labels = cluster_faces(vectors[found], limit, algorithm)
+        scores = metrics.pairwise_clustering_scores(truth, labels)
+        rows[algorithm] = {**scores, "seconds": round(time.perf_counter() - started, 3)}
+    return {"dataset": dataset.name, "images": len(dataset.images),
+            "images_without_face": int(np.sum(~found)), "threshold": limit,
+            "algorithms": rows, "index_images_per_s": round(throughput, 2),
+            "channel": settings.channel, "detector": settings.faces_config.detector}
 
 
 def _time_one_verification(channel: Channel, pair: VerificationPair) -> float:
     """Seconds to verify one pair from scratch: decode and embed both images, compare."""
     started = time.perf_counter()
     first, second = (channel.embed_query(load_image(path)) for path in (pair.a, pair.b))
-    float(np.max(first @ second.T))
+    if first.size and second.size:
+        float(np.max(first @ second.T))
     return time.perf_counter() - started
 
 
@@ -204,4 +299,9 @@ def _common(
             "features", "max_features", "branching", "depth", "vocabulary", "seed", "levels",
             "norm", "weighting", "burstiness", "stop_words", "min_level", "verify", "verify_model",
             "min_inliers", "expand")}
+    if "faces" in settings.channels:
+        faces = settings.faces_config
+        common["faces"] = {"detector": faces.detector, "embedder": faces.embedder,
+                           "min_score": faces.min_score, "min_face": faces.min_face,
+                           "detect_side": faces.detect_side}
     return common

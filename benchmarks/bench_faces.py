@@ -1,0 +1,305 @@
+"""Faces: threshold calibration, LFW / ORL quality, clustering, and speed.
+
+    python benchmarks/bench_faces.py calibrate [--data ../shared/data]
+    python benchmarks/bench_faces.py quality   [--data ../shared/data]
+    python benchmarks/bench_faces.py cluster   [--data ../shared/data] [--people N]
+    python benchmarks/bench_faces.py speed     [--data ../shared/data]
+
+calibrate: for each detector, the cosine-similarity threshold that maximises
+accuracy on LFW View 1 *training* pairs (pairsDevTrain.txt); these become
+lookalike.faces.model.VERIFY_THRESHOLDS. The face used in each image is the one
+nearest the centre (LFW's convention); an image without a face makes its pair
+count as "different" (it is never dropped).
+
+quality: through ``lookalike.eval`` (the code behind ``lookalike eval``): LFW
+View 1 test accuracy (10-fold) and detector failures, and ORL rank-1
+(leave-one-out), for each detector, side by side with the whole-image baseline
+(the global channel embeds the whole image without detection or alignment).
+
+cluster: people clustering on LFW identities with at least two images:
+pairwise precision/recall/F, cluster counts, and split/merge errors, for each
+algorithm and threshold.
+
+speed: faces per second for detection and for embedding, and face-search
+latency at 10k and 1M faces (synthetic unit vectors for the large size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skimage.data as skimage_data
+from common import DEFAULT_DATA, RESULTS, markdown_table, save
+from PIL import Image
+
+from lookalike.collection import FacesChannelConfig, GlobalChannelConfig
+from lookalike.collection.faces_channel import check_faces_channel
+from lookalike.eval import evaluate, metrics
+from lookalike.eval.datasets import load_lfw_pairs, load_lfw_people
+from lookalike.eval.runner import EvalSettings, build_collection, central_face_vectors
+from lookalike.faces import FaceAnalyzer, align_face, central_face
+from lookalike.faces.cluster import cluster_faces
+from lookalike.images import load_image
+from lookalike.index import make_index
+from lookalike.paths import catalog_key
+
+DETECTORS = ["centerface", "dlib-hog", "blazeface"]
+
+
+def central_vectors(analyzer: FaceAnalyzer, paths: tuple[Path, ...]) -> dict[Path, np.ndarray]:
+    """The central face's vector of each image that has a face."""
+    vectors = {}
+    for path in paths:
+        image = load_image(path)
+        found = analyzer.faces(image)
+        if found:
+            pick = central_face([f.face for f in found], image.shape[1], image.shape[0])
+            vectors[path] = found[pick].vector
+    return vectors
+
+
+def calibrate(data: Path, detectors: list[str]) -> None:
+    dataset = load_lfw_pairs(data / "lfw", "pairsDevTrain.txt")
+    rows = []
+    for detector in detectors:
+        analyzer = FaceAnalyzer(detector).load()
+        started = time.perf_counter()
+        vectors = central_vectors(analyzer, dataset.images)
+        seconds = time.perf_counter() - started
+        scores = np.array([float(vectors[p.a] @ vectors[p.b])
+                           if p.a in vectors and p.b in vectors else -1.0
+                           for p in dataset.pairs])
+        threshold, accuracy = metrics.best_threshold(scores, dataset.same)
+        rows.append({"detector": detector, "embedder": "dlib-resnet",
+                     "threshold": round(threshold, 4), "train_accuracy": accuracy,
+                     "images": len(dataset.images),
+                     "images_without_face": len(dataset.images) - len(vectors),
+                     "pairs_with_failure": int(np.sum(scores == -1.0)),
+                     "seconds": round(seconds, 1)})
+        print(rows[-1], flush=True)
+    # Detectors calibrated on another run keep their rows.
+    previous = RESULTS / "faces_calibration.json"
+    if previous.exists():
+        kept = [row for row in json.loads(previous.read_text())["rows"]
+                if row["detector"] not in detectors]
+        rows = kept + rows
+    save("faces_calibration", {"pairs": "LFW View 1 pairsDevTrain.txt", "face": "central"}, rows)
+    print(markdown_table(rows, list(rows[0])))
+
+
+# -- quality ------------------------------------------------------------------------------------
+
+def whole_image_dlib(data: Path) -> dict[str, Any]:
+    """LFW View 1 test with dlib's embedder on the whole image, no detection or alignment."""
+    dataset = load_lfw_pairs(data / "lfw", "pairsDevTest.txt")
+    embedder = FaceAnalyzer().embedder.load()
+    size = embedder.info.chip
+    vectors = {}
+    for path in dataset.images:
+        image = load_image(path)
+        chip = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+        vectors[path] = embedder.embed([chip])[0]
+    scores = np.array([float(vectors[p.a] @ vectors[p.b]) for p in dataset.pairs])
+    accuracy, spread, _ = metrics.verification_accuracy_kfold(scores, dataset.same,
+                                                              dataset.folds)
+    return {"method": "whole image, dlib-resnet (no detection, no alignment)",
+            "lfw_accuracy": accuracy, "lfw_std": spread}
+
+
+def quality(data: Path, detectors: list[str]) -> None:
+    rows: list[dict[str, Any]] = []
+    lfw, orl = data / "lfw", data / "orl_faces"
+    for detector in detectors:
+        faces = FacesChannelConfig(detector=detector)
+        verified = evaluate("lfw", data=lfw, pairs=Path("pairsDevTest.txt"), channel="faces",
+                            faces_config=faces)
+        identified = evaluate("orl", data=orl, channel="faces", faces_config=faces)
+        rows.append({"method": f"faces channel: {detector} + dlib-resnet",
+                     "lfw_accuracy": verified["accuracy"], "lfw_std": verified["accuracy_std"],
+                     "lfw_images_without_face": verified["images_without_face"],
+                     "lfw_pairs_with_failure": verified["pairs_with_failure"],
+                     "lfw_verify_ms_p50": verified["query_ms_p50"],
+                     "orl_rank1": identified["top1"], "orl_map": identified["map"],
+                     "orl_queries_without_face": identified["queries_without_face"]})
+        print(rows[-1], flush=True)
+    verified = evaluate("lfw", data=lfw, pairs=Path("pairsDevTest.txt"), channel="global")
+    identified = evaluate("orl", data=orl, channel="global")
+    rows.append({"method": "whole image, global channel (efficientnet-lite0)",
+                 "lfw_accuracy": verified["accuracy"], "lfw_std": verified["accuracy_std"],
+                 "lfw_verify_ms_p50": verified["query_ms_p50"],
+                 "orl_rank1": identified["top1"], "orl_map": identified["map"]})
+    rows.append(whole_image_dlib(data))
+    for row in rows:
+        print(row, flush=True)
+    save("faces_quality", {"lfw": "View 1 pairsDevTest.txt, 10 folds",
+                           "orl": "400 images, leave-one-out"}, rows)
+    print(markdown_table(rows, ["method", "lfw_accuracy", "lfw_std", "lfw_images_without_face",
+                                "lfw_pairs_with_failure", "orl_rank1", "orl_map"]))
+
+
+# -- clustering -----------------------------------------------------------------------------------
+
+def cluster(data: Path, max_people: int | None) -> None:
+    dataset = load_lfw_people(data / "lfw", max_people=max_people)
+    settings = EvalSettings(config=GlobalChannelConfig(), channel="faces")
+    collection, _ = build_collection(dataset.name, dataset.images, settings)
+    try:
+        channel = check_faces_channel(collection.channel("faces"))
+        vectors, found = central_face_vectors(
+            collection, channel, [catalog_key(path) for path in dataset.images])
+    finally:
+        collection.close()
+    truth = np.array(dataset.labels)[found]
+    vectors = vectors[found]
+    base = settings.faces_config.same_person
+    rows = []
+    for algorithm in ["chinese-whispers", "agglomerative"]:
+        for offset in (-0.04, -0.02, 0.0, 0.02, 0.04):
+            started = time.perf_counter()
+            labels = cluster_faces(vectors, base + offset, algorithm)
+            seconds = time.perf_counter() - started
+            rows.append({"algorithm": algorithm, "threshold": round(base + offset, 4),
+                         **metrics.pairwise_clustering_scores(truth, labels),
+                         "seconds": round(seconds, 2)})
+            print(rows[-1], flush=True)
+    rows += hdbscan_rows(vectors, truth)
+    save("faces_clustering", {"dataset": dataset.name, "images": len(dataset.images),
+                              "images_without_face": int(np.sum(~found)),
+                              "calibrated_threshold": base, "face": "central"}, rows)
+    print(markdown_table(rows, ["algorithm", "threshold", "precision", "recall", "f_measure",
+                                "clusters", "true_clusters", "splits", "merges", "seconds"]))
+
+
+def hdbscan_rows(vectors: np.ndarray, truth: np.ndarray) -> list[dict[str, Any]]:
+    """scikit-learn's HDBSCAN, for comparison only (not a Lookalike dependency)."""
+    try:
+        from sklearn.cluster import HDBSCAN
+    except ImportError:
+        print("scikit-learn is not installed: HDBSCAN skipped")
+        return []
+    rows = []
+    for min_cluster in (2, 3):
+        started = time.perf_counter()
+        labels = HDBSCAN(min_cluster_size=min_cluster, min_samples=1).fit_predict(vectors)
+        seconds = time.perf_counter() - started
+        # Noise (-1) is a cluster of one per face, as a photo manager would show it.
+        noise = labels < 0
+        labels[noise] = labels.max() + 1 + np.arange(int(noise.sum()))
+        rows.append({"algorithm": f"hdbscan (min_cluster_size={min_cluster})",
+                     "threshold": None, **metrics.pairwise_clustering_scores(truth, labels),
+                     "seconds": round(seconds, 2)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+# -- speed ----------------------------------------------------------------------------------------
+
+def synthetic_faces(n: int, people: int, seed: int) -> np.ndarray:
+    """Unit 128-d vectors in identity clusters (within-person cosine about 0.93, as dlib's)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, 128)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    out = np.empty((n, 128), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        who = rng.integers(0, people, size=stop - start)
+        block = centres[who] + rng.normal(scale=0.033, size=(stop - start, 128))
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def speed(data: Path) -> None:
+    rows: list[dict[str, Any]] = []
+    lfw = load_lfw_pairs(data / "lfw", "pairsDevTest.txt").images[:200]
+    images = [load_image(path) for path in lfw]
+    photo = np.asarray(Image.fromarray(np.asarray(skimage_data.astronaut())).resize((1920, 1920)))
+    for detector in DETECTORS:
+        analyzer = FaceAnalyzer(detector).load()
+        for label, batch in (("LFW 250x250", images), ("photo 1920x1920", [photo] * 20)):
+            analyzer.detect(batch[0])
+            started = time.perf_counter()
+            found = sum(len(analyzer.detect(image)) for image in batch)
+            seconds = time.perf_counter() - started
+            rows.append({"stage": f"detect ({detector})", "input": label,
+                         "ms_per_image": 1000 * seconds / len(batch),
+                         "faces_per_s": found / seconds})
+            print(rows[-1], flush=True)
+    analyzer = FaceAnalyzer().load()
+    chips = [align_face(image, faces[0].face) for image in images[:64]
+             if (faces := analyzer.faces(image))]
+    for batch_size in (1, 16):
+        started = time.perf_counter()
+        for start in range(0, len(chips), batch_size):
+            analyzer.embedder.embed(chips[start:start + batch_size])
+        seconds = time.perf_counter() - started
+        rows.append({"stage": f"align + embed (dlib-resnet, batch {batch_size})",
+                     "input": "150x150 chips", "ms_per_image": 1000 * seconds / len(chips),
+                     "faces_per_s": len(chips) / seconds})
+        print(rows[-1], flush=True)
+    search_rows = face_search_latency()
+    save("faces_speed", {"detect_side": 640, "lfw_images": len(images)}, rows + search_rows)
+    print(markdown_table(rows, ["stage", "input", "ms_per_image", "faces_per_s"]))
+    print(markdown_table(search_rows, ["faces", "index", "build_s", "query_ms_p50",
+                                       "query_ms_p99", "recall_at_10", "memory_mb"]))
+
+
+def face_search_latency() -> list[dict[str, Any]]:
+    """k=10 face search over synthetic identity vectors: exact (flat) vs HNSW (auto above 50k)."""
+    rows = []
+    for n in (10_000, 1_000_000):
+        base = synthetic_faces(n, people=max(n // 20, 10), seed=1)
+        # Queries: other photos of stored people (stored faces, slightly perturbed).
+        queries = base[:200] + 0.02 * np.random.default_rng(2).normal(size=(200, 128))
+        queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+        truth = None
+        for spec in ("flat", "hnsw"):
+            index = make_index(spec, 128)
+            started = time.perf_counter()
+            for start in range(0, n, 50_000):
+                stop = min(n, start + 50_000)
+                index.add(np.arange(start, stop, dtype=np.int64), base[start:stop])
+            build = time.perf_counter() - started
+            latencies, found = [], []
+            for query in queries:
+                begin = time.perf_counter()
+                _, ids = index.search(query[None, :], 10)
+                latencies.append(time.perf_counter() - begin)
+                found.append(ids[0])
+            truth = found if truth is None else truth  # flat runs first: the exact answer
+            recall = float(np.mean([len(set(a) & set(b)) / 10
+                                    for a, b in zip(found, truth, strict=True)]))
+            percentiles = metrics.latency_percentiles(latencies)
+            rows.append({"faces": n, "index": spec, "build_s": round(build, 2),
+                         "query_ms_p50": percentiles["p50_ms"],
+                         "query_ms_p99": percentiles["p99_ms"], "recall_at_10": recall,
+                         "memory_mb": index.memory_bytes() / 1e6})
+            print(rows[-1], flush=True)
+            del index
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["calibrate", "quality", "cluster", "speed"])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--people", type=int, default=0)
+    parser.add_argument("--detectors", default=",".join(DETECTORS),
+                        help="calibrate and quality: comma-separated detectors")
+    args = parser.parse_args()
+    if args.what == "calibrate":
+        calibrate(args.data, args.detectors.split(","))
+    elif args.what == "quality":
+        quality(args.data, args.detectors.split(","))
+    elif args.what == "cluster":
+        cluster(args.data, args.people or None)
+    else:
+        speed(args.data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""The faces channel: every face in every image, searchable by identity.
+
+Each detected face is one catalog row: its unit identity vector followed by its
+box, five landmarks and detection score (float32), so a search result can show
+which face matched, and people can be listed without running a model. The
+vector index, its cache and its updates are the shared :class:`VectorChannel`
+machinery; many rows per image are folded to the best face per image at search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.collection.catalog import Catalog
+from lookalike.collection.channels import Hit, VectorChannel
+from lookalike.errors import ValidationError, expect
+from lookalike.faces import (
+    DETECTORS,
+    EMBEDDERS,
+    TEMPLATES,
+    VERIFY_THRESHOLDS,
+    DetectorConfig,
+    Face,
+    FaceAnalyzer,
+    NoFaceError,
+    distance_from_similarity,
+    face_in_box,
+    largest_face,
+)
+from lookalike.images import Box
+from lookalike.index import parse_index_spec
+
+_EXTRA = 4 + 10 + 1  # box, landmarks, score after the vector
+
+
+@dataclass(frozen=True)
+class FacesChannelConfig:
+    """Settings of the faces channel. ``min_score``, ``min_face`` and ``detect_side``
+    are the detector's (see :class:`lookalike.faces.DetectorConfig`); ``threshold``
+    overrides the calibrated same-person cosine similarity used for search evidence
+    and for clustering people."""
+
+    detector: str = "centerface"
+    embedder: str = "dlib-resnet"
+    min_score: float = 0.5
+    min_face: int = 20
+    detect_side: int = 640
+    index: str = "auto"
+    exact_below: int = 50_000
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        expect(self.detector in DETECTORS,
+               f"expected a face detector among {sorted(DETECTORS)}, got {self.detector!r}")
+        expect(self.embedder in EMBEDDERS,
+               f"expected a face embedder among {sorted(EMBEDDERS)}, got {self.embedder!r}")
+        self.detector_config()  # checks the detector's numbers
+        expect(isinstance(self.exact_below, int) and self.exact_below >= 1,
+               f"expected exact_below >= 1, got {self.exact_below!r}")
+        expect(self.threshold is None or -1.0 <= self.threshold <= 1.0,
+               f"expected a similarity threshold in [-1, 1], got {self.threshold!r}")
+        if self.index != "auto":
+            parse_index_spec(self.index)
+
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(min_score=self.min_score, min_face=self.min_face,
+                              max_side=self.detect_side)
+
+    @property
+    def same_person(self) -> float:
+        """The cosine similarity above which two faces are taken as one person."""
+        if self.threshold is not None:
+            return self.threshold
+        return VERIFY_THRESHOLDS[(self.detector, self.embedder)]
+
+    def stored_settings(self) -> dict[str, Any]:
+        return {"detector": self.detector, "embedder": self.embedder,
+                "min_score": self.min_score, "min_face": self.min_face,
+                "detect_side": self.detect_side, "alignment": alignment_of(self.detector)}
+
+
+def alignment_of(detector: str) -> dict[str, Any]:
+    """The landmark scheme and template a detector's faces are aligned with; a new
+    template changes every vector, so it is part of what a collection records."""
+    scheme = DETECTORS[detector].scheme
+    # None for an unused point: NaN is not JSON, and NaN != NaN would refuse every open.
+    template = [[None if np.isnan(v) else round(float(v), 4) for v in point]
+                for point in TEMPLATES[scheme]]
+    return {"scheme": scheme, "template": template}
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face as the catalog holds it; ``face_id`` is its vector id."""
+
+    face_id: int
+    image_id: int
+    face: Face
+    vector: np.ndarray
+
+
+class FacesChannel(VectorChannel):
+    """Faces found by a detector, embedded by a face model, searched by cosine similarity."""
+
+    name = "faces"
+
+    def __init__(self, config: FacesChannelConfig, *,
+                 analyzer: FaceAnalyzer | None = None) -> None:
+        super().__init__(index=config.index, exact_below=config.exact_below)
+        self.config = config
+        self.analyzer = analyzer or FaceAnalyzer(config.detector, config.embedder,
+                                                 config.detector_config())
+
+    def manifest(self) -> dict[str, Any]:
+        return {**asdict(self.config), **self.model_info()}
+
+    def model_info(self) -> dict[str, Any]:
+        return {"embedder_info": self.analyzer.embedder.info.as_dict(),
+                "alignment": alignment_of(self.config.detector)}
+
+    @property
+    def dim(self) -> int:
+        return self.analyzer.embedder.info.dim
+
+    @property
+    def record_floats(self) -> int:
+        return self.dim + _EXTRA
+
+    def load(self, catalog: Catalog, root: Path) -> FacesChannel:
+        super().load(catalog, root)
+        return self
+
+    def prepare(self) -> None:
+        self.analyzer.load()
+
+    # -- indexing -----------------------------------------------------------------------------
+
+    def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._records(found) for found in self.analyzer.faces_batch(images)]
+
+    def _records(self, found: list[Any]) -> np.ndarray:
+        rows = np.empty((len(found), self.record_floats), dtype=np.float32)
+        for row, item in zip(rows, found, strict=True):
+            row[:self.dim] = item.vector
+            row[self.dim:self.dim + 4] = item.face.box
+            row[self.dim + 4:self.dim + 14] = item.face.landmarks.reshape(-1)
+            row[self.dim + 14] = item.face.score
+        return rows
+
+    def unpack(self, face_id: int, image_id: int, blob: bytes) -> StoredFace:
+        row = np.frombuffer(blob, dtype=np.float32, count=self.record_floats)
+        d = self.dim
+        face = Face(box=tuple(float(v) for v in row[d:d + 4]),  # type: ignore[arg-type]
+                    landmarks=row[d + 4:d + 14].reshape(5, 2).copy(), score=float(row[d + 14]),
+                    scheme=self.analyzer.detector.scheme)
+        return StoredFace(face_id=face_id, image_id=image_id, face=face, vector=row[:d].copy())
+
+    def stored_faces(self, face_ids: list[int]) -> list[StoredFace]:
+        return [self.unpack(fid, iid, blob) for fid, iid, blob in self.catalog.blobs(face_ids)]
+
+    def faces_of_images(self, image_ids: list[int]) -> dict[int, list[StoredFace]]:
+        rows = self.catalog.conn.execute(
+            "SELECT id FROM vectors WHERE channel = ? AND image_id IN ({})".format(
+                ",".join(str(int(i)) for i in image_ids)) if image_ids else "SELECT 1 WHERE 0",
+            (self.name,) if image_ids else ()).fetchall()
+        found: dict[int, list[StoredFace]] = {}
+        for face in self.stored_faces([row[0] for row in rows]):
+            found.setdefault(face.image_id, []).append(face)
+        return found
+
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(face ids, (n, dim) unit vectors) of every stored face."""
+        return self._load_matrix()
+
+    # -- searching ------------------------------------------------------------------------------
+
+    def embed_query(self, image: np.ndarray) -> np.ndarray:
+        found = self.analyzer.faces(image)
+        return (np.stack([item.vector for item in found]) if found
+                else np.empty((0, self.dim), dtype=np.float32))
+
+    def query_face(self, image: np.ndarray, box: Box | None = None) -> tuple[Face, np.ndarray]:
+        """The face a query means: the one inside ``box``, else the largest."""
+        found = self.analyzer.faces(image)
+        if not found:
+            raise NoFaceError(f"the query: no face found (detector {self.config.detector}, "
+                              f"min score {self.config.min_score}, min size "
+                              f"{self.config.min_face} px)")
+        faces = [item.face for item in found]
+        chosen = largest_face(faces) if box is None else face_in_box(faces, box)
+        if chosen is None:
+            raise NoFaceError(f"the query: no face lies inside the box {list(box or [])}; "
+                              f"faces found at {[f.as_dict()['box'] for f in faces]}")
+        return found[chosen].face, found[chosen].vector
+
+    def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        face, vector = self.query_face(image, box)
+        return self.search_face(vector, k, query_face=face)
+
+    def people_of(self, face_ids: list[int]) -> dict[int, tuple[int, str | None]]:
+        """face id -> (person id, name) for the faces that have a person."""
+        if not face_ids:
+            return {}
+        marks = ",".join(str(int(i)) for i in face_ids)
+        rows = self.catalog.conn.execute(
+            "SELECT f.face_id, p.id, p.name FROM face_people f JOIN people p "
+            f"ON p.id = f.person_id WHERE f.face_id IN ({marks})").fetchall()
+        return {face_id: (pid, name) for face_id, pid, name in rows}
+
+    def search_face(self, vector: np.ndarray, k: int, *,
+                    query_face: Face | None = None) -> list[Hit]:
+        """The ``k`` images whose best face is nearest ``vector``, with that face as evidence."""
+        expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
+        depth = 4 * k + 16
+        while True:
+            scores, face_ids, image_ids = self.nearest(vector, depth)
+            best: dict[int, tuple[float, int]] = {}
+            for score, face_id, image_id in zip(scores, face_ids, image_ids, strict=True):
+                if int(image_id) not in best:
+                    best[int(image_id)] = (float(score), int(face_id))
+            if len(best) >= k or len(face_ids) < depth:
+                break
+            depth *= 4  # many faces in few images: look further
+        chosen = list(best.items())[:k]
+        chosen_faces = [fid for _, (_, fid) in chosen]
+        stored = {face.face_id: face for face in self.stored_faces(chosen_faces)}
+        people = self.people_of(chosen_faces)
+        hits = []
+        for image_id, (score, face_id) in chosen:
+            evidence: dict[str, Any] = {
+                "face_id": face_id, "face_box": stored[face_id].face.as_dict()["box"],
+                "similarity": round(score, 6),
+                "distance": round(float(distance_from_similarity(score)), 6),
+                "same_person": score >= self.config.same_person}
+            if query_face is not None:
+                evidence["query_face_box"] = query_face.as_dict()["box"]
+            if face_id in people:
+                evidence["person"] = {"id": people[face_id][0], "name": people[face_id][1]}
+            hits.append(Hit(image_id=image_id, score=score, evidence=evidence))
+        return hits
+
+    def stats(self) -> dict[str, Any]:
+        row = self.catalog.conn.execute(
+            "SELECT COUNT(DISTINCT image_id) FROM vectors WHERE channel = ?",
+            (self.name,)).fetchone()
+        return {**super().stats(), "faces": self.catalog.count_vectors(self.name),
+                "images_with_faces": int(row[0]),
+                "embedder_info": self.analyzer.embedder.info.as_dict(),
+                "same_person_similarity": self.config.same_person}
+
+
+def check_faces_channel(channel: object) -> FacesChannel:
+    if not isinstance(channel, FacesChannel):
+        raise ValidationError("expected a collection with a 'faces' channel, got none; create "
+                              "it with channels including 'faces'")
+    return channel

@@ -1,0 +1,301 @@
+"""People: faces grouped into persons, by clustering and by the user's decisions.
+
+Clustering proposes, the user decides, and the decisions win:
+
+* a **named** person keeps every face it has when people are re-clustered, and
+  keeps its name;
+* faces the user placed (by merge, split or assign) are **confirmed** and are
+  never moved by clustering;
+* "not this person" (:meth:`People.reject`) takes a face out of a person and
+  records that it must never be put back there.
+
+:meth:`People.update` runs after new photos are indexed: each face without a
+person joins the person of its most similar assigned face when that face is
+similar enough (and the user has not rejected that pairing); the faces left are
+clustered among themselves into new people. ``reset=True`` first dissolves
+every unnamed person's unconfirmed faces, to re-cluster from scratch around the
+named people. All of it lives in the catalog, so it is transactional and
+survives re-indexing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lookalike.collection.catalog import Catalog
+from lookalike.collection.faces_channel import FacesChannel
+from lookalike.errors import ValidationError, expect
+from lookalike.faces.cluster import cluster_faces
+
+_MAX_NAME = 200
+_BLOCK = 1024
+
+
+@dataclass(frozen=True)
+class FaceRef:
+    """One face of a person: where it is, and whether the user placed it there."""
+
+    face_id: int
+    image_id: int
+    path: str
+    box: list[float]
+    confirmed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"face_id": self.face_id, "image_id": self.image_id, "path": self.path,
+                "box": self.box, "confirmed": self.confirmed}
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str | None
+    faces: int
+    cover: FaceRef | None  # the person's most confident face, to show
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "faces": self.faces,
+                "cover": self.cover.as_dict() if self.cover else None}
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    joined: int  # faces that joined an existing person
+    new_people: int
+    clustered: int  # faces clustered into new people
+    people: int  # people after the update
+
+    def as_dict(self) -> dict[str, int]:
+        return {"joined": self.joined, "new_people": self.new_people,
+                "clustered": self.clustered, "people": self.people}
+
+
+class People:
+    """The people of a collection with a faces channel (``Collection.people``)."""
+
+    def __init__(self, catalog: Catalog, channel: FacesChannel) -> None:
+        self.catalog = catalog
+        self.channel = channel
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def all(self, min_faces: int = 1) -> list[Person]:
+        """People with at least ``min_faces`` faces: named first, then by size."""
+        rows = self.catalog.conn.execute(
+            "SELECT p.id, p.name, COUNT(f.face_id) AS n FROM people p "
+            "LEFT JOIN face_people f ON f.person_id = p.id GROUP BY p.id HAVING n >= ? "
+            "ORDER BY p.name IS NULL, n DESC, p.id", (min_faces,)).fetchall()
+        covers = self._covers([row[0] for row in rows])
+        return [Person(id=pid, name=name, faces=n, cover=covers.get(pid))
+                for pid, name, n in rows]
+
+    def get(self, person_id: int) -> Person:
+        self._check_person(person_id)
+        row = self.catalog.conn.execute(
+            "SELECT p.name, COUNT(f.face_id) FROM people p LEFT JOIN face_people f "
+            "ON f.person_id = p.id WHERE p.id = ? GROUP BY p.id", (person_id,)).fetchone()
+        return Person(id=person_id, name=row[0], faces=int(row[1]),
+                      cover=self._covers([person_id]).get(person_id))
+
+    def faces(self, person_id: int) -> list[FaceRef]:
+        """Every face of a person, confirmed ones first."""
+        self._check_person(person_id)
+        rows = self.catalog.conn.execute(
+            "SELECT f.face_id, f.confirmed FROM face_people f WHERE f.person_id = ? "
+            "ORDER BY f.confirmed DESC, f.face_id", (person_id,)).fetchall()
+        return self._refs([(face_id, bool(confirmed)) for face_id, confirmed in rows])
+
+    def person_of(self, face_ids: list[int]) -> dict[int, tuple[int, str | None]]:
+        """face id -> (person id, name) for the faces that have a person."""
+        return self.channel.people_of(face_ids)
+
+    def unassigned(self) -> int:
+        """Faces with no person yet (new since the last update, or rejected)."""
+        row = self.catalog.conn.execute(
+            "SELECT COUNT(*) FROM vectors v LEFT JOIN face_people f ON f.face_id = v.id "
+            "WHERE v.channel = ? AND f.face_id IS NULL", (self.channel.name,)).fetchone()
+        return int(row[0])
+
+    def _covers(self, person_ids: list[int]) -> dict[int, FaceRef]:
+        covers: dict[int, FaceRef] = {}
+        for pid in person_ids:
+            rows = self.catalog.conn.execute(
+                "SELECT face_id, confirmed FROM face_people WHERE person_id = ? "
+                "ORDER BY confirmed DESC, face_id LIMIT 8", (pid,)).fetchall()
+            refs = self._refs([(face_id, bool(confirmed)) for face_id, confirmed in rows])
+            if refs:
+                covers[pid] = max(refs, key=lambda ref: (ref.box[2] - ref.box[0]))
+        return covers
+
+    def _refs(self, faces: list[tuple[int, bool]]) -> list[FaceRef]:
+        stored = {face.face_id: face for face in self.channel.stored_faces([f for f, _ in faces])}
+        paths = {record.id: record.path for record in self.catalog.images_by_id(
+            {face.image_id for face in stored.values()}).values()}
+        return [FaceRef(face_id=face_id, image_id=stored[face_id].image_id,
+                        path=paths.get(stored[face_id].image_id, ""),
+                        box=stored[face_id].face.as_dict()["box"], confirmed=confirmed)
+                for face_id, confirmed in faces if face_id in stored]
+
+    # -- user decisions -----------------------------------------------------------------------
+
+    def name(self, person_id: int, name: str | None) -> Person:
+        """Name a person (or clear the name with None). A named person keeps its faces."""
+        if name is not None:
+            expect(isinstance(name, str), f"expected a name as text, got {type(name).__name__}")
+            name = " ".join(name.split())
+            expect(0 < len(name) <= _MAX_NAME,
+                   f"expected a name of 1 to {_MAX_NAME} characters, got {len(name)}")
+        self._check_person(person_id)
+        with self.catalog.transaction() as conn:
+            conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))
+        return self.get(person_id)
+
+    def merge(self, person_ids: list[int]) -> Person:
+        """Merge people into the first one; it keeps its name, or takes the first other name."""
+        ids = list(dict.fromkeys(int(i) for i in person_ids))
+        expect(len(ids) >= 2, f"expected at least two different people to merge, got {ids}")
+        for pid in ids:
+            self._check_person(pid)
+        target, others = ids[0], ids[1:]
+        names = dict(self.catalog.conn.execute(
+            f"SELECT id, name FROM people WHERE id IN ({','.join(map(str, ids))})").fetchall())
+        name = names[target] or next((names[p] for p in others if names[p]), None)
+        marks = ",".join(map(str, others))
+        with self.catalog.transaction() as conn:
+            conn.execute(f"UPDATE face_people SET person_id = ?, confirmed = 1 "
+                         f"WHERE person_id IN ({marks})", (target,))
+            # The user put these faces together; a rejection between them no longer holds.
+            conn.execute("DELETE FROM face_rejections WHERE person_id = ? AND face_id IN "
+                         "(SELECT face_id FROM face_people WHERE person_id = ?)", (target, target))
+            conn.execute(f"UPDATE OR IGNORE face_rejections SET person_id = ? "
+                         f"WHERE person_id IN ({marks})", (target,))
+            conn.execute(f"DELETE FROM people WHERE id IN ({marks})")
+            conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, target))
+        return self.get(target)
+
+    def split(self, person_id: int, face_ids: list[int]) -> Person:
+        """Move some faces of a person into a new (unnamed) person."""
+        self._check_person(person_id)
+        wanted = list(dict.fromkeys(int(i) for i in face_ids))
+        expect(bool(wanted), "expected at least one face to split off, got none")
+        theirs = {row[0] for row in self.catalog.conn.execute(
+            "SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))}
+        stray = [f for f in wanted if f not in theirs]
+        expect(not stray, f"expected faces of person {person_id}, got faces {stray} that are not")
+        with self.catalog.transaction() as conn:
+            new_id = self._new_person(conn)
+            conn.executemany("UPDATE face_people SET person_id = ?, confirmed = 1 "
+                             "WHERE face_id = ?", [(new_id, f) for f in wanted])
+        return self.get(new_id)
+
+    def assign(self, face_id: int, person_id: int) -> Person:
+        """Put a face into a person (a user decision: confirmed)."""
+        self._check_person(person_id)
+        self._check_face(face_id)
+        with self.catalog.transaction() as conn:
+            conn.execute("DELETE FROM face_rejections WHERE face_id = ? AND person_id = ?",
+                         (face_id, person_id))
+            conn.execute("INSERT INTO face_people (face_id, person_id, confirmed) VALUES (?, ?, 1)"
+                         " ON CONFLICT(face_id) DO UPDATE SET person_id = excluded.person_id, "
+                         "confirmed = 1", (face_id, person_id))
+        return self.get(person_id)
+
+    def reject(self, face_id: int) -> int:
+        """"Not this person": take the face out of its person for good. Returns that person."""
+        self._check_face(face_id)
+        row = self.catalog.conn.execute(
+            "SELECT person_id FROM face_people WHERE face_id = ?", (face_id,)).fetchone()
+        if row is None:
+            raise ValidationError(f"expected a face that belongs to a person, got face {face_id}, "
+                                  "which has none")
+        with self.catalog.transaction() as conn:
+            conn.execute("DELETE FROM face_people WHERE face_id = ?", (face_id,))
+            conn.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
+                         "VALUES (?, ?)", (face_id, row[0]))
+        return int(row[0])
+
+    # -- clustering ---------------------------------------------------------------------------
+
+    def update(self, *, reset: bool = False, algorithm: str = "chinese-whispers",
+               threshold: float | None = None) -> UpdateReport:
+        """Give every face a person; see the module docstring for what is kept."""
+        limit = self.channel.config.same_person if threshold is None else threshold
+        expect(-1.0 <= limit <= 1.0, f"expected a similarity threshold in [-1, 1], got {limit!r}")
+        face_ids, vectors = self.channel.all_vectors()
+        with self.catalog.transaction() as conn:
+            if reset:
+                conn.execute("DELETE FROM face_people WHERE confirmed = 0 AND person_id IN "
+                             "(SELECT id FROM people WHERE name IS NULL)")
+            conn.execute("DELETE FROM people WHERE name IS NULL AND id NOT IN "
+                         "(SELECT person_id FROM face_people)")
+            assigned = dict(conn.execute("SELECT face_id, person_id FROM face_people").fetchall())
+            rejected: dict[int, set[int]] = {}
+            for face_id, pid in conn.execute("SELECT face_id, person_id FROM face_rejections"):
+                rejected.setdefault(face_id, set()).add(pid)
+            is_free = np.array([int(f) not in assigned for f in face_ids], dtype=bool)
+            joins = self._join_existing(face_ids, vectors, is_free, assigned, rejected, limit)
+            conn.executemany("INSERT INTO face_people (face_id, person_id) VALUES (?, ?)",
+                             list(joins.items()))
+            left = np.array([free and int(f) not in joins
+                             for f, free in zip(face_ids, is_free, strict=True)], dtype=bool)
+            labels = cluster_faces(vectors[left], limit, algorithm)
+            clusters = int(labels.max()) + 1 if len(labels) else 0
+            new_ids = [self._new_person(conn) for _ in range(clusters)]
+            conn.executemany("INSERT INTO face_people (face_id, person_id) VALUES (?, ?)",
+                             [(int(f), new_ids[label])
+                              for f, label in zip(face_ids[left], labels, strict=True)])
+            people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+        return UpdateReport(joined=len(joins), new_people=clusters, clustered=int(left.sum()),
+                            people=int(people))
+
+    @staticmethod
+    def _join_existing(face_ids: np.ndarray, vectors: np.ndarray, is_free: np.ndarray,
+                       assigned: dict[int, int], rejected: dict[int, set[int]],
+                       limit: float) -> dict[int, int]:
+        """free face id -> person of its most similar assigned face, when similar enough."""
+        members = np.flatnonzero(~is_free)
+        free = np.flatnonzero(is_free)
+        if not len(members) or not len(free):
+            return {}
+        member_people = np.array([assigned[int(face_ids[i])] for i in members])
+        joins: dict[int, int] = {}
+        for start in range(0, len(free), _BLOCK):
+            rows = free[start:start + _BLOCK]
+            similarity = vectors[rows] @ vectors[members].T
+            for row, sims in zip(rows, similarity, strict=True):
+                face_id = int(face_ids[row])
+                banned = rejected.get(face_id, set())
+                top = np.argpartition(-sims, 19)[:20] if len(sims) > 20 else np.arange(len(sims))
+                for column in top[np.argsort(-sims[top])]:
+                    if sims[column] < limit:
+                        break
+                    if int(member_people[column]) not in banned:
+                        joins[face_id] = int(member_people[column])
+                        break
+        return joins
+
+    # -- checks -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _new_person(conn: Any) -> int:
+        cursor = conn.execute("INSERT INTO people (name, created_at) VALUES (NULL, ?)",
+                              (time.time(),))
+        return int(cursor.lastrowid)
+
+    def _check_person(self, person_id: int) -> None:
+        expect(isinstance(person_id, int) and not isinstance(person_id, bool),
+               f"expected a person id (an integer), got {person_id!r}")
+        row = self.catalog.conn.execute("SELECT 1 FROM people WHERE id = ?",
+                                        (person_id,)).fetchone()
+        expect(row is not None, f"expected an existing person id, got {person_id}")
+
+    def _check_face(self, face_id: int) -> None:
+        expect(isinstance(face_id, int) and not isinstance(face_id, bool),
+               f"expected a face id (an integer), got {face_id!r}")
+        row = self.catalog.conn.execute("SELECT 1 FROM vectors WHERE id = ? AND channel = ?",
+                                        (face_id, self.channel.name)).fetchone()
+        expect(row is not None, f"expected an existing face id, got {face_id}")

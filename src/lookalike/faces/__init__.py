@@ -1,0 +1,60 @@
+"""Faces: detect, align and embed faces, verify pairs, and cluster faces into people."""
+
+from lookalike.faces.align import TEMPLATES, align_face, similarity_transform
+from lookalike.faces.blazeface import BlazeFaceDetector
+from lookalike.faces.detect import (
+    DETECTORS,
+    CenterFaceDetector,
+    DetectorConfig,
+    DlibHogDetector,
+    Face,
+    FaceDetector,
+    make_detector,
+)
+from lookalike.faces.embed import (
+    EMBEDDERS,
+    FaceEmbedder,
+    FaceEmbedderInfo,
+    distance_from_similarity,
+    make_embedder,
+)
+from lookalike.faces.model import (
+    VERIFY_THRESHOLDS,
+    FaceAnalyzer,
+    FoundFace,
+    NoFaceError,
+    Verification,
+    central_face,
+    face_in_box,
+    largest_face,
+)
+
+# BlazeFace lives in its own module, which imports the detector contract from detect.py.
+DETECTORS[BlazeFaceDetector.name] = BlazeFaceDetector
+
+__all__ = [
+    "DETECTORS",
+    "EMBEDDERS",
+    "TEMPLATES",
+    "VERIFY_THRESHOLDS",
+    "BlazeFaceDetector",
+    "CenterFaceDetector",
+    "DetectorConfig",
+    "DlibHogDetector",
+    "Face",
+    "FaceAnalyzer",
+    "FaceDetector",
+    "FaceEmbedder",
+    "FaceEmbedderInfo",
+    "FoundFace",
+    "NoFaceError",
+    "Verification",
+    "align_face",
+    "central_face",
+    "distance_from_similarity",
+    "face_in_box",
+    "largest_face",
+    "make_detector",
+    "make_embedder",
+    "similarity_transform",
+]

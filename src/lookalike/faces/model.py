@@ -1,0 +1,134 @@
+"""The face pipeline: detect, align, embed; and pair verification with a calibrated threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lookalike.errors import LookalikeError, expect
+from lookalike.faces.align import align_face
+from lookalike.faces.detect import DetectorConfig, Face, FaceDetector, make_detector
+from lookalike.faces.embed import FaceEmbedder, distance_from_similarity, make_embedder
+
+# Cosine similarity above which two faces are the same person, for each detector and
+# embedder pair: the accuracy-maximising threshold on LFW View 1 training pairs
+# (pairsDevTrain.txt), measured by `benchmarks/bench_faces.py calibrate`; the figures
+# are in benchmarks/results/faces_calibration.json and BENCHMARKS.md.
+VERIFY_THRESHOLDS: dict[tuple[str, str], float] = {
+    ("centerface", "dlib-resnet"): 0.9128,
+    ("dlib-hog", "dlib-resnet"): 0.9185,
+    ("blazeface", "dlib-resnet"): 0.9185,
+}
+
+
+class NoFaceError(LookalikeError):
+    """An image in which a face was needed has none that the detector accepts."""
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """A detected face and its identity vector (unit length)."""
+
+    face: Face
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Verification:
+    same: bool
+    similarity: float
+    distance: float
+    threshold: float
+    faces: tuple[Face, Face]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"same": self.same, "similarity": round(self.similarity, 6),
+                "distance": round(self.distance, 6), "threshold": self.threshold,
+                "faces": [face.as_dict() for face in self.faces]}
+
+
+class FaceAnalyzer:
+    """Detector + aligner + embedder. ``load`` is explicit; every method loads on demand."""
+
+    def __init__(self, detector: str = "centerface", embedder: str = "dlib-resnet",
+                 config: DetectorConfig | None = None) -> None:
+        self.detector: FaceDetector = make_detector(detector, config)
+        self.embedder: FaceEmbedder = make_embedder(embedder)
+
+    def load(self) -> FaceAnalyzer:
+        self.detector.load()
+        self.embedder.load()
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """The calibrated same-person cosine similarity for this detector and embedder."""
+        return VERIFY_THRESHOLDS[(self.detector.name, self.embedder.info.name)]
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return self.detector.detect(image)
+
+    def faces(self, image: np.ndarray) -> list[FoundFace]:
+        """Every accepted face in ``image`` with its vector, best detection score first."""
+        return self.faces_batch([image])[0]
+
+    def faces_batch(self, images: list[np.ndarray]) -> list[list[FoundFace]]:
+        """Faces of several images; all chips go to the embedder in one batch."""
+        detected = [self.detector.detect(image) for image in images]
+        info = self.embedder.info
+        chips = [align_face(image, face, info.chip, info.padding)
+                 for image, faces in zip(images, detected, strict=True) for face in faces]
+        vectors = self.embedder.embed(chips)
+        found: list[list[FoundFace]] = []
+        position = 0
+        for faces in detected:
+            found.append([FoundFace(face, vectors[position + i]) for i, face in enumerate(faces)])
+            position += len(faces)
+        return found
+
+    def verify(self, first: np.ndarray, second: np.ndarray,
+               threshold: float | None = None) -> Verification:
+        """Are the largest faces of two images the same person?"""
+        chosen = []
+        for which, image in (("first", first), ("second", second)):
+            faces = self.faces(image)
+            if not faces:
+                raise NoFaceError(f"the {which} image: no face found (detector "
+                                  f"{self.detector.name}, min score "
+                                  f"{self.detector.config.min_score})")
+            chosen.append(faces[largest_face([f.face for f in faces])])
+        limit = self.threshold if threshold is None else threshold
+        expect(-1.0 <= limit <= 1.0, f"expected a similarity threshold in [-1, 1], got {limit!r}")
+        similarity = float(chosen[0].vector @ chosen[1].vector)
+        return Verification(same=similarity >= limit, similarity=similarity,
+                            distance=float(distance_from_similarity(similarity)),
+                            threshold=limit, faces=(chosen[0].face, chosen[1].face))
+
+
+def largest_face(faces: list[Face]) -> int:
+    """Index of the face with the largest box."""
+    expect(bool(faces), "expected at least one face, got none")
+    return int(np.argmax([(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in faces]))
+
+
+def central_face(faces: list[Face], width: int, height: int) -> int:
+    """Index of the face whose box centre is nearest the image centre (LFW's convention:
+    the labelled person is the one in the middle)."""
+    expect(bool(faces), "expected at least one face, got none")
+    centres = np.array([((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2) for f in faces])
+    return int(np.argmin(np.sum((centres - [width / 2, height / 2]) ** 2, axis=1)))
+
+
+def face_in_box(faces: list[Face], box: tuple[float, float, float, float]) -> int | None:
+    """Index of the face that lies most inside ``box`` (at least half of it), or None."""
+    best, best_share = None, 0.5
+    for i, face in enumerate(faces):
+        x0, y0, x1, y1 = face.box
+        w = max(0.0, min(x1, box[2]) - max(x0, box[0]))
+        h = max(0.0, min(y1, box[3]) - max(y0, box[1]))
+        share = w * h / max((x1 - x0) * (y1 - y0), 1e-9)
+        if share >= best_share:
+            best, best_share = i, share
+    return best
