@@ -310,7 +310,7 @@ def test_merge_split_and_not_this_person(tmp_path: Path, face_photos: Path) -> N
         assert people.get(split.id).faces == 1
         # "Not this person": the face leaves and never comes back to that person.
         tilted = next(f for f in people.faces(astronaut_id) if "tilted" in f.path)
-        assert people.reject(tilted.face_id) == astronaut_id
+        assert people.reject([tilted.face_id]) == {tilted.face_id: astronaut_id}
         people.update()
         assert tilted.face_id not in {f.face_id for f in people.faces(astronaut_id)}
         assert people.unassigned() == 0  # it went to a person of its own
@@ -403,7 +403,8 @@ def test_lfw_verification_with_the_faces_channel(tmp_path: Path) -> None:
     report = evaluate("lfw", data=lfw, pairs=pairs, channel="faces",
                       collection=tmp_path / "c")
     assert report["n_pairs"] == 40 and report["accuracy"] >= 0.85
-    assert report["images_without_face"] >= 0 and "pairs_with_failure" in report
+    # CenterFace found a face in every one of the 3,443 View 1 training images.
+    assert report["images_without_face"] == 0 and report["pairs_with_failure"] == 0
 
 
 def test_odd_images_index_without_faces_or_errors(tmp_path: Path) -> None:
@@ -415,3 +416,95 @@ def test_odd_images_index_without_faces_or_errors(tmp_path: Path) -> None:
             report = collection.add(odd)
             assert report.added == 4 and not report.failures, report.failures
             assert collection.info()["channels"]["faces"]["faces"] == 0
+
+
+KILLED_CHILD = """
+import sys
+from lookalike import Collection
+Collection(sys.argv[1], channels=["faces"], batch_size=2).open().index([sys.argv[2]])
+"""
+
+
+def test_kill_during_face_indexing_keeps_faces_and_people(tmp_path: Path,
+                                                          astronaut: np.ndarray) -> None:
+    from test_crash_safety import kill_when_committed
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(40):  # forty different crops of one face
+        Image.fromarray(np.ascontiguousarray(astronaut[i:400 + i, i:400 + i])).save(
+            folder / f"a{i:02d}.png")
+    root = tmp_path / "c"
+    with faces_collection(root).open() as collection:
+        collection.index([folder / "a00.png"])
+        collection.people.update()
+        collection.people.name(collection.people.all()[0].id, "Eileen")
+    kill_when_committed(KILLED_CHILD, root, folder, 8)
+    with faces_collection(root).open(create=False) as collection:
+        survived = collection.info()["images"]
+        assert 8 <= survived < 40
+        # Batches are all-or-nothing: every image that survived has its face.
+        assert collection.info()["channels"]["faces"]["faces"] == survived
+        report = collection.index([folder])
+        assert report.added == 40 - survived
+        collection.people.update()
+        eileen = collection.people.all()[0]
+        assert eileen.name == "Eileen" and eileen.faces == 40
+
+
+@pytest.fixture
+def four_of_one(tmp_path: Path, face_photos: Path) -> Path:
+    folder = tmp_path / "four"
+    folder.mkdir()
+    for name in ("astronaut.png", "astronaut_mirror.png", "astronaut_small.jpg",
+                 "astronaut_tilted.png"):
+        (folder / name).write_bytes((face_photos / name).read_bytes())
+    return folder
+
+
+def test_user_decisions_survive_a_reset(tmp_path: Path, four_of_one: Path) -> None:
+    with faces_collection(tmp_path / "c").open() as collection:
+        collection.index([four_of_one])
+        people = collection.people
+        # A merge of people clustering keeps apart (here: by a strict threshold).
+        people.update(threshold=0.9999)
+        assert len(people.all()) == 4
+        ids = [p.id for p in people.all()]
+        merged = people.merge(ids[:2])
+        people.update(reset=True, threshold=0.9999)
+        assert people.get(merged.id).faces == 2
+        # A split of one person's faces is not rejoined, though they are one person.
+        people.update(reset=True, threshold=0.5)
+        [whole] = [p for p in people.all() if p.faces == 4]
+        faces = [f.face_id for f in people.faces(whole.id)]
+        half = people.split(whole.id, faces[:2])
+        people.update(reset=True)
+        assert people.get(whole.id).faces == 2 and people.get(half.id).faces == 2
+        # A rejected face stays out of its person after a reset.
+        people.reject([faces[2]])
+        people.update(reset=True)
+        assert faces[2] not in {f.face_id for f in people.faces(whole.id)}
+        with pytest.raises(ValidationError, match="person ids as integers"):
+            people.merge([whole.id, 1.5])  # type: ignore[list-item]
+        with pytest.raises(ValidationError, match="face ids as integers"):
+            people.reject(["3"])  # type: ignore[list-item]
+
+
+def test_a_changed_photo_keeps_its_person(tmp_path: Path, four_of_one: Path) -> None:
+    root = tmp_path / "c"
+    with faces_collection(root).open() as collection:
+        collection.index([four_of_one])
+        collection.people.update()
+        person = collection.people.all()[0]
+        collection.people.name(person.id, "Eileen")
+        # Re-saved brighter: new content, so new face rows; the person and name carry over.
+        path = four_of_one / "astronaut.png"
+        brighter = np.clip(np.asarray(Image.open(path)).astype(int) + 6, 0, 255)
+        Image.fromarray(brighter.astype(np.uint8)).save(path)
+        report = collection.index([four_of_one])
+        assert report.updated == 1
+        assert collection.people.unassigned() == 0
+        assert collection.people.get(person.id).faces == 4
+        # A named person is listed even when its photos are gone.
+        collection.remove([str(four_of_one)])
+        assert [(p.name, p.faces) for p in collection.people.all()] == [("Eileen", 0)]

@@ -633,7 +633,7 @@ def run_faces_split(args: argparse.Namespace) -> int:
 
 def run_faces_reject(args: argparse.Namespace) -> int:
     with Collection(args.collection).open(create=False) as collection:
-        left = {face: collection.people.reject(face) for face in args.faces}
+        left = collection.people.reject(args.faces)
     if args.json:
         _print_json({"rejected": [{"face_id": f, "person_id": p} for f, p in left.items()]})
     else:

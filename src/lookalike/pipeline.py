@@ -179,8 +179,7 @@ def write_stage(
                 conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
                 width=job.width, height=job.height, status="indexed", error=None)
             for channel in channels:
-                catalog.replace_vectors(conn, channel.name, image_id,
-                                        channel.encode(job.vectors[channel.name]))
+                channel.store(catalog, conn, image_id, job.vectors[channel.name])
             if job.known is not None:
                 counts.updated += 1
             else:

@@ -170,7 +170,7 @@ class Catalog:
 
     # -- images ---------------------------------------------------------------------------
 
-    def _select_in(
+    def select_in(
         self, query: str, values: Iterable[object], leading: Sequence[object] = ()
     ) -> Iterator[tuple[Any, ...]]:
         """Rows of ``query``, whose ``{marks}`` is an IN list, for any number of values.
@@ -185,12 +185,12 @@ class Catalog:
             )
 
     def images_by_path(self, paths: Iterable[str]) -> dict[str, ImageRecord]:
-        rows = self._select_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path IN ({{marks}})",
+        rows = self.select_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path IN ({{marks}})",
                                paths)
         return {record.path: record for record in (ImageRecord(*row) for row in rows)}
 
     def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
-        rows = self._select_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{marks}})",
+        rows = self.select_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{marks}})",
                                (int(i) for i in ids))
         return {record.id: record for record in (ImageRecord(*row) for row in rows)}
 
@@ -256,7 +256,7 @@ class Catalog:
 
     def blobs(self, ids: Sequence[int]) -> list[tuple[int, int, bytes]]:
         """(vector id, image id, blob) of the given vector ids, in id order."""
-        return sorted(self._select_in("SELECT id, image_id, vector FROM vectors WHERE id IN "
+        return sorted(self.select_in("SELECT id, image_id, vector FROM vectors WHERE id IN "
                                       "({marks})", (int(i) for i in ids)))
 
     def blob_bytes(self, channel: str) -> int:
@@ -290,7 +290,7 @@ class Catalog:
                 "SELECT id, vector FROM vectors WHERE channel = ? ORDER BY id", (channel,)
             ).fetchall()
         else:
-            rows = sorted(self._select_in("SELECT id, vector FROM vectors WHERE id IN ({marks})",
+            rows = sorted(self.select_in("SELECT id, vector FROM vectors WHERE id IN ({marks})",
                                           (int(i) for i in ids)))
         vector_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
@@ -299,7 +299,7 @@ class Catalog:
     def vectors_of_images(self, channel: str, image_ids: Sequence[int]) -> dict[int, list[bytes]]:
         """Raw vector blobs of each image in a channel."""
         found: dict[int, list[bytes]] = {}
-        rows = self._select_in(
+        rows = self.select_in(
             "SELECT id, image_id, vector FROM vectors WHERE channel = ? AND image_id IN ({marks})",
             (int(i) for i in image_ids), leading=[channel])
         for _, image_id, blob in sorted(rows):

@@ -10,6 +10,7 @@ when a channel is added.
 from __future__ import annotations
 
 import os
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -69,6 +70,11 @@ class Channel(ABC):
         """The catalog rows for one image's :meth:`extract` output: one blob per vector."""
         return [np.ascontiguousarray(row, dtype=np.float32).tobytes()
                 for row in np.atleast_2d(extracted)] if extracted.size else []
+
+    def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
+              extracted: np.ndarray) -> None:
+        """Make ``extracted`` the image's rows, inside the batch's transaction ``conn``."""
+        catalog.replace_vectors(conn, self.name, image_id, self.encode(extracted))
 
     def is_blank(self, extracted: np.ndarray) -> bool:
         """True when an image gave nothing searchable and should be reported as failed.

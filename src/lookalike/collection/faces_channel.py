@@ -9,6 +9,7 @@ machinery; many rows per image are folded to the best face per image at search.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,37 @@ class FacesChannel(VectorChannel):
             row[self.dim + 14] = item.face.score
         return rows
 
+    def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
+              extracted: np.ndarray) -> None:
+        """Replace the image's faces, carrying each face's person, confirmation and
+        rejections over to the new face that is the same person, so that re-embedding a
+        changed file (an edited photo, a re-saved JPEG) does not undo the user's work."""
+        old = conn.execute(
+            "SELECT v.id, v.vector, f.person_id, f.confirmed FROM vectors v LEFT JOIN "
+            "face_people f ON f.face_id = v.id WHERE v.channel = ? AND v.image_id = ?",
+            (self.name, image_id)).fetchall()
+        rejected = conn.execute(
+            "SELECT r.face_id, r.person_id FROM face_rejections r JOIN vectors v "
+            "ON v.id = r.face_id WHERE v.channel = ? AND v.image_id = ?",
+            (self.name, image_id)).fetchall()
+        super().store(catalog, conn, image_id, extracted)
+        if not old or not extracted.size:
+            return
+        new_ids = [row[0] for row in conn.execute(
+            "SELECT id FROM vectors WHERE channel = ? AND image_id = ? ORDER BY id",
+            (self.name, image_id))]
+        old_vectors = np.stack([np.frombuffer(row[1], np.float32, count=self.dim) for row in old])
+        pairs = _same_faces(old_vectors, extracted[:, :self.dim], self.config.same_person)
+        for old_row, new_row in pairs:
+            face_id, _, person, confirmed = old[old_row]
+            if person is not None:
+                conn.execute("INSERT INTO face_people (face_id, person_id, confirmed) "
+                             "VALUES (?, ?, ?)", (new_ids[new_row], person, confirmed))
+            conn.executemany("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
+                             "VALUES (?, ?)", [(new_ids[new_row], banned)
+                                               for rejected_face, banned in rejected
+                                               if rejected_face == face_id])
+
     def unpack(self, face_id: int, image_id: int, blob: bytes) -> StoredFace:
         row = np.frombuffer(blob, dtype=np.float32, count=self.record_floats)
         d = self.dim
@@ -163,10 +195,9 @@ class FacesChannel(VectorChannel):
         return [self.unpack(fid, iid, blob) for fid, iid, blob in self.catalog.blobs(face_ids)]
 
     def faces_of_images(self, image_ids: list[int]) -> dict[int, list[StoredFace]]:
-        rows = self.catalog.conn.execute(
-            "SELECT id FROM vectors WHERE channel = ? AND image_id IN ({})".format(
-                ",".join(str(int(i)) for i in image_ids)) if image_ids else "SELECT 1 WHERE 0",
-            (self.name,) if image_ids else ()).fetchall()
+        rows = self.catalog.select_in(
+            "SELECT id FROM vectors WHERE channel = ? AND image_id IN ({marks})",
+            (int(i) for i in image_ids), leading=[self.name])
         found: dict[int, list[StoredFace]] = {}
         for face in self.stored_faces([row[0] for row in rows]):
             found.setdefault(face.image_id, []).append(face)
@@ -203,12 +234,9 @@ class FacesChannel(VectorChannel):
 
     def people_of(self, face_ids: list[int]) -> dict[int, tuple[int, str | None]]:
         """face id -> (person id, name) for the faces that have a person."""
-        if not face_ids:
-            return {}
-        marks = ",".join(str(int(i)) for i in face_ids)
-        rows = self.catalog.conn.execute(
+        rows = self.catalog.select_in(
             "SELECT f.face_id, p.id, p.name FROM face_people f JOIN people p "
-            f"ON p.id = f.person_id WHERE f.face_id IN ({marks})").fetchall()
+            "ON p.id = f.person_id WHERE f.face_id IN ({marks})", (int(i) for i in face_ids))
         return {face_id: (pid, name) for face_id, pid, name in rows}
 
     def search_face(self, vector: np.ndarray, k: int, *,
@@ -251,6 +279,24 @@ class FacesChannel(VectorChannel):
                 "images_with_faces": int(row[0]),
                 "embedder_info": self.analyzer.embedder.info.as_dict(),
                 "same_person_similarity": self.config.same_person}
+
+
+def _same_faces(old: np.ndarray, new: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """(old row, new row) pairs that are the same face: most similar first, each row used
+    once, and only above the same-person threshold."""
+    similarity = old @ new.T
+    pairs: list[tuple[int, int]] = []
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    for flat in np.argsort(-similarity, axis=None):
+        i, j = divmod(int(flat), similarity.shape[1])
+        if similarity[i, j] < threshold:
+            break
+        if i not in used_old and j not in used_new:
+            pairs.append((i, j))
+            used_old.add(i)
+            used_new.add(j)
+    return pairs
 
 
 def check_faces_channel(channel: object) -> FacesChannel:

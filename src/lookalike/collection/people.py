@@ -20,6 +20,7 @@ survives re-indexing.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from lookalike.errors import ValidationError, expect
 from lookalike.faces.cluster import cluster_faces
 
 _MAX_NAME = 200
-_BLOCK = 1024
+_BLOCK_FLOATS = 1 << 26  # similarities held at once (256 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,15 @@ class People:
     # -- reading ------------------------------------------------------------------------------
 
     def all(self, min_faces: int = 1) -> list[Person]:
-        """People with at least ``min_faces`` faces: named first, then by size."""
+        """Every named person, and the unnamed ones with at least ``min_faces`` faces:
+        named first, then by size. A named person stays listed with no faces left, so
+        the name is not lost from sight."""
+        expect(isinstance(min_faces, int) and not isinstance(min_faces, bool)
+               and min_faces >= 0, f"expected min_faces >= 0, got {min_faces!r}")
         rows = self.catalog.conn.execute(
             "SELECT p.id, p.name, COUNT(f.face_id) AS n FROM people p "
-            "LEFT JOIN face_people f ON f.person_id = p.id GROUP BY p.id HAVING n >= ? "
+            "LEFT JOIN face_people f ON f.person_id = p.id GROUP BY p.id "
+            "HAVING n >= ? OR p.name IS NOT NULL "
             "ORDER BY p.name IS NULL, n DESC, p.id", (min_faces,)).fetchall()
         covers = self._covers([row[0] for row in rows])
         return [Person(id=pid, name=name, faces=n, cover=covers.get(pid))
@@ -155,8 +161,9 @@ class People:
         return self.get(person_id)
 
     def merge(self, person_ids: list[int]) -> Person:
-        """Merge people into the first one; it keeps its name, or takes the first other name."""
-        ids = list(dict.fromkeys(int(i) for i in person_ids))
+        """Merge people into the first one; it keeps its name, or takes the first other name.
+        Every face of the result counts as placed by the user."""
+        ids = list(dict.fromkeys(_ids(person_ids, "person")))
         expect(len(ids) >= 2, f"expected at least two different people to merge, got {ids}")
         for pid in ids:
             self._check_person(pid)
@@ -164,15 +171,16 @@ class People:
         names = dict(self.catalog.conn.execute(
             f"SELECT id, name FROM people WHERE id IN ({','.join(map(str, ids))})").fetchall())
         name = names[target] or next((names[p] for p in others if names[p]), None)
-        marks = ",".join(map(str, others))
+        marks = ",".join(map(str, others))  # integers checked above: nothing to inject
         with self.catalog.transaction() as conn:
-            conn.execute(f"UPDATE face_people SET person_id = ?, confirmed = 1 "
+            conn.execute(f"UPDATE face_people SET person_id = ? WHERE person_id IN ({marks})",
+                         (target,))
+            conn.execute("UPDATE face_people SET confirmed = 1 WHERE person_id = ?", (target,))
+            conn.execute(f"UPDATE OR IGNORE face_rejections SET person_id = ? "
                          f"WHERE person_id IN ({marks})", (target,))
             # The user put these faces together; a rejection between them no longer holds.
             conn.execute("DELETE FROM face_rejections WHERE person_id = ? AND face_id IN "
                          "(SELECT face_id FROM face_people WHERE person_id = ?)", (target, target))
-            conn.execute(f"UPDATE OR IGNORE face_rejections SET person_id = ? "
-                         f"WHERE person_id IN ({marks})", (target,))
             conn.execute(f"DELETE FROM people WHERE id IN ({marks})")
             conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, target))
         return self.get(target)
@@ -180,7 +188,7 @@ class People:
     def split(self, person_id: int, face_ids: list[int]) -> Person:
         """Move some faces of a person into a new (unnamed) person."""
         self._check_person(person_id)
-        wanted = list(dict.fromkeys(int(i) for i in face_ids))
+        wanted = list(dict.fromkeys(_ids(face_ids, "face")))
         expect(bool(wanted), "expected at least one face to split off, got none")
         theirs = {row[0] for row in self.catalog.conn.execute(
             "SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))}
@@ -190,6 +198,9 @@ class People:
             new_id = self._new_person(conn)
             conn.executemany("UPDATE face_people SET person_id = ?, confirmed = 1 "
                              "WHERE face_id = ?", [(new_id, f) for f in wanted])
+            # Both halves are the user's decision now; re-clustering must not rejoin them.
+            conn.execute("UPDATE face_people SET confirmed = 1 WHERE person_id = ?",
+                         (person_id,))
         return self.get(new_id)
 
     def assign(self, face_id: int, person_id: int) -> Person:
@@ -204,19 +215,31 @@ class People:
                          "confirmed = 1", (face_id, person_id))
         return self.get(person_id)
 
-    def reject(self, face_id: int) -> int:
-        """"Not this person": take the face out of its person for good. Returns that person."""
-        self._check_face(face_id)
-        row = self.catalog.conn.execute(
-            "SELECT person_id FROM face_people WHERE face_id = ?", (face_id,)).fetchone()
-        if row is None:
-            raise ValidationError(f"expected a face that belongs to a person, got face {face_id}, "
-                                  "which has none")
+    def reject(self, face_ids: list[int]) -> dict[int, int]:
+        """"Not this person": take faces out of their people for good, in one transaction.
+
+        Returns face id -> the person it left. The faces that stay with that person
+        count as confirmed from then on, so re-clustering keeps the person (and with it
+        the rejection) instead of dissolving it.
+        """
+        wanted = list(dict.fromkeys(_ids(face_ids, "face")))
+        expect(bool(wanted), "expected at least one face to reject, got none")
+        left: dict[int, int] = {}
+        for face_id in wanted:
+            self._check_face(face_id)
+            row = self.catalog.conn.execute(
+                "SELECT person_id FROM face_people WHERE face_id = ?", (face_id,)).fetchone()
+            expect(row is not None, f"expected a face that belongs to a person, got face "
+                                    f"{face_id}, which has none")
+            left[face_id] = int(row[0])
         with self.catalog.transaction() as conn:
-            conn.execute("DELETE FROM face_people WHERE face_id = ?", (face_id,))
-            conn.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
-                         "VALUES (?, ?)", (face_id, row[0]))
-        return int(row[0])
+            for face_id, person_id in left.items():
+                conn.execute("DELETE FROM face_people WHERE face_id = ?", (face_id,))
+                conn.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
+                             "VALUES (?, ?)", (face_id, person_id))
+            conn.executemany("UPDATE face_people SET confirmed = 1 WHERE person_id = ?",
+                             [(person_id,) for person_id in set(left.values())])
+        return left
 
     # -- clustering ---------------------------------------------------------------------------
 
@@ -256,46 +279,56 @@ class People:
     def _join_existing(face_ids: np.ndarray, vectors: np.ndarray, is_free: np.ndarray,
                        assigned: dict[int, int], rejected: dict[int, set[int]],
                        limit: float) -> dict[int, int]:
-        """free face id -> person of its most similar assigned face, when similar enough."""
+        """free face id -> person of its most similar assigned face (outside the people the
+        user rejected it from), when that face is similar enough."""
         members = np.flatnonzero(~is_free)
         free = np.flatnonzero(is_free)
         if not len(members) or not len(free):
             return {}
+        member_vectors = vectors[members]
         member_people = np.array([assigned[int(face_ids[i])] for i in members])
+        block = max(1, min(1024, _BLOCK_FLOATS // len(members)))  # bounded memory
         joins: dict[int, int] = {}
-        for start in range(0, len(free), _BLOCK):
-            rows = free[start:start + _BLOCK]
-            similarity = vectors[rows] @ vectors[members].T
+        for start in range(0, len(free), block):
+            rows = free[start:start + block]
+            similarity = vectors[rows] @ member_vectors.T
             for row, sims in zip(rows, similarity, strict=True):
                 face_id = int(face_ids[row])
-                banned = rejected.get(face_id, set())
-                top = np.argpartition(-sims, 19)[:20] if len(sims) > 20 else np.arange(len(sims))
-                for column in top[np.argsort(-sims[top])]:
-                    if sims[column] < limit:
-                        break
-                    if int(member_people[column]) not in banned:
-                        joins[face_id] = int(member_people[column])
-                        break
+                banned = rejected.get(face_id)
+                if banned:
+                    sims = np.where(np.isin(member_people, list(banned)), -np.inf, sims)
+                best = int(np.argmax(sims))
+                if sims[best] >= limit:
+                    joins[face_id] = int(member_people[best])
         return joins
 
     # -- checks -------------------------------------------------------------------------------
 
     @staticmethod
-    def _new_person(conn: Any) -> int:
-        cursor = conn.execute("INSERT INTO people (name, created_at) VALUES (NULL, ?)",
-                              (time.time(),))
-        return int(cursor.lastrowid)
+    def _new_person(conn: sqlite3.Connection) -> int:
+        row = conn.execute("INSERT INTO people (name, created_at) VALUES (NULL, ?) RETURNING id",
+                           (time.time(),)).fetchone()
+        return int(row[0])
 
     def _check_person(self, person_id: int) -> None:
-        expect(isinstance(person_id, int) and not isinstance(person_id, bool),
-               f"expected a person id (an integer), got {person_id!r}")
+        _ids([person_id], "person")
         row = self.catalog.conn.execute("SELECT 1 FROM people WHERE id = ?",
                                         (person_id,)).fetchone()
         expect(row is not None, f"expected an existing person id, got {person_id}")
 
     def _check_face(self, face_id: int) -> None:
-        expect(isinstance(face_id, int) and not isinstance(face_id, bool),
-               f"expected a face id (an integer), got {face_id!r}")
+        _ids([face_id], "face")
         row = self.catalog.conn.execute("SELECT 1 FROM vectors WHERE id = ? AND channel = ?",
                                         (face_id, self.channel.name)).fetchone()
         expect(row is not None, f"expected an existing face id, got {face_id}")
+
+
+def _ids(values: object, what: str) -> list[int]:
+    """Integer ids from the caller, refused with a clear message otherwise (a float or a
+    string would otherwise be truncated or raise deep in SQLite)."""
+    if not isinstance(values, list | tuple):
+        raise ValidationError(f"expected a list of {what} ids, got {type(values).__name__}")
+    for value in values:
+        expect(isinstance(value, int | np.integer) and not isinstance(value, bool),
+               f"expected {what} ids as integers, got {value!r}")
+    return [int(value) for value in values]

@@ -183,8 +183,8 @@ def evaluate_verification(
     """Pair verification by cosine similarity, k-fold accuracy as in the LFW protocol.
 
     With the faces channel each image is represented by its face nearest the
-    centre; a pair with an image where no face was found scores -1 (the lowest
-    similarity), so it counts as "different" and is never dropped.
+    centre; a pair with an image where no face was found counts as an error (it
+    is never dropped), and the failures are reported.
     """
     if settings.channel not in ("global", "faces"):
         raise ValidationError(f"expected the global or faces channel for pair verification on "
@@ -208,10 +208,13 @@ def evaluate_verification(
     first = np.array([row[pair.a] for pair in dataset.pairs])
     second = np.array([row[pair.b] for pair in dataset.pairs])
     both = found[first] & found[second]
-    scores = np.where(both, np.sum(vectors[first] * vectors[second], axis=1), -1.0)
+    same = np.array([pair.same for pair in dataset.pairs])
+    # A pair whose face was not found scores the opposite of its truth, so it counts as
+    # an error at any threshold: never dropped, never a free "different".
+    scores = np.where(both, np.sum(vectors[first] * vectors[second], axis=1),
+                      np.where(same, -1.0, 1.0))
     if isinstance(channel, FacesChannel):
         extra["pairs_with_failure"] = int(np.sum(~both))
-    same = np.array([pair.same for pair in dataset.pairs])
     folds = np.array([pair.fold for pair in dataset.pairs])
     accuracy, spread, thresholds = metrics.verification_accuracy_kfold(scores, same, folds)
     return {

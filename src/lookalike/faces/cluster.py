@@ -23,7 +23,7 @@ import numpy as np
 
 from lookalike.errors import ValidationError, expect
 
-_BLOCK = 2048  # rows of the similarity matrix held at once
+_BLOCK_FLOATS = 1 << 26  # similarities held at once (256 MB of float32)
 
 
 def similarity_graph(vectors: np.ndarray, threshold: float,
@@ -32,9 +32,10 @@ def similarity_graph(vectors: np.ndarray, threshold: float,
     keeping each node's ``max_neighbours`` most similar."""
     n = len(vectors)
     sources, targets, weights = [], [], []
-    for start in range(0, n, _BLOCK):
-        block = vectors[start:start + _BLOCK] @ vectors.T
-        rows = np.arange(start, min(start + _BLOCK, n))
+    step = max(1, min(2048, _BLOCK_FLOATS // max(n, 1)))  # bounded memory at any n
+    for start in range(0, n, step):
+        block = vectors[start:start + step] @ vectors.T
+        rows = np.arange(start, min(start + step, n))
         block[rows - start, rows] = -np.inf  # no self-loops
         if block.shape[1] > max_neighbours:
             cut = np.argpartition(-block, max_neighbours - 1, axis=1)[:, :max_neighbours]

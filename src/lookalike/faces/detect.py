@@ -169,7 +169,8 @@ class CenterFaceDetector(FaceDetector):
     scheme = "centerface5"
     stride = 4
     nms_iou = 0.3
-    # The heatmap keeps candidates above this; ``min_score`` filters after NMS.
+    # The heatmap keeps candidates above this (or a lower ``min_score``), so that NMS sees
+    # the weaker duplicates of a face; ``min_score`` filters after NMS.
     candidate_score = 0.3
 
     def _load(self) -> None:
@@ -185,8 +186,9 @@ class CenterFaceDetector(FaceDetector):
                                      crop=False)
         self._net.setInput(blob)
         heatmap, scale, offset, points = self._net.forward(["537", "538", "539", "540"])
-        faces = _decode_centerface(heatmap, scale, offset, points, (net_h, net_w),
-                                   self.candidate_score, self.stride)
+        floor = min(self.candidate_score, self.config.min_score)
+        faces = _decode_centerface(heatmap, scale, offset, points, (net_h, net_w), floor,
+                                   self.stride)
         keep = _nms(np.array([f[0] for f in faces]).reshape(-1, 4),
                     np.array([f[2] for f in faces]), self.nms_iou)
         sx, sy = width / net_w, height / net_h
@@ -253,7 +255,11 @@ class DlibHogDetector(FaceDetector):
 
     def _detect(self, image: np.ndarray) -> list[Face]:
         image = np.ascontiguousarray(image)
-        rects, scores, _ = self._detector.run(image, self.upsample, -0.5)
+        # The SVM's own threshold is a margin of 0, which the sigmoid below maps to 0.5;
+        # ask for everything down to the margin that ``min_score`` means, or -0.5.
+        wanted = min(max(self.config.min_score, 0.01), 0.99)
+        margin = min(-0.5, float(np.log(wanted / (1 - wanted))) / 2)
+        rects, scores, _ = self._detector.run(image, self.upsample, margin)
         faces = []
         for rect, score in zip(rects, scores, strict=True):
             shape = self._predictor(image, rect)
