@@ -385,6 +385,14 @@ def test_cli_faces_commands(tmp_path: Path, face_photos: Path,
     assert main(["search", str(face_photos / "astronaut_mirror.png"), "-c", str(root),
                  "--channel", "faces", "-k", "1"]) == 0
     assert "astronaut" in capsys.readouterr().out
+    strict = tmp_path / "strict"
+    assert main(["index", str(face_photos / "astronaut.png"), "-c", str(strict), "--channels",
+                 "faces", "--min-face-score", "0.99", "--detector", "blazeface", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", "-c", str(strict), "--json"]) == 0
+    faces = json.loads(capsys.readouterr().out)["channels"]["faces"]
+    assert faces["detector"] == "blazeface" and faces["min_score"] == 0.99
+    assert faces["faces"] == 0
 
 
 # -- evaluation on real data (skipped without ../shared/data) -------------------------------------

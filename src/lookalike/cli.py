@@ -117,11 +117,14 @@ def _faces_options(parser: argparse.ArgumentParser) -> None:
                         help="faces channel: face detector (default centerface)")
     parser.add_argument("--min-face", type=int, default=None, metavar="PX",
                         help="faces channel: ignore faces smaller than this (default 20)")
+    parser.add_argument("--min-face-score", type=float, default=None, metavar="P",
+                        dest="min_score",
+                        help="faces channel: ignore detections scored below this (default 0.5)")
 
 
 def _faces_config(args: argparse.Namespace, root: Path | None = None) -> FacesChannelConfig | None:
     """The faces-channel settings asked for on the command line, on top of the collection's."""
-    given = {name: getattr(args, name) for name in ("detector", "min_face")
+    given = {name: getattr(args, name) for name in ("detector", "min_face", "min_score")
              if getattr(args, name, None) is not None}
     if not given:
         return None
@@ -522,7 +525,7 @@ def _add_faces(commands: Any) -> None:
                         help="re-cluster every unnamed person's faces that you did not place")
     people.add_argument("--algorithm", choices=sorted(CLUSTERERS), default="chinese-whispers")
     people.add_argument("--threshold", type=float, default=None, metavar="COSINE",
-                        help="same-person similarity for clustering (default: calibrated)")
+                        help="same-person similarity for clustering (default: chosen on LFW)")
     people.add_argument("--json", action="store_true")
     people.set_defaults(handler=run_faces_people)
 

@@ -28,6 +28,7 @@ from lookalike.faces import (
     Face,
     FaceAnalyzer,
     NoFaceError,
+    cluster_threshold,
     distance_from_similarity,
     face_in_box,
     largest_face,
@@ -42,8 +43,8 @@ _EXTRA = 4 + 10 + 1  # box, landmarks, score after the vector
 class FacesChannelConfig:
     """Settings of the faces channel. ``min_score``, ``min_face`` and ``detect_side``
     are the detector's (see :class:`lookalike.faces.DetectorConfig`); ``threshold``
-    overrides the calibrated same-person cosine similarity used for search evidence
-    and for clustering people."""
+    overrides the calibrated same-person cosine similarity of search evidence, and
+    ``cluster_threshold`` the stricter one that groups faces into people."""
 
     detector: str = "centerface"
     embedder: str = "dlib-resnet"
@@ -53,6 +54,7 @@ class FacesChannelConfig:
     index: str = "auto"
     exact_below: int = 50_000
     threshold: float | None = None
+    cluster_threshold: float | None = None
 
     def __post_init__(self) -> None:
         expect(self.detector in DETECTORS,
@@ -62,8 +64,9 @@ class FacesChannelConfig:
         self.detector_config()  # checks the detector's numbers
         expect(isinstance(self.exact_below, int) and self.exact_below >= 1,
                f"expected exact_below >= 1, got {self.exact_below!r}")
-        expect(self.threshold is None or -1.0 <= self.threshold <= 1.0,
-               f"expected a similarity threshold in [-1, 1], got {self.threshold!r}")
+        for value in (self.threshold, self.cluster_threshold):
+            expect(value is None or -1.0 <= value <= 1.0,
+                   f"expected a similarity threshold in [-1, 1], got {value!r}")
         if self.index != "auto":
             parse_index_spec(self.index)
 
@@ -77,6 +80,13 @@ class FacesChannelConfig:
         if self.threshold is not None:
             return self.threshold
         return VERIFY_THRESHOLDS[(self.detector, self.embedder)]
+
+    @property
+    def same_person_cluster(self) -> float:
+        """The cosine similarity above which clustering puts two faces in one person."""
+        if self.cluster_threshold is not None:
+            return self.cluster_threshold
+        return cluster_threshold(self.detector, self.embedder)
 
     def stored_settings(self) -> dict[str, Any]:
         return {"detector": self.detector, "embedder": self.embedder,
@@ -278,7 +288,8 @@ class FacesChannel(VectorChannel):
         return {**super().stats(), "faces": self.catalog.count_vectors(self.name),
                 "images_with_faces": int(row[0]),
                 "embedder_info": self.analyzer.embedder.info.as_dict(),
-                "same_person_similarity": self.config.same_person}
+                "same_person_similarity": self.config.same_person,
+                "cluster_similarity": self.config.same_person_cluster}
 
 
 def _same_faces(old: np.ndarray, new: np.ndarray, threshold: float) -> list[tuple[int, int]]:

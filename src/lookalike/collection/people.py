@@ -245,8 +245,12 @@ class People:
 
     def update(self, *, reset: bool = False, algorithm: str = "chinese-whispers",
                threshold: float | None = None) -> UpdateReport:
-        """Give every face a person; see the module docstring for what is kept."""
-        limit = self.channel.config.same_person if threshold is None else threshold
+        """Give every face a person; see the module docstring for what is kept.
+
+        ``threshold`` (cosine similarity) defaults to the channel's clustering threshold,
+        stricter than the verification one: clusters chain faces together.
+        """
+        limit = self.channel.config.same_person_cluster if threshold is None else threshold
         expect(-1.0 <= limit <= 1.0, f"expected a similarity threshold in [-1, 1], got {limit!r}")
         face_ids, vectors = self.channel.all_vectors()
         with self.catalog.transaction() as conn:

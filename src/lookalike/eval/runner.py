@@ -259,7 +259,7 @@ def evaluate_clustering(
             collection, channel, [catalog_key(path) for path in dataset.images])
     finally:
         collection.close()
-    limit = settings.faces_config.same_person if threshold is None else threshold
+    limit = settings.faces_config.same_person_cluster if threshold is None else threshold
     truth = np.array(dataset.labels)[found]
     rows = {}
     for algorithm in algorithms:

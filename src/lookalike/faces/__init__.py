@@ -25,6 +25,7 @@ from lookalike.faces.model import (
     NoFaceError,
     Verification,
     central_face,
+    cluster_threshold,
     face_in_box,
     largest_face,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Verification",
     "align_face",
     "central_face",
+    "cluster_threshold",
     "distance_from_similarity",
     "face_in_box",
     "largest_face",
