@@ -46,11 +46,10 @@ from lookalike.collection import Collection, FacesChannelConfig, GlobalChannelCo
 from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.eval import evaluate, metrics
 from lookalike.eval.datasets import load_lfw_pairs, load_lfw_people
-from lookalike.eval.runner import EvalSettings, build_collection, central_face_vectors
+from lookalike.eval.runner import EvalSettings, dataset_face_vectors
 from lookalike.faces import FaceAnalyzer, align_face, central_face
 from lookalike.faces.cluster import chinese_whispers, cluster_faces
 from lookalike.images import load_image
-from lookalike.paths import catalog_key
 
 DETECTORS = ["centerface", "dlib-hog", "blazeface"]
 
@@ -190,13 +189,7 @@ def cluster(data: Path, max_people: int | None) -> None:
     figures are not tuned on the faces they are measured on."""
     dataset = load_lfw_people(data / "lfw", max_people=max_people)
     settings = EvalSettings(config=GlobalChannelConfig(), channel="faces")
-    collection, _ = build_collection(dataset.name, dataset.images, settings)
-    try:
-        channel = check_faces_channel(collection.channel("faces"))
-        vectors, found = central_face_vectors(
-            collection, channel, [catalog_key(path) for path in dataset.images])
-    finally:
-        collection.close()
+    vectors, found, _ = dataset_face_vectors(dataset, settings)
     truth = np.array(dataset.labels)[found]
     vectors = vectors[found]
     halves = {"dev": truth % 2 == 0, "test": truth % 2 == 1}

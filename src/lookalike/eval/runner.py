@@ -242,6 +242,21 @@ def central_face_vectors(
     return vectors, found
 
 
+def dataset_face_vectors(
+    dataset: ClusteringDataset, settings: EvalSettings, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Index the dataset's images into the (cached) faces collection; each image's central
+    face vector, which images had a face, and the indexing images/s."""
+    collection, throughput = build_collection(dataset.name, dataset.images, settings, progress)
+    try:
+        channel = check_faces_channel(collection.channel("faces"))
+        vectors, found = central_face_vectors(
+            collection, channel, [catalog_key(path) for path in dataset.images])
+    finally:
+        collection.close()
+    return vectors, found, throughput
+
+
 def evaluate_clustering(
     dataset: ClusteringDataset, settings: EvalSettings, progress: Progress | None = None,
     algorithms: tuple[str, ...] = tuple(CLUSTERERS), threshold: float | None = None,
@@ -252,13 +267,7 @@ def evaluate_clustering(
     if settings.channel != "faces":
         raise ValidationError(f"expected the faces channel for clustering {dataset.name}, got "
                               f"'{settings.channel}'")
-    collection, throughput = build_collection(dataset.name, dataset.images, settings, progress)
-    try:
-        channel = check_faces_channel(collection.channel("faces"))
-        vectors, found = central_face_vectors(
-            collection, channel, [catalog_key(path) for path in dataset.images])
-    finally:
-        collection.close()
+    vectors, found, throughput = dataset_face_vectors(dataset, settings, progress)
     limit = settings.faces_config.same_person_cluster if threshold is None else threshold
     truth = np.array(dataset.labels)[found]
     rows = {}

@@ -9,7 +9,6 @@ backend implements, :meth:`Extractor._embed`.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lookalike.errors import ValidationError, expect
+from lookalike.loading import LoadOnce
 
 
 @dataclass(frozen=True)
@@ -33,25 +33,10 @@ class ExtractorInfo:
         return {"name": self.name, "version": self.version, "dim": self.dim, "metric": self.metric}
 
 
-class Extractor(ABC):
+class Extractor(LoadOnce, ABC):
     """Embeds a batch of HxWx3 uint8 RGB images into (n, dim) unit vectors."""
 
     info: ClassVar[ExtractorInfo]
-
-    def __init__(self) -> None:
-        self._load_lock = threading.Lock()
-        self._loaded = False
-
-    def load(self) -> Extractor:
-        """Load the model once; safe to call from several threads."""
-        with self._load_lock:
-            if not self._loaded:
-                self._load()
-                self._loaded = True
-        return self
-
-    def _load(self) -> None:
-        """Override to load weights or sessions. The default has nothing to load."""
 
     @abstractmethod
     def _embed(self, images: Sequence[np.ndarray]) -> np.ndarray:

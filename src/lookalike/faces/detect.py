@@ -30,6 +30,7 @@ import numpy as np
 
 from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
+from lookalike.loading import LoadOnce
 
 
 @dataclass(frozen=True)
@@ -70,23 +71,16 @@ class DetectorConfig:
                f"expected a detection size of at least 32 pixels, got {self.max_side!r}")
 
 
-class FaceDetector(ABC):
+class FaceDetector(LoadOnce, ABC):
     """Finds faces in HxWx3 uint8 RGB images. ``load`` is explicit and idempotent."""
 
     name: ClassVar[str]
     scheme: ClassVar[str]
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
+        super().__init__()
         self.config = config or DetectorConfig()
         self._lock = threading.Lock()  # the native models are not safe to share between threads
-        self._loaded = False
-
-    def load(self) -> FaceDetector:
-        with self._lock:
-            if not self._loaded:
-                self._load()
-                self._loaded = True
-        return self
 
     @abstractmethod
     def _load(self) -> None: ...

@@ -20,6 +20,7 @@ import numpy as np
 from lookalike.errors import ValidationError, expect
 from lookalike.extractors.base import l2_normalise
 from lookalike.faces.detect import _import_dlib
+from lookalike.loading import LoadOnce
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,12 @@ class FaceEmbedderInfo:
                 "padding": self.padding, "metric": self.metric}
 
 
-class FaceEmbedder(ABC):
+class FaceEmbedder(LoadOnce, ABC):
     info: ClassVar[FaceEmbedderInfo]
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loaded = False
-
-    def load(self) -> FaceEmbedder:
-        with self._lock:
-            if not self._loaded:
-                self._load()
-                self._loaded = True
-        return self
+        super().__init__()
+        self._lock = threading.Lock()  # dlib's network is not safe to share between threads
 
     @abstractmethod
     def _load(self) -> None: ...
