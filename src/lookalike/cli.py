@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(commands)
     _add_vocabulary(commands)
     _add_faces(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -494,6 +495,49 @@ def run_vocabulary(args: argparse.Namespace) -> int:
               f"{report['train_seconds']:.1f} s -> {args.out}")
         for failure in report["failures"]:
             print(f"  failed: {failure['path']}: {failure['reason']}")
+    return 0
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+def _add_serve(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="serve the HTTP API and the web page")
+    _collection_option(parser)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--token", default=None,
+                        help="token for the write endpoints (default: $LOOKALIKE_TOKEN; "
+                             "without one, writes are refused)")
+    parser.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB")
+    parser.add_argument("--cors", default=None, metavar="ORIGINS",
+                        help="comma-separated origins allowed to call the API (default: none)")
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        import uvicorn
+
+        from lookalike.server import create_app
+    except ImportError as error:
+        from lookalike.errors import MissingDependencyError
+
+        raise MissingDependencyError("fastapi and uvicorn", "lookalike serve", "server") \
+            from error
+    if not (args.collection / "manifest.json").exists():
+        raise ValidationError(f"expected a collection at {args.collection}, found none; "
+                              "create one with lookalike index")
+    token = args.token or os.environ.get("LOOKALIKE_TOKEN") or None
+    app = create_app(args.collection, token=token,
+                     max_upload_bytes=int(args.max_upload_mb * 2**20),
+                     cors_origins=_parse_channels(args.cors) if args.cors else None)
+    writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
+    print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -432,11 +432,13 @@ class Collection:
 
     def search(
         self, query: ImageInput, *, k: int = 10, channel: str = "global", box: Box | None = None,
+        name: str | None = None,
     ) -> list[SearchResult]:
         """The ``k`` images most like ``query`` (a path, bytes, array or PIL image).
 
         ``box`` = (x0, y0, x1, y1) in the query's pixels searches with that crop only.
         ``channel="auto"`` searches every channel the collection has and fuses them.
+        ``name`` labels the query in errors (an upload's file name).
         """
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
         searchers = list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
@@ -445,7 +447,7 @@ class Collection:
         # own pixels: then decode at full size.
         full_size = box is not None or decode_min_side(searchers, query=True) is None
         min_side = None if full_size else decode_min_side(list(self.channels.values()))
-        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side)
+        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side, name=name)
         if box is not None:
             crop(image, box)  # checks the box against the image before any channel runs
         rankings = {}

@@ -1,0 +1,113 @@
+"""The typed shapes of the HTTP API (pydantic), published in its OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str
+    images: int
+    channels: list[str]
+
+
+class QueryOut(BaseModel):
+    image_id: int | None
+    width: int
+    height: int
+    box: list[float] | None
+
+
+class ResultOut(BaseModel):
+    rank: int
+    image_id: int
+    path: str
+    name: str
+    score: float
+    width: int | None
+    height: int | None
+    thumbnail: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchResponse(BaseModel):
+    channel: str
+    k: int
+    offset: int
+    took_ms: float
+    query: QueryOut
+    results: list[ResultOut]
+
+
+class ImageOut(BaseModel):
+    id: int
+    path: str
+    name: str
+    width: int | None
+    height: int | None
+    thumbnail: str
+
+
+class ImageList(BaseModel):
+    total: int
+    images: list[ImageOut]
+
+
+class FaceOut(BaseModel):
+    face_id: int
+    box: list[float]
+    score: float
+    person: dict[str, Any] | None
+
+
+class ImageInfo(ImageOut):
+    faces: list[FaceOut]
+
+
+class Added(BaseModel):
+    image_id: int
+    path: str
+    report: dict[str, Any]
+
+
+class FaceRefOut(BaseModel):
+    face_id: int
+    image_id: int
+    path: str
+    box: list[float]
+    confirmed: bool
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str | None
+    faces: int
+    cover: FaceRefOut | None
+
+
+class PeopleList(BaseModel):
+    people: list[PersonOut]
+    unassigned_faces: int
+
+
+class PersonFaces(BaseModel):
+    person: PersonOut
+    faces: list[FaceRefOut]
+
+
+class NameIn(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+
+
+class MergeIn(BaseModel):
+    people: list[int] = Field(min_length=2, max_length=1000)
+
+
+class FacesIn(BaseModel):
+    faces: list[int] = Field(min_length=1, max_length=10_000)
+
+
+class UpdateIn(BaseModel):
+    reset: bool = False

@@ -1,0 +1,563 @@
+// Lookalike's page: search by an image or a part of it, see why each result matched, and
+// fix the people the faces channel found. It only calls the HTTP API (docs/http-api.md).
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  file: null,      // the query, as a Blob
+  bitmap: null,    // the query, decoded
+  box: null,       // [x0, y0, x1, y1] in the query's own pixels, or null
+  offset: 0,
+  results: [],
+  response: null,
+  person: null,    // the person shown in the people view
+  merging: [],     // people ticked for a merge, in the order ticked
+};
+
+// -- talking to the API -------------------------------------------------------------------
+
+function token() {
+  return $("#token").value.trim();
+}
+
+function describe(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {  // pydantic's validation errors
+    return detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
+  }
+  return JSON.stringify(detail);
+}
+
+async function api(path, { method = "GET", body, json } = {}) {
+  const headers = {};
+  if (method !== "GET" && token()) headers.Authorization = `Bearer ${token()}`;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
+  const response = await fetch(path, { method, headers, body });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const reason = data && data.detail !== undefined ? describe(data.detail) : response.statusText;
+    throw new Error(`${method} ${path}: ${response.status} ${reason}`);
+  }
+  return data;
+}
+
+function showError(error) {
+  const box = $("#error");
+  box.textContent = error ? String(error.message || error) : "";
+  box.hidden = !error;
+}
+
+function showMessage(text) {
+  $("#message").textContent = text;
+  $("#message").hidden = !text;
+}
+
+// Runs an action, showing its error instead of losing it.
+async function attempt(action) {
+  showError(null);
+  try {
+    return await action();
+  } catch (error) {
+    showError(error);
+    return undefined;
+  }
+}
+
+// -- the query and its box ----------------------------------------------------------------
+
+const canvas = $("#query-canvas");
+let drag = null;  // the box being drawn, in canvas pixels
+
+function queryScale() {
+  return state.bitmap ? canvas.width / state.bitmap.width : 1;
+}
+
+function drawQuery() {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!state.bitmap) return;
+  ctx.drawImage(state.bitmap, 0, 0, canvas.width, canvas.height);
+  const s = queryScale();
+  const box = drag || (state.box && state.box.map((v) => v * s));
+  if (box) {
+    const [x0, y0, x1, y1] = box;
+    ctx.fillStyle = "rgba(0, 0, 0, 0.45)";  // dim what lies outside the box
+    ctx.fillRect(0, 0, canvas.width, y0);
+    ctx.fillRect(0, y1, canvas.width, canvas.height - y1);
+    ctx.fillRect(0, y0, x0, y1 - y0);
+    ctx.fillRect(x1, y0, canvas.width - x1, y1 - y0);
+    ctx.strokeStyle = "#ffd60a";
+    ctx.lineWidth = 2;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+  }
+}
+
+function setBox(box) {
+  state.box = box;
+  $("#clear-box").disabled = !box;
+  $("#box-info").textContent = box ? `Box ${box.join(",")}: drag again to change it.` :
+    state.bitmap ? "Drag on the query to search by a part of it." : "";
+  drawQuery();
+}
+
+async function setQuery(file) {
+  if (!file || !file.type.startsWith("image/")) {
+    showError(`expected an image file, got ${file ? file.type || file.name : "nothing"}`);
+    return;
+  }
+  const bitmap = await attempt(() => createImageBitmap(file));
+  if (!bitmap) return;
+  state.file = file;
+  state.bitmap = bitmap;
+  const scale = Math.min(480 / bitmap.width, 360 / bitmap.height, 1);
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.dataset.naturalWidth = bitmap.width;
+  $("#drop-zone").classList.add("has-query");
+  $("#search-button").disabled = false;
+  setBox(null);
+  search(0);
+}
+
+function canvasPoint(event) {
+  const rect = canvas.getBoundingClientRect();
+  const x = (event.clientX - rect.left) * canvas.width / rect.width;
+  const y = (event.clientY - rect.top) * canvas.height / rect.height;
+  return [Math.max(0, Math.min(canvas.width, x)), Math.max(0, Math.min(canvas.height, y))];
+}
+
+canvas.addEventListener("mousedown", (event) => {
+  if (!state.bitmap || event.button !== 0) return;
+  const [x, y] = canvasPoint(event);
+  drag = [x, y, x, y];
+  event.preventDefault();
+});
+
+window.addEventListener("mousemove", (event) => {
+  if (!drag) return;
+  const [x, y] = canvasPoint(event);
+  drag[2] = x;
+  drag[3] = y;
+  drawQuery();
+});
+
+window.addEventListener("mouseup", () => {
+  if (!drag) return;
+  const [ax, ay, bx, by] = drag;
+  drag = null;
+  if (Math.abs(bx - ax) < 4 || Math.abs(by - ay) < 4) {  // a click, not a box
+    drawQuery();
+    return;
+  }
+  // From display pixels to the query's own pixels.
+  const s = queryScale();
+  const { width, height } = state.bitmap;
+  setBox([Math.min(ax, bx) / s, Math.min(ay, by) / s, Math.max(ax, bx) / s, Math.max(ay, by) / s]
+    .map((v, i) => Math.round(Math.min(v, i % 2 ? height : width))));
+  search(0);
+});
+
+$("#clear-box").addEventListener("click", () => {
+  setBox(null);
+  search(0);
+});
+
+$("#file-input").addEventListener("change", (event) => setQuery(event.target.files[0]));
+
+document.addEventListener("paste", (event) => {
+  const item = [...event.clipboardData.items].find((i) => i.type.startsWith("image/"));
+  if (item) setQuery(item.getAsFile());
+});
+
+document.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  $("#drop-zone").classList.add("dragging");
+});
+document.addEventListener("dragleave", () => $("#drop-zone").classList.remove("dragging"));
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  $("#drop-zone").classList.remove("dragging");
+  const file = [...event.dataTransfer.files].find((f) => f.type.startsWith("image/"));
+  if (file) {
+    showView("search");
+    setQuery(file);
+  }
+});
+
+// -- searching and the results ------------------------------------------------------------
+
+function pageSize() {
+  return Math.max(1, Math.min(200, parseInt($("#k").value, 10) || 24));
+}
+
+async function search(offset) {
+  if (!state.file) return;
+  const form = new FormData();
+  form.append("image", state.file, state.file.name || "query.png");
+  form.append("channel", $("#channel").value);
+  form.append("k", String(pageSize()));
+  form.append("offset", String(offset));
+  if (state.box) form.append("box", state.box.join(","));
+  $("#search-status").textContent = "Searching…";
+  const response = await attempt(() => api("/search", { method: "POST", body: form }));
+  if (!response) {
+    $("#search-status").textContent = "";
+    return;
+  }
+  state.response = response;
+  state.results = response.results;
+  state.searches = (state.searches || 0) + 1;
+  $("#results").dataset.searches = state.searches;  // lets tests wait for an answer
+  state.offset = response.offset;
+  const box = response.query.box ? ` inside ${response.query.box.map(Math.round).join(",")}` : "";
+  $("#search-status").textContent =
+    `${response.results.length} results${box} by ${response.channel} in ${response.took_ms} ms`;
+  renderResults();
+}
+
+function fmt(value) {
+  return Number.isInteger(value) ? String(value) : Number(value).toFixed(3);
+}
+
+// The evidence of one channel, whether the search was by that channel or "auto".
+function evidenceOf(result, channel) {
+  const evidence = result.evidence || {};
+  if (evidence[channel] && typeof evidence[channel] === "object") return evidence[channel];
+  return state.response && state.response.channel === channel ? evidence : null;
+}
+
+// A short reason for a result: inliers, the same person, and the channels' scores.
+function reason(result) {
+  const parts = [];
+  const local = evidenceOf(result, "local");
+  if (local && local.inliers !== undefined) {
+    parts.push(local.verified ? `${local.inliers} inliers` : "not verified");
+  }
+  const faces = evidenceOf(result, "faces");
+  if (faces && faces.similarity !== undefined) {
+    const who = faces.person && faces.person.name ? faces.person.name : "same person";
+    parts.push(faces.same_person ? who : `face ${fmt(faces.similarity)}`);
+  }
+  const scores = (result.evidence || {}).channel_scores;
+  if (scores) {
+    parts.push(Object.entries(scores).map(([name, score]) => `${name} ${fmt(score)}`).join(" · "));
+  }
+  return parts.join(", ") || `${state.response ? state.response.channel : ""} similarity`;
+}
+
+function element(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function renderResults() {
+  const list = $("#results");
+  list.replaceChildren(...state.results.map((result, i) => {
+    const card = element("div", { className: "result", tabIndex: 0 },
+      element("img", { src: result.thumbnail, alt: result.name, loading: "lazy" }),
+      element("div", { className: "meta" },
+        element("span", { className: "rank", textContent: `#${result.rank}` }),
+        element("span", { className: "score", textContent: Number(result.score).toFixed(3) })),
+      element("div", { className: "name", textContent: result.name, title: result.path }),
+      element("div", { className: "reason", textContent: reason(result) }));
+    card.dataset.testid = "result";
+    card.dataset.index = i;
+    card.dataset.imageId = result.image_id;
+    card.setAttribute("role", "listitem");
+    card.addEventListener("click", () => openDetail(i));
+    return card;
+  }));
+  if (!state.results.length) list.append(element("p", { className: "muted", textContent: "No results." }));
+  const k = pageSize();
+  $("#prev-page").disabled = state.offset === 0;
+  $("#next-page").disabled = state.results.length < k;
+  $("#page-info").textContent = state.results.length ?
+    `${state.offset + 1}–${state.offset + state.results.length}` : "";
+}
+
+$("#search-button").addEventListener("click", () => search(0));
+$("#channel").addEventListener("change", () => search(0));
+$("#prev-page").addEventListener("click", () => search(Math.max(0, state.offset - pageSize())));
+$("#next-page").addEventListener("click", () => search(state.offset + pageSize()));
+
+// Arrow keys move between results (up and down by a row), Enter opens one.
+$("#results").addEventListener("keydown", (event) => {
+  const card = event.target.closest(".result");
+  if (!card) return;
+  const cards = [...document.querySelectorAll("#results .result")];
+  const index = cards.indexOf(card);
+  const perRow = cards.filter((c) => c.offsetTop === cards[0].offsetTop).length || 1;
+  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -perRow, ArrowDown: perRow }[event.key];
+  if (event.key === "Enter") {
+    openDetail(index);
+  } else if (step !== undefined) {
+    const next = cards[Math.max(0, Math.min(cards.length - 1, index + step))];
+    next.focus();
+  } else {
+    return;
+  }
+  event.preventDefault();
+});
+
+// -- the detail view: query and result side by side, with the evidence drawn --------------
+
+function loadImage(src) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`could not load ${src}`));
+    image.src = src;
+  });
+}
+
+function strokeBox(ctx, box, dx, scale, colour, label) {
+  const [x0, y0, x1, y1] = box.map((v) => v * scale);
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 3;
+  ctx.strokeRect(dx + x0, y0, x1 - x0, y1 - y0);
+  if (label) {
+    ctx.fillStyle = colour;
+    ctx.font = "bold 14px sans-serif";
+    ctx.fillText(label, dx + x0 + 2, Math.max(14, y0 - 4));
+  }
+}
+
+function drawEvidence(result, image) {
+  const query = state.bitmap;
+  const gap = 24;
+  const maxWidth = Math.min(1200, window.innerWidth - 80);
+  let height = Math.min(480, window.innerHeight - 260);
+  const widthAt = (h) => query.width * h / query.height + gap + image.width * h / image.height;
+  if (widthAt(height) > maxWidth) height = height * maxWidth / widthAt(height);
+  const qs = height / query.height;
+  const rs = height / image.height;
+  const dx = query.width * qs + gap;  // where the result starts
+  const detail = $("#detail-canvas");
+  detail.width = Math.round(widthAt(height));
+  detail.height = Math.round(height);
+  const ctx = detail.getContext("2d");
+  ctx.drawImage(query, 0, 0, query.width * qs, height);
+  ctx.drawImage(image, dx, 0, image.width * rs, height);
+  if (state.box) strokeBox(ctx, state.box, 0, qs, "#ffd60a", "box");
+
+  const local = evidenceOf(result, "local");
+  const matches = (local && local.matches) || [];
+  ctx.lineWidth = 1.5;
+  matches.forEach(([qx, qy, x, y], i) => {
+    ctx.strokeStyle = `hsla(${(i * 47) % 360}, 90%, 55%, 0.8)`;
+    ctx.beginPath();
+    ctx.moveTo(qx * qs, qy * qs);
+    ctx.lineTo(dx + x * rs, y * rs);
+    ctx.stroke();
+  });
+  const faces = evidenceOf(result, "faces");
+  if (faces && faces.query_face_box) strokeBox(ctx, faces.query_face_box, 0, qs, "#2ec4b6", "face");
+  if (faces && faces.face_box) {
+    strokeBox(ctx, faces.face_box, dx, rs, "#2ec4b6", faces.person && faces.person.name);
+  }
+  detail.dataset.matches = matches.length;
+  detail.dataset.faces = faces && faces.face_box ? 1 : 0;
+  detail.dataset.drawn = "true";
+}
+
+function facts(result) {
+  const rows = [["rank", result.rank], ["score", Number(result.score).toFixed(3)],
+    ["size", `${result.width}×${result.height}`], ["path", result.path]];
+  const local = evidenceOf(result, "local");
+  if (local && local.inliers !== undefined) rows.push(["inliers", local.inliers]);
+  if (local && local.transform) {
+    rows.push(["transform", local.transform.map((r) => r.map(fmt).join(" ")).join(" | ")]);
+  }
+  const faces = evidenceOf(result, "faces");
+  if (faces && faces.similarity !== undefined) {
+    rows.push(["face similarity", fmt(faces.similarity)], ["same person", faces.same_person ? "yes" : "no"]);
+    if (faces.person) rows.push(["person", faces.person.name || `#${faces.person.id}`]);
+  }
+  return rows.flatMap(([term, value]) => [element("dt", { textContent: term }),
+    element("dd", { textContent: String(value) })]);
+}
+
+let detailIndex = null;
+
+async function openDetail(index) {
+  const result = state.results[index];
+  detailIndex = index;
+  const dialog = $("#detail");
+  $("#detail-title").textContent = result.name;
+  $("#detail-reason").textContent = reason(result);
+  $("#detail-facts").replaceChildren(...facts(result));
+  $("#detail-canvas").dataset.drawn = "false";
+  if (!dialog.open) dialog.showModal();
+  const image = await attempt(() => loadImage(`/images/${result.image_id}`));
+  if (image && detailIndex === index && dialog.open) drawEvidence(result, image);
+}
+
+$("#detail-close").addEventListener("click", () => $("#detail").close());
+$("#detail").addEventListener("close", () => {
+  const card = document.querySelector(`#results .result[data-index="${detailIndex}"]`);
+  if (card) card.focus();
+});
+
+// -- people -------------------------------------------------------------------------------
+
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+function personLabel(person) {
+  return person.name || `Unnamed #${person.id}`;
+}
+
+function faceImage(faceId, alt) {
+  return element("img", { src: `/faces/${faceId}/thumbnail`, alt, loading: "lazy" });
+}
+
+async function loadPeople() {
+  const data = await attempt(() => api("/people"));
+  if (!data) return;
+  state.merging = state.merging.filter((id) => data.people.some((p) => p.id === id));
+  $("#people-info").textContent =
+    `${data.people.length} people, ${plural(data.unassigned_faces, "face")} not grouped yet`;
+  $("#people").replaceChildren(...data.people.map((person) => {
+    const tick = element("input", { type: "checkbox", className: "person-select",
+      checked: state.merging.includes(person.id), title: "select to merge" });
+    tick.setAttribute("aria-label", `select ${personLabel(person)} to merge`);
+    tick.addEventListener("change", () => {
+      state.merging = state.merging.filter((id) => id !== person.id);
+      if (tick.checked) state.merging.push(person.id);
+      $("#merge-button").disabled = state.merging.length < 2;
+    });
+    const card = element("div", { className: "person", tabIndex: 0 },
+      person.cover ? faceImage(person.cover.face_id, personLabel(person)) : element("div"),
+      element("div", { className: "person-name", textContent: personLabel(person) }),
+      element("div", { className: "muted", textContent: plural(person.faces, "face") }), tick);
+    card.dataset.personId = person.id;
+    card.dataset.testid = "person";
+    card.setAttribute("role", "listitem");
+    if (state.person && state.person.id === person.id) card.classList.add("chosen");
+    card.addEventListener("click", (event) => {
+      if (event.target !== tick) openPerson(person.id);
+    });
+    card.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.target === card) openPerson(person.id);
+    });
+    return card;
+  }));
+  $("#merge-button").disabled = state.merging.length < 2;
+  if (state.person && !data.people.some((p) => p.id === state.person.id)) {
+    state.person = null;
+    $("#person-panel").hidden = true;
+  }
+}
+
+function selectedFaces() {
+  return [...document.querySelectorAll("#faces .face-select:checked")]
+    .map((tick) => Number(tick.dataset.faceId));
+}
+
+function updateFaceButtons() {
+  const count = selectedFaces().length;
+  $("#split-button").disabled = count === 0;
+  $("#reject-button").disabled = count === 0;
+}
+
+async function openPerson(id) {
+  const data = await attempt(() => api(`/people/${id}/faces`));
+  if (!data) return;
+  state.person = data.person;
+  document.querySelectorAll("#people .person").forEach((card) =>
+    card.classList.toggle("chosen", Number(card.dataset.personId) === id));
+  $("#person-panel").hidden = false;
+  $("#person-title").textContent = `${personLabel(data.person)}: ${plural(data.person.faces, "face")}`;
+  $("#person-name-input").value = data.person.name || "";
+  $("#faces").replaceChildren(...data.faces.map((face) => {
+    const name = face.path.split("/").pop();
+    const tick = element("input", { type: "checkbox", className: "face-select" });
+    tick.dataset.faceId = face.face_id;
+    tick.setAttribute("aria-label", `select the face in ${name}`);
+    tick.addEventListener("change", updateFaceButtons);
+    const card = element("label", { className: "face", title: face.path },
+      faceImage(face.face_id, `face in ${name}`), element("span", { textContent: name }), tick);
+    card.dataset.faceId = face.face_id;
+    if (face.confirmed) card.classList.add("confirmed");
+    return card;
+  }));
+  updateFaceButtons();
+}
+
+async function afterChange(message, personId) {
+  showMessage(message);
+  await loadPeople();
+  if (personId !== undefined) await openPerson(personId);
+}
+
+$("#rename-button").addEventListener("click", () => attempt(async () => {
+  const name = $("#person-name-input").value.trim() || null;
+  const person = await api(`/people/${state.person.id}/name`, { method: "POST", json: { name } });
+  await afterChange(`Renamed to ${personLabel(person)}.`, person.id);
+}));
+$("#person-name-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter") $("#rename-button").click();
+});
+
+$("#merge-button").addEventListener("click", () => attempt(async () => {
+  const person = await api("/people/merge", { method: "POST", json: { people: state.merging } });
+  state.merging = [];
+  await afterChange(`Merged into ${personLabel(person)}.`, person.id);
+}));
+
+$("#split-button").addEventListener("click", () => attempt(async () => {
+  const faces = selectedFaces();
+  const person = await api(`/people/${state.person.id}/split`, { method: "POST", json: { faces } });
+  await afterChange(`${plural(faces.length, "face")} split off into ${personLabel(person)}.`, person.id);
+}));
+
+$("#reject-button").addEventListener("click", () => attempt(async () => {
+  const faces = selectedFaces();
+  const data = await api("/faces/reject", { method: "POST", json: { faces } });
+  await afterChange(`${plural(data.rejected.length, "face")} no longer ${personLabel(state.person)}.`,
+    state.person.id);
+}));
+
+$("#update-people").addEventListener("click", () => attempt(async () => {
+  const report = await api("/people/update", { method: "POST", json: { reset: false } });
+  await afterChange(`${plural(report.clustered, "face")} grouped: ${report.new_people} new people, ` +
+    `${report.joined} joined known people.`);
+}));
+
+// -- tabs, token and start ----------------------------------------------------------------
+
+function showView(view) {
+  document.querySelectorAll("nav [role=tab]").forEach((tab) =>
+    tab.setAttribute("aria-selected", String(tab.dataset.view === view)));
+  $("#search-view").hidden = view !== "search";
+  $("#people-view").hidden = view !== "people";
+  if (location.hash !== `#${view}`) history.replaceState(null, "", `#${view}`);
+  if (view === "people") loadPeople();
+}
+
+document.querySelectorAll("nav [role=tab]").forEach((tab) =>
+  tab.addEventListener("click", () => showView(tab.dataset.view)));
+
+$("#token").value = localStorage.getItem("lookalike-token") || "";
+$("#token").addEventListener("input", () => localStorage.setItem("lookalike-token", token()));
+
+async function start() {
+  const health = await attempt(() => api("/health"));
+  if (health) {
+    $("#health").textContent = `${health.images} images`;
+    for (const channel of health.channels) {
+      $("#channel").append(element("option", { value: channel, textContent: channel }));
+    }
+    $("#people-tab").hidden = !health.channels.includes("faces");
+  }
+  showView(location.hash === "#people" && health && health.channels.includes("faces") ?
+    "people" : "search");
+  document.body.dataset.ready = "true";
+}
+
+start();

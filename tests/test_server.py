@@ -1,0 +1,224 @@
+"""The HTTP API over a real collection: search by upload, id, crop and face; images and
+thumbnails; writes behind the token; people; and hostile uploads."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+pytest.importorskip("dlib")
+skimage_data = pytest.importorskip("skimage.data")
+
+from conftest import THUMBNAIL, pattern  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from lookalike import Collection  # noqa: E402
+from lookalike.server import create_app  # noqa: E402
+
+pytestmark = pytest.mark.slow
+TOKEN = "a-long-secret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut = np.asarray(skimage_data.astronaut())
+    photos = {"astronaut.png": astronaut, "astronaut_mirror.png": astronaut[:, ::-1],
+              "cameraman.png": np.stack([skimage_data.camera()] * 3, axis=-1),
+              "coffee.png": np.asarray(skimage_data.coffee())}
+    photos.update({f"pattern{i}.png": pattern(i, (200, 150)) for i in range(6)})
+    for name, image in photos.items():
+        Image.fromarray(np.ascontiguousarray(image)).save(folder / name)
+    collection_root = tmp_path_factory.mktemp("c") / "c"
+    with Collection(collection_root, channels=["global", "faces"],
+                    global_config=THUMBNAIL).open() as collection:
+        collection.index([folder])
+        collection.people.update()
+    return collection_root
+
+
+@pytest.fixture(scope="module")
+def client(root: Path) -> TestClient:
+    with TestClient(create_app(root, token=TOKEN, max_upload_bytes=2_000_000)) as test_client:
+        yield test_client
+
+
+def image_id(client: TestClient, name: str) -> int:
+    listing = client.get("/images", params={"limit": 500}).json()["images"]
+    return next(image["id"] for image in listing if image["name"] == name)
+
+
+def test_health_stats_and_openapi(client: TestClient) -> None:
+    health = client.get("/health").json()
+    assert health == {"status": "ok", "images": 10, "channels": ["faces", "global"]}
+    assert client.get("/stats").json()["collection"]["images"] == 10
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/search", "/images", "/people", "/people/merge"} <= set(paths)
+    assert "<html" in client.get("/").text.lower()
+
+
+def test_search_by_upload_id_crop_and_face(client: TestClient, root: Path) -> None:
+    astronaut = png_bytes(np.asarray(skimage_data.astronaut()))
+    found = client.post("/search", files={"image": ("q.png", astronaut, "image/png")},
+                        data={"k": "3", "channel": "global"}).json()
+    assert found["results"][0]["name"] == "astronaut.png"
+    assert found["query"] == {"image_id": None, "width": 512, "height": 512, "box": None}
+    top = found["results"][0]
+    assert top["thumbnail"] == f"/images/{top['image_id']}/thumbnail"
+    by_id = client.post("/search", data={"image_id": str(image_id(client, "coffee.png")),
+                                         "channel": "global", "k": "1"}).json()
+    assert by_id["results"][0]["name"] == "coffee.png"
+    faces = client.post("/search", files={"image": ("q.png", astronaut, "image/png")},
+                        data={"channel": "faces", "box": "150,40,300,200"}).json()
+    names = [result["name"] for result in faces["results"]]
+    assert names[:2] in (["astronaut.png", "astronaut_mirror.png"],
+                         ["astronaut_mirror.png", "astronaut.png"])
+    assert faces["results"][0]["evidence"]["same_person"] is True
+    assert faces["query"]["box"] == [150.0, 40.0, 300.0, 200.0]
+    # Paging: the second page continues the first.
+    first = client.post("/search", data={"image_id": "1", "k": "4", "channel": "global"}).json()
+    second = client.post("/search", data={"image_id": "1", "k": "4", "offset": "4",
+                                          "channel": "global"}).json()
+    ranks = [r["rank"] for r in first["results"]] + [r["rank"] for r in second["results"]]
+    assert ranks == list(range(1, 9))
+    folder = client.post("/search", data={"image_id": "1", "k": "10", "channel": "global",
+                                          "folder": "/nowhere/"}).json()
+    assert folder["results"] == []
+
+
+def test_search_errors_are_clear(client: TestClient) -> None:
+    coffee = png_bytes(np.asarray(skimage_data.coffee()))
+    no_face = client.post("/search", files={"image": ("coffee.png", coffee, "image/png")},
+                          data={"channel": "faces"})
+    assert no_face.status_code == 422 and "no face found" in no_face.json()["detail"]
+    assert client.post("/search", data={"k": "3"}).status_code == 422
+    bad_channel = client.post("/search", data={"image_id": "1", "channel": "colour"})
+    assert bad_channel.status_code == 422 and "channel among" in bad_channel.json()["detail"]
+    bad_box = client.post("/search", data={"image_id": "1", "box": "1,2,3"})
+    assert bad_box.status_code == 422 and "x0,y0,x1,y1" in bad_box.json()["detail"]
+    assert client.post("/search", data={"image_id": "99999"}).status_code == 404
+
+
+def test_images_thumbnails_and_info(client: TestClient, root: Path) -> None:
+    astronaut = image_id(client, "astronaut.png")
+    original = client.get(f"/images/{astronaut}")
+    assert original.status_code == 200 and original.headers["content-type"] == "image/png"
+    thumb = client.get(f"/images/{astronaut}/thumbnail", params={"size": 128})
+    assert thumb.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumb.content)).size == (128, 128)
+    assert any((root / "cache" / "thumbnails").glob(f"{astronaut}-128-*.jpg"))  # cached
+    info = client.get(f"/images/{astronaut}/info").json()
+    assert len(info["faces"]) == 1 and info["faces"][0]["person"] is not None
+    face = client.get(f"/faces/{info['faces'][0]['face_id']}/thumbnail")
+    assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg"
+    assert client.get("/images/424242").status_code == 404
+    assert client.get("/images/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
+    assert client.get("/images/1/thumbnail", params={"size": 10_000}).status_code == 422
+
+
+def test_writes_need_the_token(client: TestClient, root: Path) -> None:
+    upload = {"image": ("new.png", png_bytes(pattern(77, (120, 90))), "image/png")}
+    assert client.post("/images", files=upload).status_code == 401
+    assert client.post("/images", files=upload,
+                       headers={"Authorization": "Bearer wrong-token"}).status_code == 401
+    added = client.post("/images", files=upload, headers=AUTH).json()
+    assert (root / "uploads").is_dir() and Path(added["path"]).parent == root / "uploads"
+    found = client.post("/search", data={"image_id": str(added["image_id"]), "k": "1",
+                                         "channel": "global"}).json()
+    assert found["results"][0]["image_id"] == added["image_id"]
+    assert client.delete(f"/images/{added['image_id']}").status_code == 401
+    assert client.delete(f"/images/{added['image_id']}", headers=AUTH).json() == {"removed": 1}
+    assert not Path(added["path"]).exists()
+    assert client.get(f"/images/{added['image_id']}").status_code == 404
+
+
+def test_without_a_token_writes_are_off(root: Path) -> None:
+    with TestClient(create_app(root)) as readonly:
+        answer = readonly.post("/people/update", json={"reset": False})
+        assert answer.status_code == 403 and "--token" in answer.json()["detail"]
+        assert readonly.get("/health").status_code == 200
+
+
+def test_people_over_http(client: TestClient) -> None:
+    people = client.get("/people").json()["people"]
+    assert [p["faces"] for p in people] == [2, 1]
+    first, second = people[0]["id"], people[1]["id"]
+    assert client.post(f"/people/{first}/name", json={"name": "Eileen"}).status_code == 401
+    named = client.post(f"/people/{first}/name", json={"name": " Eileen "}, headers=AUTH)
+    assert named.json()["name"] == "Eileen"
+    faces = client.get(f"/people/{first}/faces").json()["faces"]
+    assert len(faces) == 2
+    merged = client.post("/people/merge", json={"people": [first, second]}, headers=AUTH).json()
+    assert merged["faces"] == 3 and merged["name"] == "Eileen"
+    camera = next(f["face_id"] for f in client.get(f"/people/{first}/faces").json()["faces"]
+                  if f["path"].endswith("cameraman.png"))
+    split = client.post(f"/people/{first}/split", json={"faces": [camera]}, headers=AUTH).json()
+    assert split["faces"] == 1
+    rejected = client.post("/faces/reject", json={"faces": [camera]}, headers=AUTH).json()
+    assert rejected == {"rejected": [{"face_id": camera, "person_id": split["id"]}]}
+    assert client.post("/people/update", json={"reset": False}, headers=AUTH).json()["people"] >= 2
+    bad = client.post("/people/merge", json={"people": [first]}, headers=AUTH)
+    assert bad.status_code == 422
+    assert client.get("/people/999999/faces").status_code == 422
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a size in its header, with a tiny compressed body."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = zlib.compress(b"\0" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(
+        b"IEND", b"")
+
+
+@pytest.mark.parametrize(("name", "data", "kind", "status", "reason"), [
+    ("notes.txt", b"hello, not an image", "image/png", 422, "not an image"),
+    ("photo.png", png_bytes(pattern(1))[:300], "image/png", 422, "truncated"),
+    ("photo.png", png_bytes(pattern(1)), "text/plain", 415, "content type"),
+    ("bomb.png", _png_header(30_000, 30_000), "image/png", 413, "pixels"),
+    ("huge.png", b"\0" * 2_100_000, "image/png", 413, "bytes"),
+    ("empty.png", b"", "image/png", 422, "empty"),
+])
+def test_hostile_uploads_are_refused(client: TestClient, name: str, data: bytes, kind: str,
+                                     status: int, reason: str) -> None:
+    for answer in (client.post("/search", files={"image": (name, data, kind)}),
+                   client.post("/images", files={"image": (name, data, kind)}, headers=AUTH)):
+        assert answer.status_code == status, answer.text
+        assert reason in answer.json()["detail"]
+    assert client.get("/health").json()["images"] == 10  # nothing was added
+
+
+def test_cors_is_off_unless_configured(client: TestClient, root: Path) -> None:
+    answer = client.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in answer.headers
+    with TestClient(create_app(root, cors_origins=["https://app.example"])) as open_client:
+        allowed = open_client.get("/health", headers={"Origin": "https://app.example"})
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_serve_refuses_a_missing_collection_and_short_tokens(
+        tmp_path: Path, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lookalike.cli import main
+
+    assert main(["serve", "-c", str(tmp_path / "nothing")]) == 1
+    assert "expected a collection" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="at least 8 characters"):
+        create_app(root, token="short")
