@@ -174,7 +174,7 @@ def test_people_over_http(client: TestClient) -> None:
     assert client.post("/people/update", json={"reset": False}, headers=AUTH).json()["people"] >= 2
     bad = client.post("/people/merge", json={"people": [first]}, headers=AUTH)
     assert bad.status_code == 422
-    assert client.get("/people/999999/faces").status_code == 422
+    assert client.get("/people/999999/faces").status_code == 404
 
 
 def _png_header(width: int, height: int) -> bytes:

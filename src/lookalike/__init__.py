@@ -26,6 +26,7 @@ from lookalike.errors import (
     LookalikeError,
     ManifestMismatchError,
     MissingDependencyError,
+    NotFoundError,
     ValidationError,
 )
 from lookalike.images import load_image
@@ -41,6 +42,7 @@ __all__ = [
     "LookalikeError",
     "ManifestMismatchError",
     "MissingDependencyError",
+    "NotFoundError",
     "SearchResult",
     "ValidationError",
     "__version__",

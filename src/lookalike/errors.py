@@ -46,6 +46,10 @@ class ValidationError(LookalikeError, ValueError):
     """An argument had the wrong type, shape or value."""
 
 
+class NotFoundError(ValidationError):
+    """An id (of a person, a face, an image) that does not exist."""
+
+
 def expect(condition: bool, message: str) -> None:
     """Raise :class:`ValidationError` with ``message`` unless ``condition`` holds.
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.faces_channel import FacesChannel
-from lookalike.errors import ValidationError, expect
+from lookalike.errors import NotFoundError, ValidationError, expect
 from lookalike.faces.cluster import cluster_faces
 
 _MAX_NAME = 200
@@ -318,13 +318,15 @@ class People:
         _ids([person_id], "person")
         row = self.catalog.conn.execute("SELECT 1 FROM people WHERE id = ?",
                                         (person_id,)).fetchone()
-        expect(row is not None, f"expected an existing person id, got {person_id}")
+        if row is None:
+            raise NotFoundError(f"expected an existing person id, got {person_id}")
 
     def _check_face(self, face_id: int) -> None:
         _ids([face_id], "face")
         row = self.catalog.conn.execute("SELECT 1 FROM vectors WHERE id = ? AND channel = ?",
                                         (face_id, self.channel.name)).fetchone()
-        expect(row is not None, f"expected an existing face id, got {face_id}")
+        if row is None:
+            raise NotFoundError(f"expected an existing face id, got {face_id}")
 
 
 def _ids(values: object, what: str) -> list[int]:

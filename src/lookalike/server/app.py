@@ -29,7 +29,7 @@ from PIL import Image
 
 from lookalike.collection import Collection, FacesChannel, Person, SearchResult
 from lookalike.collection.catalog import ImageRecord
-from lookalike.errors import ImageError, LookalikeError, ValidationError
+from lookalike.errors import ImageError, LookalikeError, NotFoundError, ValidationError
 from lookalike.faces import NoFaceError
 from lookalike.images import load_image
 from lookalike.paths import atomic_write_bytes
@@ -58,6 +58,8 @@ class ServerState:
                 yield self.collection
             except NoFaceError as error:
                 raise HTTPException(422, str(error)) from error
+            except NotFoundError as error:
+                raise HTTPException(404, str(error)) from error
             except ImageError as error:
                 raise HTTPException(_image_status(error.reason), str(error)) from error
             except ValidationError as error:
