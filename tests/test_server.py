@@ -54,7 +54,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(root: Path) -> TestClient:
-    with TestClient(create_app(root, token=TOKEN, max_upload_bytes=2_000_000)) as test_client:
+    with TestClient(create_app(root, token=TOKEN, max_upload_bytes=2_000_000,
+                               allowed_hosts=["testserver"])) as test_client:
         yield test_client
 
 
@@ -148,7 +149,7 @@ def test_writes_need_the_token(client: TestClient, root: Path) -> None:
 
 
 def test_without_a_token_writes_are_off(root: Path) -> None:
-    with TestClient(create_app(root)) as readonly:
+    with TestClient(create_app(root, allowed_hosts=["testserver"])) as readonly:
         answer = readonly.post("/people/update", json={"reset": False})
         assert answer.status_code == 403 and "--token" in answer.json()["detail"]
         assert readonly.get("/health").status_code == 200
@@ -194,7 +195,8 @@ def _png_header(width: int, height: int) -> bytes:
     ("photo.png", png_bytes(pattern(1))[:300], "image/png", 422, "truncated"),
     ("photo.png", png_bytes(pattern(1)), "text/plain", 415, "content type"),
     ("bomb.png", _png_header(30_000, 30_000), "image/png", 413, "pixels"),
-    ("huge.png", b"\0" * 2_100_000, "image/png", 413, "bytes"),
+    ("huge.png", b"\0" * 2_030_000, "image/png", 413, "bytes"),
+    ("body.png", b"\0" * 3_000_000, "image/png", 413, "request body"),
     ("empty.png", b"", "image/png", 422, "empty"),
 ])
 def test_hostile_uploads_are_refused(client: TestClient, name: str, data: bytes, kind: str,
@@ -209,7 +211,8 @@ def test_hostile_uploads_are_refused(client: TestClient, name: str, data: bytes,
 def test_cors_is_off_unless_configured(client: TestClient, root: Path) -> None:
     answer = client.get("/health", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in answer.headers
-    with TestClient(create_app(root, cors_origins=["https://app.example"])) as open_client:
+    with TestClient(create_app(root, cors_origins=["https://app.example"],
+                               allowed_hosts=["testserver"])) as open_client:
         allowed = open_client.get("/health", headers={"Origin": "https://app.example"})
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
 
@@ -222,3 +225,45 @@ def test_serve_refuses_a_missing_collection_and_short_tokens(
     assert "expected a collection" in capsys.readouterr().err
     with pytest.raises(ValueError, match="at least 8 characters"):
         create_app(root, token="short")
+
+
+def test_hosts_tokens_boxes_and_ids_are_checked(client: TestClient, root: Path) -> None:
+    # Another site's page reaching the server through DNS rebinding gets nothing.
+    assert client.get("/health", headers={"Host": "evil.example"}).status_code == 400
+    with TestClient(create_app(root)) as default:  # default: this machine's names only
+        assert default.get("/health").status_code == 400  # 'testserver' is not one
+        assert default.get("/health", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    people = client.get("/people").json()["people"]
+    rename = f"/people/{people[0]['id']}/name"
+    assert client.post(rename, json={"name": "x"},
+                       headers={"Authorization": TOKEN}).status_code == 401  # no scheme
+    assert client.post(rename, json={"name": "Ok"},
+                       headers={"Authorization": f"bearer  {TOKEN}"}).status_code == 200
+    nan = client.post("/search", data={"image_id": "1", "box": "nan,nan,nan,nan"})
+    assert nan.status_code == 422 and "finite" in nan.json()["detail"]
+    assert client.get(f"/images/{2**70}").status_code == 422
+    assert client.get("/docs").status_code == 404  # its page would load scripts from a CDN
+    assert client.get("/health").headers["x-content-type-options"] == "nosniff"
+
+
+def test_folder_filter_is_a_folder_and_ranks_restart(client: TestClient) -> None:
+    listing = client.get("/images", params={"limit": 500}).json()["images"]
+    folder = str(Path(listing[0]["path"]).parent)
+    inside = client.post("/search", data={"image_id": "1", "k": "3", "channel": "global",
+                                          "folder": folder}).json()["results"]
+    assert [r["rank"] for r in inside] == [1, 2, 3]
+    partial = client.post("/search", data={"image_id": "1", "k": "3", "channel": "global",
+                                           "folder": folder[:-1]}).json()["results"]
+    assert partial == []  # a prefix of the folder's name is another folder
+
+
+def test_deleting_an_upload_drops_its_thumbnails(client: TestClient, root: Path) -> None:
+    upload = {"image": ("x.html", png_bytes(pattern(91, (100, 80))), "image/png")}
+    added = client.post("/images", files=upload, headers=AUTH).json()
+    assert added["path"].endswith(".png")  # the stored type is what the bytes are
+    thumb = client.get(f"/images/{added['image_id']}/thumbnail", params={"size": 100})
+    assert thumb.status_code == 200
+    cached = list((root / "cache" / "thumbnails").glob(f"{added['image_id']}-*.jpg"))
+    assert [path.name.split("-")[1] for path in cached] == ["128"]  # sizes are rounded up
+    client.delete(f"/images/{added['image_id']}", headers=AUTH)
+    assert not any((root / "cache" / "thumbnails").glob(f"{added['image_id']}-*.jpg"))

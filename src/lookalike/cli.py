@@ -510,6 +510,8 @@ def _add_serve(commands: Any) -> None:
                         help="token for the write endpoints (default: $LOOKALIKE_TOKEN; "
                              "without one, writes are refused)")
     parser.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB")
+    parser.add_argument("--max-pixels", type=int, default=40_000_000, metavar="N",
+                        help="refuse uploads and images with more pixels (default 40,000,000)")
     parser.add_argument("--cors", default=None, metavar="ORIGINS",
                         help="comma-separated origins allowed to call the API (default: none)")
     parser.set_defaults(handler=run_serve)
@@ -531,9 +533,15 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValidationError(f"expected a collection at {args.collection}, found none; "
                               "create one with lookalike index")
     token = args.token or os.environ.get("LOOKALIKE_TOKEN") or None
+    # Host names the server answers to: this machine's, and the address it binds to; bound
+    # to every interface, any name (then a token guards the writes, nothing the reads).
+    local = ["localhost", "127.0.0.1", "[::1]"]
+    hosts = ["*"] if args.host in ("0.0.0.0", "::") else [*local, args.host]
     app = create_app(args.collection, token=token,
                      max_upload_bytes=int(args.max_upload_mb * 2**20),
-                     cors_origins=_parse_channels(args.cors) if args.cors else None)
+                     max_pixels=args.max_pixels,
+                     cors_origins=_parse_channels(args.cors) if args.cors else None,
+                     allowed_hosts=hosts)
     writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
     print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
           file=sys.stderr)

@@ -254,10 +254,16 @@ class Catalog:
             [(channel, image_id, blob) for blob in blobs],
         )
 
-    def blobs(self, ids: Sequence[int]) -> list[tuple[int, int, bytes]]:
-        """(vector id, image id, blob) of the given vector ids, in id order."""
-        return sorted(self.select_in("SELECT id, image_id, vector FROM vectors WHERE id IN "
-                                      "({marks})", (int(i) for i in ids)))
+    def blobs(self, ids: Sequence[int], channel: str | None = None
+              ) -> list[tuple[int, int, bytes]]:
+        """(vector id, image id, blob) of the given vector ids (of ``channel`` only, when
+        given), in id order."""
+        if channel is None:
+            return sorted(self.select_in("SELECT id, image_id, vector FROM vectors WHERE id IN "
+                                         "({marks})", (int(i) for i in ids)))
+        return sorted(self.select_in("SELECT id, image_id, vector FROM vectors WHERE channel = ? "
+                                     "AND id IN ({marks})", (int(i) for i in ids),
+                                     leading=[channel]))
 
     def blob_bytes(self, channel: str) -> int:
         row = self.conn.execute("SELECT COALESCE(SUM(LENGTH(vector)), 0) FROM vectors "

@@ -441,15 +441,8 @@ class Collection:
         ``name`` labels the query in errors (an upload's file name).
         """
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        searchers = list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
-        # Decode as indexing did, so a stored image finds itself with the same vector;
-        # a box is in full-size pixels, and some channels give evidence in the query's
-        # own pixels: then decode at full size.
-        full_size = box is not None or decode_min_side(searchers, query=True) is None
-        min_side = None if full_size else decode_min_side(list(self.channels.values()))
-        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side, name=name)
-        if box is not None:
-            crop(image, box)  # checks the box against the image before any channel runs
+        image = self.decode_query(query, channel=channel, box=box, name=name)
+        searchers = self._searchers(channel)
         rankings = {}
         for searcher in searchers:
             try:
@@ -459,6 +452,26 @@ class Collection:
                     raise
                 # A query without a face still searches by everything else.
         return self.results(reciprocal_rank_fusion(rankings)[:k])
+
+    def decode_query(
+        self, query: ImageInput, *, channel: str = "global", box: Box | None = None,
+        name: str | None = None,
+    ) -> np.ndarray:
+        """``query`` decoded as :meth:`search` needs it; a server decodes uploads with this
+        in parallel, then searches with the array. Checks the box against the image."""
+        searchers = self._searchers(channel)
+        # Decode as indexing did, so a stored image finds itself with the same vector;
+        # a box is in full-size pixels, and some channels give evidence in the query's
+        # own pixels: then decode at full size.
+        full_size = box is not None or decode_min_side(searchers, query=True) is None
+        min_side = None if full_size else decode_min_side(list(self.channels.values()))
+        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side, name=name)
+        if box is not None:
+            crop(image, box)  # checks the box against the image before any channel runs
+        return image
+
+    def _searchers(self, channel: str) -> list[Channel]:
+        return list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
         """Attach paths to channel hits, keeping the best hit per image."""

@@ -202,7 +202,8 @@ class FacesChannel(VectorChannel):
         return StoredFace(face_id=face_id, image_id=image_id, face=face, vector=row[:d].copy())
 
     def stored_faces(self, face_ids: list[int]) -> list[StoredFace]:
-        return [self.unpack(fid, iid, blob) for fid, iid, blob in self.catalog.blobs(face_ids)]
+        return [self.unpack(fid, iid, blob)
+                for fid, iid, blob in self.catalog.blobs(face_ids, channel=self.name)]
 
     def faces_of_images(self, image_ids: list[int]) -> dict[int, list[StoredFace]]:
         rows = self.catalog.select_in(

@@ -12,17 +12,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import math
 import mimetypes
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, UploadFile
+from fastapi import Path as Path_
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
@@ -34,10 +37,17 @@ from lookalike.faces import NoFaceError
 from lookalike.images import load_image
 from lookalike.paths import atomic_write_bytes
 from lookalike.server import schemas
+from lookalike.server.limits import BodyLimit
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD = 20 * 2**20
-_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+# Lower than the library's cap: one query is decoded per request, and a small PNG can
+# claim 89 megapixels. 40 MP still takes any camera's photo.
+DEFAULT_MAX_PIXELS = 40_000_000
+THUMBNAIL_SIZES = (128, 256, 512, 1024)  # sizes are rounded up to these, to bound the cache
+MAX_ID = 2**63 - 1
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the other form fields
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,32 +63,48 @@ class ServerState:
     @contextmanager
     def using(self) -> Iterator[Collection]:
         """The collection, for one call at a time; library errors become HTTP errors."""
-        with self.lock:
-            try:
-                yield self.collection
-            except NoFaceError as error:
-                raise HTTPException(422, str(error)) from error
-            except NotFoundError as error:
-                raise HTTPException(404, str(error)) from error
-            except ImageError as error:
-                raise HTTPException(_image_status(error.reason), str(error)) from error
-            except ValidationError as error:
-                raise HTTPException(422, str(error)) from error
-            except LookalikeError as error:
-                raise HTTPException(400, str(error)) from error
+        with self.lock, _http_errors():
+            yield self.collection
+
+    def guard(self, call: Callable[[], T]) -> T:
+        """``call()`` without the lock, with library errors turned into HTTP errors."""
+        with _http_errors():
+            return call()
+
+
+@contextmanager
+def _http_errors() -> Iterator[None]:
+    try:
+        yield
+    except NoFaceError as error:
+        raise HTTPException(422, str(error)) from error
+    except NotFoundError as error:
+        raise HTTPException(404, str(error)) from error
+    except ImageError as error:
+        raise HTTPException(_image_status(error.reason), str(error)) from error
+    except ValidationError as error:
+        if "'faces' channel" in str(error):
+            raise HTTPException(404, str(error)) from error
+        raise HTTPException(422, str(error)) from error
+    except LookalikeError as error:
+        raise HTTPException(400, str(error)) from error
 
 
 def create_app(root: Path, *, token: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-               cors_origins: list[str] | None = None) -> FastAPI:
+               max_pixels: int = DEFAULT_MAX_PIXELS,
+               cors_origins: list[str] | None = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
     """The API and the page over the collection in ``root`` (which must exist).
 
     Write endpoints need ``Authorization: Bearer <token>``; with ``token=None`` they are
     refused. ``cors_origins`` allows those origins; CORS is off otherwise.
+    ``allowed_hosts`` are the ``Host`` names answered (default: this machine's), so a web
+    page elsewhere cannot read the collection through DNS rebinding.
     """
     if token is not None and len(token) < 8:
         raise ValidationError(f"expected a token of at least 8 characters, got {len(token)}")
-    collection = Collection(root).open(create=False)
+    collection = Collection(root, max_pixels=max_pixels).open(create=False)
     state = ServerState(collection=collection, token=token, max_upload_bytes=max_upload_bytes)
 
     @asynccontextmanager
@@ -89,9 +115,13 @@ def create_app(root: Path, *, token: str | None = None,
         with state.lock:
             collection.close()
 
-    app = FastAPI(title="Lookalike", version="0.1.0", lifespan=lifespan,
+    # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
+    app = FastAPI(title="Lookalike", version="0.1.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Visual search over one collection: search by example, by "
                               "crop and by face, and see why each result matched.")
+    app.add_middleware(TrustedHostMiddleware,
+                       allowed_hosts=allowed_hosts or ["localhost", "127.0.0.1", "[::1]"])
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
@@ -101,14 +131,21 @@ def create_app(root: Path, *, token: str | None = None,
     @app.middleware("http")
     async def count(request: Any, call_next: Callable[[Any], Any]) -> Any:
         state.requests += 1
-        return await call_next(request)
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    # Outermost: refuse an oversized body before any of it is read or spooled to disk.
+    app.add_middleware(BodyLimit, limit=max_upload_bytes + _FORM_OVERHEAD)
 
     def writer(authorization: Annotated[str | None, Header()] = None) -> None:
         if state.token is None:
             raise HTTPException(403, "writes are disabled: start the server with --token or "
                                      "LOOKALIKE_TOKEN")
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not given or not hmac.compare_digest(given.encode(), state.token.encode()):
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        given = given.strip()
+        if (scheme.lower() != "bearer" or not given
+                or not hmac.compare_digest(given.encode(), state.token.encode())):
             raise HTTPException(401, "expected 'Authorization: Bearer <token>' with the "
                                      "server's token", headers={"WWW-Authenticate": "Bearer"})
 
@@ -154,25 +191,31 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
         if (image is None) == (image_id is None):
             raise HTTPException(422, "expected either an uploaded 'image' or an 'image_id'")
         started = time.perf_counter()
-        query: bytes | str
-        if image is not None:
-            query = read_upload(image, state.max_upload_bytes)
-        else:
-            record = _indexed(state, int(image_id or 0))
-            query, width, height = record.path, record.width or 0, record.height or 0
         region = _parse_box(box)
-        wanted = (offset + k) * (4 if folder else 1)  # a folder filter drops some results
-        with state.using() as collection:
+        with state.lock:  # cheap: checks the channel name and how to decode
             if channel != "auto":
-                collection.channel(channel)  # a clear error for an unknown channel
-            found = collection.search(query, k=wanted, channel=channel, box=region,
-                                      name=image.filename if image is not None else None)
+                state.guard(lambda: state.collection.channel(channel))
+        name = None
+        if image is not None:
+            source: bytes | str = read_upload(image, state.max_upload_bytes)
+            name = image.filename or "upload"
+        else:
+            source = _indexed(state, int(image_id or 0)).path
+        # Decoding runs outside the lock, so uploads from several clients decode in parallel.
+        pixels = state.guard(lambda: state.collection.decode_query(
+            source, channel=channel, box=region, name=name))
+        height, width = pixels.shape[:2]
+        with state.using() as collection:
+            # A folder filter looks at every result, so that a page is never short.
+            wanted = collection.catalog.count("indexed") if folder else offset + k
+            found = collection.search(pixels, k=max(wanted, 1), channel=channel, box=region)
             records = collection.catalog.images_by_id(result.image_id for result in found)
             state.searches += 1
-        if isinstance(query, bytes):  # decoded by the search, so its header is sound
-            width, height = _upload_size(query)
         if folder:
-            found = [result for result in found if result.path.startswith(folder)]
+            inside = Path(folder)
+            found = [replace(result, rank=rank) for rank, result in enumerate(
+                (result for result in found if Path(result.path).is_relative_to(inside)),
+                start=1)]
         page = found[offset:offset + k]
         return schemas.SearchResponse(
             channel=channel, k=k, offset=offset,
@@ -190,7 +233,7 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
                                  images=[_image_out(r) for r in everything[offset:offset + limit]])
 
     @app.get("/images/{image_id}")
-    def image_file(image_id: int) -> FileResponse:
+    def image_file(image_id: Annotated[int, Path_(ge=1, le=MAX_ID)]) -> FileResponse:
         record = _indexed(state, image_id)
         path = Path(record.path)
         if not path.is_file():
@@ -199,14 +242,16 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
         return FileResponse(path, media_type=media)
 
     @app.get("/images/{image_id}/thumbnail")
-    def thumbnail(image_id: int, size: Annotated[int, Query(ge=64, le=1024)] = 256) -> Response:
+    def thumbnail(image_id: Annotated[int, Path_(ge=1, le=MAX_ID)],
+                  size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
         record = _indexed(state, image_id)
+        size = next(step for step in THUMBNAIL_SIZES if step >= size)
         cached = state.collection.root / "cache" / "thumbnails" / (
             f"{image_id}-{size}-{(record.sha256 or '')[:16]}.jpg")
         return _jpeg(cached, lambda: _thumbnail_bytes(record, size, state))
 
     @app.get("/images/{image_id}/info")
-    def image_info(image_id: int) -> schemas.ImageInfo:
+    def image_info(image_id: Annotated[int, Path_(ge=1, le=MAX_ID)]) -> schemas.ImageInfo:
         record = _indexed(state, image_id)
         faces: list[schemas.FaceOut] = []
         with state.using() as collection:
@@ -221,8 +266,9 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
         return schemas.ImageInfo(**_image_out(record).model_dump(), faces=faces)
 
     @app.get("/faces/{face_id}/thumbnail")
-    def face_thumbnail(face_id: int,
-                       size: Annotated[int, Query(ge=32, le=512)] = 160) -> Response:
+    def face_thumbnail(face_id: Annotated[int, Path_(ge=1, le=MAX_ID)],
+                       size: Annotated[int, Query(ge=16, le=512)] = 160) -> Response:
+        size = next(step for step in THUMBNAIL_SIZES if step >= size)
         with state.using() as collection:
             channel = _faces(collection)
             stored = channel.stored_faces([face_id])
@@ -242,13 +288,10 @@ def _add_write_routes(app: FastAPI, state: ServerState, write: list[Any]) -> Non
     def add_image(image: Annotated[UploadFile, File()]) -> schemas.Added:
         data = read_upload(image, state.max_upload_bytes)
         name = image.filename or "upload"
-        try:  # decoded here once, so a bad upload is refused before anything is written
-            load_image(data, max_pixels=state.collection.max_pixels, name=name)
-        except ImageError as error:
-            raise HTTPException(_image_status(error.reason), str(error)) from error
+        # Decoded here once, so a bad upload is refused before anything is written.
+        state.guard(lambda: load_image(data, max_pixels=state.collection.max_pixels, name=name))
         digest = hashlib.sha256(data).hexdigest()
-        suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in _SUFFIXES else ".img"
-        path = state.collection.root / "uploads" / f"{digest[:32]}{suffix}"
+        path = state.collection.root / "uploads" / f"{digest[:32]}{_suffix(data)}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             atomic_write_bytes(path, data)
@@ -261,14 +304,16 @@ def _add_write_routes(app: FastAPI, state: ServerState, write: list[Any]) -> Non
         return schemas.Added(image_id=record.id, path=record.path, report=report.as_dict())
 
     @app.delete("/images/{image_id}", dependencies=write)
-    def delete_image(image_id: int) -> dict[str, int]:
+    def delete_image(image_id: Annotated[int, Path_(ge=1, le=MAX_ID)]) -> dict[str, int]:
         record = _indexed(state, image_id)
         with state.using() as collection:
             removed = collection.remove([record.path])
-        uploads = (state.collection.root / "uploads").resolve()
-        path = Path(record.path).resolve()
-        if path.parent == uploads and path.is_file():
-            path.unlink()  # our own copy of an upload; a user's photo is never deleted
+            uploads = (collection.root / "uploads").resolve()
+            path = Path(record.path).resolve()
+            if path.parent == uploads and path.is_file():
+                path.unlink()  # our own copy of an upload; a user's photo is never deleted
+            for cached in (collection.root / "cache" / "thumbnails").glob(f"{image_id}-*.jpg"):
+                cached.unlink(missing_ok=True)
         return {"removed": removed}
 
 
@@ -283,7 +328,7 @@ def _add_people_routes(app: FastAPI, state: ServerState, write: list[Any]) -> No
                                       unassigned_faces=found.unassigned())
 
     @app.get("/people/{person_id}/faces")
-    def person_faces(person_id: int) -> schemas.PersonFaces:
+    def person_faces(person_id: Annotated[int, Path_(ge=1, le=MAX_ID)]) -> schemas.PersonFaces:
         with state.using() as collection:
             found = collection.people
             return schemas.PersonFaces(
@@ -319,7 +364,14 @@ def _add_people_routes(app: FastAPI, state: ServerState, write: list[Any]) -> No
 
 # -- helpers ----------------------------------------------------------------------------------
 
-_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
+             "TIFF": ".tif"}
+
+
+def _suffix(data: bytes) -> str:
+    """The file suffix of the format the bytes are in (never the name the client gave)."""
+    with Image.open(io.BytesIO(data)) as img:
+        return _SUFFIXES.get(img.format or "", ".img")
 
 
 def read_upload(upload: UploadFile, limit: int) -> bytes:
@@ -337,14 +389,6 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-def _upload_size(data: bytes) -> tuple[int, int]:
-    """(width, height) of an image already decoded once, as it stands upright."""
-    with Image.open(io.BytesIO(data)) as img:
-        width, height = img.size
-        orientation = img.getexif().get(0x0112, 1)
-    return (height, width) if orientation in _ROTATED else (width, height)
-
-
 def _image_status(reason: str) -> int:
     # Too many pixels and decompression bombs are "too large"; the rest is unreadable.
     return 413 if "pixels" in reason or "bomb" in reason else 422
@@ -357,6 +401,8 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
         x0, y0, x1, y1 = (float(part) for part in text.split(","))
     except ValueError as error:
         raise HTTPException(422, f"expected box as 'x0,y0,x1,y1', got '{text[:80]}'") from error
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise HTTPException(422, f"expected a box of finite numbers, got '{text[:80]}'")
     return x0, y0, x1, y1
 
 
