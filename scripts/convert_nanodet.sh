@@ -124,6 +124,28 @@ TF_CPP_MIN_LOG_LEVEL=2 venv/bin/python -m tf2onnx.convert --graphdef nanodet.pb 
     || { tail -40 tf2onnx.log; exit 1; }
 grep -E "Successfully|After optimization" tf2onnx.log
 
+# tf2onnx numbers the names it invents (pad_const__37, roi__126, ...) from a global
+# counter whose order varies run to run, so the bytes differ while the graph does not.
+# Renumber those names in order of first use and sort initializers: the output is
+# then byte-identical across runs and the sha256 below is stable.
+cat > canon.py <<'PY'
+import re, sys, onnx
+m = onnx.load(sys.argv[1]); g = m.graph
+pat, mp = re.compile(r"^(.*?)__\d+(.*)$"), {}
+def name(n):
+    if n and n not in mp:
+        mm = pat.match(n)
+        mp[n] = f"{mm.group(1)}__{sum(1 for v in mp.values() if '__' in v)}{mm.group(2)}" if mm else n
+    return mp.get(n, n)
+for n in g.node:
+    n.input[:] = [name(x) for x in n.input]; n.output[:] = [name(x) for x in n.output]; n.name = name(n.name)
+for t in list(g.initializer) + list(g.value_info): t.name = name(t.name)
+inits = sorted(g.initializer, key=lambda t: t.name); del g.initializer[:]; g.initializer.extend(inits)
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[1])
+PY
+venv/bin/python canon.py nanodet.onnx
+
 echo "== 5/5 parity: TensorFlow (frozen graph) vs ONNX Runtime on a random input"
 cat > parity.py <<'PY'
 import sys
