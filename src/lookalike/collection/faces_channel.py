@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.channels import Hit, VectorChannel
-from lookalike.errors import ValidationError, expect
+from lookalike.errors import NotFoundError, expect
 from lookalike.faces import (
     DETECTORS,
     EMBEDDERS,
@@ -140,10 +139,6 @@ class FacesChannel(VectorChannel):
     @property
     def record_floats(self) -> int:
         return self.dim + _EXTRA
-
-    def load(self, catalog: Catalog, root: Path) -> FacesChannel:
-        super().load(catalog, root)
-        return self
 
     def prepare(self) -> None:
         self.analyzer.load()
@@ -313,6 +308,6 @@ def _same_faces(old: np.ndarray, new: np.ndarray, threshold: float) -> list[tupl
 
 def check_faces_channel(channel: object) -> FacesChannel:
     if not isinstance(channel, FacesChannel):
-        raise ValidationError("expected a collection with a 'faces' channel, got none; create "
-                              "it with channels including 'faces'")
+        raise NotFoundError("expected a collection with a 'faces' channel, got none; create "
+                            "it with channels including 'faces'")
     return channel

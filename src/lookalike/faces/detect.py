@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lookalike.boxes import nms
 from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
 from lookalike.loading import LoadOnce
@@ -183,8 +184,8 @@ class CenterFaceDetector(FaceDetector):
         floor = min(self.candidate_score, self.config.min_score)
         faces = _decode_centerface(heatmap, scale, offset, points, (net_h, net_w), floor,
                                    self.stride)
-        keep = _nms(np.array([f[0] for f in faces]).reshape(-1, 4),
-                    np.array([f[2] for f in faces]), self.nms_iou)
+        keep = nms(np.array([f[0] for f in faces]).reshape(-1, 4),
+                   np.array([f[2] for f in faces]), self.nms_iou)
         sx, sy = width / net_w, height / net_h
         return [Face(box=(box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy),
                      landmarks=(marks * np.array([sx, sy], dtype=np.float32)).astype(np.float32),
@@ -211,26 +212,6 @@ def _decode_centerface(
     scores = heatmap[0, 0, rows, cols]
     return [(np.array([x0[i], y0[i], x1[i], y1[i]]), marks[i], float(scores[i]))
             for i in range(len(rows))]
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
-    """Greedy non-maximum suppression; indices of the boxes kept, best first."""
-    order = list(np.argsort(-scores, kind="stable"))
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    kept: list[int] = []
-    while order:
-        best = order.pop(0)
-        kept.append(int(best))
-        if not order:
-            break
-        rest = np.array(order)
-        w = np.clip(np.minimum(boxes[best, 2], boxes[rest, 2])
-                    - np.maximum(boxes[best, 0], boxes[rest, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[best, 3], boxes[rest, 3])
-                    - np.maximum(boxes[best, 1], boxes[rest, 1]), 0, None)
-        overlap = w * h / np.maximum(areas[best] + areas[rest] - w * h, 1e-9)
-        order = [i for i, o in zip(order, overlap, strict=True) if o <= iou]
-    return kept
 
 
 class DlibHogDetector(FaceDetector):

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lookalike.boxes import nms as boxes_nms
 from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
 from lookalike.loading import LoadOnce
@@ -227,25 +228,8 @@ def decode_gfl(
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -> np.ndarray:
-    """Class-aware greedy non-maximum suppression: a box suppresses the weaker boxes of the
-    same label that overlap it by more than ``iou``. Indices kept, best score first."""
-    if len(boxes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    # Shift each label's boxes far apart, so boxes of different labels never overlap.
-    offset = (float(boxes.max()) - float(boxes.min()) + 1.0) * labels.astype(np.float64)
-    shifted = boxes + offset[:, None]
-    x0, y0, x1, y1 = shifted.T
-    areas = (x1 - x0) * (y1 - y0)
-    order = np.argsort(-scores, kind="stable")
-    kept: list[int] = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        kept.append(int(best))
-        w = np.clip(np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]), 0, None)
-        h = np.clip(np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]), 0, None)
-        overlap = w * h / np.maximum(areas[best] + areas[rest] - w * h, 1e-9)
-        order = rest[overlap <= iou]
-    return np.array(kept, dtype=np.int64)
+    """Class-aware greedy non-maximum suppression (:func:`lookalike.boxes.nms` by label)."""
+    return boxes_nms(boxes, scores, iou, labels)
 
 
 DETECTORS: dict[str, type[ObjectDetector]] = {

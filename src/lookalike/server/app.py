@@ -32,6 +32,7 @@ from PIL import Image
 
 from lookalike.collection import Collection, FacesChannel, Person, SearchResult
 from lookalike.collection.catalog import ImageRecord
+from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.errors import ImageError, LookalikeError, NotFoundError, ValidationError
 from lookalike.faces import NoFaceError
 from lookalike.images import load_image
@@ -83,8 +84,6 @@ def _http_errors() -> Iterator[None]:
     except ImageError as error:
         raise HTTPException(_image_status(error.reason), str(error)) from error
     except ValidationError as error:
-        if "'faces' channel" in str(error):
-            raise HTTPException(404, str(error)) from error
         raise HTTPException(422, str(error)) from error
     except LookalikeError as error:
         raise HTTPException(400, str(error)) from error
@@ -192,9 +191,6 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
             raise HTTPException(422, "expected either an uploaded 'image' or an 'image_id'")
         started = time.perf_counter()
         region = _parse_box(box)
-        with state.lock:  # cheap: checks the channel name and how to decode
-            if channel != "auto":
-                state.guard(lambda: state.collection.channel(channel))
         name = None
         if image is not None:
             source: bytes | str = read_upload(image, state.max_upload_bytes)
@@ -270,7 +266,7 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
                        size: Annotated[int, Query(ge=16, le=512)] = 160) -> Response:
         size = next(step for step in THUMBNAIL_SIZES if step >= size)
         with state.using() as collection:
-            channel = _faces(collection)
+            channel = check_faces_channel(collection.channels.get("faces"))
             stored = channel.stored_faces([face_id])
             if not stored:
                 raise HTTPException(404, f"expected an existing face id, got {face_id}")
@@ -412,13 +408,6 @@ def _indexed(state: ServerState, image_id: int) -> ImageRecord:
     if record is None or record.status != "indexed":
         raise HTTPException(404, f"expected the id of an indexed image, got {image_id}")
     return record
-
-
-def _faces(collection: Collection) -> FacesChannel:
-    channel = collection.channels.get("faces")
-    if not isinstance(channel, FacesChannel):
-        raise HTTPException(404, "this collection has no faces channel")
-    return channel
 
 
 def _image_out(record: ImageRecord) -> schemas.ImageOut:
