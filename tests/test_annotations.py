@@ -73,7 +73,8 @@ def test_each_source_alone(tmp_path: Path) -> None:
     assert exif_only.keywords == ("a", "b") and exif_only.description == "two words"
     plain = tmp_path / "p.png"
     Image.fromarray(pattern(1)).save(plain)
-    assert read_embedded_text(plain).as_dict() == {"keywords": [], "description": None}
+    assert read_embedded_text(plain).as_dict() == {"keywords": [], "description": None,
+                                                   "taken": None}
 
 
 def test_damaged_metadata_is_skipped_and_bad_files_named(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_sidecar_csv_and_json(tmp_path: Path) -> None:
         "sub/b.jpg,,,,\n")
     found = load_sidecar(tmp_path / "notes.csv")
     assert found[catalog_key(tmp_path / "a.jpg")] == Annotation(
-        caption="A red dress", tags=("red", "dress", "summer"), category="fashion",
+        caption="A red dress", tags=("red", "dress", "summer"), categories=("fashion",),
         extra={"photographer": "Ann"})
     assert found[catalog_key(tmp_path / "sub" / "b.jpg")] == Annotation()
     (tmp_path / "notes.json").write_text(json.dumps(
@@ -118,3 +119,27 @@ def test_bad_sidecars_name_the_file_and_place(tmp_path: Path, name: str, content
     with pytest.raises(SidecarError, match=reason) as caught:
         load_sidecar(tmp_path / name)
     assert name in str(caught.value)
+
+
+def test_capture_time_and_bytes_input(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:01 12:30:05"
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif)
+    found = read_embedded_text(buffer.getvalue(), name="upload.jpg")
+    assert found.taken == "2024-05-01T12:30:05"
+    unset = Image.Exif()
+    unset.get_ifd(0x8769)[0x9003] = "0000:00:00 00:00:00"
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=unset)
+    assert read_embedded_text(buffer.getvalue()).taken is None
+    with pytest.raises(ImageError, match=r"upload\.jpg"):
+        read_embedded_text(b"not an image", name="upload.jpg")
+
+
+def test_sidecar_several_categories(tmp_path: Path) -> None:
+    sidecar = tmp_path / "labels.csv"
+    sidecar.write_text("path,categories\na.jpg,Dress;Summer\n")
+    found = load_sidecar(sidecar)[str(tmp_path / "a.jpg")]
+    assert found.categories == ("Dress", "Summer")
+    assert found.category == "Dress"

@@ -1,6 +1,7 @@
 """The web page in a real headless Chromium, against the real server on a small collection
-of scikit-image's sample photos: search by an uploaded image, by a box drawn on it, open a
-result's evidence, and rename a person.
+of scikit-image's sample photos: search by an uploaded image, by a box drawn on it, by a text
+(alone or with an image) and filters, open a result's evidence, edit an image's annotations,
+and rename a person.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package, and skips
 without them. Each test saves a screenshot in its tmp dir, and also in the folder named by
@@ -12,9 +13,11 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,7 @@ from lookalike import (  # noqa: E402
     GlobalChannelConfig,
     LocalChannelConfig,
 )
+from lookalike.collection import RegionsChannelConfig, TextChannelConfig  # noqa: E402
 from lookalike.server.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -85,17 +89,27 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+# The user's own annotations of some photos, added after indexing.
+USER_NOTES = {"coffee.png": {"tags": ["espresso", "morning"], "categories": ["drinks"]},
+              "chelsea.png": {"tags": ["tabby cat"], "categories": ["pets"]}}
+
+
 @pytest.fixture(scope="module")
 def collection_root(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample photos indexed with the global, local and faces channels, people grouped."""
+    """The sample photos indexed with every channel, people grouped, some photos tagged."""
     root = tmp_path_factory.mktemp("collection") / "c"
-    with Collection(root, channels=["global", "local", "faces"],
+    with Collection(root, channels=["global", "local", "faces", "regions", "text"],
                     global_config=GlobalChannelConfig(extractor="thumbnail"),
                     local_config=LocalChannelConfig(max_features=400, branching=6, depth=4),
-                    faces_config=FacesChannelConfig()) as collection:
+                    faces_config=FacesChannelConfig(),
+                    regions_config=RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,)),
+                    text_config=TextChannelConfig()) as collection:
         report = collection.index([photos])
         assert report.added == len(sample_photos()) and not report.failures
         assert collection.people.update().new_people == 2  # the astronaut and the cameraman
+        ids = {Path(record.path).name: record.id for record in collection.images()}
+        for name, notes in USER_NOTES.items():
+            collection.annotations.set(ids[name], **notes)
     return root
 
 
@@ -216,6 +230,50 @@ def canvas_has_drawing(driver: WebDriver, canvas_id: str) -> bool:
         return canvas.width > 0 && seen.size >= 16;""", canvas_id))
 
 
+def search_text(driver: WebDriver, text: str) -> list[str]:
+    """Type ``text`` in the text box, press Enter, and wait for the answer; the names found."""
+    box = driver.find_element(By.ID, "text-query")
+    box.clear()
+    before = searches(driver)
+    box.send_keys(text, Keys.ENTER)
+    until(driver, lambda d: searches(d) > before or error_text(d), f"no search for {text!r}")
+    assert not error_text(driver)
+    return result_names(driver)
+
+
+def choose(driver: WebDriver, select_id: str, value: str) -> None:
+    """Choose ``value`` in a select that searches again on a change, and wait for the answer."""
+    before = searches(driver)
+    Select(driver.find_element(By.ID, select_id)).select_by_value(value)
+    until(driver, lambda d: searches(d) > before or error_text(d), f"no search on {value!r}")
+    assert not error_text(driver)
+
+
+def reasons(driver: WebDriver) -> list[str]:
+    return texts(driver, "#results .result .reason")
+
+
+def open_result(driver: WebDriver, name: str) -> WebElement:
+    """Open the detail of the result named ``name``; the dialog, its evidence drawn."""
+    driver.find_elements(By.CSS_SELECTOR, "#results .result")[
+        result_names(driver).index(name)].click()
+    detail = driver.find_element(By.ID, "detail")
+    until(driver, ec.visibility_of(detail), "no detail view")
+    canvas = driver.find_element(By.ID, "detail-canvas")
+    until(driver, lambda d: canvas.get_attribute("data-drawn") == "true", "no evidence drawn")
+    return detail
+
+
+def annotations(driver: WebDriver) -> dict[str, str]:
+    """The annotations the detail lists, "kind text" -> annotation id, once they are loaded."""
+    until(driver, lambda d: d.find_element(By.ID, "annotations").get_attribute("data-loaded")
+          == "true", "the annotations did not load")
+    return dict(driver.execute_script(
+        "return [...document.querySelectorAll('#annotations .annotation')].map(e => ["
+        "e.querySelector('.kind').textContent + ' ' + e.querySelector('.note-text').textContent,"
+        " e.dataset.annotationId])"))
+
+
 def open_people(driver: WebDriver) -> list[WebElement]:
     driver.find_element(By.ID, "people-tab").click()
     until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#people .person"), "no people")
@@ -231,7 +289,8 @@ def person_names(driver: WebDriver) -> list[str]:
 def test_upload_a_query_and_see_results(page: WebDriver, photos: Path, tmp_path: Path) -> None:
     channels = [o.get_attribute("value")
                 for o in page.find_elements(By.CSS_SELECTOR, "#channel option")]
-    assert channels[0] == "auto" and sorted(channels[1:]) == ["faces", "global", "local"]
+    assert channels[0] == "auto"
+    assert sorted(channels[1:]) == ["faces", "global", "local", "regions", "text"]
     cards = upload(page, photos / "motorcycle_left.png")
     assert len(cards) == len(sample_photos())
     names = result_names(page)
@@ -436,3 +495,123 @@ def test_split_and_merge_people(page: WebDriver, tmp_path: Path) -> None:
     assert not error_text(page)
     merged = page.find_element(By.CSS_SELECTOR, f'#people .person[data-person-id="{original}"]')
     assert "2 faces" in merged.text
+
+
+def test_search_by_text_and_filters(page: WebDriver, photos: Path, tmp_path: Path) -> None:
+    names = search_text(page, "kitty")
+    assert names[0] == "chelsea.png"  # tagged "tabby cat"
+    assert "text: tabby cat" in reasons(page)[0]
+    status = page.find_element(By.ID, "search-status")
+    assert "“kitty”" in status.text and "image" not in status.text
+    # A search by text alone has no query image.
+    assert "has-query" not in (page.find_element(By.ID, "drop-zone").get_attribute("class") or "")
+    assert not page.find_element(By.ID, "query-canvas").is_displayed()
+    until(page, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#results img')].every(i => i.complete "
+        "&& i.naturalWidth > 0)"), "thumbnails did not load")
+    screenshot(page, tmp_path, "web_text.png")
+    # A filter searches again at once; then a text inside it.
+    categories = [o.get_attribute("value")
+                  for o in page.find_elements(By.CSS_SELECTOR, "#filter-category option")]
+    assert categories == ["", "drinks", "pets"]
+    choose(page, "filter-category", "drinks")
+    assert set(result_names(page)) <= {"coffee.png"}
+    assert search_text(page, "coffee") == ["coffee.png"]
+    assert "in drinks" in status.text
+    choose(page, "filter-category", "")
+    folder = page.find_element(By.ID, "filter-folder")
+    for typed, wanted in ((str(photos / "elsewhere"), []), (str(photos), ["coffee.png"])):
+        # Typed over what is there (clear() would leave the field, a search without a folder).
+        folder.send_keys(Keys.CONTROL, "a")
+        folder.send_keys(typed, Keys.ENTER)
+        until(page, lambda d, t=typed: f"under {t} by " in status.text or error_text(d),
+              "no search by folder")
+        assert not error_text(page) and result_names(page)[:1] == wanted
+    # The learned fusion needs a trained ranker: the server's reason is shown.
+    Select(page.find_element(By.ID, "fusion")).select_by_value("learned")
+    until(page, error_text, "no error for the learned fusion")
+    assert "400" in error_text(page) and "ranker" in error_text(page)
+    choose(page, "fusion", "weighted")
+    assert result_names(page)[0] == "coffee.png" and "weighted" in status.text
+    # Without a text or an image there is nothing to search by.
+    page.find_element(By.ID, "clear-text").click()
+    until(page, lambda d: not result_names(d) and not status.text, "the results stayed")
+
+
+def test_search_by_image_and_text(page: WebDriver, photos: Path, tmp_path: Path) -> None:
+    upload(page, photos / "astronaut.png")
+    names = search_text(page, "rocket")
+    status = page.find_element(By.ID, "search-status")
+    assert "for the image and “rocket”" in status.text
+    assert names[0] == "astronaut.png" and "rocket.png" in names
+    assert "text: " in reasons(page)[names.index("rocket.png")]
+    screenshot(page, tmp_path, "web_image_text.png")
+    # Dropping the image leaves the text alone.
+    before = searches(page)
+    page.find_element(By.ID, "clear-query").click()
+    until(page, lambda d: searches(d) > before or error_text(d), "no search by the text alone")
+    assert not error_text(page) and "image" not in status.text and "“rocket”" in status.text
+    assert result_names(page)[0] == "rocket.png"
+
+
+def test_crop_search_by_regions(page: WebDriver, photos: Path, tmp_path: Path) -> None:
+    upload(page, photos / "chelsea.png", channel="regions")
+    status = page.find_element(By.ID, "search-status")
+    drag_box(page, (62, 4, 358, 296))  # the cat, in the photo's pixels
+    until(page, lambda d: "inside" in status.text or error_text(d), "no search by the box")
+    assert not error_text(page)
+    assert result_names(page)[0] == "chelsea.png"
+    assert "cat at " in reasons(page)[0]
+    open_result(page, "chelsea.png")
+    canvas = page.find_element(By.ID, "detail-canvas")
+    assert canvas.get_attribute("data-regions") == "1"
+    assert canvas_has_drawing(page, "detail-canvas")
+    facts = page.find_element(By.ID, "detail-facts").text
+    assert "region" in facts and "cat" in facts
+    screenshot(page, tmp_path, "web_regions.png")
+
+
+def test_edit_an_images_annotations(page: WebDriver, photos: Path, tmp_path: Path) -> None:
+    page.find_element(By.ID, "token").send_keys(TOKEN)
+    upload(page, photos / "rocket.png", channel="global")
+    open_result(page, "rocket.png")
+    assert any(note.startswith("label ") for note in annotations(page))  # ImageNet's
+    page.find_element(By.ID, "add-tag").send_keys("launch pad", Keys.ENTER)
+    until(page, lambda d: "tag launch pad" in annotations(d) or error_text(d)
+          or d.find_element(By.ID, "detail-error").is_displayed(), "the tag is not listed")
+    screenshot(page, tmp_path, "web_annotations.png")
+    # The tag is the server's: after a reload, a search by it finds the photo.
+    page.refresh()
+    wait_ready(page)
+    assert search_text(page, "launch pad")[0] == "rocket.png"
+    open_result(page, "rocket.png")
+    note = annotations(page)["tag launch pad"]
+    page.find_element(By.CSS_SELECTOR, f'#annotations [data-annotation-id="{note}"] '
+                                       ".remove-annotation").click()
+    until(page, lambda d: "tag launch pad" not in annotations(d), "the tag was not removed")
+    assert not page.find_element(By.ID, "detail-error").is_displayed()
+    # Without the token, nothing can be edited.
+    page.find_element(By.ID, "detail-close").click()
+    page.find_element(By.ID, "token").clear()
+    open_result(page, "rocket.png")
+    annotations(page)
+    assert not page.find_elements(By.CSS_SELECTOR, "#annotations .remove-annotation")
+    assert not page.find_element(By.ID, "add-tag").is_displayed()
+
+
+def test_opening_a_result_logs_a_click(page: WebDriver, collection_root: Path,
+                                       tmp_path: Path) -> None:
+    def clicks() -> list[tuple[str, int]]:
+        with closing(sqlite3.connect(f"file:{collection_root / 'catalog.sqlite'}?mode=ro",
+                                     uri=True)) as conn:
+            return conn.execute("SELECT query_id, image_id FROM clicks ORDER BY rowid").fetchall()
+
+    before = clicks()
+    names = search_text(page, "kitty")
+    detail = open_result(page, names[0])
+    until(page, lambda d: detail.get_attribute("data-click-rank") == "1", "no click logged")
+    image_id = int(page.find_element(By.CSS_SELECTOR, "#results .result").get_attribute(
+        "data-image-id"))
+    logged = clicks()
+    assert len(logged) == len(before) + 1 and logged[-1][1] == image_id
+    screenshot(page, tmp_path, "web_click.png")

@@ -1,12 +1,14 @@
-"""Reciprocal rank fusion, checked against hand-computed scores."""
+"""Rank and score fusion, checked against hand-computed scores."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 from lookalike.collection.channels import Hit
 from lookalike.errors import ValidationError
-from lookalike.fusion import reciprocal_rank_fusion
+from lookalike.fusion import Calibration, reciprocal_rank_fusion, weighted_score_fusion
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -25,3 +27,37 @@ def test_a_single_channel_keeps_its_own_scores() -> None:
     assert reciprocal_rank_fusion({"global": hits}) == hits
     with pytest.raises(ValidationError, match="positive"):
         reciprocal_rank_fusion({"global": hits}, k=0)
+
+
+def test_weighted_rrf() -> None:
+    a = [Hit(1, 0.9), Hit(2, 0.8)]
+    b = [Hit(2, 3.0), Hit(1, 1.0)]
+    fused = reciprocal_rank_fusion({"a": a, "b": b}, weights={"a": 1.0, "b": 3.0})
+    assert [hit.image_id for hit in fused] == [2, 1]
+    assert fused[0].score == pytest.approx(1 / 62 + 3 / 61)
+
+
+def test_weighted_score_fusion_min_max_without_calibration() -> None:
+    a = [Hit(1, 0.9), Hit(2, 0.5), Hit(3, 0.1)]  # scaled to 1, 0.5, 0
+    b = [Hit(3, 40.0), Hit(2, 20.0)]  # scaled to 1, 0
+    fused = weighted_score_fusion({"a": a, "b": b})
+    scores = {hit.image_id: hit.score for hit in fused}
+    assert scores == pytest.approx({1: 1.0, 2: 0.5, 3: 1.0})
+    assert [hit.image_id for hit in fused] == [1, 3, 2]  # ties by image id
+
+
+def test_weighted_score_fusion_with_platt_calibration_and_weights() -> None:
+    a = [Hit(1, 0.9), Hit(2, 0.2)]
+    b = [Hit(2, 10.0)]
+    calibrations = {"a": Calibration(10.0, -5.0), "b": Calibration(0.5, -2.0)}
+    fused = weighted_score_fusion({"a": a, "b": b}, calibrations=calibrations,
+                                  weights={"b": 2.0})
+    scores = {hit.image_id: hit.score for hit in fused}
+
+    def sigmoid(z: float) -> float:
+        return 1 / (1 + math.exp(-z))
+
+    assert scores[1] == pytest.approx(sigmoid(4.0))
+    assert scores[2] == pytest.approx(sigmoid(-3.0) + 2 * sigmoid(3.0))
+    assert fused[0].image_id == 2
+    assert fused[0].evidence["channel_scores"] == {"a": 0.2, "b": 10.0}

@@ -306,7 +306,7 @@ def test_unknown_channels_are_refused(tmp_path: Path) -> None:
     from lookalike.eval import evaluate
 
     with pytest.raises(ValidationError, match="channel among"):
-        evaluate("custom", root=tmp_path, truth=tmp_path / "t.tsv", channel="regions")
+        evaluate("custom", root=tmp_path, truth=tmp_path / "t.tsv", channel="colour")
 
 
 def test_vocabulary_command_reports_folders_without_images(tmp_path: Path,

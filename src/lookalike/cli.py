@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import sys
 import warnings
@@ -28,12 +29,15 @@ from lookalike.collection import (
     GlobalChannelConfig,
     IndexReport,
     LocalChannelConfig,
+    RegionsChannelConfig,
+    SearchFilter,
 )
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.eval import DATASET_NAMES
 from lookalike.extractors import available_extractors
 from lookalike.faces import DETECTORS
 from lookalike.faces.cluster import CLUSTERERS
+from lookalike.fusion import FUSIONS
 from lookalike.images import DEFAULT_MAX_PIXELS
 from lookalike.local.features import FEATURE_KINDS
 
@@ -71,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_vocabulary(commands)
     _add_faces(commands)
     _add_serve(commands)
+    from lookalike import cli_clues
+
+    cli_clues.add_commands(commands, sys.modules[__name__])
     return parser
 
 
@@ -100,7 +107,8 @@ def _local_options(parser: argparse.ArgumentParser, *, stored: bool,
     if channels:
         parser.add_argument("--channels", type=_parse_channels, default=None, metavar="LIST",
                             help="channels of a new collection, comma-separated among global "
-                                 "(default), local and faces, e.g. global,faces")
+                                 "(default), local, faces, regions and text, e.g. "
+                                 "global,regions,text")
     if stored:
         parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
                             help="local features (default rootsift)")
@@ -208,6 +216,9 @@ def _add_index(commands: Any) -> None:
     parser.add_argument("--no-recursive", action="store_true",
                         help="do not descend into sub-folders")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
+                        help="captions, tags and categories from a CSV/TSV/JSON sidecar, "
+                             "imported after indexing (paths relative to the file)")
     _max_pixels_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -218,16 +229,29 @@ def run_index(args: argparse.Namespace) -> int:
     local = _local_config(args, args.collection)
     faces = _faces_config(args, args.collection)
     # Options of a channel on a new collection ask for that channel (Collection does the same).
+    regions = None
+    if (args.extractor and "regions" in (args.channels or [])
+            and not (args.collection / "manifest.json").exists()):
+        # A new collection embeds its regions with the model it embeds whole images with.
+        regions = RegionsChannelConfig(extractor=args.extractor)
     collection = Collection(args.collection, channels=args.channels,
                             global_config=_config(args, args.collection), local_config=local,
-                            faces_config=faces, batch_size=args.batch_size,
-                            max_pixels=args.max_pixels)
+                            faces_config=faces, regions_config=regions,
+                            batch_size=args.batch_size, max_pixels=args.max_pixels)
+    imported = None
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
         report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
+        if args.annotations is not None:
+            imported = collection.annotations.import_sidecar(args.annotations)
     if args.json:
-        _print_json(report.as_dict())
+        _print_json({**report.as_dict(),
+                     **({"annotations": imported.as_dict()} if imported else {})})
     else:
         print(format_report(report))
+        if imported is not None:
+            print(f"annotated {imported.annotated} images from {args.annotations}"
+                  + (f"; {len(imported.unknown)} paths not in the collection, e.g. "
+                     f"{imported.unknown[0]}" if imported.unknown else ""))
     return 0
 
 
@@ -244,15 +268,30 @@ def format_report(report: IndexReport) -> str:
 # -- search -----------------------------------------------------------------------------------
 
 def _add_search(commands: Any) -> None:
-    parser = commands.add_parser("search", help="find the images most like a query image")
-    parser.add_argument("image", type=Path, metavar="IMAGE")
+    parser = commands.add_parser("search", help="find the images most like a query image, "
+                                                "or matching a text, or both")
+    parser.add_argument("image", type=Path, metavar="IMAGE", nargs="?", default=None)
     _collection_option(parser)
+    parser.add_argument("--text", "-t", default=None, metavar="TEXT",
+                        help="search annotations by text (BM25 and meaning); with an IMAGE, "
+                             "'like this image, and TEXT'")
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     parser.add_argument("--channel", default="global",
-                        help="global (default), local, faces, or auto (every channel the "
-                             "collection has, fused)")
+                        help="global (default), local, faces, regions, text, or auto (every "
+                             "channel the collection has, fused)")
+    parser.add_argument("--fusion", choices=FUSIONS, default="rrf",
+                        help="how several rankings become one (default rrf; learned needs "
+                             "'lookalike ranker train')")
     parser.add_argument("--box", type=_parse_box, default=None, metavar="X0,Y0,X1,Y1",
                         help="search with this region of the query only, in its pixels")
+    parser.add_argument("--category", action="append", default=[], metavar="NAME",
+                        help="keep images of this category (repeat for several)")
+    parser.add_argument("--folder", default=None, metavar="DIR",
+                        help="keep images under this folder")
+    parser.add_argument("--since", type=_parse_date, default=None, metavar="YYYY-MM-DD",
+                        help="keep images taken (or modified) on or after this day")
+    parser.add_argument("--until", type=_parse_date, default=None, metavar="YYYY-MM-DD",
+                        help="keep images taken (or modified) on or before this day")
     _local_options(parser, stored=False)
     parser.add_argument("--json", action="store_true")
     _max_pixels_option(parser)
@@ -268,13 +307,27 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got '{text}'") from error
+
+
 def run_search(args: argparse.Namespace) -> int:
+    if args.image is None and args.text is None:
+        raise ValidationError("expected a query IMAGE, --text or both, got neither")
     collection = Collection(args.collection, local_config=_local_config(args, args.collection),
                             max_pixels=args.max_pixels)
+    filters = SearchFilter(categories=tuple(args.category), folder=args.folder,
+                           date_from=args.since, date_to=args.until)
     with collection.open(create=False):
-        results = collection.search(args.image, k=args.k, channel=args.channel, box=args.box)
+        results = collection.search(args.image, text=args.text, k=args.k, channel=args.channel,
+                                    box=args.box, filters=filters, fusion=args.fusion)
     if args.json:
-        _print_json({"query": str(args.image), "channel": args.channel,
+        _print_json({"query": None if args.image is None else str(args.image),
+                     "text": args.text, "channel": args.channel, "fusion": args.fusion,
+                     "filters": filters.as_dict(),
                      "results": [result.as_dict() for result in results]})
     else:
         for result in results:
@@ -287,6 +340,13 @@ def _why(evidence: dict[str, Any]) -> str:
     local = evidence.get("local", evidence)
     if local.get("verified"):
         return f"  ({local['inliers']} inliers)"
+    region = evidence.get("regions", evidence)
+    if region.get("region") in ("object", "window"):
+        what = region.get("label") or "window"
+        return f"  ({what} at {region['region_box']})"
+    text = evidence.get("text", evidence)
+    if "matched" in text or "bm25" in text:
+        return f"  (text: {text.get('matched') or 'words'})"
     face = evidence.get("faces", evidence)
     if "face_box" in face:
         person = face.get("person") or {}
@@ -325,6 +385,15 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def _describe_channel(channel: dict[str, Any]) -> str:
+    if "regions_per_image" in channel:
+        return (f"{channel['detector']} objects + R-MAC windows at scales "
+                f"{channel['grid_levels']}, embedded by {channel['extractor']}: "
+                f"{channel['vectors']} regions ({channel['regions_per_image']} per image), "
+                f"index {channel['index']}")
+    if "annotations" in channel:
+        return (f"{channel['annotations']} annotations on {channel['annotated_images']} "
+                f"images (top {channel['labels']} ImageNet labels of {channel['extractor']}), "
+                f"BM25 (tantivy)" + (" + all-MiniLM-L6-v2" if channel["semantic"] else ""))
     if "extractor_info" in channel:
         extractor = channel["extractor_info"]
         return (f"{extractor['name']} v{extractor['version']} ({extractor['dim']}-d, "
@@ -370,7 +439,14 @@ def _add_eval(commands: Any) -> None:
     parser.add_argument("--truth", type=Path, help="custom: TSV of (query, relevant) path pairs")
     parser.add_argument("--pairs", type=Path, help="lfw: pairs file in the official format")
     parser.add_argument("--channel", default="global",
-                        help="global (default), local, faces, or auto (global and local, fused)")
+                        help="global (default), local, faces, regions, text, or auto (each of "
+                             "--auto-channels alone and every fusion, side by side)")
+    parser.add_argument("--auto-channels", type=_parse_channels, default=None, metavar="LIST",
+                        help="channels searched by auto (default global,local,regions,text)")
+    parser.add_argument("--fusion", choices=FUSIONS, default="rrf",
+                        help="auto: the fusion reported as the headline figures (default rrf; "
+                             "weighted and learned are trained and tested on disjoint halves "
+                             "of the queries)")
     parser.add_argument("--max-people", type=int, default=None, metavar="N",
                         help="lfw-people: cluster only the first N identities")
     parser.add_argument("--full-query", action="store_true",
@@ -395,6 +471,8 @@ def run_eval(args: argparse.Namespace) -> int:
             data=args.data, root=args.root, truth=args.truth, pairs=args.pairs,
             crop=not args.full_query, progress=update, local_config=_local_config(args),
             faces_config=_faces_config(args), max_people=args.max_people,
+            fusion=args.fusion,
+            auto_channels=tuple(args.auto_channels) if args.auto_channels else None,
         )
     if args.json:
         _print_json(report)

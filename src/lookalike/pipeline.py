@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lookalike.annotations.embedded import EmbeddedText, read_embedded_text
 from lookalike.collection.catalog import Catalog, ImageRecord
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError, ValidationError
@@ -46,6 +47,7 @@ class Job:
     error: str | None = None
     known: ImageRecord | None = None  # the catalog's record of this key, if any
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    embedded: EmbeddedText | None = None  # keywords, description and date in the file
 
     @property
     def unchanged_content(self) -> bool:
@@ -118,6 +120,7 @@ def _decode(job: Job, max_pixels: int, min_side: int | None) -> None:
         if job.data is not None:
             job.image, (job.width, job.height) = decode_image_and_size(
                 job.data, source=job.key, max_pixels=max_pixels, min_side=min_side)
+            job.embedded = read_embedded_text(job.data, name=job.key)
         else:
             job.image = load_image(job.source, max_pixels=max_pixels, name=job.key)  # type: ignore[arg-type]
             job.sha256 = hashlib.sha256(job.image.tobytes()).hexdigest()
@@ -180,10 +183,25 @@ def write_stage(
                 width=job.width, height=job.height, status="indexed", error=None)
             for channel in channels:
                 channel.store(catalog, conn, image_id, job.vectors[channel.name])
+            catalog.replace_annotations(conn, image_id, "embedded",
+                                        embedded_annotations(job.embedded))
             if job.known is not None:
                 counts.updated += 1
             else:
                 counts.added += 1
+
+
+def embedded_annotations(found: EmbeddedText | None) -> list[tuple[str, str, float | None]]:
+    """The catalog's (kind, text, score) rows for the text found inside an image file."""
+    if found is None:
+        return []
+    rows: list[tuple[str, str, float | None]] = [("keyword", word, None)
+                                                  for word in found.keywords]
+    if found.description:
+        rows.append(("description", found.description, None))
+    if found.taken:
+        rows.append(("taken", found.taken, None))
+    return rows
 
 
 def run_local(

@@ -14,7 +14,9 @@ never fatal: a photo with a broken XMP packet still has its pixels and its other
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -30,28 +32,42 @@ _EXIF_XP_KEYWORDS = 0x9C9E
 _IPTC_KEYWORDS = (2, 25)
 _IPTC_CAPTION = (2, 120)
 _MAX_TEXT = 10_000  # characters kept from any one field
+_EXIF_IFD = 0x8769
+_EXIF_TAKEN = 0x9003  # DateTimeOriginal
+_EXIF_DATETIME = 0x0132
+_EXIF_DATE = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 
 
 @dataclass(frozen=True)
 class EmbeddedText:
     keywords: tuple[str, ...] = ()
     description: str | None = None
+    taken: str | None = None  # EXIF capture time, ISO 8601 without a zone ("2024-05-01T12:30:00")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"keywords": list(self.keywords), "description": self.description}
+        return {"keywords": list(self.keywords), "description": self.description,
+                "taken": self.taken}
+
+    @property
+    def empty(self) -> bool:
+        return not self.keywords and self.description is None and self.taken is None
 
 
-def read_embedded_text(path: str | os.PathLike[str]) -> EmbeddedText:
-    """The keywords and description in the image file at ``path``.
+def read_embedded_text(source: str | os.PathLike[str] | bytes, *,
+                       name: str | None = None) -> EmbeddedText:
+    """The keywords, description and capture time in an image file (a path, or its bytes
+    with ``name`` for errors).
 
     Raises :class:`ImageError` (naming the file) when it cannot be opened as an image.
     """
-    if not isinstance(path, str | os.PathLike):
-        raise ValidationError(f"expected a path, got {type(path).__name__}")
-    label = os.fspath(path)
+    if not isinstance(source, str | os.PathLike | bytes):
+        raise ValidationError(f"expected a path or bytes, got {type(source).__name__}")
+    label = name or ("<bytes>" if isinstance(source, bytes) else os.fspath(source))
+    opened = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(path) as image:
+        with Image.open(opened) as image:
             found = [_xmp(image), _iptc(image), _exif(image)]
+            taken = _taken(image)
     except FileNotFoundError as error:
         raise ImageError(str(label), "file not found") from error
     except (UnidentifiedImageError, OSError) as error:
@@ -64,7 +80,7 @@ def read_embedded_text(path: str | os.PathLike[str]) -> EmbeddedText:
                 seen.add(word.casefold())
                 keywords.append(word)
     description = next((text for _, text in found if text), None)
-    return EmbeddedText(keywords=tuple(keywords), description=description)
+    return EmbeddedText(keywords=tuple(keywords), description=description, taken=taken)
 
 
 def _clean(text: str | bytes | None) -> str | None:
@@ -115,3 +131,19 @@ def _exif(image: ImageFile.ImageFile) -> tuple[list[str], str | None]:
         words = [w for w in (_clean(part) for part in text.split(";")) if w]
     description = exif.get(_EXIF_DESCRIPTION)
     return words, _clean(description) if isinstance(description, str | bytes) else None
+
+
+def _taken(image: ImageFile.ImageFile) -> str | None:
+    """When the photo was taken, from EXIF DateTimeOriginal (else DateTime), as ISO 8601."""
+    try:
+        exif = image.getexif()
+        raw = exif.get_ifd(_EXIF_IFD).get(_EXIF_TAKEN) or exif.get(_EXIF_DATETIME)
+    except (SyntaxError, ValueError, OSError, KeyError):
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    match = _EXIF_DATE.match(raw.strip()) if isinstance(raw, str) else None
+    if match is None or match.group(1) == "0000":
+        return None  # cameras write "0000:00:00 00:00:00" when the clock was never set
+    year, month, day, hour, minute, second = match.groups()
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}"

@@ -1,9 +1,10 @@
 """User-supplied annotations from a sidecar file: CSV or JSON, one record per image.
 
-CSV: a header with ``path`` and any of ``caption``, ``tags`` and ``category``; tags are
-separated by ``;`` or ``|``. JSON: a list of such objects, or an object mapping each path
-to one (``tags`` may then be a list). Paths are taken relative to the sidecar's folder.
-Every problem is an error that names the file and the line or entry.
+CSV: a header with ``path`` and any of ``caption``, ``tags`` and ``category`` (or
+``categories``); tags and categories are separated by ``;`` or ``|``. JSON: a list of such
+objects, or an object mapping each path to one (``tags`` may then be a list). Paths are
+taken relative to the sidecar's folder. Every problem is an error that names the file and
+the line or entry.
 """
 
 from __future__ import annotations
@@ -29,11 +30,17 @@ class SidecarError(LookalikeError):
 class Annotation:
     caption: str | None = None
     tags: tuple[str, ...] = ()
-    category: str | None = None
+    categories: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def category(self) -> str | None:
+        """The first category, for sidecars that give one per image."""
+        return self.categories[0] if self.categories else None
+
     def as_dict(self) -> dict[str, Any]:
-        return {"caption": self.caption, "tags": list(self.tags), "category": self.category,
+        return {"caption": self.caption, "tags": list(self.tags),
+                "categories": list(self.categories),
                 **({"extra": self.extra} if self.extra else {})}
 
 
@@ -94,17 +101,26 @@ def _annotation(sidecar: Path, where: str, record: dict[str, Any]) -> tuple[str,
     image = record.get("path")
     if not isinstance(image, str) or not image.strip():
         raise SidecarError(f"{sidecar}:{where}: expected a non-empty 'path', got {image!r}")
-    tags = record.get("tags") or []
-    if isinstance(tags, str):
-        tags = re.split(r"[;|]", tags)
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise SidecarError(f"{sidecar}:{where}: expected 'tags' as text or a list of text")
-    known = {"path", "caption", "tags", "category"}
+    tags = _text_list(sidecar, where, record, "tags")
+    categories = (_text_list(sidecar, where, record, "category")
+                  + _text_list(sidecar, where, record, "categories"))
+    known = {"path", "caption", "tags", "category", "categories"}
     extra = {key: str(value)[:_MAX_FIELD] for key, value in record.items()
              if key not in known and value not in (None, "")}
     return catalog_key(sidecar.parent / image.strip()), Annotation(
-        caption=_text(record.get("caption")), category=_text(record.get("category")),
-        tags=tuple(dict.fromkeys(t for t in (_text(tag) for tag in tags) if t)), extra=extra)
+        caption=_text(record.get("caption")), categories=tuple(dict.fromkeys(categories)),
+        tags=tuple(dict.fromkeys(tags)), extra=extra)
+
+
+def _text_list(sidecar: Path, where: str, record: dict[str, Any], key: str) -> list[str]:
+    """A field that holds several texts: a list, or one text split at ';' or '|'."""
+    value = record.get(key) or []
+    if isinstance(value, str):
+        value = re.split(r"[;|]", value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SidecarError(f"{sidecar}:{where}: expected '{key}' as text or a list of text, "
+                           f"got {type(value).__name__}")
+    return [text for text in (_text(v) for v in value) if text]
 
 
 def _text(value: Any) -> str | None:

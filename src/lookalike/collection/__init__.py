@@ -1,12 +1,19 @@
 """Collections: the on-disk catalog, channels and the public :class:`Collection`."""
 
+from lookalike.collection.annotations import Annotations, ImportReport
+from lookalike.collection.catalog import AnnotationRecord
 from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig, Hit
 from lookalike.collection.collection import Collection, IndexReport, SearchResult
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
+from lookalike.collection.filters import SearchFilter
 from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
 from lookalike.collection.people import FaceRef, People, Person, UpdateReport
+from lookalike.collection.regions_channel import RegionsChannel, RegionsChannelConfig
+from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 
 __all__ = [
+    "AnnotationRecord",
+    "Annotations",
     "Channel",
     "Collection",
     "FaceRef",
@@ -15,12 +22,18 @@ __all__ = [
     "GlobalChannel",
     "GlobalChannelConfig",
     "Hit",
+    "ImportReport",
     "IndexReport",
     "LocalChannel",
     "LocalChannelConfig",
     "People",
     "Person",
+    "RegionsChannel",
+    "RegionsChannelConfig",
+    "SearchFilter",
     "SearchResult",
     "StoredFace",
+    "TextChannel",
+    "TextChannelConfig",
     "UpdateReport",
 ]

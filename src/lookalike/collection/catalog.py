@@ -9,6 +9,12 @@ People (faces grouped by the user and by clustering) live in ``people``,
 ``face_people`` and ``face_rejections``; a face is a vector id, so removing or
 re-embedding an image drops its faces' assignments with it (ON DELETE CASCADE).
 
+Annotations (captions, tags, categories, keywords, automatic labels) live in
+``annotations``, one row per text, tagged with where it came from. Triggers log every
+change to an image's text in ``annotation_log``, in the same transaction, so the
+full-text index (a derived cache) catches up by reading the log from its last
+revision, and a crash can never leave it believing it is current when it is not.
+
 Vectors live in one table for every channel. A vector's id is never reused
 (AUTOINCREMENT), so a re-embedded image gets a new id and derived indexes can
 be brought up to date by comparing id sets.
@@ -73,7 +79,65 @@ CREATE TABLE IF NOT EXISTS face_rejections (
     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     PRIMARY KEY (face_id, person_id)
 );
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    score REAL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS annotations_by_image ON annotations(image_id, source);
+CREATE INDEX IF NOT EXISTS annotations_by_text ON annotations(text);
+CREATE TABLE IF NOT EXISTS annotation_log (
+    revision INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS annotation_added AFTER INSERT ON annotations
+    BEGIN INSERT INTO annotation_log (image_id) VALUES (NEW.image_id); END;
+CREATE TRIGGER IF NOT EXISTS annotation_removed AFTER DELETE ON annotations
+    BEGIN INSERT INTO annotation_log (image_id) VALUES (OLD.image_id); END;
+CREATE TRIGGER IF NOT EXISTS annotation_changed AFTER UPDATE ON annotations
+    BEGIN INSERT INTO annotation_log (image_id) VALUES (NEW.image_id); END;
+CREATE TRIGGER IF NOT EXISTS image_removed AFTER DELETE ON images
+    BEGIN INSERT INTO annotation_log (image_id) VALUES (OLD.id); END;
+CREATE TABLE IF NOT EXISTS search_log (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    rankings TEXT NOT NULL,
+    shown TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clicks (
+    query_id TEXT NOT NULL REFERENCES search_log(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (query_id, image_id)
+);
+CREATE TRIGGER IF NOT EXISTS image_moved AFTER UPDATE OF path ON images
+    BEGIN INSERT INTO annotation_log (image_id) VALUES (NEW.id); END;
 """
+
+
+ANNOTATION_KINDS = ("caption", "tag", "category", "keyword", "description", "label", "object",
+                    "taken")
+ANNOTATION_SOURCES = ("user", "sidecar", "embedded", "imagenet", "detector")
+
+
+@dataclass(frozen=True)
+class AnnotationRecord:
+    """One text about an image. ``score`` is a model's confidence (None for people's text)."""
+
+    id: int
+    image_id: int
+    kind: str
+    text: str
+    score: float | None
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "text": self.text,
+                "score": None if self.score is None else round(self.score, 4),
+                "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -323,3 +387,77 @@ class Catalog:
     def count_vectors(self, channel: str) -> int:
         row = self.conn.execute("SELECT COUNT(*) FROM vectors WHERE channel = ?", (channel,))
         return int(row.fetchone()[0])
+
+    # -- annotations ----------------------------------------------------------------------
+
+    def replace_annotations(
+        self, conn: sqlite3.Connection, image_id: int, source: str,
+        items: Iterable[tuple[str, str, float | None]], kinds: Sequence[str] | None = None,
+    ) -> None:
+        """Make ``items`` (kind, text, score) the image's annotations from ``source``
+        (of ``kinds`` only, when given); the image's other text is left alone."""
+        query = "DELETE FROM annotations WHERE image_id = ? AND source = ?"
+        params: list[Any] = [image_id, source]
+        if kinds is not None:
+            query += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
+        conn.execute(query, params)
+        conn.executemany(
+            "INSERT INTO annotations (image_id, kind, text, score, source) VALUES (?, ?, ?, ?, ?)",
+            [(image_id, kind, text, score, source) for kind, text, score in items])
+
+    def add_annotation(self, conn: sqlite3.Connection, image_id: int, kind: str, text: str,
+                       score: float | None, source: str) -> int:
+        cursor = conn.execute(
+            "INSERT INTO annotations (image_id, kind, text, score, source) VALUES (?, ?, ?, ?, ?)",
+            (image_id, kind, text, score, source))
+        return int(cursor.lastrowid or 0)
+
+    def annotations_of(self, image_ids: Iterable[int]) -> dict[int, list[AnnotationRecord]]:
+        """Each image's annotations, in the order they were added."""
+        rows = self.select_in("SELECT id, image_id, kind, text, score, source FROM annotations "
+                              "WHERE image_id IN ({marks})", (int(i) for i in image_ids))
+        found: dict[int, list[AnnotationRecord]] = {}
+        for record in sorted((AnnotationRecord(*row) for row in rows), key=lambda r: r.id):
+            found.setdefault(record.image_id, []).append(record)
+        return found
+
+    def annotation(self, annotation_id: int) -> AnnotationRecord | None:
+        row = self.conn.execute("SELECT id, image_id, kind, text, score, source FROM annotations "
+                                "WHERE id = ?", (annotation_id,)).fetchone()
+        return None if row is None else AnnotationRecord(*row)
+
+    def annotation_revision(self) -> int:
+        """The latest change to any image's text (0 when there was none)."""
+        row = self.conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'annotation_log'").fetchone()
+        return int(row[0]) if row else 0
+
+    def annotated_since(self, revision: int) -> list[int]:
+        """Images whose text changed (or that were removed) after ``revision``."""
+        rows = self.conn.execute("SELECT DISTINCT image_id FROM annotation_log "
+                                 "WHERE revision > ?", (revision,))
+        return sorted(row[0] for row in rows)
+
+    def annotated_images(self) -> list[int]:
+        rows = self.conn.execute("SELECT DISTINCT image_id FROM annotations ORDER BY image_id")
+        return [row[0] for row in rows]
+
+    def forget_annotation_log(self, up_to: int) -> None:
+        """Drop log entries a derived index has applied; it keeps the revision it reached."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM annotation_log WHERE revision <= ?", (up_to,))
+
+    def distinct_texts(self, kinds: Sequence[str]) -> list[str]:
+        rows = self.conn.execute(
+            f"SELECT DISTINCT text FROM annotations WHERE kind IN ({','.join('?' * len(kinds))})",
+            list(kinds))
+        return [row[0] for row in rows]
+
+    def images_with_texts(self, texts: Iterable[str], kinds: Sequence[str]
+                          ) -> list[tuple[int, str, float | None, str]]:
+        """(image id, text, score, source) of every annotation whose text is one of ``texts``."""
+        kind_marks = ",".join("?" * len(kinds))
+        return [(int(row[0]), str(row[1]), row[2], str(row[3])) for row in self.select_in(
+            f"SELECT image_id, text, score, source FROM annotations WHERE kind IN ({kind_marks}) "
+            "AND text IN ({marks})", texts, leading=list(kinds))]

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lookalike.collection.annotations import Annotations
 from lookalike.collection.catalog import Catalog, ImageRecord
 from lookalike.collection.channels import (
     Channel,
@@ -32,15 +33,18 @@ from lookalike.collection.channels import (
     VectorChannel,
 )
 from lookalike.collection.faces_channel import FacesChannelConfig, check_faces_channel
+from lookalike.collection.filters import SearchFilter
 from lookalike.collection.local_channel import LocalChannelConfig
 from lookalike.collection.manifest import Manifest, check_channel
 from lookalike.collection.people import People
+from lookalike.collection.regions_channel import RegionsChannelConfig
 from lookalike.collection.registry import (
     ChannelConfig,
     check_channel_names,
     config_from_manifest,
     make_channel,
 )
+from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 from lookalike.errors import (
     CollectionError,
     ImageError,
@@ -49,7 +53,7 @@ from lookalike.errors import (
     expect,
 )
 from lookalike.faces.model import NoFaceError
-from lookalike.fusion import reciprocal_rank_fusion
+from lookalike.fusion import FUSIONS, reciprocal_rank_fusion, weighted_score_fusion
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
     NOT_FOUND,
@@ -61,6 +65,12 @@ from lookalike.images import (
 )
 from lookalike.paths import catalog_key
 from lookalike.pipeline import Job, ProgressCallback, decode_min_side, run_local
+
+if TYPE_CHECKING:
+    from lookalike.ranking import LearnedRanker
+
+RANKER_FILE = "ranker.json"
+OPTIONAL_CHANNELS = ("local", "faces", "regions", "text")
 
 
 @dataclass(frozen=True)
@@ -123,20 +133,26 @@ class Collection:
         global_config: GlobalChannelConfig | None = None,
         local_config: LocalChannelConfig | None = None,
         faces_config: FacesChannelConfig | None = None,
+        regions_config: RegionsChannelConfig | None = None,
+        text_config: TextChannelConfig | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
     ) -> None:
         """``channels`` are the kinds of search a new collection supports (default
-        ``["global"]``, plus ``"local"`` or ``"faces"`` when their config is given);
-        the configs override settings of an existing one where that is allowed."""
+        ``["global"]``, plus each of ``"local"``, ``"faces"``, ``"regions"`` and ``"text"``
+        whose config is given); the configs override settings of an existing one where
+        that is allowed."""
         self.root = Path(root)
         self.channel_names = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = {
             name: config for name, config in (("global", global_config), ("local", local_config),
-                                              ("faces", faces_config))
+                                              ("faces", faces_config),
+                                              ("regions", regions_config),
+                                              ("text", text_config))
             if config is not None}
         self.max_pixels = max_pixels
         self.batch_size = batch_size
         self._catalog: Catalog | None = None
+        self._ranker: LearnedRanker | None = None
         self.channels: dict[str, Channel] = {}
 
     # -- opening ----------------------------------------------------------------------------
@@ -170,7 +186,7 @@ class Collection:
             raise CollectionError(
                 f"{self.root}: the catalog is there but manifest.json is missing; restore the "
                 "manifest, or index into a new collection")
-        names = self.channel_names or ["global", *(name for name in ("local", "faces")
+        names = self.channel_names or ["global", *(name for name in OPTIONAL_CHANNELS
                                                    if name in self.configs)]
         channels = [make_channel(name, self.configs.get(name)) for name in names]
         for channel in channels:
@@ -431,27 +447,111 @@ class Collection:
     # -- searching --------------------------------------------------------------------------
 
     def search(
-        self, query: ImageInput, *, k: int = 10, channel: str = "global", box: Box | None = None,
-        name: str | None = None,
+        self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
+        channel: str = "global", box: Box | None = None, name: str | None = None,
+        filters: SearchFilter | None = None, fusion: str = "rrf",
     ) -> list[SearchResult]:
-        """The ``k`` images most like ``query`` (a path, bytes, array or PIL image).
+        """The ``k`` images most like ``query`` (a path, bytes, array or PIL image), or
+        matching ``text``, or both ("like this image, and red dress").
 
         ``box`` = (x0, y0, x1, y1) in the query's pixels searches with that crop only.
-        ``channel="auto"`` searches every channel the collection has and fuses them.
-        ``name`` labels the query in errors (an upload's file name).
+        ``channel="auto"`` searches every image channel the collection has; text is
+        searched by the text channel. Several rankings are fused by ``fusion``: ``rrf``
+        (reciprocal rank), ``weighted`` (calibrated scores) or ``learned`` (the ranker
+        trained with :meth:`train_ranker`). ``filters`` keep only some categories, a folder
+        or a date range. ``name`` labels the query in errors (an upload's file name).
         """
+        return self.search_with_rankings(query, text=text, k=k, channel=channel, box=box,
+                                         name=name, filters=filters, fusion=fusion)[0]
+
+    def search_with_rankings(
+        self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
+        channel: str = "global", box: Box | None = None, name: str | None = None,
+        filters: SearchFilter | None = None, fusion: str = "rrf",
+    ) -> tuple[list[SearchResult], dict[str, list[Hit]]]:
+        """Like :meth:`search`, with each channel's own ranking before fusion (what a
+        learned ranker's features are made of, logged with clicks)."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        image = self.decode_query(query, channel=channel, box=box, name=name)
-        searchers = self._searchers(channel)
-        rankings = {}
-        for searcher in searchers:
-            try:
-                rankings[searcher.name] = searcher.search(image, k, box=box)
-            except NoFaceError:
-                if channel != "auto":
-                    raise
-                # A query without a face still searches by everything else.
-        return self.results(reciprocal_rank_fusion(rankings)[:k])
+        expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
+        image = None if query is None else self.decode_query(query, channel=channel, box=box,
+                                                              name=name)
+        depth = k
+        total = self.catalog.count("indexed")
+        while True:
+            rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box)
+            # Under auto, evidence is always by channel, even when one channel answered.
+            fused = self.fuse(rankings, fusion, nested=channel == "auto")
+            if filters is not None and filters.active:
+                allowed = filters.allowed(self.catalog, [hit.image_id for hit in fused])
+                fused = [hit for hit in fused if hit.image_id in allowed]
+            longest = max((len(hits) for hits in rankings.values()), default=0)
+            # A filter can leave fewer than k: look deeper while the channels have more.
+            if len(fused) >= k or longest < depth or depth >= total:
+                return self.results(fused[:k]), rankings
+            depth = min(depth * 4, total)
+
+    def rankings(
+        self, image: np.ndarray | None, *, text: str | None = None, k: int = 10,
+        channel: str = "global", box: Box | None = None,
+    ) -> dict[str, list[Hit]]:
+        """Each channel's own ranking for a decoded query image and/or a text, before
+        fusion; a query without a face skips the faces channel under ``auto``."""
+        expect(image is not None or (isinstance(text, str) and bool(text.strip())),
+               f"expected a query image, a text or both, got neither (text={text!r})")
+        rankings: dict[str, list[Hit]] = {}
+        if image is not None:
+            for searcher in self._searchers(channel):
+                try:
+                    rankings[searcher.name] = searcher.search(image, k, box=box)
+                except NoFaceError:
+                    if channel != "auto":
+                        raise
+                    # A query without a face still searches by everything else.
+        if text is not None:
+            # The text replaces the image's own labels as the text clue.
+            rankings["text"] = self.text_channel.search_text(text, k)
+        return rankings
+
+    def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf", *,
+             nested: bool = False) -> list[Hit]:
+        """One ranking from the channels' rankings, by the named fusion. One ranking is
+        passed through as it is, unless ``nested`` asks for evidence by channel name."""
+        if fusion == "learned":
+            return self.ranker().rank(rankings)
+        if fusion == "weighted":
+            ranker = self.ranker() if (self.root / RANKER_FILE).exists() else None
+            return weighted_score_fusion(rankings,
+                                         calibrations=ranker.calibrations if ranker else None)
+        if nested and len(rankings) == 1:
+            return reciprocal_rank_fusion(rankings, weights=dict.fromkeys(rankings, 1.0))
+        return reciprocal_rank_fusion(rankings)
+
+    @property
+    def text_channel(self) -> TextChannel:
+        channel = self.channels.get("text")
+        if not isinstance(channel, TextChannel):
+            raise ValidationError("expected a collection with a 'text' channel for text search, "
+                                  "got none; create it with channels including 'text'")
+        return channel
+
+    # -- learned ranking --------------------------------------------------------------------
+
+    def ranker(self) -> LearnedRanker:
+        """The learned ranker saved with this collection (see :meth:`train_ranker`)."""
+        from lookalike.ranking import LearnedRanker
+
+        if self._ranker is None:
+            path = self.root / RANKER_FILE
+            if not path.exists():
+                raise CollectionError("this collection has no learned ranker; train one first "
+                                      "(lookalike ranker train, or POST clicks and train "
+                                      "with --clicks)")
+            self._ranker = LearnedRanker.load(path)
+        return self._ranker
+
+    def save_ranker(self, ranker: LearnedRanker) -> None:
+        ranker.save(self.root / RANKER_FILE)
+        self._ranker = ranker
 
     def decode_query(
         self, query: ImageInput, *, channel: str = "global", box: Box | None = None,
@@ -472,6 +572,16 @@ class Collection:
 
     def _searchers(self, channel: str) -> list[Channel]:
         return list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
+
+    @property
+    def annotations(self) -> Annotations:
+        """Captions, tags, categories and labels of the images: read, edit, import."""
+        return Annotations(self.catalog, on_change=self._text_changed)
+
+    def _text_changed(self) -> None:
+        text = self.channels.get("text")
+        if text is not None:
+            text.mark_stale()
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
         """Attach paths to channel hits, keeping the best hit per image."""

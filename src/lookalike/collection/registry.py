@@ -8,13 +8,18 @@ from typing import Any
 from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig
 from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
+from lookalike.collection.regions_channel import RegionsChannel, RegionsChannelConfig
+from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 from lookalike.errors import CollectionError, LookalikeError, ValidationError
 
-ChannelConfig = GlobalChannelConfig | LocalChannelConfig | FacesChannelConfig
+ChannelConfig = (GlobalChannelConfig | LocalChannelConfig | FacesChannelConfig
+                 | RegionsChannelConfig | TextChannelConfig)
 CHANNELS: dict[str, tuple[type[Channel], type[Any]]] = {
     GlobalChannel.name: (GlobalChannel, GlobalChannelConfig),
     LocalChannel.name: (LocalChannel, LocalChannelConfig),
     FacesChannel.name: (FacesChannel, FacesChannelConfig),
+    RegionsChannel.name: (RegionsChannel, RegionsChannelConfig),
+    TextChannel.name: (TextChannel, TextChannelConfig),
 }
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lookalike.collection import FacesChannelConfig, GlobalChannelConfig, LocalChannelConfig
+from lookalike.collection import (
+    FacesChannelConfig,
+    GlobalChannelConfig,
+    LocalChannelConfig,
+    RegionsChannelConfig,
+    TextChannelConfig,
+)
 from lookalike.errors import ValidationError
 from lookalike.eval import datasets
 from lookalike.eval.runner import (
@@ -29,16 +35,23 @@ def evaluate(
     truth: Path | None = None, pairs: Path | None = None, crop: bool = True,
     progress: Progress | None = None, local_config: LocalChannelConfig | None = None,
     faces_config: FacesChannelConfig | None = None, max_people: int | None = None,
+    regions_config: RegionsChannelConfig | None = None,
+    text_config: TextChannelConfig | None = None, fusion: str = "rrf",
+    auto_channels: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run benchmark ``name`` (one of :data:`DATASET_NAMES`) and return its metrics.
 
-    ``channel`` is global, local, faces or auto (global and local, fused);
+    ``channel`` is global, local, faces, regions, text or auto (``auto_channels``,
+    default global, local, regions and text: each alone and every fusion side by side,
+    with ``fusion`` as the headline);
     ``local_config`` sets the local channel up (a tree file trained elsewhere, the
     scoring, verification), ``faces_config`` the faces channel (the detector).
     ``lfw-people`` clusters faces into people (``max_people`` takes a subset).
     """
     settings = EvalSettings(config=config or GlobalChannelConfig(), channel=channel,
-                            collection=collection, local=local_config, faces=faces_config)
+                            collection=collection, local=local_config, faces=faces_config,
+                            regions=regions_config, text=text_config, fusion=fusion,
+                            **({"auto_channels": auto_channels} if auto_channels else {}))
     if name == "lfw-people":
         if data is None:
             raise ValidationError("expected --data DIR for the lfw-people dataset, got none")

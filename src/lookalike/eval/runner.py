@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,7 +24,10 @@ from lookalike.collection import (
     FacesChannel,
     FacesChannelConfig,
     GlobalChannelConfig,
+    Hit,
     LocalChannelConfig,
+    RegionsChannelConfig,
+    TextChannelConfig,
 )
 from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.errors import LookalikeError, ValidationError
@@ -35,8 +38,13 @@ from lookalike.eval.datasets import (
     VerificationDataset,
     VerificationPair,
 )
+from lookalike.extractors.onnx import MODEL_SPECS
 from lookalike.faces import NoFaceError, central_face
 from lookalike.faces.cluster import CLUSTERERS, cluster_faces
+
+if TYPE_CHECKING:
+    from lookalike.ranking import Judged
+from lookalike.fusion import FUSIONS, reciprocal_rank_fusion, weighted_score_fusion
 from lookalike.images import load_image
 from lookalike.paths import atomic_write_bytes, cache_dir, catalog_key
 
@@ -49,8 +57,10 @@ _TIMED = 50  # pairs timed end to end for the verification latency
 class EvalSettings:
     """How to build and search the collection under evaluation.
 
-    The collection gets only the channels the evaluation searches: ``global``,
-    ``local``, ``faces``, or global and local for ``auto``.
+    The collection gets only the channels the evaluation searches: one, or for ``auto``
+    those in ``auto_channels`` (global, local, regions and text by default), whose
+    rankings are reported alone and fused every way side by side; ``fusion`` is the
+    one reported as the headline figures.
     """
 
     config: GlobalChannelConfig
@@ -58,19 +68,42 @@ class EvalSettings:
     collection: Path | None = None
     local: LocalChannelConfig | None = None
     faces: FacesChannelConfig | None = None
+    regions: RegionsChannelConfig | None = None
+    text: TextChannelConfig | None = None
+    fusion: str = "rrf"
+    auto_channels: tuple[str, ...] = ("global", "local", "regions", "text")
 
     def __post_init__(self) -> None:
-        if self.channel not in ("auto", "global", "local", "faces"):
-            raise ValidationError(f"expected a channel among ['auto', 'faces', 'global', "
-                                  f"'local'], got '{self.channel}'")
+        known = ("auto", "faces", "global", "local", "regions", "text")
+        if self.channel not in known:
+            raise ValidationError(f"expected a channel among {list(known)}, got "
+                                  f"'{self.channel}'")
+        if self.fusion not in FUSIONS:
+            raise ValidationError(f"expected a fusion among {list(FUSIONS)}, got "
+                                  f"'{self.fusion}'")
+        unknown = [name for name in self.auto_channels if name not in known[1:]]
+        if unknown or not self.auto_channels:
+            raise ValidationError(f"expected auto channels among {list(known[1:])}, got "
+                                  f"{list(self.auto_channels)}")
 
     @property
     def faces_config(self) -> FacesChannelConfig:
         return self.faces or FacesChannelConfig()
 
     @property
+    def regions_config(self) -> RegionsChannelConfig:
+        return self.regions or RegionsChannelConfig(extractor=self.config.extractor)
+
+    @property
+    def text_config(self) -> TextChannelConfig:
+        # Labels need an ImageNet classifier head; the thumbnail baseline has none.
+        labeller = self.config.extractor if self.config.extractor in MODEL_SPECS else (
+            TextChannelConfig.extractor)
+        return self.text or TextChannelConfig(extractor=labeller)
+
+    @property
     def channels(self) -> list[str]:
-        return ["global", "local"] if self.channel == "auto" else [self.channel]
+        return list(self.auto_channels) if self.channel == "auto" else [self.channel]
 
     @property
     def local_config(self) -> LocalChannelConfig:
@@ -90,6 +123,10 @@ class EvalSettings:
                 stored["local"]["seed"] = self.local_config.seed
         if "faces" in self.channels:
             stored["faces"] = self.faces_config.stored_settings()
+        if "regions" in self.channels:
+            stored["regions"] = self.regions_config.stored_settings()
+        if "text" in self.channels:
+            stored["text"] = self.text_config.stored_settings()
         return stored
 
 
@@ -116,7 +153,9 @@ def build_collection(
         root, channels=settings.channels,
         global_config=settings.config if "global" in settings.channels else None,
         local_config=settings.local_config if "local" in settings.channels else None,
-        faces_config=settings.faces_config if "faces" in settings.channels else None).open()
+        faces_config=settings.faces_config if "faces" in settings.channels else None,
+        regions_config=settings.regions_config if "regions" in settings.channels else None,
+        text_config=settings.text_config if "text" in settings.channels else None).open()
     report = collection.index(list(files), progress=progress)
     stats_path = root / _INDEX_STATS
     if report.processed:
@@ -137,44 +176,122 @@ def build_collection(
 def evaluate_retrieval(
     dataset: RetrievalDataset, settings: EvalSettings, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """mAP, top-1, recall@1/5/10 and (when every query has 4 relevant) the N-S score."""
+    """mAP, top-1, recall@1/5/10 and (when every query has 4 relevant) the N-S score.
+
+    With ``auto``, each channel's ranking is computed once per query, then scored alone
+    and fused by every fusion side by side (``by_method``); the learned ranker and the
+    Platt-calibrated weighted fusion are trained on one half of the queries and scored
+    on the other, both ways (2-fold over queries, never on a query they saw)."""
     collection, throughput = build_collection(dataset.name, dataset.database, settings, progress)
     try:
         depth = len(dataset.database)
-        aps, tops, ns, latencies = [], [], [], []
-        recalls: dict[int, list[float]] = {1: [], 5: [], 10: []}
+        per_query: list[dict[str, list[Hit]]] = []
+        latencies: list[float] = []
         faceless = 0
         for query in dataset.queries:
             started = time.perf_counter()
             try:
-                results = collection.search(query.path, k=depth, channel=settings.channel,
-                                            box=query.box)
+                image = collection.decode_query(query.path, channel=settings.channel,
+                                                box=query.box)
+                per_query.append(collection.rankings(image, k=depth, channel=settings.channel,
+                                                     box=query.box))
             except NoFaceError:
                 # Counted and scored as a query that found nothing, never dropped.
-                results, faceless = [], faceless + 1
+                per_query.append({})
+                faceless += 1
             latencies.append(time.perf_counter() - started)
-            ranked = [result.path for result in results]
-            relevant = {catalog_key(path) for path in query.relevant}
-            junk = {catalog_key(path) for path in query.junk}
-            aps.append(metrics.average_precision(ranked, relevant, junk))
-            unjunked = [path for path in ranked if path not in junk]
-            tops.append(metrics.top1(unjunked, relevant))
-            for k, values in recalls.items():
-                values.append(metrics.recall_at_k(unjunked, relevant, k))
-            ns.append(metrics.ns_score(unjunked, relevant))
+        paths = {record.id: record.path for record in collection.images()}
+        if settings.channel == "auto":
+            methods = _fused_rankings(per_query, dataset, paths)
+            by_method = {name: _retrieval_scores(dataset, rankings, paths)
+                         for name, rankings in methods.items()}
+            chosen = "learned-cv" if settings.fusion == "learned" else (
+                "weighted-platt-cv" if settings.fusion == "weighted" else "rrf")
+            report: dict[str, Any] = {"dataset": dataset.name, **by_method[chosen],
+                                      "fusion": chosen, "by_method": by_method}
+        else:
+            only = [rankings.get(settings.channel, []) for rankings in per_query]
+            report = {"dataset": dataset.name, **_retrieval_scores(dataset, only, paths)}
     finally:
         collection.close()
-    report: dict[str, Any] = {
-        "dataset": dataset.name,
-        "map": float(np.mean(aps)),
-        "top1": float(np.mean(tops)),
-        **{f"recall_at_{k}": float(np.mean(values)) for k, values in recalls.items()},
-    }
-    if dataset.ns_applicable:
-        report["ns_score"] = float(np.mean(ns))
+    if not dataset.ns_applicable:
+        report.pop("ns_score", None)
+        for row in report.get("by_method", {}).values():
+            row.pop("ns_score", None)
     if settings.channel == "faces":
         report["queries_without_face"] = faceless
     return {**report, **_common(len(dataset.queries), throughput, latencies, settings)}
+
+
+def _retrieval_scores(dataset: RetrievalDataset, rankings: list[list[Hit]],
+                      paths: dict[int, str]) -> dict[str, float]:
+    """The retrieval metrics of one ranking per query (best hit per image kept)."""
+    aps, tops, ns = [], [], []
+    recalls: dict[int, list[float]] = {1: [], 5: [], 10: []}
+    for query, hits in zip(dataset.queries, rankings, strict=True):
+        ranked = list(dict.fromkeys(paths[hit.image_id] for hit in hits
+                                    if hit.image_id in paths))
+        relevant = {catalog_key(path) for path in query.relevant}
+        junk = {catalog_key(path) for path in query.junk}
+        aps.append(metrics.average_precision(ranked, relevant, junk))
+        unjunked = [path for path in ranked if path not in junk]
+        tops.append(metrics.top1(unjunked, relevant))
+        for k, values in recalls.items():
+            values.append(metrics.recall_at_k(unjunked, relevant, k))
+        ns.append(metrics.ns_score(unjunked, relevant))
+    return {"map": float(np.mean(aps)), "top1": float(np.mean(tops)),
+            **{f"recall_at_{k}": float(np.mean(values)) for k, values in recalls.items()},
+            "ns_score": float(np.mean(ns))}
+
+
+def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDataset,
+                    paths: dict[int, str]) -> dict[str, list[list[Hit]]]:
+    """Each channel alone and each fusion, one ranking per query."""
+    from lookalike.ranking import fit_calibrations, train_ranker
+
+    channels = sorted({name for rankings in per_query for name in rankings})
+    methods: dict[str, list[list[Hit]]] = {
+        name: [rankings.get(name, []) for rankings in per_query] for name in channels}
+    methods["rrf"] = [reciprocal_rank_fusion(rankings) if rankings else []
+                      for rankings in per_query]
+    if len(channels) > 2:
+        for left_out in channels:  # what each channel adds to the fusion
+            methods[f"rrf-without-{left_out}"] = [
+                reciprocal_rank_fusion({name: hits for name, hits in rankings.items()
+                                        if name != left_out}) for rankings in per_query]
+    methods["weighted-minmax"] = [weighted_score_fusion(rankings) for rankings in per_query]
+    ids = {path: image_id for image_id, path in paths.items()}
+    judged = [_judged(query.relevant, query.junk, rankings, ids)
+              for query, rankings in zip(dataset.queries, per_query, strict=True)]
+    folds = [i % 2 for i in range(len(per_query))]
+    learned: list[list[Hit]] = [[] for _ in per_query]
+    weighted: list[list[Hit]] = [[] for _ in per_query]
+    for fold in (0, 1):
+        train = [sample for sample, f in zip(judged, folds, strict=True) if f != fold]
+        if not train:
+            continue
+        ranker = train_ranker(train)
+        calibrations = fit_calibrations(train, ranker.channels)
+        for i, rankings in enumerate(per_query):
+            if folds[i] == fold:
+                learned[i] = ranker.rank(rankings)
+                weighted[i] = weighted_score_fusion(rankings, calibrations=calibrations)
+    methods["weighted-platt-cv"] = weighted
+    methods["learned-cv"] = learned
+    return methods
+
+
+def _judged(relevant: frozenset[Path], junk: frozenset[Path],
+            rankings: dict[str, list[Hit]], ids: dict[str, int]) -> Judged:
+    """A query's judgements by image id; junk images are left unjudged."""
+    from lookalike.ranking import Judged
+
+    def known(paths: frozenset[Path]) -> frozenset[int]:
+        return frozenset(ids[key] for key in map(catalog_key, paths) if key in ids)
+
+    candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
+    return Judged(rankings=rankings, relevant=known(relevant),
+                  judged=candidates - known(junk) if junk else None)
 
 
 def evaluate_verification(

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import LookalikeError, MissingDependencyError
+from lookalike.errors import LookalikeError, MissingDependencyError, ValidationError, expect
 from lookalike.extractors.base import Extractor, ExtractorInfo, register_extractor
+from lookalike.extractors.imagenet import NUM_CLASSES, softmax
 from lookalike.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from lookalike.paths import atomic_write_bytes, cache_dir
 
@@ -106,17 +107,86 @@ class OnnxExtractor(Extractor):
         )
 
     def _embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        (features,) = self._run_batches(images, ("features",))
+        return features
+
+    def _run_batches(
+        self, images: Sequence[np.ndarray], outputs: tuple[str, ...]
+    ) -> tuple[np.ndarray, ...]:
+        """Preprocess and run ``images`` in batches; one concatenated array per named output."""
         parts = [
-            self.run_network(self.preprocessing(images[start : start + self.batch_size]))
+            self.run_outputs(self.preprocessing(images[start : start + self.batch_size]), outputs)
             for start in range(0, len(images), self.batch_size)
         ]
-        return np.concatenate(parts)
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
     def run_network(self, batch: np.ndarray) -> np.ndarray:
         """Pooled features for an already preprocessed NCHW float32 batch."""
+        (features,) = self.run_outputs(batch, ("features",))
+        return features
+
+    def run_outputs(self, batch: np.ndarray, outputs: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        """The named outputs ("features", "logits") of one preprocessed batch, in one pass."""
         self.load()
-        (features,) = self._session.run(["features"], {"input": batch})
-        return np.asarray(features, dtype=np.float32)
+        results = self._session.run(list(outputs), {"input": batch})
+        return tuple(np.asarray(result, dtype=np.float32) for result in results)
+
+    @property
+    def has_classifier(self) -> bool:
+        """True when the model also outputs ImageNet ``logits``; loads the model to find out."""
+        self.load()
+        return any(output.name == "logits" for output in self._session.get_outputs())
+
+    def classify(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, 1000) float32 ImageNet class probabilities (softmax of the logits).
+
+        Takes the same input as :meth:`embed` and preprocesses it the same way. Name the
+        classes with :func:`lookalike.extractors.imagenet.imagenet_classes` and pick the
+        best with :func:`~lookalike.extractors.imagenet.top_classes`.
+        """
+        return self.embed_and_classify(images)[1]
+
+    def embed_and_classify(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`embed` and :meth:`classify` return, from a single pass of the network.
+
+        The embeddings come out of :meth:`Extractor.embed` itself (so they are validated,
+        checked and L2-normalised exactly as there), run through a one-call view whose
+        ``_embed`` fetches the logits in the same pass.
+        """
+        run = _PassWithLogits(self)
+        vectors = run.embed(images)
+        return vectors, softmax(run.logits)
+
+
+class _PassWithLogits(Extractor):
+    """One call's view of an :class:`OnnxExtractor` that also keeps the ImageNet logits.
+
+    :meth:`Extractor.embed` has no room for a second output, so this per-call object
+    carries it: its ``_embed`` fetches features and logits together and returns the
+    features to ``embed``, which validates the images and normalises as usual. A fresh
+    view per call keeps concurrent calls on one extractor apart.
+    """
+
+    def __init__(self, owner: OnnxExtractor) -> None:
+        super().__init__()
+        self.owner = owner
+        self.info = owner.info  # type: ignore[misc]
+        self.logits = np.empty((0, NUM_CLASSES), dtype=np.float32)
+
+    def _load(self) -> None:
+        self.owner.load()
+
+    def _embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        if not self.owner.has_classifier:
+            raise ValidationError(
+                f"expected a model with an ImageNet classifier head, got {self.info.name}"
+            )
+        features, self.logits = self.owner._run_batches(images, ("features", "logits"))
+        expect(
+            self.logits.shape == (len(images), NUM_CLASSES),
+            f"expected logits of shape {(len(images), NUM_CLASSES)}, got {self.logits.shape}",
+        )
+        return features
 
 
 def _manifest_for(spec: OnnxModelSpec, checksum: str) -> dict[str, Any]:

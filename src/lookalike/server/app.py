@@ -9,6 +9,7 @@ ONNX Runtime and OpenCV already use every core inside one search.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,9 +31,10 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
-from lookalike.collection import Collection, FacesChannel, Person, SearchResult
+from lookalike.collection import Collection, FacesChannel, Person, SearchFilter, SearchResult
 from lookalike.collection.catalog import ImageRecord
 from lookalike.collection.faces_channel import check_faces_channel
+from lookalike.collection.learning import log_click, log_search
 from lookalike.errors import ImageError, LookalikeError, NotFoundError, ValidationError
 from lookalike.faces import NoFaceError
 from lookalike.images import load_image
@@ -123,7 +125,7 @@ def create_app(root: Path, *, token: str | None = None,
                        allowed_hosts=allowed_hosts or ["localhost", "127.0.0.1", "[::1]"])
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins,
-                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.state.lookalike = state
 
@@ -181,44 +183,71 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
     @app.post("/search")
     def search(image: Annotated[UploadFile | None, File()] = None,
                image_id: Annotated[int | None, Form()] = None,
+               text: Annotated[str | None, Form(max_length=1000)] = None,
                box: Annotated[str | None, Form()] = None,
                channel: Annotated[str, Form()] = "auto",
+               fusion: Annotated[str, Form()] = "rrf",
                k: Annotated[int, Form(ge=1, le=200)] = 24,
                offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
                folder: Annotated[str | None, Form(max_length=4096)] = None,
+               category: Annotated[list[str] | None, Form(max_length=200)] = None,
+               date_from: Annotated[str | None, Form(max_length=10)] = None,
+               date_to: Annotated[str | None, Form(max_length=10)] = None,
                ) -> schemas.SearchResponse:
-        if (image is None) == (image_id is None):
-            raise HTTPException(422, "expected either an uploaded 'image' or an 'image_id'")
+        text = (text or "").strip() or None
+        if folder and not Path(folder).is_absolute():
+            raise HTTPException(422, f"expected an absolute folder, got {folder!r}")
+        if image is not None and image_id is not None:
+            raise HTTPException(422, "expected an uploaded 'image' or an 'image_id', not both")
+        if image is None and image_id is None and text is None:
+            raise HTTPException(422, "expected an uploaded 'image', an 'image_id', a 'text', "
+                                     "or an image and a text")
         started = time.perf_counter()
         region = _parse_box(box)
-        name = None
-        if image is not None:
-            source: bytes | str = read_upload(image, state.max_upload_bytes)
-            name = image.filename or "upload"
-        else:
-            source = _indexed(state, int(image_id or 0)).path
-        # Decoding runs outside the lock, so uploads from several clients decode in parallel.
-        pixels = state.guard(lambda: state.collection.decode_query(
-            source, channel=channel, box=region, name=name))
-        height, width = pixels.shape[:2]
+        filters = state.guard(lambda: SearchFilter(
+            categories=tuple(c for c in (category or []) if c.strip()), folder=folder or None,
+            date_from=_parse_date(date_from), date_to=_parse_date(date_to)))
+        pixels = None
+        if image is not None or image_id is not None:
+            name = None
+            if image is not None:
+                source: bytes | str = read_upload(image, state.max_upload_bytes)
+                name = image.filename or "upload"
+            else:
+                source = _indexed(state, int(image_id or 0)).path
+            # Decoding runs outside the lock, so uploads decode in parallel.
+            pixels = state.guard(lambda: state.collection.decode_query(
+                source, channel=channel, box=region, name=name))
         with state.using() as collection:
-            # A folder filter looks at every result, so that a page is never short.
-            wanted = collection.catalog.count("indexed") if folder else offset + k
-            found = collection.search(pixels, k=max(wanted, 1), channel=channel, box=region)
-            records = collection.catalog.images_by_id(result.image_id for result in found)
+            found, rankings = collection.search_with_rankings(
+                pixels, text=text, k=offset + k, channel=channel, box=region,
+                filters=filters, fusion=fusion)
+            page = found[offset:offset + k]
+            records = collection.catalog.images_by_id(result.image_id for result in page)
+            query_id = log_search(collection.catalog, rankings,
+                                  [result.image_id for result in page])
             state.searches += 1
-        if folder:
-            inside = Path(folder)
-            found = [replace(result, rank=rank) for rank, result in enumerate(
-                (result for result in found if Path(result.path).is_relative_to(inside)),
-                start=1)]
-        page = found[offset:offset + k]
         return schemas.SearchResponse(
-            channel=channel, k=k, offset=offset,
+            channel=channel, k=k, offset=offset, text=text, fusion=fusion,
+            filters=filters.as_dict(), query_id=query_id,
             took_ms=round(1000 * (time.perf_counter() - started), 2),
-            query=schemas.QueryOut(image_id=image_id, width=width, height=height,
-                                   box=list(region) if region else None),
+            query=None if pixels is None else schemas.QueryOut(
+                image_id=image_id, width=pixels.shape[1], height=pixels.shape[0],
+                box=list(region) if region else None),
             results=[_result_out(result, records.get(result.image_id)) for result in page])
+
+    @app.post("/clicks")
+    def click(body: schemas.ClickIn) -> dict[str, int]:
+        """Log that a result was opened; clicks train the learned ranker (no token needed:
+        the owner decides when to train on them)."""
+        with state.using() as collection:
+            return {"rank": log_click(collection.catalog, body.query_id, body.image_id)}
+
+    @app.get("/categories")
+    def categories() -> list[schemas.Category]:
+        with state.using() as collection:
+            return [schemas.Category(name=name, images=count)
+                    for name, count in collection.annotations.categories()]
 
     @app.get("/images")
     def images(offset: Annotated[int, Query(ge=0)] = 0,
@@ -259,7 +288,10 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
                     face_id=face.face_id, box=face.face.as_dict()["box"], score=face.face.score,
                     person=({"id": people[face.face_id][0], "name": people[face.face_id][1]}
                             if face.face_id in people else None)) for face in stored]
-        return schemas.ImageInfo(**_image_out(record).model_dump(), faces=faces)
+            notes = collection.annotations.of(image_id)
+        return schemas.ImageInfo(**_image_out(record).model_dump(), faces=faces,
+                                 annotations=[schemas.AnnotationOut(**note.as_dict())
+                                              for note in notes])
 
     @app.get("/faces/{face_id}/thumbnail")
     def face_thumbnail(face_id: Annotated[int, Path_(ge=1, le=MAX_ID)],
@@ -311,6 +343,28 @@ def _add_write_routes(app: FastAPI, state: ServerState, write: list[Any]) -> Non
             for cached in (collection.root / "cache" / "thumbnails").glob(f"{image_id}-*.jpg"):
                 cached.unlink(missing_ok=True)
         return {"removed": removed}
+
+    @app.put("/images/{image_id}/annotations", dependencies=write)
+    def set_annotations(image_id: Annotated[int, Path_(ge=1, le=MAX_ID)],
+                        body: schemas.AnnotationsIn) -> list[schemas.AnnotationOut]:
+        with state.using() as collection:
+            notes = collection.annotations.set(image_id, captions=body.captions,
+                                               tags=body.tags, categories=body.categories)
+        return [schemas.AnnotationOut(**note.as_dict()) for note in notes]
+
+    @app.post("/images/{image_id}/annotations", dependencies=write)
+    def add_annotation(image_id: Annotated[int, Path_(ge=1, le=MAX_ID)],
+                       body: schemas.AnnotationIn) -> schemas.AnnotationOut:
+        with state.using() as collection:
+            note = collection.annotations.add(image_id, body.kind, body.text)
+        return schemas.AnnotationOut(**note.as_dict())
+
+    @app.delete("/annotations/{annotation_id}", dependencies=write)
+    def delete_annotation(annotation_id: Annotated[int, Path_(ge=1, le=MAX_ID)]
+                          ) -> schemas.AnnotationOut:
+        with state.using() as collection:
+            note = collection.annotations.remove(annotation_id)
+        return schemas.AnnotationOut(**note.as_dict())
 
 
 # -- people -----------------------------------------------------------------------------------
@@ -388,6 +442,15 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
 def _image_status(reason: str) -> int:
     # Too many pixels and decompression bombs are "too large"; the rest is unreadable.
     return 413 if "pixels" in reason or "bomb" in reason else 422
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise HTTPException(422, f"expected a date YYYY-MM-DD, got {text!r}") from error
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:

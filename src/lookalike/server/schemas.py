@@ -37,7 +37,13 @@ class SearchResponse(BaseModel):
     k: int
     offset: int
     took_ms: float
-    query: QueryOut
+    query: QueryOut | None
+    text: str | None = None
+    fusion: str = "rrf"
+    filters: dict[str, Any] = Field(default_factory=dict)
+    query_id: str | None = Field(default=None,
+                                 description="send it back with POST /clicks when a result "
+                                             "is opened")
     results: list[ResultOut]
 
 
@@ -62,8 +68,40 @@ class FaceOut(BaseModel):
     person: dict[str, Any] | None
 
 
+class AnnotationOut(BaseModel):
+    id: int
+    kind: str
+    text: str
+    score: float | None
+    source: str
+
+
 class ImageInfo(ImageOut):
     faces: list[FaceOut]
+    annotations: list[AnnotationOut] = Field(default_factory=list)
+
+
+class AnnotationsIn(BaseModel):
+    """Replaces the user's texts of each kind given; a kind left out is kept."""
+
+    captions: list[str] | None = Field(default=None, max_length=100)
+    tags: list[str] | None = Field(default=None, max_length=1000)
+    categories: list[str] | None = Field(default=None, max_length=100)
+
+
+class AnnotationIn(BaseModel):
+    kind: str = Field(max_length=20)
+    text: str = Field(max_length=10_000)
+
+
+class ClickIn(BaseModel):
+    query_id: str = Field(max_length=64)
+    image_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class Category(BaseModel):
+    name: str
+    images: int
 
 
 class Added(BaseModel):

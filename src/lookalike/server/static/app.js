@@ -1,70 +1,25 @@
-// Lookalike's page: search by an image or a part of it, see why each result matched, and
-// fix the people the faces channel found. It only calls the HTTP API (docs/http-api.md).
+// Lookalike's page: search by an image or a part of it, by a text, or both; see why each
+// result matched; and fix the people the faces channel found. It only calls the HTTP API
+// (docs/http-api.md). The text, filters, annotations and clicks are in clues.js.
 
-const $ = (selector) => document.querySelector(selector);
+import { $, api, attempt, element, fmt, plural, showError, showMessage, token } from "./api.js";
+import {
+  appendClues, clueFacts, clueReasons, closeAnnotations, describeQuery, evidenceOf, loadCategories,
+  logClick, queryText, regionLabel, showAnnotations, takeText, wireClues,
+} from "./clues.js";
 
 const state = {
   file: null,      // the query, as a Blob
   bitmap: null,    // the query, decoded
   box: null,       // [x0, y0, x1, y1] in the query's own pixels, or null
+  asked: null,     // the query image and box of the search shown ({bitmap: null} for text)
   offset: 0,
   results: [],
   response: null,
+  ticket: 0,       // the latest search asked for; older answers are dropped
   person: null,    // the person shown in the people view
   merging: [],     // people ticked for a merge, in the order ticked
 };
-
-// -- talking to the API -------------------------------------------------------------------
-
-function token() {
-  return $("#token").value.trim();
-}
-
-function describe(detail) {
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {  // pydantic's validation errors
-    return detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
-  }
-  return JSON.stringify(detail);
-}
-
-async function api(path, { method = "GET", body, json } = {}) {
-  const headers = {};
-  if (method !== "GET" && token()) headers.Authorization = `Bearer ${token()}`;
-  if (json !== undefined) {
-    headers["Content-Type"] = "application/json";
-    body = JSON.stringify(json);
-  }
-  const response = await fetch(path, { method, headers, body });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const reason = data && data.detail !== undefined ? describe(data.detail) : response.statusText;
-    throw new Error(`${method} ${path}: ${response.status} ${reason}`);
-  }
-  return data;
-}
-
-function showError(error) {
-  const box = $("#error");
-  box.textContent = error ? String(error.message || error) : "";
-  box.hidden = !error;
-}
-
-function showMessage(text) {
-  $("#message").textContent = text;
-  $("#message").hidden = !text;
-}
-
-// Runs an action, showing its error instead of losing it.
-async function attempt(action) {
-  showError(null);
-  try {
-    return await action();
-  } catch (error) {
-    showError(error);
-    return undefined;
-  }
-}
 
 // -- the query and its box ----------------------------------------------------------------
 
@@ -117,7 +72,7 @@ async function setQuery(file) {
   canvas.height = Math.round(bitmap.height * scale);
   canvas.dataset.naturalWidth = bitmap.width;
   $("#drop-zone").classList.add("has-query");
-  $("#search-button").disabled = false;
+  $("#clear-query").disabled = false;
   setBox(null);
   search(0);
 }
@@ -165,6 +120,17 @@ $("#clear-box").addEventListener("click", () => {
   search(0);
 });
 
+// Drops the query image: the text, if any, is searched alone.
+$("#clear-query").addEventListener("click", () => {
+  state.file = null;
+  state.bitmap = null;
+  $("#file-input").value = "";
+  $("#drop-zone").classList.remove("has-query");
+  $("#clear-query").disabled = true;
+  setBox(null);
+  search(0);
+});
+
 $("#file-input").addEventListener("change", (event) => setQuery(event.target.files[0]));
 
 document.addEventListener("paste", (event) => {
@@ -178,8 +144,9 @@ document.addEventListener("dragover", (event) => {
 });
 document.addEventListener("dragleave", () => $("#drop-zone").classList.remove("dragging"));
 document.addEventListener("drop", (event) => {
-  event.preventDefault();
   $("#drop-zone").classList.remove("dragging");
+  if (!event.dataTransfer.files.length && event.target.matches("input")) return;  // text
+  event.preventDefault();
   const file = [...event.dataTransfer.files].find((f) => f.type.startsWith("image/"));
   if (file) {
     showView("search");
@@ -193,65 +160,73 @@ function pageSize() {
   return Math.max(1, Math.min(200, parseInt($("#k").value, 10) || 24));
 }
 
-async function search(offset) {
-  if (!state.file) return;
+function showResults(response) {
+  state.response = response;
+  state.results = response ? response.results : [];
+  state.offset = response ? response.offset : 0;
+  renderResults();
+}
+
+// Searches by the query image, the text box's text, or both, with the filters. A new search
+// takes the text box as it is; another page of results keeps the text it was for.
+async function search(offset, { paging = false } = {}) {
+  const text = paging ? queryText() : takeText();
+  const ticket = ++state.ticket;
+  if (!state.file && !text) {  // nothing left to search by
+    $("#search-status").textContent = "";
+    showResults(null);
+    return;
+  }
   const form = new FormData();
-  form.append("image", state.file, state.file.name || "query.png");
+  if (state.file) {
+    form.append("image", state.file, state.file.name || "query.png");
+    if (state.box) form.append("box", state.box.join(","));
+  }
   form.append("channel", $("#channel").value);
   form.append("k", String(pageSize()));
   form.append("offset", String(offset));
-  if (state.box) form.append("box", state.box.join(","));
+  appendClues(form);
+  const asked = { bitmap: state.file ? state.bitmap : null, box: state.file ? state.box : null };
   $("#search-status").textContent = "Searching…";
   const response = await attempt(() => api("/search", { method: "POST", body: form }));
+  if (ticket !== state.ticket) return;  // a newer search was asked for meanwhile
   if (!response) {
     $("#search-status").textContent = "";
     return;
   }
-  state.response = response;
-  state.results = response.results;
+  state.asked = asked;
   state.searches = (state.searches || 0) + 1;
   $("#results").dataset.searches = state.searches;  // lets tests wait for an answer
-  state.offset = response.offset;
-  const box = response.query.box ? ` inside ${response.query.box.map(Math.round).join(",")}` : "";
-  $("#search-status").textContent =
-    `${response.results.length} results${box} by ${response.channel} in ${response.took_ms} ms`;
-  renderResults();
-}
-
-function fmt(value) {
-  return Number.isInteger(value) ? String(value) : Number(value).toFixed(3);
+  const fusion = response.fusion !== "rrf" ? `, ${response.fusion} fusion` : "";
+  $("#search-status").textContent = `${response.results.length} results for ` +
+    `${describeQuery(response)} by ${response.channel}${fusion} in ${response.took_ms} ms`;
+  showResults(response);
 }
 
 // The evidence of one channel, whether the search was by that channel or "auto".
-function evidenceOf(result, channel) {
-  const evidence = result.evidence || {};
-  if (evidence[channel] && typeof evidence[channel] === "object") return evidence[channel];
-  return state.response && state.response.channel === channel ? evidence : null;
+function evidence(result, channel) {
+  return evidenceOf(state.response, result, channel);
 }
 
-// A short reason for a result: inliers, the same person, and the channels' scores.
+// A short reason for a result: inliers, the same person, the region or text matched, and
+// the channels' scores.
 function reason(result) {
   const parts = [];
-  const local = evidenceOf(result, "local");
+  const local = evidence(result, "local");
   if (local && local.inliers !== undefined) {
     parts.push(local.verified ? `${local.inliers} inliers` : "not verified");
   }
-  const faces = evidenceOf(result, "faces");
+  const faces = evidence(result, "faces");
   if (faces && faces.similarity !== undefined) {
     const who = faces.person && faces.person.name ? faces.person.name : "same person";
     parts.push(faces.same_person ? who : `face ${fmt(faces.similarity)}`);
   }
+  parts.push(...clueReasons(result, (channel) => evidence(result, channel)));
   const scores = (result.evidence || {}).channel_scores;
   if (scores) {
     parts.push(Object.entries(scores).map(([name, score]) => `${name} ${fmt(score)}`).join(" · "));
   }
   return parts.join(", ") || `${state.response ? state.response.channel : ""} similarity`;
-}
-
-function element(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
 }
 
 function renderResults() {
@@ -271,7 +246,9 @@ function renderResults() {
     card.addEventListener("click", () => openDetail(i));
     return card;
   }));
-  if (!state.results.length) list.append(element("p", { className: "muted", textContent: "No results." }));
+  if (state.response && !state.results.length) {
+    list.append(element("p", { className: "muted", textContent: "No results." }));
+  }
   const k = pageSize();
   $("#prev-page").disabled = state.offset === 0;
   $("#next-page").disabled = state.results.length < k;
@@ -279,10 +256,12 @@ function renderResults() {
     `${state.offset + 1}–${state.offset + state.results.length}` : "";
 }
 
-$("#search-button").addEventListener("click", () => search(0));
 $("#channel").addEventListener("change", () => search(0));
-$("#prev-page").addEventListener("click", () => search(Math.max(0, state.offset - pageSize())));
-$("#next-page").addEventListener("click", () => search(state.offset + pageSize()));
+$("#prev-page").addEventListener("click", () =>
+  search(Math.max(0, state.offset - pageSize()), { paging: true }));
+$("#next-page").addEventListener("click", () =>
+  search(state.offset + pageSize(), { paging: true }));
+wireClues(() => search(0));
 
 // Arrow keys move between results (up and down by a row), Enter opens one.
 $("#results").addEventListener("keydown", (event) => {
@@ -326,26 +305,29 @@ function strokeBox(ctx, box, dx, scale, colour, label) {
   }
 }
 
+// The query (when the search had one) and the result side by side, with the evidence drawn:
+// the query's box, the local matches, the faces and the region matched.
 function drawEvidence(result, image) {
-  const query = state.bitmap;
-  const gap = 24;
+  const query = state.asked.bitmap;
+  const gap = query ? 24 : 0;
+  const queryWidth = (h) => (query ? query.width * h / query.height : 0);
   const maxWidth = Math.min(1200, window.innerWidth - 80);
-  let height = Math.min(480, window.innerHeight - 260);
-  const widthAt = (h) => query.width * h / query.height + gap + image.width * h / image.height;
+  let height = Math.min(440, window.innerHeight - 360);
+  const widthAt = (h) => queryWidth(h) + gap + image.width * h / image.height;
   if (widthAt(height) > maxWidth) height = height * maxWidth / widthAt(height);
-  const qs = height / query.height;
+  const qs = query ? height / query.height : 0;
   const rs = height / image.height;
-  const dx = query.width * qs + gap;  // where the result starts
+  const dx = queryWidth(height) + gap;  // where the result starts
   const detail = $("#detail-canvas");
   detail.width = Math.round(widthAt(height));
   detail.height = Math.round(height);
   const ctx = detail.getContext("2d");
-  ctx.drawImage(query, 0, 0, query.width * qs, height);
+  if (query) ctx.drawImage(query, 0, 0, query.width * qs, height);
   ctx.drawImage(image, dx, 0, image.width * rs, height);
-  if (state.box) strokeBox(ctx, state.box, 0, qs, "#ffd60a", "box");
+  if (query && state.asked.box) strokeBox(ctx, state.asked.box, 0, qs, "#ffd60a", "box");
 
-  const local = evidenceOf(result, "local");
-  const matches = (local && local.matches) || [];
+  const local = evidence(result, "local");
+  const matches = (query && local && local.matches) || [];
   ctx.lineWidth = 1.5;
   matches.forEach(([qx, qy, x, y], i) => {
     ctx.strokeStyle = `hsla(${(i * 47) % 360}, 90%, 55%, 0.8)`;
@@ -354,29 +336,36 @@ function drawEvidence(result, image) {
     ctx.lineTo(dx + x * rs, y * rs);
     ctx.stroke();
   });
-  const faces = evidenceOf(result, "faces");
-  if (faces && faces.query_face_box) strokeBox(ctx, faces.query_face_box, 0, qs, "#2ec4b6", "face");
+  const faces = evidence(result, "faces");
+  if (query && faces && faces.query_face_box) {
+    strokeBox(ctx, faces.query_face_box, 0, qs, "#2ec4b6", "face");
+  }
   if (faces && faces.face_box) {
     strokeBox(ctx, faces.face_box, dx, rs, "#2ec4b6", faces.person && faces.person.name);
   }
+  const region = evidence(result, "regions");
+  const part = region && region.region_box && region.region !== "image";  // not all of it
+  if (part) strokeBox(ctx, region.region_box, dx, rs, "#f77f00", regionLabel(region));
   detail.dataset.matches = matches.length;
   detail.dataset.faces = faces && faces.face_box ? 1 : 0;
+  detail.dataset.regions = part ? 1 : 0;
   detail.dataset.drawn = "true";
 }
 
 function facts(result) {
   const rows = [["rank", result.rank], ["score", Number(result.score).toFixed(3)],
     ["size", `${result.width}×${result.height}`], ["path", result.path]];
-  const local = evidenceOf(result, "local");
+  const local = evidence(result, "local");
   if (local && local.inliers !== undefined) rows.push(["inliers", local.inliers]);
   if (local && local.transform) {
     rows.push(["transform", local.transform.map((r) => r.map(fmt).join(" ")).join(" | ")]);
   }
-  const faces = evidenceOf(result, "faces");
+  const faces = evidence(result, "faces");
   if (faces && faces.similarity !== undefined) {
     rows.push(["face similarity", fmt(faces.similarity)], ["same person", faces.same_person ? "yes" : "no"]);
     if (faces.person) rows.push(["person", faces.person.name || `#${faces.person.id}`]);
   }
+  rows.push(...clueFacts(result, (channel) => evidence(result, channel)));
   return rows.flatMap(([term, value]) => [element("dt", { textContent: term }),
     element("dd", { textContent: String(value) })]);
 }
@@ -392,21 +381,20 @@ async function openDetail(index) {
   $("#detail-facts").replaceChildren(...facts(result));
   $("#detail-canvas").dataset.drawn = "false";
   if (!dialog.open) dialog.showModal();
+  logClick(state.response, result);
+  showAnnotations(result.image_id);
   const image = await attempt(() => loadImage(`/images/${result.image_id}`));
   if (image && detailIndex === index && dialog.open) drawEvidence(result, image);
 }
 
 $("#detail-close").addEventListener("click", () => $("#detail").close());
 $("#detail").addEventListener("close", () => {
+  closeAnnotations();
   const card = document.querySelector(`#results .result[data-index="${detailIndex}"]`);
   if (card) card.focus();
 });
 
 // -- people -------------------------------------------------------------------------------
-
-function plural(count, noun) {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
 
 function personLabel(person) {
   return person.name || `Unnamed #${person.id}`;
@@ -554,6 +542,10 @@ async function start() {
       $("#channel").append(element("option", { value: channel, textContent: channel }));
     }
     $("#people-tab").hidden = !health.channels.includes("faces");
+    const text = health.channels.includes("text");  // else the button searches by the image
+    $("#text-query").hidden = !text;
+    $("#clear-text").hidden = !text;
+    await attempt(loadCategories);
   }
   showView(location.hash === "#people" && health && health.channels.includes("faces") ?
     "people" : "search");

@@ -1,0 +1,165 @@
+"""Multi-clue search (issue 6): search by crop, text search, and fusion, measured.
+
+    python benchmarks/bench_multiclue.py crop   [--data ../shared/data]
+    python benchmarks/bench_multiclue.py text   [--fmnist DIR]
+    python benchmarks/bench_multiclue.py fusion [--data ../shared/data] [--fmnist DIR]
+
+* ``crop``: Oxford 1k subset, each official query cropped to its box, against the whole-image
+  channel (global), the regions channel, the local channel, text (the crop's own ImageNet
+  labels) and every fusion, all from the same per-query channel rankings.
+* ``text``: Fashion-MNIST (``benchmarks/fashion_mnist.py``, 100 test images per class) with
+  only automatic labels (ImageNet classes and detected objects; the class names are not
+  given to the engine). Each class name is a label query; a result is relevant when its
+  class is the query's. BM25 alone, semantic (all-MiniLM-L6-v2) alone, and both fused.
+* ``fusion``: the best single channel against RRF, weighted score fusion and the learned
+  ranker on UKBench56, Oxford 1k and Fashion-MNIST (10 image queries per class). The
+  learned ranker and the Platt calibration are trained on half the queries and scored on
+  the other half, both ways; they never see the queries they are scored on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DEFAULT_DATA, save
+from fashion_mnist import CLASSES, export_fashion_mnist
+
+from lookalike import Collection
+from lookalike.collection import RegionsChannelConfig, TextChannelConfig
+from lookalike.eval import evaluate
+from lookalike.eval.metrics import average_precision
+from lookalike.paths import cache_dir
+
+METHODS = ("global", "local", "regions", "text", "rrf", "rrf-without-global",
+           "rrf-without-local", "rrf-without-regions", "rrf-without-text", "weighted-minmax",
+           "weighted-platt-cv", "learned-cv")
+FMNIST_CHANNELS = ("global", "regions", "text")
+
+
+def fmnist_folder(given: Path | None) -> Path:
+    return export_fashion_mnist(given or cache_dir() / "bench" / "fmnist100", per_class=100)
+
+
+def table(title: str, by_method: dict[str, dict[str, float]], keys: tuple[str, ...]) -> None:
+    print(f"\n{title}")
+    print(f"{'method':<20}" + "".join(f"{key:>14}" for key in keys))
+    for method in METHODS:
+        if method in by_method:
+            row = by_method[method]
+            print(f"{method:<20}" + "".join(f"{row.get(key, float('nan')):>14.4f}"
+                                             for key in keys))
+
+
+def run_crop(args: argparse.Namespace) -> None:
+    report = evaluate("oxford", data=args.data / "oxford5k_subset", channel="auto")
+    table("Oxford 1k subset, query = official box crop", report["by_method"],
+          ("map", "top1", "recall_at_10"))
+    save("multiclue_crop", {"dataset": "oxford5k_subset", "query": "box crop",
+                            "channels": ["global", "local", "regions", "text"],
+                            "regions": RegionsChannelConfig().stored_settings()},
+         [{"method": name, **row} for name, row in report["by_method"].items()]
+         + [{"method": "timing", "query_ms_p50": report["query_ms_p50"],
+             "index_images_per_s": report["index_images_per_s"]}])
+
+
+def fmnist_collection(folder: Path) -> Path:
+    root = cache_dir() / "bench" / "fmnist-collection"
+    with Collection(root, channels=list(FMNIST_CHANNELS),
+                    regions_config=RegionsChannelConfig(),
+                    text_config=TextChannelConfig()).open() as collection:
+        report = collection.index([folder])
+        if report.processed:
+            print(f"indexed {report.processed} images at {report.images_per_s:.1f} img/s",
+                  file=sys.stderr)
+    return root
+
+
+def run_text(args: argparse.Namespace) -> None:
+    folder = fmnist_folder(args.fmnist)
+    root = fmnist_collection(folder)
+    labels = dict(line.split("\t") for line in (folder / "labels.tsv").read_text()
+                  .strip().splitlines()[1:])
+    rows = []
+    with Collection(root).open() as collection:
+        path_class = {record.path: labels[str(Path(record.path).relative_to(folder))]
+                      for record in collection.images()}
+        channel = collection.text_channel
+        for mode in ("bm25", "semantic", "both"):
+            precision, aps, latencies = [], [], []
+            for name in CLASSES:
+                query = name.replace("/", " ").lower()
+                started = time.perf_counter()
+                hits = channel.search_text(query, k=len(path_class), mode=mode)
+                latencies.append(time.perf_counter() - started)
+                ranked = [collection.catalog.images_by_id([h.image_id])[h.image_id].path
+                          for h in hits]
+                relevant = {path for path, label in path_class.items() if label == name}
+                precision.append(sum(path in relevant for path in ranked[:10]) / 10)
+                aps.append(average_precision(ranked, relevant, set()))
+                rows.append({"mode": mode, "query": query, "p_at_10": precision[-1],
+                             "ap": aps[-1], "returned": len(ranked)})
+            rows.append({"mode": mode, "query": "MEAN", "p_at_10": float(np.mean(precision)),
+                         "ap": float(np.mean(aps)),
+                         "query_ms_p50": 1000 * float(np.median(latencies))})
+    print(f"\n{'mode':<10}{'query':<14}{'P@10':>8}{'AP':>8}")
+    for row in rows:
+        print(f"{row['mode']:<10}{row['query']:<14}{row['p_at_10']:>8.2f}{row['ap']:>8.3f}")
+    save("multiclue_text", {"dataset": "fashion-mnist test, 100 per class, 112 px",
+                            "annotations": "automatic only (ImageNet top-5, NanoDet objects)",
+                            "text": TextChannelConfig().stored_settings()}, rows)
+
+
+def fmnist_truth(folder: Path, per_class: int = 10) -> Path:
+    """Queries: the first ``per_class`` images of each class; relevant: the rest of it."""
+    labels = [line.split("\t") for line in (folder / "labels.tsv").read_text()
+              .strip().splitlines()[1:]]
+    by_class: dict[str, list[str]] = {}
+    for path, label in labels:
+        by_class.setdefault(label, []).append(path)
+    truth = folder / "truth_fusion.tsv"
+    lines = [f"{query}\t{other}" for paths in by_class.values() for query in paths[:per_class]
+             for other in paths if other != query]
+    truth.write_text("\n".join(lines) + "\n")
+    return truth
+
+
+def run_fusion(args: argparse.Namespace) -> None:
+    rows: list[dict[str, Any]] = []
+    reports = {
+        "ukbench56": evaluate("ukbench", data=args.data / "ukbench56", channel="auto"),
+        "oxford1k-crop": evaluate("oxford", data=args.data / "oxford5k_subset",
+                                  channel="auto"),
+    }
+    folder = fmnist_folder(args.fmnist)
+    reports["fashion-mnist"] = evaluate(
+        "custom", root=folder, truth=fmnist_truth(folder), channel="auto",
+        collection=fmnist_collection(folder), auto_channels=FMNIST_CHANNELS)
+    for dataset, report in reports.items():
+        keys = ("ns_score", "map", "top1") if dataset == "ukbench56" else ("map", "top1",
+                                                                           "recall_at_10")
+        table(dataset, report["by_method"], keys)
+        rows += [{"dataset": dataset, "method": name, **row}
+                 for name, row in report["by_method"].items()]
+    save("multiclue_fusion", {"folds": "2-fold over queries (even/odd) for *-cv",
+                              "fmnist_queries": "10 per class, relevant = same class"}, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("crop", "text", "fusion"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--fmnist", type=Path, default=None,
+                        help="an exported Fashion-MNIST folder (default: export one)")
+    args = parser.parse_args()
+    {"crop": run_crop, "text": run_text, "fusion": run_fusion}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Relevance judgements for the learned ranker: from a ground-truth file, or from clicks.
+
+Clicks are logged by the web page: every search logs each channel's ranking (the
+features the ranker needs) and the results shown; a click marks one shown result. A
+query's clicked results count as relevant, and the results shown above the lowest click
+but not clicked as irrelevant ("click > skip above", Joachims, KDD 2002); results below
+the last click were maybe never seen, so they are not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lookalike.collection.catalog import Catalog
+from lookalike.collection.channels import Hit
+from lookalike.errors import NotFoundError, expect
+from lookalike.ranking import Judged
+
+LOGGED_DEPTH = 50  # hits kept per channel: enough to rebuild a page's features
+_EVIDENCE_KEYS = ("inliers", "verified", "same_person", "bm25", "semantic")
+
+
+def log_search(catalog: Catalog, rankings: Mapping[str, Sequence[Hit]],
+               shown: Sequence[int]) -> str:
+    """Record a search's channel rankings and the image ids shown; returns its query id."""
+    query_id = secrets.token_hex(8)
+    compact = {channel: [[hit.image_id, round(hit.score, 6),
+                          {key: hit.evidence[key] for key in _EVIDENCE_KEYS
+                           if key in hit.evidence}]
+                         for hit in hits[:LOGGED_DEPTH]]
+               for channel, hits in rankings.items()}
+    with catalog.transaction() as conn:
+        conn.execute("INSERT INTO search_log (id, created_at, rankings, shown) "
+                     "VALUES (?, ?, ?, ?)",
+                     (query_id, time.time(), json.dumps(compact), json.dumps(list(shown))))
+    return query_id
+
+
+def log_click(catalog: Catalog, query_id: str, image_id: int) -> int:
+    """Record that the result ``image_id`` of search ``query_id`` was opened; its rank."""
+    expect(isinstance(query_id, str) and 0 < len(query_id) <= 64,
+           f"expected a query id, got {query_id!r}")
+    row = catalog.conn.execute("SELECT shown FROM search_log WHERE id = ?",
+                               (query_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"expected the id of a logged search, got {query_id!r}")
+    shown = json.loads(row[0])
+    if image_id not in shown:
+        raise NotFoundError(f"expected one of the results shown for {query_id}, got image "
+                            f"{image_id}")
+    with catalog.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO clicks (query_id, image_id, created_at) "
+                     "VALUES (?, ?, ?)", (query_id, image_id, time.time()))
+    return int(shown.index(image_id)) + 1
+
+
+def judged_from_clicks(catalog: Catalog) -> list[Judged]:
+    """One judged query per logged search with at least one click."""
+    clicked: dict[str, set[int]] = {}
+    for query_id, image_id in catalog.conn.execute("SELECT query_id, image_id FROM clicks"):
+        clicked.setdefault(query_id, set()).add(int(image_id))
+    samples = []
+    for query_id, chosen in sorted(clicked.items()):
+        row = catalog.conn.execute("SELECT rankings, shown FROM search_log WHERE id = ?",
+                                   (query_id,)).fetchone()
+        if row is None:
+            continue
+        rankings = _rankings(json.loads(row[0]))
+        shown = [int(i) for i in json.loads(row[1])]
+        lowest = max(shown.index(image_id) for image_id in chosen if image_id in shown)
+        samples.append(Judged(rankings=rankings, relevant=frozenset(chosen),
+                              judged=frozenset(shown[:lowest + 1])))
+    return samples
+
+
+def click_counts(catalog: Catalog) -> dict[str, int]:
+    searches = catalog.conn.execute("SELECT COUNT(*) FROM search_log").fetchone()[0]
+    clicks = catalog.conn.execute("SELECT COUNT(*), COUNT(DISTINCT query_id) FROM clicks")
+    total, queries = clicks.fetchone()
+    return {"searches": int(searches), "clicks": int(total), "clicked_searches": int(queries)}
+
+
+def _rankings(data: Mapping[str, Any]) -> dict[str, list[Hit]]:
+    return {str(channel): [Hit(int(image_id), float(score), dict(evidence))
+                           for image_id, score, evidence in hits]
+            for channel, hits in data.items()}
+
+
+def judged_from_truth(collection: Any, queries: Sequence[Any], *, channel: str = "auto",
+                      depth: int = 100) -> list[Judged]:
+    """One judged query per ground-truth query (``path``, ``relevant``, ``junk``, ``box``
+    as in :class:`lookalike.eval.datasets.RetrievalQuery`): every candidate the channels
+    return is judged, except junk."""
+    from lookalike.paths import catalog_key
+
+    samples = []
+    for query in queries:
+        image = collection.decode_query(query.path, channel=channel, box=query.box)
+        rankings = collection.rankings(image, k=depth, channel=channel, box=query.box)
+        keys = [catalog_key(path) for path in (*query.relevant, *query.junk)]
+        ids = {path: record.id for path, record in
+               collection.catalog.images_by_path(keys).items()}
+        relevant = frozenset(ids[key] for key in map(catalog_key, query.relevant) if key in ids)
+        junk = frozenset(ids[key] for key in map(catalog_key, query.junk) if key in ids)
+        candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
+        samples.append(Judged(rankings=rankings, relevant=relevant,
+                              judged=candidates - junk if junk else None))
+    return samples

