@@ -3,6 +3,7 @@
     python benchmarks/bench_multiclue.py crop   [--data ../shared/data]
     python benchmarks/bench_multiclue.py text   [--fmnist DIR]
     python benchmarks/bench_multiclue.py fusion [--data ../shared/data] [--fmnist DIR]
+    python benchmarks/bench_multiclue.py speed  [--data ../shared/data] [--images 200]
 
 * ``crop``: Oxford 1k subset, each official query cropped to its box, against the whole-image
   channel (global), the regions channel, the local channel, text (the crop's own ImageNet
@@ -15,6 +16,8 @@
   ranker on UKBench56, Oxford 1k and Fashion-MNIST (10 image queries per class). The
   learned ranker and the Platt calibration are trained on half the queries and scored on
   the other half, both ways; they never see the queries they are scored on.
+* ``speed``: indexing images/s with the regions and text channels beside the global one,
+  as ratios to the global channel alone, in the same run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA, save
@@ -37,7 +41,7 @@ from lookalike.eval import evaluate
 from lookalike.eval.metrics import average_precision
 from lookalike.paths import cache_dir
 
-METHODS = ("global", "local", "regions", "text", "rrf", "rrf-without-global",
+METHODS = ("global", "local", "regions", "text", "auto", "rrf", "rrf-without-global",
            "rrf-without-local", "rrf-without-regions", "rrf-without-text", "weighted-minmax",
            "weighted-platt-cv", "learned-cv")
 FMNIST_CHANNELS = ("global", "regions", "text")
@@ -81,9 +85,34 @@ def fmnist_collection(folder: Path) -> Path:
     return root
 
 
+def inverted_copy(folder: Path) -> Path:
+    """Fashion-MNIST as catalogue photos look: a dark product on white (the data set has
+    light products on black). Labels and paths as in ``folder``."""
+    out = cache_dir() / "bench" / "fmnist100-inverted"
+    if not (out / "labels.tsv").exists():
+        for source in folder.rglob("*.png"):
+            target = out / source.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(source) as image:
+                ImageOps.invert(image.convert("L")).save(target)
+        (out / "labels.tsv").write_text((folder / "labels.tsv").read_text())
+    return out
+
+
+def text_only_collection(folder: Path) -> Path:
+    root = cache_dir() / "bench" / "fmnist-inverted-text"
+    with Collection(root, channels=["text"], text_config=TextChannelConfig()) as collection:
+        collection.index([folder])
+    return root
+
+
 def run_text(args: argparse.Namespace) -> None:
     folder = fmnist_folder(args.fmnist)
-    root = fmnist_collection(folder)
+    if args.invert:
+        folder = inverted_copy(folder)
+        root = text_only_collection(folder)
+    else:
+        root = fmnist_collection(folder)
     labels = dict(line.split("\t") for line in (folder / "labels.tsv").read_text()
                   .strip().splitlines()[1:])
     rows = []
@@ -111,9 +140,12 @@ def run_text(args: argparse.Namespace) -> None:
     print(f"\n{'mode':<10}{'query':<14}{'P@10':>8}{'AP':>8}")
     for row in rows:
         print(f"{row['mode']:<10}{row['query']:<14}{row['p_at_10']:>8.2f}{row['ap']:>8.3f}")
-    save("multiclue_text", {"dataset": "fashion-mnist test, 100 per class, 112 px",
-                            "annotations": "automatic only (ImageNet top-5, NanoDet objects)",
-                            "text": TextChannelConfig().stored_settings()}, rows)
+    save("multiclue_text" + ("_inverted" if args.invert else ""), {
+        "dataset": "fashion-mnist test, 100 per class, 112 px"
+                   + (", inverted: dark product on white" if args.invert else ""),
+        "annotations": "automatic only: ImageNet top-5"
+                       + ("" if args.invert else " and NanoDet objects"),
+        "text": TextChannelConfig().stored_settings()}, rows)
 
 
 def fmnist_truth(folder: Path, per_class: int = 10) -> Path:
@@ -151,14 +183,58 @@ def run_fusion(args: argparse.Namespace) -> None:
                               "fmnist_queries": "10 per class, relevant = same class"}, rows)
 
 
+def run_speed(args: argparse.Namespace) -> None:
+    """Indexing speed with each new channel beside the global one, on the same images, in
+    fresh collections, one after another (models loaded before the clock starts)."""
+    import os
+    import shutil
+    import tempfile
+
+    files = sorted((args.data / "oxford5k_subset" / "jpg").glob("*.jpg"))[:args.images]
+    setups = {"global": ["global"], "global+text": ["global", "text"],
+              "global+regions": ["global", "regions"],
+              "global+regions+text": ["global", "regions", "text"]}
+    rows = []
+    load_before = os.getloadavg()[0]
+    for name, channels in setups.items():
+        folder = Path(tempfile.mkdtemp(prefix="lookalike-speed-"))
+        try:
+            with Collection(folder / "c", channels=channels) as collection:
+                report = collection.index(files)
+                started = time.perf_counter()
+                collection.search(text="person", k=10) if "text" in channels else None
+                rows.append({"channels": name, "images": report.processed,
+                             "images_per_s": round(report.images_per_s, 2),
+                             "extract_s": round(report.stage_seconds["extract"], 2),
+                             "prepare_s": round(report.prepare_seconds, 2),
+                             "first_text_search_ms": round(
+                                 1000 * (time.perf_counter() - started), 1)
+                             if "text" in channels else None,
+                             "regions_per_image": collection.info()["channels"].get(
+                                 "regions", {}).get("regions_per_image")})
+        finally:
+            shutil.rmtree(folder)
+        print(rows[-1])
+    base = rows[0]["images_per_s"]
+    for row in rows:
+        row["speed_vs_global"] = round(row["images_per_s"] / base, 3)
+    save("multiclue_speed", {"images": f"first {args.images} of oxford5k_subset/jpg "
+                             "(<= 512 px)", "load_average_before": load_before,
+                             "load_average_after": os.getloadavg()[0]}, rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("crop", "text", "fusion"))
+    parser.add_argument("what", choices=("crop", "text", "fusion", "speed"))
+    parser.add_argument("--images", type=int, default=200, help="speed: images indexed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--fmnist", type=Path, default=None,
                         help="an exported Fashion-MNIST folder (default: export one)")
+    parser.add_argument("--invert", action="store_true",
+                        help="text: dark products on white, as catalogue photos are")
     args = parser.parse_args()
-    {"crop": run_crop, "text": run_text, "fusion": run_fusion}[args.what](args)
+    {"crop": run_crop, "text": run_text, "fusion": run_fusion,
+     "speed": run_speed}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -143,3 +143,19 @@ def test_sidecar_several_categories(tmp_path: Path) -> None:
     found = load_sidecar(sidecar)[str(tmp_path / "a.jpg")]
     assert found.categories == ("Dress", "Summer")
     assert found.category == "Dress"
+
+
+def test_hostile_metadata_is_bounded() -> None:
+    items = "".join(f"<rdf:li>w{i}</rdf:li>" for i in range(3000))  # fits one JPEG marker
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+              'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+              'xmlns:dc="http://purl.org/dc/elements/1.1/"><rdf:Description>'
+              f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject>"
+              "</rdf:Description></rdf:RDF></x:xmpmeta>")
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2024:13:45 99:00:00"  # a broken clock
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", xmp=packet.encode(), exif=exif)
+    found = read_embedded_text(buffer.getvalue())
+    assert len(found.keywords) == 200 and found.keywords[0] == "w0"
+    assert found.taken is None

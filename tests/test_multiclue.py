@@ -195,6 +195,12 @@ def test_image_and_text_together_and_every_fusion(root: Path, photos: Path) -> N
         top = names(both)[:2]
         assert "astronaut.png" in top and "tagged.jpg" in top
         assert set(both[0].evidence["channel_scores"]) <= {"global", "regions", "text"}
+        _, rankings = collection.search_with_rankings(photos / "astronaut.png", k=3,
+                                                      channel="auto")
+        assert set(rankings) == {"global", "regions"}  # auto: not the image's own labels
+        _, rankings = collection.search_with_rankings(photos / "astronaut.png", k=3,
+                                                      channel="auto", fusion="rrf")
+        assert set(rankings) == {"global", "regions", "text"}
         weighted = collection.search(photos / "astronaut.png", k=3, channel="auto",
                                      fusion="weighted")
         assert names(weighted)[0] == "astronaut.png"
@@ -241,3 +247,53 @@ def test_regions_settings_are_checked_and_recorded(tmp_path: Path) -> None:
     with Collection(root).open() as collection:
         assert collection.channels["regions"].config == REGIONS  # type: ignore[attr-defined]
         assert names(collection.search(image, k=1, channel="regions")) == ["coffee"]
+
+
+def test_a_catalog_restored_from_a_backup_rebuilds_the_text_index(root: Path,
+                                                                   tmp_path: Path) -> None:
+    with Collection(root).open() as collection:
+        rocket = ids_by_name(collection)["rocket.png"]
+        collection.annotations.add(rocket, "tag", "spaceport")
+        assert collection.search(text="spaceport", k=1)
+    backup = tmp_path / "catalog.sqlite"
+    shutil.copy(root / "catalog.sqlite", backup)  # the WAL was checkpointed on close
+    with Collection(root).open() as collection:
+        collection.annotations.add(rocket, "tag", "ghost town")
+        assert names(collection.search(text="ghost", k=1)) == ["rocket.png"]
+    shutil.copy(backup, root / "catalog.sqlite")
+    with Collection(root).open() as collection:
+        # More edits than were lost push the revision past the index's before any search.
+        for word in ("alpha", "beta", "gamma"):
+            collection.annotations.add(rocket, "tag", word)
+        assert collection.search(text="ghost", k=1) == []
+        assert names(collection.search(text="gamma", k=1)) == ["rocket.png"]
+        for note in collection.annotations.of(rocket):
+            if note.source == "user":
+                collection.annotations.remove(note.id)
+
+
+def test_a_file_broken_after_indexing_is_not_found_by_its_old_text(root: Path,
+                                                                   photos: Path) -> None:
+    extra = photos / "broken_later.jpg"
+    extra.write_bytes(xmp_jpeg(["harbour"], "Boats at dawn"))
+    with Collection(root).open() as collection:
+        collection.index([extra])
+        assert names(collection.search(text="harbour", k=1)) == ["broken_later.jpg"]
+        extra.write_bytes(b"not an image any more")
+        report = collection.index([extra])
+        assert report.failures
+        assert "broken_later.jpg" not in names(collection.search(text="harbour", k=5))
+        collection.remove([extra])
+    extra.unlink()
+
+
+def test_categories_fold_case_beyond_ascii(root: Path, photos: Path) -> None:
+    with Collection(root).open() as collection:
+        rocket = ids_by_name(collection)["rocket.png"]
+        collection.annotations.set(rocket, categories=["Été"])
+        found = collection.search(text="rocket", k=3, filters=SearchFilter(categories=("été",)))
+        assert names(found) == ["rocket.png"]
+        assert ("Été", 1) in collection.annotations.categories()
+        assert collection.search(text="rocket", k=3,
+                                 filters=SearchFilter(categories=("nothing",))) == []
+        collection.annotations.set(rocket, categories=[])

@@ -43,6 +43,9 @@ def test_candidate_features_by_hand() -> None:
     nine = dict(zip(names, matrix[ids.index(9)], strict=True))
     assert nine["text_bm25"] == 2.5 and nine["text_semantic"] == 0.6
     assert ids[0] == 8  # candidates in RRF order
+    # One channel alone is still fused: the rrf feature is on its own scale, not raw scores.
+    _, alone = candidate_features({"global": [Hit(7, 0.9)]}, ["global"])
+    assert alone[0, -2] == pytest.approx(1 / 61)
 
 
 def synthetic_queries(n: int, seed: int) -> list[Judged]:
@@ -99,7 +102,9 @@ def test_a_damaged_ranker_file_is_refused(tmp_path: Path) -> None:
     good = train_ranker(synthetic_queries(10, seed=3)).as_dict()
     for broken in ({**good, "version": 99}, {**good, "coef": good["coef"][:-1]},
                    {**good, "scale": [0.0] * len(good["scale"])},
-                   {**good, "mean": ["nan"] * len(good["mean"])}):
+                   {**good, "mean": ["nan"] * len(good["mean"])}, [good],
+                   {**good, "calibrations": []}, {**good, "intercept": "nan"},
+                   {**good, "calibrations": {"global": [1.0]}}):
         path.write_text(json.dumps(broken))
         with pytest.raises(CollectionError, match="damaged"):
             LearnedRanker.load(path)

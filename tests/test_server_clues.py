@@ -62,7 +62,8 @@ def test_text_only_and_image_and_text(client: TestClient) -> None:
     answer = client.post("/search", data={"text": "kitty", "k": 2})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["query"] is None and body["text"] == "kitty" and body["query_id"]
+    assert body["query"] is None and body["text"] == "kitty"
+    assert body["query_id"] is None  # logged only when asked
     assert body["results"][0]["name"] == "chelsea.png"
     assert "matched" in body["results"][0]["evidence"]["text"]  # auto: by channel
     both = client.post("/search", data={"text": "espresso", "k": 4, "channel": "auto"},
@@ -121,7 +122,7 @@ def test_filter_and_fusion_errors(client: TestClient) -> None:
 
 
 def test_clicks_are_logged_for_the_shown_results(client: TestClient, root: Path) -> None:
-    body = client.post("/search", data={"text": "rocket", "k": 3}).json()
+    body = client.post("/search", data={"text": "rocket", "k": 3, "log": "true"}).json()
     shown = [r["image_id"] for r in body["results"]]
     clicked = client.post("/clicks", json={"query_id": body["query_id"], "image_id": shown[-1]})
     assert clicked.status_code == 200 and clicked.json() == {"rank": len(shown)}

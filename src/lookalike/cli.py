@@ -279,9 +279,10 @@ def _add_search(commands: Any) -> None:
     parser.add_argument("--channel", default="global",
                         help="global (default), local, faces, regions, text, or auto (every "
                              "channel the collection has, fused)")
-    parser.add_argument("--fusion", choices=FUSIONS, default="rrf",
-                        help="how several rankings become one (default rrf; learned needs "
-                             "'lookalike ranker train')")
+    parser.add_argument("--fusion", choices=FUSIONS, default="auto",
+                        help="how several rankings become one: auto (default, the measured "
+                             "best: the learned ranker if trained, else rrf of the image "
+                             "channels), rrf, weighted, learned ('lookalike ranker train')")
     parser.add_argument("--box", type=_parse_box, default=None, metavar="X0,Y0,X1,Y1",
                         help="search with this region of the query only, in its pixels")
     parser.add_argument("--category", action="append", default=[], metavar="NAME",
@@ -443,10 +444,10 @@ def _add_eval(commands: Any) -> None:
                              "--auto-channels alone and every fusion, side by side)")
     parser.add_argument("--auto-channels", type=_parse_channels, default=None, metavar="LIST",
                         help="channels searched by auto (default global,local,regions,text)")
-    parser.add_argument("--fusion", choices=FUSIONS, default="rrf",
-                        help="auto: the fusion reported as the headline figures (default rrf; "
-                             "weighted and learned are trained and tested on disjoint halves "
-                             "of the queries)")
+    parser.add_argument("--fusion", choices=FUSIONS, default="auto",
+                        help="auto: the fusion reported as the headline figures (default "
+                             "auto, untrained: rrf of the image channels; weighted and learned "
+                             "are trained and tested on disjoint halves of the queries)")
     parser.add_argument("--max-people", type=int, default=None, metavar="N",
                         help="lfw-people: cluster only the first N identities")
     parser.add_argument("--full-query", action="store_true",

@@ -10,6 +10,12 @@ Three ways, each taking ``{channel: [Hit, ...]}`` (best first):
   are none), then summed with per-channel weights.
 * a learned ranker (:mod:`lookalike.ranking`): logistic regression over per-candidate
   features (scores, ranks, inliers, text scores), trained from judgements or clicks.
+
+The default, ``auto``, is what measured best (BENCHMARKS.md, "Fusion"): the learned
+ranker when the collection has one, else reciprocal rank fusion of the image channels. For
+a query by image alone, the text channel's ranking by the query's own ImageNet labels is
+left out of that RRF: on UKBench56, Oxford and Fashion-MNIST it lowered RRF every time.
+It joins when the user gives a text, and the learned ranker weighs it itself.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from lookalike.collection.channels import Hit
 from lookalike.errors import expect
 
 RRF_K = 60
-FUSIONS = ("rrf", "weighted", "learned")
+FUSIONS = ("auto", "rrf", "weighted", "learned")
+DEFAULT_FUSION = "auto"
 
 
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RRF_K,
@@ -80,14 +87,15 @@ def weighted_score_fusion(
     return fused_hits(fused, rankings)
 
 
-def fused_hits(fused: Mapping[int, float],
-                   rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
+def fused_hits(fused: Mapping[int, float], rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
     """Hits ordered by fused score, each with every channel's score and own evidence."""
     scores: dict[int, dict[str, float]] = {}
     details: dict[int, dict[str, Any]] = {}
     for channel, hits in rankings.items():
         for hit in hits:
-            scores.setdefault(hit.image_id, {})[channel] = hit.score
+            if channel in scores.setdefault(hit.image_id, {}):
+                continue  # an image listed twice keeps its best hit
+            scores[hit.image_id][channel] = hit.score
             if hit.evidence:  # a channel's own evidence (inliers, a face box) is kept by name
                 details.setdefault(hit.image_id, {})[channel] = hit.evidence
     order = sorted(fused, key=lambda image_id: (-fused[image_id], image_id))

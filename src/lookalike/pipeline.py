@@ -28,6 +28,7 @@ from lookalike.errors import ImageError, ValidationError
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
 
 ProgressCallback = Callable[[int], None]
+AUTOMATIC_SOURCES = ("embedded", "imagenet", "detector")  # annotations derived from the file
 
 
 @dataclass
@@ -170,8 +171,10 @@ def write_stage(
                     conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
                     width=None, height=None, status="failed", error=job.error)
                 # A file that was fine before and is broken now must not be found by its
-                # old content any more.
+                # old content any more, nor by what the models or the file said about it
+                # (the user's own text stays: it is about the photo, not the bytes).
                 catalog.delete_vectors(conn, image_id)
+                catalog.delete_annotations(conn, image_id, AUTOMATIC_SOURCES)
                 continue
             if job.unchanged_content:
                 if job.known is not None:

@@ -43,8 +43,10 @@ def feature_names(channels: Sequence[str]) -> list[str]:
 def candidate_features(rankings: Mapping[str, Sequence[Hit]],
                        channels: Sequence[str]) -> tuple[list[int], np.ndarray]:
     """(candidate image ids, (n, features) matrix) for one query's channel rankings."""
+    found = {name: hits for name, hits in rankings.items() if hits}
+    # Weights force real fusion: one ranking alone would pass through with its raw scores.
     fused = {hit.image_id: hit.score for hit in reciprocal_rank_fusion(
-        {name: hits for name, hits in rankings.items() if hits}) if rankings}
+        found, weights=dict.fromkeys(found, 1.0))} if found else {}
     ids = sorted(fused, key=lambda image_id: -fused[image_id])
     row_of = {image_id: row for row, image_id in enumerate(ids)}
     width = 3 * len(channels)
@@ -132,11 +134,13 @@ class LearnedRanker:
             raise CollectionError(f"{path}: not a readable ranker ({error})") from error
         try:
             return cls.from_dict(data)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CollectionError(f"{path}: the ranker is damaged ({error})") from error
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnedRanker:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("version") != RANKER_VERSION:
             raise ValueError(f"expected ranker version {RANKER_VERSION}, got "
                              f"{data.get('version')!r}")
@@ -148,10 +152,20 @@ class LearnedRanker:
             raise ValueError(f"expected {width} finite values per vector")
         if any(v <= 0 for v in vectors[1]):
             raise ValueError("expected positive feature scales")
-        calibrations = {str(name): Calibration(float(pair[0]), float(pair[1]))
-                        for name, pair in data.get("calibrations", {}).items()}
+        pairs = data.get("calibrations", {})
+        if not isinstance(pairs, Mapping):
+            raise ValueError("expected calibrations as an object of [a, b] pairs")
+        calibrations = {}
+        for name, pair in pairs.items():
+            values = [float(v) for v in pair]
+            if len(values) != 2 or not all(math.isfinite(v) for v in values):
+                raise ValueError(f"expected a finite [a, b] calibration for {name}")
+            calibrations[str(name)] = Calibration(*values)
+        intercept = float(data["intercept"])
+        if not math.isfinite(intercept):
+            raise ValueError("expected a finite intercept")
         return cls(channels=channels, mean=vectors[0], scale=vectors[1], coef=vectors[2],
-                   intercept=float(data["intercept"]), calibrations=calibrations,
+                   intercept=intercept, calibrations=calibrations,
                    trained_on=dict(data.get("trained_on", {})))
 
 

@@ -14,6 +14,7 @@ never fatal: a photo with a broken XMP packet still has its pixels and its other
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
@@ -32,6 +33,7 @@ _EXIF_XP_KEYWORDS = 0x9C9E
 _IPTC_KEYWORDS = (2, 25)
 _IPTC_CAPTION = (2, 120)
 _MAX_TEXT = 10_000  # characters kept from any one field
+_MAX_KEYWORDS = 200  # a hostile file can hold tens of thousands
 _EXIF_IFD = 0x8769
 _EXIF_TAKEN = 0x9003  # DateTimeOriginal
 _EXIF_DATETIME = 0x0132
@@ -80,7 +82,8 @@ def read_embedded_text(source: str | os.PathLike[str] | bytes, *,
                 seen.add(word.casefold())
                 keywords.append(word)
     description = next((text for _, text in found if text), None)
-    return EmbeddedText(keywords=tuple(keywords), description=description, taken=taken)
+    return EmbeddedText(keywords=tuple(keywords[:_MAX_KEYWORDS]), description=description,
+                        taken=taken)
 
 
 def _clean(text: str | bytes | None) -> str | None:
@@ -145,5 +148,9 @@ def _taken(image: ImageFile.ImageFile) -> str | None:
     match = _EXIF_DATE.match(raw.strip()) if isinstance(raw, str) else None
     if match is None or match.group(1) == "0000":
         return None  # cameras write "0000:00:00 00:00:00" when the clock was never set
-    year, month, day, hour, minute, second = match.groups()
-    return f"{year}-{month}-{day}T{hour}:{minute}:{second}"
+    try:  # month 13 or hour 99 is a broken clock, not a date
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        taken = dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+    return taken.isoformat()

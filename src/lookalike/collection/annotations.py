@@ -115,7 +115,7 @@ class Annotations:
         that differ only in case are one (filters ignore case too)."""
         rows = self.catalog.conn.execute(
             "SELECT MIN(text), COUNT(DISTINCT image_id) AS n FROM annotations WHERE "
-            "kind = 'category' GROUP BY lower(text) ORDER BY n DESC, lower(text)")
+            "kind = 'category' GROUP BY casefold(text) ORDER BY n DESC, casefold(text)")
         return [(str(text), int(n)) for text, n in rows]
 
     def _check_image(self, image_id: int) -> None:

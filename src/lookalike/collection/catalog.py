@@ -113,8 +113,6 @@ CREATE TABLE IF NOT EXISTS clicks (
     created_at REAL NOT NULL,
     PRIMARY KEY (query_id, image_id)
 );
-CREATE TRIGGER IF NOT EXISTS image_moved AFTER UPDATE OF path ON images
-    BEGIN INSERT INTO annotation_log (image_id) VALUES (NEW.id); END;
 """
 
 
@@ -138,6 +136,10 @@ class AnnotationRecord:
         return {"id": self.id, "kind": self.kind, "text": self.text,
                 "score": None if self.score is None else round(self.score, 4),
                 "source": self.source}
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,8 @@ class Catalog:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # SQLite's lower() folds ASCII only; filters compare names as Python does.
+            conn.create_function("casefold", 1, _casefold, deterministic=True)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise CollectionError(
@@ -405,6 +409,11 @@ class Catalog:
         conn.executemany(
             "INSERT INTO annotations (image_id, kind, text, score, source) VALUES (?, ?, ?, ?, ?)",
             [(image_id, kind, text, score, source) for kind, text, score in items])
+
+    def delete_annotations(self, conn: sqlite3.Connection, image_id: int,
+                           sources: Sequence[str]) -> None:
+        conn.execute(f"DELETE FROM annotations WHERE image_id = ? AND source IN "
+                     f"({','.join('?' * len(sources))})", [image_id, *sources])
 
     def add_annotation(self, conn: sqlite3.Connection, image_id: int, kind: str, text: str,
                        score: float | None, source: str) -> int:

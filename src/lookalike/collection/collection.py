@@ -53,7 +53,12 @@ from lookalike.errors import (
     expect,
 )
 from lookalike.faces.model import NoFaceError
-from lookalike.fusion import FUSIONS, reciprocal_rank_fusion, weighted_score_fusion
+from lookalike.fusion import (
+    DEFAULT_FUSION,
+    FUSIONS,
+    reciprocal_rank_fusion,
+    weighted_score_fusion,
+)
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
     NOT_FOUND,
@@ -449,17 +454,19 @@ class Collection:
     def search(
         self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
         channel: str = "global", box: Box | None = None, name: str | None = None,
-        filters: SearchFilter | None = None, fusion: str = "rrf",
+        filters: SearchFilter | None = None, fusion: str = DEFAULT_FUSION,
     ) -> list[SearchResult]:
         """The ``k`` images most like ``query`` (a path, bytes, array or PIL image), or
         matching ``text``, or both ("like this image, and red dress").
 
         ``box`` = (x0, y0, x1, y1) in the query's pixels searches with that crop only.
         ``channel="auto"`` searches every image channel the collection has; text is
-        searched by the text channel. Several rankings are fused by ``fusion``: ``rrf``
-        (reciprocal rank), ``weighted`` (calibrated scores) or ``learned`` (the ranker
-        trained with :meth:`train_ranker`). ``filters`` keep only some categories, a folder
-        or a date range. ``name`` labels the query in errors (an upload's file name).
+        searched by the text channel. Several rankings are fused by ``fusion``: ``auto``
+        (the measured best: the learned ranker when one was trained, else ``rrf`` of the
+        image channels), ``rrf`` (reciprocal rank, every channel), ``weighted`` (calibrated
+        scores) or ``learned`` (the ranker saved by :meth:`save_ranker`). ``filters`` keep
+        only some categories, a folder or a date range. ``name`` labels the query in errors
+        (an upload's file name).
         """
         return self.search_with_rankings(query, text=text, k=k, channel=channel, box=box,
                                          name=name, filters=filters, fusion=fusion)[0]
@@ -467,7 +474,7 @@ class Collection:
     def search_with_rankings(
         self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
         channel: str = "global", box: Box | None = None, name: str | None = None,
-        filters: SearchFilter | None = None, fusion: str = "rrf",
+        filters: SearchFilter | None = None, fusion: str = DEFAULT_FUSION,
     ) -> tuple[list[SearchResult], dict[str, list[Hit]]]:
         """Like :meth:`search`, with each channel's own ranking before fusion (what a
         learned ranker's features are made of, logged with clicks)."""
@@ -475,10 +482,22 @@ class Collection:
         expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
         image = None if query is None else self.decode_query(query, channel=channel, box=box,
                                                               name=name)
+        if fusion == "auto":
+            fusion = "learned" if (self.root / RANKER_FILE).exists() else "rrf"
+            # Measured: the text channel's ranking by an image's own labels only lowers RRF.
+            labels = fusion == "learned" or text is not None
+        else:
+            labels = True
         depth = k
         total = self.catalog.count("indexed")
+        if filters is not None and filters.active:
+            # Never look for more than the filter lets through (and nothing when it is none).
+            total = filters.count(self.catalog)
+            if total == 0:
+                return [], {}
         while True:
-            rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box)
+            rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box,
+                                     image_labels=labels)
             # Under auto, evidence is always by channel, even when one channel answered.
             fused = self.fuse(rankings, fusion, nested=channel == "auto")
             if filters is not None and filters.active:
@@ -486,21 +505,26 @@ class Collection:
                 fused = [hit for hit in fused if hit.image_id in allowed]
             longest = max((len(hits) for hits in rankings.values()), default=0)
             # A filter can leave fewer than k: look deeper while the channels have more.
-            if len(fused) >= k or longest < depth or depth >= total:
+            if len(fused) >= min(k, total) or longest < depth or depth >= total:
                 return self.results(fused[:k]), rankings
             depth = min(depth * 4, total)
 
     def rankings(
         self, image: np.ndarray | None, *, text: str | None = None, k: int = 10,
-        channel: str = "global", box: Box | None = None,
+        channel: str = "global", box: Box | None = None, image_labels: bool = True,
     ) -> dict[str, list[Hit]]:
         """Each channel's own ranking for a decoded query image and/or a text, before
-        fusion; a query without a face skips the faces channel under ``auto``."""
+        fusion; a query without a face skips the faces channel under ``auto``, and
+        ``image_labels=False`` skips the text channel's search by the image's own labels
+        under ``auto``."""
         expect(image is not None or (isinstance(text, str) and bool(text.strip())),
                f"expected a query image, a text or both, got neither (text={text!r})")
         rankings: dict[str, list[Hit]] = {}
         if image is not None:
             for searcher in self._searchers(channel):
+                if channel == "auto" and searcher.name == "text" and (
+                        not image_labels or text is not None):
+                    continue  # a given text replaces the image's own labels
                 try:
                     rankings[searcher.name] = searcher.search(image, k, box=box)
                 except NoFaceError:
@@ -516,6 +540,8 @@ class Collection:
              nested: bool = False) -> list[Hit]:
         """One ranking from the channels' rankings, by the named fusion. One ranking is
         passed through as it is, unless ``nested`` asks for evidence by channel name."""
+        if fusion == "auto":
+            fusion = "learned" if (self.root / RANKER_FILE).exists() else "rrf"
         if fusion == "learned":
             return self.ranker().rank(rankings)
         if fusion == "weighted":
@@ -590,7 +616,9 @@ class Collection:
             if hit.image_id not in best or hit.score > best[hit.image_id].score:
                 best[hit.image_id] = hit
         records = self.catalog.images_by_id(best)
-        ranked = sorted((hit for hit in best.values() if hit.image_id in records),
+        # A file that failed on re-indexing keeps the user's text, but is not a result.
+        ranked = sorted((hit for hit in best.values() if hit.image_id in records
+                         and records[hit.image_id].status == "indexed"),
                         key=lambda hit: -hit.score)
         return [
             SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,

@@ -63,6 +63,13 @@ class SearchFilter:
                  "AND images.id IN ({marks})")
         return {row[0] for row in catalog.select_in(query, wanted, leading=params)}
 
+    def count(self, catalog: Catalog) -> int:
+        """How many indexed images pass the filter."""
+        conditions, params = self._conditions()
+        row = catalog.conn.execute(
+            f"SELECT COUNT(*) FROM images WHERE {' AND '.join(conditions)}", params).fetchone()
+        return int(row[0])
+
     def _conditions(self) -> tuple[list[str], list[Any]]:
         conditions: list[str] = ["images.status = 'indexed'"]
         params: list[Any] = []
@@ -70,8 +77,8 @@ class SearchFilter:
             marks = ",".join("?" * len(self.categories))
             conditions.append(
                 "EXISTS (SELECT 1 FROM annotations c WHERE c.image_id = images.id AND "
-                f"c.kind = 'category' AND lower(c.text) IN ({marks}))")
-            params += [c.strip().lower() for c in self.categories]
+                f"c.kind = 'category' AND casefold(c.text) IN ({marks}))")
+            params += [c.strip().casefold() for c in self.categories]
         if self.folder:
             prefix = catalog_key(self.folder).rstrip("/") + "/"
             # A range on the path, not LIKE: '%' and '_' in folder names are literal.

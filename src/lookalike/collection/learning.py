@@ -20,7 +20,8 @@ from lookalike.collection.channels import Hit
 from lookalike.errors import NotFoundError, expect
 from lookalike.ranking import Judged
 
-LOGGED_DEPTH = 50  # hits kept per channel: enough to rebuild a page's features
+LOGGED_DEPTH = 50  # hits kept per channel, besides those of the images shown
+MAX_LOGGED_SEARCHES = 100_000  # the oldest go first: the log cannot grow without bound
 _EVIDENCE_KEYS = ("inliers", "verified", "same_person", "bm25", "semantic")
 
 
@@ -28,15 +29,21 @@ def log_search(catalog: Catalog, rankings: Mapping[str, Sequence[Hit]],
                shown: Sequence[int]) -> str:
     """Record a search's channel rankings and the image ids shown; returns its query id."""
     query_id = secrets.token_hex(8)
+    visible = set(shown)
+    # The top of each ranking, and wherever the shown images are in it (a click on page
+    # five needs its features too).
     compact = {channel: [[hit.image_id, round(hit.score, 6),
                           {key: hit.evidence[key] for key in _EVIDENCE_KEYS
                            if key in hit.evidence}]
-                         for hit in hits[:LOGGED_DEPTH]]
+                         for rank, hit in enumerate(hits)
+                         if rank < LOGGED_DEPTH or hit.image_id in visible]
                for channel, hits in rankings.items()}
     with catalog.transaction() as conn:
         conn.execute("INSERT INTO search_log (id, created_at, rankings, shown) "
                      "VALUES (?, ?, ?, ?)",
                      (query_id, time.time(), json.dumps(compact), json.dumps(list(shown))))
+        conn.execute("DELETE FROM search_log WHERE rowid <= (SELECT MAX(rowid) FROM "
+                     "search_log) - ?", (MAX_LOGGED_SEARCHES,))
     return query_id
 
 

@@ -28,10 +28,11 @@ import numpy as np
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.channels import Channel, Hit
-from lookalike.errors import LookalikeError, expect
+from lookalike.errors import LookalikeError, ValidationError, expect
 from lookalike.extractors import make_extractor
 from lookalike.extractors.imagenet import imagenet_classes, top_classes
 from lookalike.extractors.onnx import OnnxExtractor
+from lookalike.fusion import RRF_K
 from lookalike.images import Box, crop
 from lookalike.paths import atomic_write_bytes
 from lookalike.text import FullTextIndex, MiniLMEncoder, TextDocument
@@ -42,7 +43,7 @@ FIELD_OF_KIND = {"caption": "caption", "tag": "tags", "category": "categories",
                  "object": "objects"}
 TEXT_KINDS = tuple(FIELD_OF_KIND)
 AUTOMATIC_SOURCES = ("imagenet", "detector")
-RRF_K = 60
+TEXT_REVISION_KEY = "text_index_revision"
 TEXT_MODES = ("both", "bm25", "semantic")
 # Words that match nearly every caption: BM25 would rank "A windy coast" first for
 # "a cup of coffee". Left out of the BM25 query (the sentence encoder sees them all).
@@ -67,6 +68,12 @@ class TextChannelConfig:
     query_labels: int = 3
 
     def __post_init__(self) -> None:
+        for name in ("min_label_score", "semantic_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValidationError(f"expected a number for {name}, got {value!r}")
+        expect(isinstance(self.semantic, bool),
+               f"expected true or false for semantic, got {self.semantic!r}")
         expect(isinstance(self.labels, int) and 0 <= self.labels <= 20,
                f"expected between 0 and 20 labels per image, got {self.labels!r}")
         expect(0.0 <= self.min_label_score <= 1.0,
@@ -102,6 +109,7 @@ class TextChannel(Channel):
         self._semantic_dirty = False
         self._stale = True
         self._written_here = False  # this session changed the catalog
+        self._applied = -1  # the catalog's annotation revision the indexes reflect
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), **self.model_info()}
@@ -158,30 +166,38 @@ class TextChannel(Channel):
     # -- keeping the derived indexes in step ------------------------------------------------
 
     def _sync(self) -> None:
-        if not self._stale:
+        # Another process (the CLI beside a server) may have edited text since.
+        if not self._stale and self.catalog.annotation_revision() == self._applied:
             return
-        self._sync_fulltext()
+        self._applied = self._sync_fulltext()
         if self.config.semantic:
             self._sync_semantic()
         self._stale = False
 
-    def _sync_fulltext(self) -> None:
+    def _sync_fulltext(self) -> int:
+        """Bring the BM25 index up to the catalog's text; returns the revision it reflects."""
         index = self._index()
         catalog = self.catalog
         revision = catalog.annotation_revision()
         state = index.state()
+        # The catalog keeps its own note of the revision the index reached, written after
+        # each index commit. A catalog restored from a backup (or one that lost its last
+        # commits) has an older note than the index: the same revision numbers may now
+        # mean other edits, so only a rebuild is safe. So is a crash between the two writes.
+        noted = catalog.meta(TEXT_REVISION_KEY)
         if (state is None or state.get("catalog_id") != catalog.catalog_id
-                or int(state.get("revision", -1)) > revision):
-            # New, foreign or ahead of a catalog restored from a backup: start over.
+                or noted is None or int(state.get("revision", -1)) != int(noted)):
             index.clear()
-            changed, applied = catalog.annotated_images(), 0
+            changed = catalog.annotated_images()
         else:
             applied = int(state["revision"])
             if applied == revision:
-                return
+                return revision
             changed = catalog.annotated_since(applied)
         upserts, deletes = self._documents(changed)
         index.write(upserts, deletes, {"catalog_id": catalog.catalog_id, "revision": revision})
+        catalog.set_meta(TEXT_REVISION_KEY, str(revision))
+        return revision
 
     def _documents(self, image_ids: list[int]) -> tuple[list[TextDocument], list[int]]:
         annotations = self.catalog.annotations_of(image_ids)
@@ -231,11 +247,18 @@ class TextChannel(Channel):
             # A read-only session (info, a search) must not pay for reading every text.
             self._sync()
         if self._semantic_dirty:
+            encoded = [text.encode("utf-8", "surrogatepass") for text in self._texts]
             buffer = io.BytesIO()
-            np.savez(buffer, texts=np.array(self._texts, dtype=str),
+            # Joined bytes and lengths: a fixed-width string array is as wide as the
+            # longest text, times every text.
+            np.savez(buffer, text_bytes=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+                     text_lengths=np.array([len(e) for e in encoded], dtype=np.int64),
                      vectors=self._text_vectors, encoder=np.array(self.encoder.info["name"]))
             atomic_write_bytes(self._semantic_path(), buffer.getvalue())
             self._semantic_dirty = False
+        if self._written_here and self._applied > 0:
+            # The index has applied the log up to here; the entries are no longer needed.
+            self.catalog.forget_annotation_log(self._applied)
 
     # -- searching --------------------------------------------------------------------------
 
@@ -332,9 +355,13 @@ def _read_semantic(path: Path, info: dict[str, Any]) -> tuple[list[str], np.ndar
         with np.load(path, allow_pickle=False) as data:
             if str(data["encoder"]) != info["name"]:
                 return empty
-            texts = [str(text) for text in data["texts"]]
+            joined = data["text_bytes"].tobytes()
+            ends = np.cumsum(data["text_lengths"])
+            starts = ends - data["text_lengths"]
+            texts = [joined[a:b].decode("utf-8", "surrogatepass")
+                     for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
             vectors = np.asarray(data["vectors"], dtype=np.float32)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, UnicodeDecodeError):
         return empty
     if vectors.shape != (len(texts), 384):
         return empty

@@ -36,7 +36,7 @@ def evaluate(
     progress: Progress | None = None, local_config: LocalChannelConfig | None = None,
     faces_config: FacesChannelConfig | None = None, max_people: int | None = None,
     regions_config: RegionsChannelConfig | None = None,
-    text_config: TextChannelConfig | None = None, fusion: str = "rrf",
+    text_config: TextChannelConfig | None = None, fusion: str = "auto",
     auto_channels: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run benchmark ``name`` (one of :data:`DATASET_NAMES`) and return its metrics.

@@ -30,11 +30,12 @@ from lookalike.collection import (
     TextChannelConfig,
 )
 from lookalike.collection.faces_channel import check_faces_channel
-from lookalike.errors import LookalikeError, ValidationError
+from lookalike.errors import LookalikeError, MissingDependencyError, ValidationError
 from lookalike.eval import metrics
 from lookalike.eval.datasets import (
     ClusteringDataset,
     RetrievalDataset,
+    RetrievalQuery,
     VerificationDataset,
     VerificationPair,
 )
@@ -51,6 +52,8 @@ from lookalike.paths import atomic_write_bytes, cache_dir, catalog_key
 Progress = Callable[[int, int], None]
 _INDEX_STATS = "eval_index_stats.json"
 _TIMED = 50  # pairs timed end to end for the verification latency
+FUSION_DEPTH = 1000  # hits kept per channel and query for fusing (a relevant image lower
+# down counts as not found, in every method alike)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class EvalSettings:
     faces: FacesChannelConfig | None = None
     regions: RegionsChannelConfig | None = None
     text: TextChannelConfig | None = None
-    fusion: str = "rrf"
+    fusion: str = "auto"
     auto_channels: tuple[str, ...] = ("global", "local", "regions", "text")
 
     def __post_init__(self) -> None:
@@ -178,14 +181,17 @@ def evaluate_retrieval(
 ) -> dict[str, Any]:
     """mAP, top-1, recall@1/5/10 and (when every query has 4 relevant) the N-S score.
 
-    With ``auto``, each channel's ranking is computed once per query, then scored alone
-    and fused by every fusion side by side (``by_method``); the learned ranker and the
-    Platt-calibrated weighted fusion are trained on one half of the queries and scored
-    on the other, both ways (2-fold over queries, never on a query they saw)."""
+    With ``auto``, each channel's ranking is computed once per query (the first
+    ``FUSION_DEPTH`` hits are kept), then scored alone and fused by every fusion side by
+    side (``by_method``); the learned ranker and the Platt-calibrated weighted fusion are
+    trained on one half of the queries and scored on the other, both ways (2-fold over
+    queries, never on a query they saw)."""
     collection, throughput = build_collection(dataset.name, dataset.database, settings, progress)
     try:
         depth = len(dataset.database)
+        paths = {record.id: record.path for record in collection.images()}
         per_query: list[dict[str, list[Hit]]] = []
+        scores: list[dict[str, float]] = []
         latencies: list[float] = []
         faceless = 0
         for query in dataset.queries:
@@ -193,25 +199,32 @@ def evaluate_retrieval(
             try:
                 image = collection.decode_query(query.path, channel=settings.channel,
                                                 box=query.box)
-                per_query.append(collection.rankings(image, k=depth, channel=settings.channel,
-                                                     box=query.box))
+                rankings = collection.rankings(image, k=depth, channel=settings.channel,
+                                               box=query.box)
             except NoFaceError:
                 # Counted and scored as a query that found nothing, never dropped.
-                per_query.append({})
+                rankings = {}
                 faceless += 1
             latencies.append(time.perf_counter() - started)
-        paths = {record.id: record.path for record in collection.images()}
+            if settings.channel == "auto":
+                per_query.append({name: hits[:FUSION_DEPTH] for name, hits in rankings.items()})
+            else:  # scored at once: a full ranking per query would not fit at scale
+                scores.append(_query_scores(query, rankings.get(settings.channel, []), paths))
         if settings.channel == "auto":
-            methods = _fused_rankings(per_query, dataset, paths)
-            by_method = {name: _retrieval_scores(dataset, rankings, paths)
+            methods, unavailable = _fused_rankings(per_query, dataset, paths)
+            by_method = {name: _mean_scores([_query_scores(query, hits, paths) for query, hits
+                                             in zip(dataset.queries, rankings, strict=True)])
                          for name, rankings in methods.items()}
-            chosen = "learned-cv" if settings.fusion == "learned" else (
-                "weighted-platt-cv" if settings.fusion == "weighted" else "rrf")
+            chosen = {"learned": "learned-cv", "weighted": "weighted-platt-cv",
+                      "rrf": "rrf", "auto": "auto"}[settings.fusion]
+            if chosen not in by_method:
+                raise LookalikeError(f"the {chosen} fusion could not be measured: "
+                                     f"{unavailable.get(chosen, 'unknown reason')}")
             report: dict[str, Any] = {"dataset": dataset.name, **by_method[chosen],
-                                      "fusion": chosen, "by_method": by_method}
+                                      "fusion": chosen, "by_method": by_method,
+                                      **({"unavailable": unavailable} if unavailable else {})}
         else:
-            only = [rankings.get(settings.channel, []) for rankings in per_query]
-            report = {"dataset": dataset.name, **_retrieval_scores(dataset, only, paths)}
+            report = {"dataset": dataset.name, **_mean_scores(scores)}
     finally:
         collection.close()
     if not dataset.ns_applicable:
@@ -223,30 +236,32 @@ def evaluate_retrieval(
     return {**report, **_common(len(dataset.queries), throughput, latencies, settings)}
 
 
-def _retrieval_scores(dataset: RetrievalDataset, rankings: list[list[Hit]],
-                      paths: dict[int, str]) -> dict[str, float]:
-    """The retrieval metrics of one ranking per query (best hit per image kept)."""
-    aps, tops, ns = [], [], []
-    recalls: dict[int, list[float]] = {1: [], 5: [], 10: []}
-    for query, hits in zip(dataset.queries, rankings, strict=True):
-        ranked = list(dict.fromkeys(paths[hit.image_id] for hit in hits
-                                    if hit.image_id in paths))
-        relevant = {catalog_key(path) for path in query.relevant}
-        junk = {catalog_key(path) for path in query.junk}
-        aps.append(metrics.average_precision(ranked, relevant, junk))
-        unjunked = [path for path in ranked if path not in junk]
-        tops.append(metrics.top1(unjunked, relevant))
-        for k, values in recalls.items():
-            values.append(metrics.recall_at_k(unjunked, relevant, k))
-        ns.append(metrics.ns_score(unjunked, relevant))
-    return {"map": float(np.mean(aps)), "top1": float(np.mean(tops)),
-            **{f"recall_at_{k}": float(np.mean(values)) for k, values in recalls.items()},
-            "ns_score": float(np.mean(ns))}
+def _query_scores(query: RetrievalQuery, hits: list[Hit],
+                  paths: dict[int, str]) -> dict[str, float]:
+    """The retrieval metrics of one query's ranking (the best hit per image kept)."""
+    ranked = list(dict.fromkeys(paths[hit.image_id] for hit in hits if hit.image_id in paths))
+    relevant = {catalog_key(path) for path in query.relevant}
+    junk = {catalog_key(path) for path in query.junk}
+    unjunked = [path for path in ranked if path not in junk]
+    return {"map": metrics.average_precision(ranked, relevant, junk),
+            "top1": metrics.top1(unjunked, relevant),
+            **{f"recall_at_{k}": metrics.recall_at_k(unjunked, relevant, k)
+               for k in (1, 5, 10)},
+            "ns_score": float(metrics.ns_score(unjunked, relevant))}
+
+
+def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    keys = ("map", "top1", "recall_at_1", "recall_at_5", "recall_at_10", "ns_score")
+    return {key: float(np.mean([row[key] for row in scores])) if scores else 0.0
+            for key in keys}
 
 
 def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDataset,
-                    paths: dict[int, str]) -> dict[str, list[list[Hit]]]:
-    """Each channel alone and each fusion, one ranking per query."""
+                    paths: dict[int, str]
+                    ) -> tuple[dict[str, list[list[Hit]]], dict[str, str]]:
+    """Each channel alone and each fusion, one ranking per query; and the trained fusions
+    that could not be measured, with the reason (no scikit-learn, a fold without a
+    relevant candidate)."""
     from lookalike.ranking import fit_calibrations, train_ranker
 
     channels = sorted({name for rankings in per_query for name in rankings})
@@ -254,6 +269,11 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
         name: [rankings.get(name, []) for rankings in per_query] for name in channels}
     methods["rrf"] = [reciprocal_rank_fusion(rankings) if rankings else []
                       for rankings in per_query]
+    # What Collection.search does untrained by default: RRF without the text channel's
+    # ranking by the query image's own labels (these queries have no text).
+    methods["auto"] = [reciprocal_rank_fusion(
+        {name: hits for name, hits in rankings.items() if name != "text"} or rankings)
+        if rankings else [] for rankings in per_query]
     if len(channels) > 2:
         for left_out in channels:  # what each channel adds to the fusion
             methods[f"rrf-without-{left_out}"] = [
@@ -266,19 +286,22 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
     folds = [i % 2 for i in range(len(per_query))]
     learned: list[list[Hit]] = [[] for _ in per_query]
     weighted: list[list[Hit]] = [[] for _ in per_query]
-    for fold in (0, 1):
-        train = [sample for sample, f in zip(judged, folds, strict=True) if f != fold]
-        if not train:
-            continue
-        ranker = train_ranker(train)
-        calibrations = fit_calibrations(train, ranker.channels)
-        for i, rankings in enumerate(per_query):
-            if folds[i] == fold:
-                learned[i] = ranker.rank(rankings)
-                weighted[i] = weighted_score_fusion(rankings, calibrations=calibrations)
+    try:
+        for fold in (0, 1):
+            train = [sample for sample, f in zip(judged, folds, strict=True) if f != fold]
+            if not train:
+                raise ValidationError("expected at least two queries to train on one half")
+            ranker = train_ranker(train)
+            calibrations = fit_calibrations(train, ranker.channels)
+            for i, rankings in enumerate(per_query):
+                if folds[i] == fold:
+                    learned[i] = ranker.rank(rankings)
+                    weighted[i] = weighted_score_fusion(rankings, calibrations=calibrations)
+    except (ValidationError, MissingDependencyError) as error:
+        return methods, {"weighted-platt-cv": str(error), "learned-cv": str(error)}
     methods["weighted-platt-cv"] = weighted
     methods["learned-cv"] = learned
-    return methods
+    return methods, {}
 
 
 def _judged(relevant: frozenset[Path], junk: frozenset[Path],

@@ -186,13 +186,14 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
                text: Annotated[str | None, Form(max_length=1000)] = None,
                box: Annotated[str | None, Form()] = None,
                channel: Annotated[str, Form()] = "auto",
-               fusion: Annotated[str, Form()] = "rrf",
+               fusion: Annotated[str, Form()] = "auto",
                k: Annotated[int, Form(ge=1, le=200)] = 24,
                offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
                folder: Annotated[str | None, Form(max_length=4096)] = None,
                category: Annotated[list[str] | None, Form(max_length=200)] = None,
                date_from: Annotated[str | None, Form(max_length=10)] = None,
                date_to: Annotated[str | None, Form(max_length=10)] = None,
+               log: Annotated[bool, Form()] = False,
                ) -> schemas.SearchResponse:
         text = (text or "").strip() or None
         if folder and not Path(folder).is_absolute():
@@ -224,8 +225,9 @@ def _add_read_routes(app: FastAPI, state: ServerState) -> None:
                 filters=filters, fusion=fusion)
             page = found[offset:offset + k]
             records = collection.catalog.images_by_id(result.image_id for result in page)
+            # Logged only when asked (the page asks, so its clicks can train the ranker).
             query_id = log_search(collection.catalog, rankings,
-                                  [result.image_id for result in page])
+                                  [result.image_id for result in page]) if log else None
             state.searches += 1
         return schemas.SearchResponse(
             channel=channel, k=k, offset=offset, text=text, fusion=fusion,

@@ -39,11 +39,11 @@ class SearchResponse(BaseModel):
     took_ms: float
     query: QueryOut | None
     text: str | None = None
-    fusion: str = "rrf"
+    fusion: str = "auto"
     filters: dict[str, Any] = Field(default_factory=dict)
     query_id: str | None = Field(default=None,
-                                 description="send it back with POST /clicks when a result "
-                                             "is opened")
+                                 description="with log=true: send it back with POST /clicks "
+                                             "when a result is opened")
     results: list[ResultOut]
 
 

@@ -197,7 +197,7 @@ async function search(offset, { paging = false } = {}) {
   state.asked = asked;
   state.searches = (state.searches || 0) + 1;
   $("#results").dataset.searches = state.searches;  // lets tests wait for an answer
-  const fusion = response.fusion !== "rrf" ? `, ${response.fusion} fusion` : "";
+  const fusion = response.fusion !== "auto" ? `, ${response.fusion} fusion` : "";
   $("#search-status").textContent = `${response.results.length} results for ` +
     `${describeQuery(response)} by ${response.channel}${fusion} in ${response.took_ms} ms`;
   showResults(response);

@@ -35,6 +35,7 @@ let searchedWith = "";  // the filters and fusion of the last search, to skip re
 export function appendClues(form) {
   if (text) form.append("text", text);
   form.append("fusion", $("#fusion").value);
+  form.append("log", "true");  // so that opening a result can be logged as a click
   const chosen = filters();
   for (const [name, value] of Object.entries(chosen)) {
     if (value) form.append(name, value);
