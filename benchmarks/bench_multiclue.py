@@ -4,6 +4,7 @@
     python benchmarks/bench_multiclue.py text   [--fmnist DIR]
     python benchmarks/bench_multiclue.py fusion [--data ../shared/data] [--fmnist DIR]
     python benchmarks/bench_multiclue.py speed  [--data ../shared/data] [--images 200]
+    python benchmarks/bench_multiclue.py regions [--data ../shared/data]
 
 * ``crop``: Oxford 1k subset, each official query cropped to its box, against the whole-image
   channel (global), the regions channel, the local channel, text (the crop's own ImageNet
@@ -16,6 +17,8 @@
   ranker on UKBench56, Oxford 1k and Fashion-MNIST (10 image queries per class). The
   learned ranker and the Platt calibration are trained on half the queries and scored on
   the other half, both ways; they never see the queries they are scored on.
+* ``regions``: the regions channel alone on Oxford box crops, with objects and windows,
+  windows at scale 2 only, objects only, windows only.
 * ``speed``: indexing images/s with the regions and text channels beside the global one,
   as ratios to the global channel alone, in the same run.
 """
@@ -71,6 +74,26 @@ def run_crop(args: argparse.Namespace) -> None:
          [{"method": name, **row} for name, row in report["by_method"].items()]
          + [{"method": "timing", "query_ms_p50": report["query_ms_p50"],
              "index_images_per_s": report["index_images_per_s"]}])
+
+
+def run_regions(args: argparse.Namespace) -> None:
+    """The regions channel alone on Oxford box crops, with each kind of region: what the
+    R-MAC windows and the detected objects each add, and what they cost to index."""
+    setups = {"objects + windows 2,3 (default)": RegionsChannelConfig(),
+              "objects + windows 2": RegionsChannelConfig(grid_levels=(2,)),
+              "objects only": RegionsChannelConfig(grid_levels=()),
+              "windows 2,3 only": RegionsChannelConfig(max_objects=0)}
+    rows = []
+    for name, config in setups.items():
+        report = evaluate("oxford", data=args.data / "oxford5k_subset", channel="regions",
+                          regions_config=config)
+        rows.append({"regions": name, **config.stored_settings(), "map": report["map"],
+                     "top1": report["top1"], "index_images_per_s": report["index_images_per_s"],
+                     "query_ms_p50": report["query_ms_p50"]})
+        print(f"{name:<34} mAP {report['map']:.4f}  top1 {report['top1']:.2f}  "
+              f"{report['index_images_per_s']:.2f} img/s  {report['query_ms_p50']:.0f} ms")
+    save("multiclue_regions", {"dataset": "oxford5k_subset", "query": "box crop",
+                               "channel": "regions"}, rows)
 
 
 def fmnist_collection(folder: Path) -> Path:
@@ -225,7 +248,7 @@ def run_speed(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("crop", "text", "fusion", "speed"))
+    parser.add_argument("what", choices=("crop", "text", "fusion", "speed", "regions"))
     parser.add_argument("--images", type=int, default=200, help="speed: images indexed")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--fmnist", type=Path, default=None,
@@ -233,8 +256,8 @@ def main() -> None:
     parser.add_argument("--invert", action="store_true",
                         help="text: dark products on white, as catalogue photos are")
     args = parser.parse_args()
-    {"crop": run_crop, "text": run_text, "fusion": run_fusion,
-     "speed": run_speed}[args.what](args)
+    {"crop": run_crop, "text": run_text, "fusion": run_fusion, "speed": run_speed,
+     "regions": run_regions}[args.what](args)
 
 
 if __name__ == "__main__":
