@@ -237,6 +237,24 @@ class VectorChannel(Channel):
         return [Hit(image_id=int(image_id), score=float(score))
                 for image_id, score in zip(image_ids, scores, strict=True)]
 
+    def best_per_image(self, vector: np.ndarray, k: int, depth: int
+                       ) -> list[tuple[int, float, int]]:
+        """(image id, score, vector id) of the ``k`` images whose best row is nearest
+        ``vector``, best first; for channels with many rows per image (faces, regions).
+        Starts ``depth`` rows deep and looks four times further while rows of a few images
+        fill the list."""
+        while True:
+            scores, vector_ids, image_ids = self.nearest(vector, depth)
+            best: dict[int, tuple[float, int]] = {}
+            for score, vector_id, image_id in zip(scores, vector_ids, image_ids, strict=True):
+                if int(image_id) not in best:
+                    best[int(image_id)] = (float(score), int(vector_id))
+            if len(best) >= k or len(vector_ids) < depth:
+                break
+            depth *= 4
+        return [(image_id, score, vector_id)
+                for image_id, (score, vector_id) in list(best.items())[:k]]
+
     def nearest(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(scores, vector ids, image ids) of the ``k`` nearest stored vectors, best first."""
         self._sync()

@@ -249,22 +249,12 @@ class FacesChannel(VectorChannel):
                     query_face: Face | None = None) -> list[Hit]:
         """The ``k`` images whose best face is nearest ``vector``, with that face as evidence."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        depth = 4 * k + 16
-        while True:
-            scores, face_ids, image_ids = self.nearest(vector, depth)
-            best: dict[int, tuple[float, int]] = {}
-            for score, face_id, image_id in zip(scores, face_ids, image_ids, strict=True):
-                if int(image_id) not in best:
-                    best[int(image_id)] = (float(score), int(face_id))
-            if len(best) >= k or len(face_ids) < depth:
-                break
-            depth *= 4  # many faces in few images: look further
-        chosen = list(best.items())[:k]
-        chosen_faces = [fid for _, (_, fid) in chosen]
+        chosen = self.best_per_image(vector, k, depth=4 * k + 16)
+        chosen_faces = [fid for _, _, fid in chosen]
         stored = {face.face_id: face for face in self.stored_faces(chosen_faces)}
         people = self.people_of(chosen_faces)
         hits = []
-        for image_id, (score, face_id) in chosen:
+        for image_id, score, face_id in chosen:
             evidence: dict[str, Any] = {
                 "face_id": face_id, "face_box": stored[face_id].face.as_dict()["box"],
                 "similarity": round(score, 6),

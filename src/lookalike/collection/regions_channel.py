@@ -216,23 +216,12 @@ class RegionsChannel(VectorChannel):
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        vector = self.query_vector(image, box)
-        depth = 8 * k + 32
-        while True:
-            scores, region_ids, image_ids = self.nearest(vector, depth)
-            best: dict[int, tuple[float, int]] = {}
-            for score, region_id, image_id in zip(scores, region_ids, image_ids, strict=True):
-                if int(image_id) not in best:
-                    best[int(image_id)] = (float(score), int(region_id))
-            if len(best) >= k or len(region_ids) < depth:
-                break
-            depth *= 4  # many regions of few images: look further
-        chosen = list(best.items())[:k]
+        chosen = self.best_per_image(self.query_vector(image, box), k, depth=8 * k + 32)
         blobs = {vid: blob for vid, _, blob in
-                 self.catalog.blobs([rid for _, (_, rid) in chosen], channel=self.name)}
-        records = self.catalog.images_by_id([image_id for image_id, _ in chosen])
+                 self.catalog.blobs([rid for _, _, rid in chosen], channel=self.name)}
+        records = self.catalog.images_by_id([image_id for image_id, _, _ in chosen])
         hits = []
-        for image_id, (score, region_id) in chosen:
+        for image_id, score, region_id in chosen:
             record = records.get(image_id)
             evidence = self.unpack(blobs[region_id]).evidence(
                 record.width if record else None, record.height if record else None)
