@@ -65,7 +65,7 @@ def test_text_only_and_image_and_text(client: TestClient) -> None:
     assert body["query"] is None and body["text"] == "kitty"
     assert body["query_id"] is None  # logged only when asked
     assert body["results"][0]["name"] == "chelsea.png"
-    assert "matched" in body["results"][0]["evidence"]["text"]  # auto: by channel
+    assert "matched" in body["results"][0]["evidence"]  # the text ranking alone: flat
     both = client.post("/search", data={"text": "espresso", "k": 4, "channel": "auto"},
                        files={"image": ("q.png", png_bytes(skimage_data.astronaut()),
                                         "image/png")}).json()

@@ -498,8 +498,7 @@ class Collection:
         while True:
             rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box,
                                      image_labels=labels)
-            # Under auto, evidence is always by channel, even when one channel answered.
-            fused = self.fuse(rankings, fusion, nested=channel == "auto")
+            fused = self.fuse(rankings, fusion)
             if filters is not None and filters.active:
                 allowed = filters.allowed(self.catalog, [hit.image_id for hit in fused])
                 fused = [hit for hit in fused if hit.image_id in allowed]
@@ -536,10 +535,9 @@ class Collection:
             rankings["text"] = self.text_channel.search_text(text, k)
         return rankings
 
-    def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf", *,
-             nested: bool = False) -> list[Hit]:
-        """One ranking from the channels' rankings, by the named fusion. One ranking is
-        passed through as it is, unless ``nested`` asks for evidence by channel name."""
+    def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf") -> list[Hit]:
+        """One ranking from the channels' rankings, by the named fusion. Under ``rrf`` one
+        ranking alone is passed through as it is: its own scores and flat evidence."""
         if fusion == "auto":
             fusion = "learned" if (self.root / RANKER_FILE).exists() else "rrf"
         if fusion == "learned":
@@ -548,8 +546,6 @@ class Collection:
             ranker = self.ranker() if (self.root / RANKER_FILE).exists() else None
             return weighted_score_fusion(rankings,
                                          calibrations=ranker.calibrations if ranker else None)
-        if nested and len(rankings) == 1:
-            return reciprocal_rank_fusion(rankings, weights=dict.fromkeys(rankings, 1.0))
         return reciprocal_rank_fusion(rankings)
 
     @property
