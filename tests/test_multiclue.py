@@ -297,3 +297,29 @@ def test_categories_fold_case_beyond_ascii(root: Path, photos: Path) -> None:
         assert collection.search(text="rocket", k=3,
                                  filters=SearchFilter(categories=("nothing",))) == []
         collection.annotations.set(rocket, categories=[])
+
+
+def test_labels_come_from_the_global_channels_pass(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.extractors.onnx import OnnxExtractor
+
+    runs: list[tuple[str, ...]] = []
+    original = OnnxExtractor.run_outputs
+
+    def counted(self: OnnxExtractor, batch: np.ndarray,
+                outputs: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        runs.append(outputs)
+        return original(self, batch, outputs)
+
+    monkeypatch.setattr(OnnxExtractor, "run_outputs", counted)
+    images = {name: np.asarray(getattr(skimage_data, name)()) for name in ("coffee", "chelsea")}
+    with Collection(tmp_path / "shared", channels=["global", "text"]) as collection:
+        collection.add(images)
+        assert runs == [("features", "logits")]  # one pass of the network for both channels
+        ids = ids_by_name(collection)
+        labels = [n.text for n in collection.annotations.of(ids["coffee"]) if n.kind == "label"]
+    with Collection(tmp_path / "apart", channels=["text"]) as alone:
+        alone.add({"coffee": images["coffee"]})
+        apart = [n.text for n in alone.annotations.of(ids_by_name(alone)["coffee"])
+                 if n.kind == "label"]
+    assert labels == apart and labels[0] == "espresso"

@@ -28,6 +28,7 @@ from lookalike.collection.annotations import Annotations
 from lookalike.collection.catalog import Catalog, ImageRecord
 from lookalike.collection.channels import (
     Channel,
+    GlobalChannel,
     GlobalChannelConfig,
     Hit,
     VectorChannel,
@@ -52,6 +53,7 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
+from lookalike.extractors.onnx import OnnxExtractor
 from lookalike.faces.model import NoFaceError
 from lookalike.fusion import (
     DEFAULT_FUSION,
@@ -173,6 +175,7 @@ class Collection:
             self._create()
         manifest = Manifest.load(self.root)
         self.channels = self._channels_from(manifest)
+        _share_the_classifier_pass(self.channels)
         catalog = Catalog(self.root / "catalog.sqlite").open()
         try:
             for channel in self.channels.values():
@@ -670,6 +673,23 @@ class Collection:
             "channels": {name: {**manifest.channels.get(name, {}), **channel.stats()}
                          for name, channel in self.channels.items()},
         }
+
+
+def _share_the_classifier_pass(channels: Mapping[str, Channel]) -> None:
+    """Let the text channel label images from the global channel's pass of the same model.
+
+    The pipeline hands every channel the same batch; with one extractor between them, the
+    global channel's embed keeps the class probabilities and the text channel's classify
+    takes them, instead of running the network again (see OnnxExtractor.keep_labels).
+    """
+    whole, text = channels.get("global"), channels.get("text")
+    if not (isinstance(whole, GlobalChannel) and isinstance(text, TextChannel)
+            and text.config.labels):
+        return
+    extractor = whole.extractor
+    if isinstance(extractor, OnnxExtractor) and extractor.info == text.extractor.info:
+        extractor.keep_labels = True
+        text.extractor = extractor
 
 
 def _encodable(text: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,12 @@ class OnnxExtractor(Extractor):
         self.threads = threads
         self.model_dir = model_dir
         self._session: Any = None
+        # With keep_labels, embed() also keeps the batch's class probabilities for the next
+        # classify() of the very same batch: the text channel labels what the global
+        # channel embeds, from one pass of the network instead of two.
+        self.keep_labels = False
+        self._kept: tuple[Sequence[np.ndarray], np.ndarray] | None = None
+        self._kept_lock = threading.Lock()
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -137,13 +144,27 @@ class OnnxExtractor(Extractor):
         self.load()
         return any(output.name == "logits" for output in self._session.get_outputs())
 
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        if not self.keep_labels:
+            return super().embed(images)
+        vectors, probabilities = self.embed_and_classify(images)
+        with self._kept_lock:
+            self._kept = (images, probabilities)
+        return vectors
+
     def classify(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(n, 1000) float32 ImageNet class probabilities (softmax of the logits).
 
         Takes the same input as :meth:`embed` and preprocesses it the same way. Name the
         classes with :func:`lookalike.extractors.imagenet.imagenet_classes` and pick the
-        best with :func:`~lookalike.extractors.imagenet.top_classes`.
+        best with :func:`~lookalike.extractors.imagenet.top_classes`. With
+        ``keep_labels``, the probabilities of the last :meth:`embed` are reused when it was
+        given this very sequence (the same object, still held, so never a look-alike).
         """
+        with self._kept_lock:
+            kept, self._kept = self._kept, None
+        if kept is not None and kept[0] is images:
+            return kept[1]
         return self.embed_and_classify(images)[1]
 
     def embed_and_classify(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
