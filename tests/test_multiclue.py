@@ -323,3 +323,17 @@ def test_labels_come_from_the_global_channels_pass(tmp_path: Path,
         apart = [n.text for n in alone.annotations.of(ids_by_name(alone)["coffee"])
                  if n.kind == "label"]
     assert labels == apart and labels[0] == "espresso"
+
+
+def test_a_narrow_filter_looks_deep_enough(tmp_path: Path) -> None:
+    """One allowed image far down the ranking is still found with k=1."""
+    from conftest import THUMBNAIL
+
+    images = {f"p{i:02d}": pattern(i) for i in range(30)}
+    with Collection(tmp_path / "c", global_config=THUMBNAIL) as collection:
+        collection.add(images)
+        ranked = collection.search(images["p00"], k=30)
+        last = ranked[-1]
+        collection.annotations.set(last.image_id, categories=["rare"])
+        found = collection.search(images["p00"], k=1, filters=SearchFilter(categories=("rare",)))
+        assert [result.image_id for result in found] == [last.image_id]

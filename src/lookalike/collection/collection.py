@@ -493,10 +493,11 @@ class Collection:
             labels = True
         depth = k
         total = self.catalog.count("indexed")
+        wanted = k
         if filters is not None and filters.active:
             # Never look for more than the filter lets through (and nothing when it is none).
-            total = filters.count(self.catalog)
-            if total == 0:
+            wanted = min(k, filters.count(self.catalog))
+            if wanted == 0:
                 return [], {}
         while True:
             rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box,
@@ -507,7 +508,7 @@ class Collection:
                 fused = [hit for hit in fused if hit.image_id in allowed]
             longest = max((len(hits) for hits in rankings.values()), default=0)
             # A filter can leave fewer than k: look deeper while the channels have more.
-            if len(fused) >= min(k, total) or longest < depth or depth >= total:
+            if len(fused) >= wanted or longest < depth or depth >= total:
                 return self.results(fused[:k]), rankings
             depth = min(depth * 4, total)
 
