@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -23,6 +24,13 @@ def pattern(seed: int, size: tuple[int, int] = (96, 72)) -> np.ndarray:
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
     return np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC))
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB or grey array as PNG file bytes, as an upload carries them."""
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return out.getvalue()
 
 
 def write_images(folder: Path, seeds: range | list[int], fmt: str = "png") -> list[Path]:

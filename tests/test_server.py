@@ -17,7 +17,7 @@ pytest.importorskip("httpx")
 pytest.importorskip("dlib")
 skimage_data = pytest.importorskip("skimage.data")
 
-from conftest import THUMBNAIL, pattern  # noqa: E402
+from conftest import THUMBNAIL, pattern, png_bytes  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from lookalike import Collection  # noqa: E402
@@ -26,12 +26,6 @@ from lookalike.server import create_app  # noqa: E402
 pytestmark = pytest.mark.slow
 TOKEN = "a-long-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

