@@ -20,6 +20,7 @@ maps each scheme onto its own template, so either detector feeds the same embedd
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import threading
 from abc import ABC, abstractmethod
@@ -31,7 +32,7 @@ import numpy as np
 from lookalike.boxes import nms
 from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
-from lookalike.loading import LoadOnce
+from lookalike.loading import LoadOnce, import_cv2
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,7 @@ def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     scale = min(1.0, max_side / max(height, width))
     if scale == 1.0:
         return image, 1.0
-    import cv2
-
+    cv2 = _import_cv2()
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
@@ -123,13 +123,7 @@ def _rescale(face: Face, factor: float) -> Face:
                 scheme=face.scheme)
 
 
-def _import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as error:
-        raise MissingDependencyError("opencv-python-headless", "face detection", "faces") \
-            from error
-    return cv2
+_import_cv2 = functools.partial(import_cv2, "face detection", "faces")
 
 
 def _import_dlib() -> Any:

@@ -9,25 +9,20 @@ retrieval. ``kind="sift"`` keeps the raw descriptors, as in Nistér & Stewénius
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from lookalike.errors import MissingDependencyError, expect
+from lookalike import loading
+from lookalike.errors import expect
 
 FEATURE_KINDS = ("rootsift", "sift")
 DESCRIPTOR_DIM = 128
 
 
-def import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as error:
-        raise MissingDependencyError("opencv-python-headless", "the local-feature channel",
-                                     "local") from error
-    return cv2
+import_cv2 = functools.partial(loading.import_cv2, "the local-feature channel", "local")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ distribution's mean. :func:`decode_gfl` does this for every cell of the three le
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import numpy as np
 from lookalike.boxes import nms as boxes_nms
 from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
-from lookalike.loading import LoadOnce
+from lookalike.loading import LoadOnce, import_cv2
 from lookalike.regions.coco import COCO_LABELS
 
 
@@ -116,22 +117,7 @@ def nanodet_model_path() -> str:
     return str(path)
 
 
-def _import_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise MissingDependencyError("onnxruntime", "object detection", "",
-                                     command="pip install onnxruntime") from error
-    return onnxruntime
-
-
-def _import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as error:
-        raise MissingDependencyError("opencv-python-headless", "object detection", "faces") \
-            from error
-    return cv2
+_import_cv2 = functools.partial(import_cv2, "object detection", "faces")
 
 
 class NanoDetDetector(ObjectDetector):
@@ -157,7 +143,8 @@ class NanoDetDetector(ObjectDetector):
     threads = 2
 
     def _load(self) -> None:
-        ort = _import_onnxruntime()
+        import onnxruntime as ort  # a core dependency, imported when a model loads
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
