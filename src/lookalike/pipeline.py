@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.annotations.embedded import EmbeddedText, read_embedded_text
-from lookalike.collection.catalog import Catalog, ImageRecord
+from lookalike.collection.catalog import FILE_SOURCES, Catalog, ImageRecord
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
 
 ProgressCallback = Callable[[int], None]
-AUTOMATIC_SOURCES = ("embedded", "imagenet", "detector")  # annotations derived from the file
 
 
 @dataclass
@@ -174,7 +173,7 @@ def write_stage(
                 # old content any more, nor by what the models or the file said about it
                 # (the user's own text stays: it is about the photo, not the bytes).
                 catalog.delete_vectors(conn, image_id)
-                catalog.delete_annotations(conn, image_id, AUTOMATIC_SOURCES)
+                catalog.delete_annotations(conn, image_id, FILE_SOURCES)
                 continue
             if job.unchanged_content:
                 if job.known is not None:

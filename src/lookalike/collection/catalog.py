@@ -116,9 +116,10 @@ CREATE TABLE IF NOT EXISTS clicks (
 """
 
 
-ANNOTATION_KINDS = ("caption", "tag", "category", "keyword", "description", "label", "object",
-                    "taken")
-ANNOTATION_SOURCES = ("user", "sidecar", "embedded", "imagenet", "detector")
+# Where annotations come from: people ("user", "sidecar"), the file itself ("embedded"), or
+# a model that looked at the pixels. The last two are redone whenever the file changes.
+MODEL_SOURCES = ("imagenet", "detector")
+FILE_SOURCES = ("embedded", *MODEL_SOURCES)
 
 
 @dataclass(frozen=True)

@@ -196,11 +196,6 @@ class RegionsChannel(VectorChannel):
                                  float(row[d + 3])),
                             label_id=int(row[d + 4]), score=float(row[d + 5]))
 
-    def regions_of_images(self, image_ids: list[int]) -> dict[int, list[StoredRegion]]:
-        """Each image's stored regions (whole image first)."""
-        return {image_id: [self.unpack(blob) for blob in blobs] for image_id, blobs in
-                self.catalog.vectors_of_images(self.name, image_ids).items()}
-
     # -- searching ------------------------------------------------------------------------------
 
     def embed_query(self, image: np.ndarray) -> np.ndarray:

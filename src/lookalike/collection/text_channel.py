@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection.catalog import Catalog
+from lookalike.collection.catalog import MODEL_SOURCES, Catalog
 from lookalike.collection.channels import Channel, Hit
 from lookalike.errors import LookalikeError, ValidationError, expect
 from lookalike.extractors import make_extractor
@@ -36,13 +36,13 @@ from lookalike.fusion import RRF_K
 from lookalike.images import Box, crop
 from lookalike.paths import atomic_write_bytes
 from lookalike.text import FullTextIndex, MiniLMEncoder, TextDocument
+from lookalike.text.encoder import DIM
 
 # Annotation kind -> full-text field. "taken" (a date) is for filters, not words.
 FIELD_OF_KIND = {"caption": "caption", "tag": "tags", "category": "categories",
                  "keyword": "keywords", "description": "description", "label": "labels",
                  "object": "objects"}
 TEXT_KINDS = tuple(FIELD_OF_KIND)
-AUTOMATIC_SOURCES = ("imagenet", "detector")
 TEXT_REVISION_KEY = "text_index_revision"
 TEXT_MODES = ("both", "bm25", "semantic")
 # Words that match nearly every caption: BM25 would rank "A windy coast" first for
@@ -105,11 +105,12 @@ class TextChannel(Channel):
         self._folder: Path | None = None
         self._fulltext: FullTextIndex | None = None
         self._texts: list[str] = []
-        self._text_vectors = np.empty((0, 384), dtype=np.float32)
+        self._text_vectors = np.empty((0, DIM), dtype=np.float32)
         self._semantic_dirty = False
-        self._stale = True
         self._written_here = False  # this session changed the catalog
-        self._applied = -1  # the catalog's annotation revision the indexes reflect
+        # The catalog's annotation revision the indexes reflect; any change to any image's
+        # text (here or in another process) moves the catalog's revision past it.
+        self._applied = -1
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), **self.model_info()}
@@ -126,7 +127,7 @@ class TextChannel(Channel):
         self._catalog = catalog
         self._folder = root / "cache" / "text"
         self._fulltext = FullTextIndex(self._folder / "fulltext")
-        self._stale = True
+        self._applied = -1
         return self
 
     def prepare(self) -> None:
@@ -134,7 +135,8 @@ class TextChannel(Channel):
             self.extractor.load()
 
     def mark_stale(self) -> None:
-        self._stale = True
+        # Staleness itself shows in the catalog's annotation revision; what matters here is
+        # that this session wrote, so closing it brings the caches up to date.
         self._written_here = True
 
     @property
@@ -166,13 +168,11 @@ class TextChannel(Channel):
     # -- keeping the derived indexes in step ------------------------------------------------
 
     def _sync(self) -> None:
-        # Another process (the CLI beside a server) may have edited text since.
-        if not self._stale and self.catalog.annotation_revision() == self._applied:
+        if self.catalog.annotation_revision() == self._applied:
             return
         self._applied = self._sync_fulltext()
         if self.config.semantic:
             self._sync_semantic()
-        self._stale = False
 
     def _sync_fulltext(self) -> int:
         """Bring the BM25 index up to the catalog's text; returns the revision it reflects."""
@@ -235,7 +235,7 @@ class TextChannel(Channel):
             return
         keep = set(wanted)
         rows = [i for i, text in enumerate(self._texts) if text in keep]
-        vectors = self.encoder.load().encode(new) if new else np.empty((0, 384), np.float32)
+        vectors = self.encoder.load().encode(new) if new else np.empty((0, DIM), np.float32)
         self._texts = [self._texts[i] for i in rows] + new
         self._text_vectors = np.concatenate([self._text_vectors[rows], vectors])
         self._semantic_dirty = True
@@ -263,8 +263,8 @@ class TextChannel(Channel):
     # -- searching --------------------------------------------------------------------------
 
     def embed_query(self, image: np.ndarray) -> np.ndarray:
-        probabilities = self.extractor.classify([image])
-        return probabilities
+        """The query's ImageNet class probabilities, (1, 1000): what its labels come from."""
+        return self.extractor.classify([image])
 
     def query_text(self, image: np.ndarray, box: Box | None = None) -> tuple[str, list[str]]:
         """The text an image query stands for: its own most likely ImageNet classes."""
@@ -311,7 +311,7 @@ class TextChannel(Channel):
         best: dict[int, tuple[float, str]] = {}
         for image_id, matched, score, source in self.catalog.images_with_texts(by_text,
                                                                                TEXT_KINDS):
-            weight = float(score) if source in AUTOMATIC_SOURCES and score is not None else 1.0
+            weight = float(score) if source in MODEL_SOURCES and score is not None else 1.0
             value = by_text[matched] * weight
             if image_id not in best or value > best[image_id][0]:
                 best[image_id] = (value, matched)
@@ -348,7 +348,7 @@ def _fuse(lexical: Sequence[tuple[int, float]],
 
 def _read_semantic(path: Path, info: dict[str, Any]) -> tuple[list[str], np.ndarray]:
     """The cached text vectors, or nothing when missing, damaged or from another model."""
-    empty: tuple[list[str], np.ndarray] = ([], np.empty((0, 384), dtype=np.float32))
+    empty: tuple[list[str], np.ndarray] = ([], np.empty((0, DIM), dtype=np.float32))
     if not path.is_file():
         return empty
     try:
@@ -363,6 +363,6 @@ def _read_semantic(path: Path, info: dict[str, Any]) -> tuple[list[str], np.ndar
             vectors = np.asarray(data["vectors"], dtype=np.float32)
     except (OSError, ValueError, KeyError, UnicodeDecodeError):
         return empty
-    if vectors.shape != (len(texts), 384):
+    if vectors.shape != (len(texts), DIM):
         return empty
     return texts, vectors
