@@ -134,8 +134,7 @@ def run_ranker_show(args: argparse.Namespace) -> int:
 
     with Collection(args.collection).open(create=False) as collection:
         clicks = click_counts(collection.catalog)
-        ranker = collection.ranker().as_dict() if (
-            collection.root / "ranker.json").exists() else None
+        ranker = collection.ranker().as_dict() if collection.has_ranker() else None
     data = {"ranker": ranker, "clicks": clicks}
     lines = [f"logged searches {clicks['searches']}, clicks {clicks['clicks']} on "
              f"{clicks['clicked_searches']} searches"]

@@ -485,12 +485,10 @@ class Collection:
         expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
         image = None if query is None else self.decode_query(query, channel=channel, box=box,
                                                               name=name)
-        if fusion == "auto":
-            fusion = "learned" if (self.root / RANKER_FILE).exists() else "rrf"
-            # Measured: the text channel's ranking by an image's own labels only lowers RRF.
-            labels = fusion == "learned" or text is not None
-        else:
-            labels = True
+        chosen = self._resolved(fusion)
+        # Measured: the text channel's ranking by an image's own labels only lowers RRF,
+        # so the untrained default leaves it out (a given text always counts).
+        labels = not (fusion == "auto" and chosen == "rrf")
         depth = k
         total = self.catalog.count("indexed")
         wanted = k
@@ -502,7 +500,7 @@ class Collection:
         while True:
             rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box,
                                      image_labels=labels)
-            fused = self.fuse(rankings, fusion)
+            fused = self.fuse(rankings, chosen)
             if filters is not None and filters.active:
                 allowed = filters.allowed(self.catalog, [hit.image_id for hit in fused])
                 fused = [hit for hit in fused if hit.image_id in allowed]
@@ -535,22 +533,30 @@ class Collection:
                         raise
                     # A query without a face still searches by everything else.
         if text is not None:
-            # The text replaces the image's own labels as the text clue.
             rankings["text"] = self.text_channel.search_text(text, k)
         return rankings
 
     def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf") -> list[Hit]:
         """One ranking from the channels' rankings, by the named fusion. Under ``rrf`` one
         ranking alone is passed through as it is: its own scores and flat evidence."""
-        if fusion == "auto":
-            fusion = "learned" if (self.root / RANKER_FILE).exists() else "rrf"
+        fusion = self._resolved(fusion)
         if fusion == "learned":
             return self.ranker().rank(rankings)
         if fusion == "weighted":
-            ranker = self.ranker() if (self.root / RANKER_FILE).exists() else None
+            ranker = self.ranker() if self.has_ranker() else None
             return weighted_score_fusion(rankings,
                                          calibrations=ranker.calibrations if ranker else None)
         return reciprocal_rank_fusion(rankings)
+
+    def _resolved(self, fusion: str) -> str:
+        """The fusion ``auto`` stands for here: the learned ranker once one is trained."""
+        if fusion != "auto":
+            return fusion
+        return "learned" if self.has_ranker() else "rrf"
+
+    def has_ranker(self) -> bool:
+        """Whether a learned ranker was trained and saved for this collection."""
+        return (self.root / RANKER_FILE).exists()
 
     @property
     def text_channel(self) -> TextChannel:
@@ -563,12 +569,13 @@ class Collection:
     # -- learned ranking --------------------------------------------------------------------
 
     def ranker(self) -> LearnedRanker:
-        """The learned ranker saved with this collection (see :meth:`train_ranker`)."""
+        """The learned ranker saved with this collection (see :meth:`save_ranker` and
+        :func:`lookalike.ranking.train_ranker`)."""
         from lookalike.ranking import LearnedRanker
 
         if self._ranker is None:
             path = self.root / RANKER_FILE
-            if not path.exists():
+            if not self.has_ranker():
                 raise CollectionError("this collection has no learned ranker; train one first "
                                       "(lookalike ranker train, or POST clicks and train "
                                       "with --clicks)")
