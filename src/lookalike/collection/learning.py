@@ -10,14 +10,16 @@ the last click were maybe never seen, so they are not judged.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lookalike.collection.catalog import Catalog
 from lookalike.collection.channels import Hit
 from lookalike.errors import NotFoundError, expect
+from lookalike.paths import catalog_key
 from lookalike.ranking import Judged
 
 LOGGED_DEPTH = 50  # hits kept per channel, besides those of the images shown
@@ -102,8 +104,6 @@ def judged_from_truth(collection: Any, queries: Sequence[Any], *, channel: str =
     """One judged query per ground-truth query (``path``, ``relevant``, ``junk``, ``box``
     as in :class:`lookalike.eval.datasets.RetrievalQuery`): every candidate the channels
     return is judged, except junk."""
-    from lookalike.paths import catalog_key
-
     samples = []
     for query in queries:
         image = collection.decode_query(query.path, channel=channel, box=query.box)
@@ -111,9 +111,18 @@ def judged_from_truth(collection: Any, queries: Sequence[Any], *, channel: str =
         keys = [catalog_key(path) for path in (*query.relevant, *query.junk)]
         ids = {path: record.id for path, record in
                collection.catalog.images_by_path(keys).items()}
-        relevant = frozenset(ids[key] for key in map(catalog_key, query.relevant) if key in ids)
-        junk = frozenset(ids[key] for key in map(catalog_key, query.junk) if key in ids)
-        candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
-        samples.append(Judged(rankings=rankings, relevant=relevant,
-                              judged=candidates - junk if junk else None))
+        samples.append(judge(rankings, query.relevant, query.junk, ids))
     return samples
+
+
+def judge(rankings: Mapping[str, Sequence[Hit]], relevant: Iterable[str | os.PathLike[str]],
+          junk: Iterable[str | os.PathLike[str]], ids: Mapping[str, int]) -> Judged:
+    """A query's judgements by image id (``ids``: catalogued path -> id): every candidate
+    is judged, relevant or not, except junk, which is left out."""
+    def known(paths: Iterable[str | os.PathLike[str]]) -> frozenset[int]:
+        return frozenset(ids[key] for key in map(catalog_key, paths) if key in ids)
+
+    unjudged = known(junk)
+    candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
+    return Judged(rankings=rankings, relevant=known(relevant),
+                  judged=candidates - unjudged if unjudged else None)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +42,6 @@ from lookalike.eval.datasets import (
 from lookalike.extractors.onnx import MODEL_SPECS
 from lookalike.faces import NoFaceError, central_face
 from lookalike.faces.cluster import CLUSTERERS, cluster_faces
-
-if TYPE_CHECKING:
-    from lookalike.ranking import Judged
 from lookalike.fusion import FUSIONS, reciprocal_rank_fusion, weighted_score_fusion
 from lookalike.images import load_image
 from lookalike.paths import atomic_write_bytes, cache_dir, catalog_key
@@ -262,6 +259,7 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
     """Each channel alone and each fusion, one ranking per query; and the trained fusions
     that could not be measured, with the reason (no scikit-learn, a fold without a
     relevant candidate)."""
+    from lookalike.collection.learning import judge
     from lookalike.ranking import fit_calibrations, train_ranker
 
     channels = sorted({name for rankings in per_query for name in rankings})
@@ -281,7 +279,7 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
                                         if name != left_out}) for rankings in per_query]
     methods["weighted-minmax"] = [weighted_score_fusion(rankings) for rankings in per_query]
     ids = {path: image_id for image_id, path in paths.items()}
-    judged = [_judged(query.relevant, query.junk, rankings, ids)
+    judged = [judge(rankings, query.relevant, query.junk, ids)
               for query, rankings in zip(dataset.queries, per_query, strict=True)]
     folds = [i % 2 for i in range(len(per_query))]
     learned: list[list[Hit]] = [[] for _ in per_query]
@@ -302,19 +300,6 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
     methods["weighted-platt-cv"] = weighted
     methods["learned-cv"] = learned
     return methods, {}
-
-
-def _judged(relevant: frozenset[Path], junk: frozenset[Path],
-            rankings: dict[str, list[Hit]], ids: dict[str, int]) -> Judged:
-    """A query's judgements by image id; junk images are left unjudged."""
-    from lookalike.ranking import Judged
-
-    def known(paths: frozenset[Path]) -> frozenset[int]:
-        return frozenset(ids[key] for key in map(catalog_key, paths) if key in ids)
-
-    candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
-    return Judged(rankings=rankings, relevant=known(relevant),
-                  judged=candidates - known(junk) if junk else None)
 
 
 def evaluate_verification(
