@@ -260,7 +260,7 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
     that could not be measured, with the reason (no scikit-learn, a fold without a
     relevant candidate)."""
     from lookalike.collection.learning import judge
-    from lookalike.ranking import fit_calibrations, train_ranker
+    from lookalike.ranking import train_ranker
 
     channels = sorted({name for rankings in per_query for name in rankings})
     methods: dict[str, list[list[Hit]]] = {
@@ -289,12 +289,12 @@ def _fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalDat
             train = [sample for sample, f in zip(judged, folds, strict=True) if f != fold]
             if not train:
                 raise ValidationError("expected at least two queries to train on one half")
-            ranker = train_ranker(train)
-            calibrations = fit_calibrations(train, ranker.channels)
+            ranker = train_ranker(train)  # fits the Platt calibrations as well
             for i, rankings in enumerate(per_query):
                 if folds[i] == fold:
                     learned[i] = ranker.rank(rankings)
-                    weighted[i] = weighted_score_fusion(rankings, calibrations=calibrations)
+                    weighted[i] = weighted_score_fusion(rankings,
+                                                        calibrations=ranker.calibrations)
     except (ValidationError, MissingDependencyError) as error:
         return methods, {"weighted-platt-cv": str(error), "learned-cv": str(error)}
     methods["weighted-platt-cv"] = weighted
