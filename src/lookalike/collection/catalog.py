@@ -139,6 +139,16 @@ class AnnotationRecord:
                 "source": self.source}
 
 
+def folder_range(folder: str) -> tuple[str, str]:
+    """The (low, high) bounds of the paths inside ``folder``: ``low <= path < high``.
+
+    A range scan on the unique path index, not LIKE, so '%' or '_' in names are literal;
+    '0' is the character after '/'.
+    """
+    prefix = folder.rstrip("/") + "/"
+    return prefix, prefix[:-1] + "0"
+
+
 def _casefold(text: str | None) -> str | None:
     return None if text is None else text.casefold()
 
@@ -273,11 +283,8 @@ class Catalog:
 
     def paths_under(self, folder: str) -> list[str]:
         """Catalogued paths inside ``folder`` (an absolute path without trailing separator)."""
-        prefix = folder.rstrip("/") + "/"
-        # A range scan on the unique path index, not LIKE, so '%' or '_' in names are literal.
-        rows = self.conn.execute(
-            "SELECT path FROM images WHERE path >= ? AND path < ?", (prefix, prefix[:-1] + "0")
-        )
+        rows = self.conn.execute("SELECT path FROM images WHERE path >= ? AND path < ?",
+                                 folder_range(folder))
         return [row[0] for row in rows]
 
     def upsert_image(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lookalike.collection.catalog import Catalog
+from lookalike.collection.catalog import Catalog, folder_range
 from lookalike.errors import expect
 from lookalike.paths import catalog_key
 
@@ -80,10 +80,8 @@ class SearchFilter:
                 f"c.kind = 'category' AND casefold(c.text) IN ({marks}))")
             params += [c.strip().casefold() for c in self.categories]
         if self.folder:
-            prefix = catalog_key(self.folder).rstrip("/") + "/"
-            # A range on the path, not LIKE: '%' and '_' in folder names are literal.
             conditions.append("images.path >= ? AND images.path < ?")
-            params += [prefix, prefix[:-1] + "0"]
+            params += folder_range(catalog_key(self.folder))
         if self.date_from:
             conditions.append(f"{_DATE_OF_IMAGE} >= ?")
             params.append(self.date_from.isoformat())
