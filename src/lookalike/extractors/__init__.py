@@ -2,6 +2,7 @@
 
 from lookalike.extractors import onnx, thumbnail
 from lookalike.extractors.base import (
+    EXTRACTORS,
     Extractor,
     ExtractorInfo,
     available_extractors,
@@ -12,6 +13,7 @@ from lookalike.extractors.base import (
 from lookalike.extractors.preprocessing import Preprocessing
 
 __all__ = [
+    "EXTRACTORS",
     "Extractor",
     "ExtractorInfo",
     "Preprocessing",

@@ -18,6 +18,7 @@ import numpy as np
 
 from lookalike.errors import ValidationError, expect
 from lookalike.loading import LoadOnce
+from lookalike.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -67,29 +68,18 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 ExtractorFactory = Callable[..., Extractor]
-_REGISTRY: dict[str, ExtractorFactory] = {}
+EXTRACTORS: Registry[ExtractorFactory] = Registry("extractor", group="lookalike.extractors")
 
 
 def register_extractor(name: str) -> Callable[[ExtractorFactory], ExtractorFactory]:
     """Class or function decorator adding an extractor factory under ``name``."""
-
-    def decorate(factory: ExtractorFactory) -> ExtractorFactory:
-        if name in _REGISTRY:
-            raise ValidationError(f"extractor '{name}' is already registered")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
+    return EXTRACTORS.register(name)
 
 
 def available_extractors() -> list[str]:
-    return sorted(_REGISTRY)
+    return EXTRACTORS.names()
 
 
 def make_extractor(name: str, **params: Any) -> Extractor:
     """Build (but do not load) the extractor registered as ``name``."""
-    if name not in _REGISTRY:
-        raise ValidationError(
-            f"expected an extractor name among {available_extractors()}, got '{name}'"
-        )
-    return _REGISTRY[name](**params)
+    return EXTRACTORS.get(name)(**params)

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lookalike.errors import MissingDependencyError, ValidationError
+from lookalike.errors import MissingDependencyError
+from lookalike.registry import Registry
 
 
 class _PooledAndLogits(nn.Module):
@@ -63,10 +64,11 @@ def _mobilenetv2() -> nn.Module:
     return MobileNetV2Features(build_mobilenet_v2())
 
 
-BUILDERS: dict[str, Callable[[], nn.Module]] = {
-    **{f"efficientnet-lite{v}": functools.partial(_efficientnet_lite, v) for v in (0, 1, 2)},
-    "mobilenetv2": _mobilenetv2,
-}
+BUILDERS: Registry[Callable[[], nn.Module]] = Registry("exportable model",
+                                                      group="lookalike.exporters")
+for _variant in (0, 1, 2):
+    BUILDERS.add(f"efficientnet-lite{_variant}", functools.partial(_efficientnet_lite, _variant))
+BUILDERS.add("mobilenetv2", _mobilenetv2)
 
 
 def export_model(name: str, path: Path, *, size: int = 224) -> None:
@@ -75,9 +77,7 @@ def export_model(name: str, path: Path, *, size: int = 224) -> None:
     ``size`` must be the model's input side: EfficientNet-Lite fixes its "same"
     padding for one resolution, so only the batch dimension is dynamic.
     """
-    if name not in BUILDERS:
-        raise ValidationError(f"expected a model among {sorted(BUILDERS)}, got '{name}'")
-    module = BUILDERS[name]().eval()
+    module = BUILDERS.get(name)().eval()
     dummy = torch.zeros(2, 3, size, size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

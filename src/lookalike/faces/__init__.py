@@ -31,7 +31,7 @@ from lookalike.faces.model import (
 )
 
 # BlazeFace lives in its own module, which imports the detector contract from detect.py.
-DETECTORS[BlazeFaceDetector.name] = BlazeFaceDetector
+DETECTORS.add(BlazeFaceDetector.name, BlazeFaceDetector)
 
 __all__ = [
     "DETECTORS",

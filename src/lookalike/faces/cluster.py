@@ -21,7 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lookalike.errors import ValidationError, expect
+from lookalike.errors import expect
+from lookalike.registry import Registry
 
 _BLOCK_FLOATS = 1 << 26  # similarities held at once (256 MB of float32)
 
@@ -113,20 +114,18 @@ def renumber(labels: np.ndarray) -> np.ndarray:
     return result
 
 
-CLUSTERERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
-    "chinese-whispers": chinese_whispers,
-    "agglomerative": agglomerative,
-}
+Clusterer = Callable[[np.ndarray, float], np.ndarray]
+CLUSTERERS: Registry[Clusterer] = Registry("clustering algorithm", group="lookalike.clusterers")
+CLUSTERERS.add("chinese-whispers", chinese_whispers)
+CLUSTERERS.add("agglomerative", agglomerative)
 
 
 def cluster_faces(vectors: np.ndarray, threshold: float,
                   algorithm: str = "chinese-whispers") -> np.ndarray:
     """People labels for unit face vectors; see the module docstring."""
-    if algorithm not in CLUSTERERS:
-        raise ValidationError(f"expected a clustering algorithm among {sorted(CLUSTERERS)}, "
-                              f"got '{algorithm}'")
+    clusterer = CLUSTERERS.get(algorithm)
     matrix = np.asarray(vectors, dtype=np.float32)
     expect(matrix.ndim == 2, f"expected an (n, dim) matrix of face vectors, got {matrix.shape}")
     if len(matrix) == 0:
         return np.empty(0, dtype=np.int64)
-    return CLUSTERERS[algorithm](matrix, threshold)
+    return clusterer(matrix, threshold)

@@ -33,6 +33,7 @@ from lookalike.boxes import nms
 from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
 from lookalike.loading import LoadOnce, import_cv2
+from lookalike.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -242,14 +243,12 @@ class DlibHogDetector(FaceDetector):
         return faces
 
 
-DETECTORS: dict[str, type[FaceDetector]] = {
-    CenterFaceDetector.name: CenterFaceDetector,
-    DlibHogDetector.name: DlibHogDetector,
-}
+DETECTORS: Registry[type[FaceDetector]] = Registry("face detector",
+                                                  group="lookalike.face_detectors")
+DETECTORS.add(CenterFaceDetector.name, CenterFaceDetector)
+DETECTORS.add(DlibHogDetector.name, DlibHogDetector)
 
 
 def make_detector(name: str, config: DetectorConfig | None = None) -> FaceDetector:
     """Build (not load) the detector registered as ``name``."""
-    if name not in DETECTORS:
-        raise ValidationError(f"expected a face detector among {sorted(DETECTORS)}, got '{name}'")
-    return DETECTORS[name](config)
+    return DETECTORS.get(name)(config)

@@ -21,6 +21,7 @@ from lookalike.errors import ValidationError, expect
 from lookalike.extractors.base import l2_normalise
 from lookalike.faces.detect import _import_dlib
 from lookalike.loading import LoadOnce
+from lookalike.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,14 @@ class DlibResNetEmbedder(FaceEmbedder):
         return np.array([np.asarray(d) for d in descriptors], dtype=np.float32)
 
 
-EMBEDDERS: dict[str, Callable[[], FaceEmbedder]] = {
-    DlibResNetEmbedder.info.name: DlibResNetEmbedder,
-}
+EMBEDDERS: Registry[Callable[[], FaceEmbedder]] = Registry("face embedder",
+                                                           group="lookalike.face_embedders")
+EMBEDDERS.add(DlibResNetEmbedder.info.name, DlibResNetEmbedder)
 
 
 def make_embedder(name: str) -> FaceEmbedder:
-    if name not in EMBEDDERS:
-        raise ValidationError(f"expected a face embedder among {sorted(EMBEDDERS)}, got '{name}'")
-    return EMBEDDERS[name]()
+    """Build (not load) the face embedder registered as ``name``."""
+    return EMBEDDERS.get(name)()
 
 
 def distance_from_similarity(similarity: float | np.ndarray) -> Any:

@@ -9,6 +9,7 @@ from lookalike.index.base import VectorIndex
 from lookalike.index.faiss_backends import HNSWIndex, IVFPQIndex  # registers "hnsw", "ivfpq"
 from lookalike.index.flat import FlatIndex  # registers "flat"
 from lookalike.index.registry import (
+    INDEXES,
     available_indexes,
     choose_index_spec,
     get_index_class,
@@ -20,6 +21,7 @@ from lookalike.index.registry import (
 )
 
 __all__ = [
+    "INDEXES",
     "FlatIndex",
     "HNSWIndex",
     "IVFPQIndex",

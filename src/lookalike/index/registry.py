@@ -13,8 +13,9 @@ from typing import TypeVar
 
 from lookalike.errors import ValidationError, expect
 from lookalike.index.base import ParamValue, VectorIndex
+from lookalike.registry import Registry
 
-_REGISTRY: dict[str, type[VectorIndex]] = {}
+INDEXES: Registry[type[VectorIndex]] = Registry("index backend", group="lookalike.indexes")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _INT = re.compile(r"^[+-]?\d+$")
 
@@ -24,39 +25,26 @@ IndexT = TypeVar("IndexT", bound=type[VectorIndex])
 def register_index(cls: IndexT) -> IndexT:
     """Class decorator: make ``cls`` available under ``cls.name``."""
     name = getattr(cls, "name", None)
-    expect(
-        isinstance(name, str) and bool(_NAME.match(name)),
-        f"register_index: expected a lowercase identifier as {cls.__name__}.name, got {name!r}",
-    )
-    assert isinstance(name, str)
-    existing = _REGISTRY.get(name)
-    expect(
-        existing is None or existing is cls,
-        f"register_index: the name {name!r} is taken by {existing!r}",
-    )
-    _REGISTRY[name] = cls
+    if not (isinstance(name, str) and _NAME.match(name)):
+        raise ValidationError(f"register_index: expected a lowercase identifier as "
+                              f"{cls.__name__}.name, got {name!r}")
+    INDEXES.add(name, cls)
     return cls
 
 
 def registered_indexes() -> list[str]:
     """Names of every registered backend, sorted, whether or not its dependencies are installed."""
-    return sorted(_REGISTRY)
+    return INDEXES.names()
 
 
 def available_indexes() -> list[str]:
     """Names of the registered backends whose dependencies are installed, sorted."""
-    return [name for name in sorted(_REGISTRY) if _REGISTRY[name].is_available()]
+    return [name for name in INDEXES.names() if INDEXES[name].is_available()]
 
 
 def get_index_class(name: str) -> type[VectorIndex]:
     """The backend class registered under ``name``."""
-    cls = _REGISTRY.get(name)
-    expect(
-        cls is not None,
-        f"unknown index backend {name!r}; expected one of: {', '.join(sorted(_REGISTRY))}",
-    )
-    assert cls is not None
-    return cls
+    return INDEXES.get(name)
 
 
 def parse_index_spec(spec: str) -> tuple[str, dict[str, ParamValue]]:
@@ -115,7 +103,7 @@ def make_index(spec: str, dim: int) -> VectorIndex:
     dependency is not installed.
     """
     name, params = parse_index_spec(spec)
-    cls = _REGISTRY[name]
+    cls = INDEXES.get(name)
     cls.require_dependencies()
     return cls(dim, **params)
 
@@ -136,6 +124,7 @@ def load_index(path: str | os.PathLike[str]) -> VectorIndex:
 
 
 __all__ = [
+    "INDEXES",
     "available_indexes",
     "choose_index_spec",
     "get_index_class",

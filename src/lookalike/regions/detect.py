@@ -28,6 +28,7 @@ from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
 from lookalike.loading import LoadOnce, import_cv2
 from lookalike.regions.coco import COCO_LABELS
+from lookalike.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -219,14 +220,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou: float) -
     return boxes_nms(boxes, scores, iou, labels)
 
 
-DETECTORS: dict[str, type[ObjectDetector]] = {
-    NanoDetDetector.name: NanoDetDetector,
-}
+DETECTORS: Registry[type[ObjectDetector]] = Registry("object detector",
+                                                    group="lookalike.object_detectors")
+DETECTORS.add(NanoDetDetector.name, NanoDetDetector)
 
 
 def make_detector(name: str, config: ObjectDetectorConfig | None = None) -> ObjectDetector:
     """Build (not load) the object detector registered as ``name``."""
-    if name not in DETECTORS:
-        raise ValidationError(
-            f"expected an object detector among {sorted(DETECTORS)}, got '{name}'")
-    return DETECTORS[name](config)
+    return DETECTORS.get(name)(config)
