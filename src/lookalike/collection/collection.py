@@ -35,9 +35,11 @@ from lookalike.collection.channels import (
 )
 from lookalike.collection.faces_channel import FacesChannelConfig, check_faces_channel
 from lookalike.collection.filters import SearchFilter
+from lookalike.collection.learning import Feedback, judged_from_truth
 from lookalike.collection.local_channel import LocalChannelConfig
 from lookalike.collection.manifest import Manifest, check_channel
-from lookalike.collection.people import People
+from lookalike.collection.media import Media
+from lookalike.collection.people import ImageFace, People
 from lookalike.collection.regions_channel import RegionsChannelConfig
 from lookalike.collection.registry import (
     ChannelConfig,
@@ -50,6 +52,7 @@ from lookalike.errors import (
     CollectionError,
     ImageError,
     ManifestMismatchError,
+    NotFoundError,
     ValidationError,
     expect,
 )
@@ -74,9 +77,10 @@ from lookalike.paths import catalog_key
 from lookalike.pipeline import Job, ProgressCallback, decode_min_side, run_local
 
 if TYPE_CHECKING:
-    from lookalike.ranking import LearnedRanker
+    from lookalike.ranking import Judged, LearnedRanker
 
 RANKER_FILE = "ranker.json"
+MAX_ID = 2**63 - 1  # SQLite's largest integer
 OPTIONAL_CHANNELS = ("local", "faces", "regions", "text")
 
 
@@ -149,7 +153,7 @@ class Collection:
         whose config is given); the configs override settings of an existing one where
         that is allowed."""
         self.root = Path(root)
-        self.channel_names = None if channels is None else check_channel_names(list(channels))
+        self.asked_channels = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = {
             name: config for name, config in (("global", global_config), ("local", local_config),
                                               ("faces", faces_config),
@@ -194,7 +198,7 @@ class Collection:
             raise CollectionError(
                 f"{self.root}: the catalog is there but manifest.json is missing; restore the "
                 "manifest, or index into a new collection")
-        names = self.channel_names or ["global", *(name for name in OPTIONAL_CHANNELS
+        names = self.asked_channels or ["global", *(name for name in OPTIONAL_CHANNELS
                                                    if name in self.configs)]
         channels = [make_channel(name, self.configs.get(name)) for name in names]
         for channel in channels:
@@ -222,8 +226,8 @@ class Collection:
         return config if isinstance(config, GlobalChannelConfig) else None
 
     def _channels_from(self, manifest: Manifest) -> dict[str, Channel]:
-        asked = set(self.channel_names or []) | set(self.configs)
-        if ((self.channel_names is not None and set(self.channel_names) != set(manifest.channels))
+        asked = set(self.asked_channels or []) | set(self.configs)
+        if ((self.asked_channels is not None and set(self.asked_channels) != set(manifest.channels))
                 or not asked <= set(manifest.channels)):
             raise ManifestMismatchError(
                 f"{self.root}: the collection has channels {sorted(manifest.channels)}, asked for "
@@ -655,6 +659,104 @@ class Collection:
                 raise CollectionError(f"{path}: expected one '{channel}' vector, got {len(blobs)}")
             rows.append(np.frombuffer(blobs[0], dtype=np.float32, count=dim))
         return np.stack(rows) if rows else np.empty((0, dim), dtype=np.float32)
+
+    # -- single images, faces and the collection's own files (what adapters show) -----------
+
+    def image(self, image_id: int) -> ImageRecord:
+        """An indexed image by id; a :class:`NotFoundError` for any other id."""
+        expect(isinstance(image_id, int) and not isinstance(image_id, bool),
+               f"expected an image id as an integer, got {image_id!r}")
+        record = self.catalog.images_by_id([image_id]).get(image_id) if (
+            0 < image_id <= MAX_ID) else None
+        if record is None or record.status != "indexed":
+            raise NotFoundError(f"expected the id of an indexed image, got {image_id}")
+        return record
+
+    def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord:
+        """An indexed image by its path (as given to :meth:`index`, or an in-memory name)."""
+        records = self.catalog.images_by_path([str(path), catalog_key(str(path))])
+        record = records.get(str(path)) or records.get(catalog_key(str(path)))
+        if record is None or record.status != "indexed":
+            raise NotFoundError(f"{path}: expected an indexed image, got one not in {self.root}")
+        return record
+
+    def image_file(self, image_id: int) -> Path:
+        """The file of an indexed image; a :class:`NotFoundError` when it is gone."""
+        record = self.image(image_id)
+        if not Path(record.path).is_file():
+            raise NotFoundError(f"image {image_id}: its file is gone ({record.path})")
+        return Path(record.path)
+
+    def thumbnail(self, image_id: int, size: int = 256) -> bytes:
+        """A JPEG thumbnail of an indexed image (cached in the collection)."""
+        record = self.image(image_id)
+        return self.media.thumbnail(record.id, record.path, record.sha256, size)
+
+    def faces_of(self, image_id: int) -> list[ImageFace]:
+        """The faces found in an indexed image, with their people (none without a faces
+        channel)."""
+        self.image(image_id)
+        return self.people.faces_of_image(image_id) if "faces" in self.channels else []
+
+    def face(self, face_id: int) -> ImageFace:
+        """One face by id."""
+        return self.people.face(face_id)
+
+    def face_thumbnail(self, face_id: int, size: int = 160) -> bytes:
+        """A JPEG of a face with a margin around it (cached in the collection)."""
+        face = self.face(face_id)
+        record = self.image(face.image_id)
+        box = (face.box[0], face.box[1], face.box[2], face.box[3])
+        return self.media.face_crop(face_id, record.path, box, size)
+
+    def add_upload(self, data: bytes, name: str = "upload") -> tuple[ImageRecord, IndexReport]:
+        """Keep uploaded image bytes in the collection (``uploads/``, by content hash) and
+        index them. A bad image is refused before anything is written."""
+        path = self.media.store_upload(data, name)
+        report = self.index([path])
+        record = self.catalog.images_by_path([str(path)]).get(str(path))
+        if record is None or record.status != "indexed":
+            reason = report.failures[0][1] if report.failures else "unknown reason"
+            raise ImageError(name, f"could not be indexed ({reason})")
+        return record, report
+
+    def delete_image(self, image_id: int) -> int:
+        """Remove an indexed image; the collection's own copy of an upload goes with it (a
+        user's photo is never deleted), and so do its thumbnails."""
+        record = self.image(image_id)
+        removed = self.remove([record.path])
+        self.media.forget(image_id, record.path)
+        return removed
+
+    @property
+    def media(self) -> Media:
+        """The collection's uploads and thumbnail cache."""
+        return Media(self.root, self.max_pixels)
+
+    @property
+    def feedback(self) -> Feedback:
+        """The search and click log, which trains the learned ranker."""
+        return Feedback(self.catalog)
+
+    def judged(self, queries: Sequence[Any], *, channel: str = "auto",
+               depth: int = 100) -> list[Judged]:
+        """Judged queries for the learned ranker from ground truth (``path``, ``relevant``,
+        ``junk``, ``box``, as :class:`lookalike.eval.datasets.RetrievalQuery` has them)."""
+        return judged_from_truth(self, queries, channel=channel, depth=depth)
+
+    @property
+    def channel_names(self) -> list[str]:
+        """The collection's channels, in the order they were created."""
+        return list(self.channels)
+
+    def count(self) -> int:
+        """How many images are indexed."""
+        return self.catalog.count("indexed")
+
+    def prepare(self) -> None:
+        """Load every channel's models now (a server does it before its first request)."""
+        for channel in self.channels.values():
+            channel.prepare()
 
     @property
     def people(self) -> People:

@@ -126,3 +126,26 @@ def judge(rankings: Mapping[str, Sequence[Hit]], relevant: Iterable[str | os.Pat
     candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
     return Judged(rankings=rankings, relevant=known(relevant),
                   judged=candidates - unjudged if unjudged else None)
+
+
+class Feedback:
+    """A collection's search and click log (``Collection.feedback``)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def log_search(self, rankings: Mapping[str, Sequence[Hit]], shown: Sequence[int]) -> str:
+        """Record a search's channel rankings and the image ids shown; returns its query id."""
+        return log_search(self.catalog, rankings, shown)
+
+    def log_click(self, query_id: str, image_id: int) -> int:
+        """Record that a shown result was opened; returns its rank."""
+        return log_click(self.catalog, query_id, image_id)
+
+    def counts(self) -> dict[str, int]:
+        """Logged searches, clicks, and searches with a click."""
+        return click_counts(self.catalog)
+
+    def judged(self) -> list[Judged]:
+        """One judged query per logged search with at least one click."""
+        return judged_from_clicks(self.catalog)

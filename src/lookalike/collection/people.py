@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.catalog import Catalog
-from lookalike.collection.faces_channel import FacesChannel
+from lookalike.collection.faces_channel import FacesChannel, StoredFace
 from lookalike.errors import NotFoundError, ValidationError, expect
 from lookalike.faces.cluster import cluster_faces
 
@@ -49,6 +49,22 @@ class FaceRef:
     def as_dict(self) -> dict[str, Any]:
         return {"face_id": self.face_id, "image_id": self.image_id, "path": self.path,
                 "box": self.box, "confirmed": self.confirmed}
+
+
+@dataclass(frozen=True)
+class ImageFace:
+    """A face found in an image: its box and score in the image's pixels, and its person."""
+
+    face_id: int
+    image_id: int
+    box: list[float]
+    score: float
+    person: tuple[int, str | None] | None  # (id, name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"face_id": self.face_id, "image_id": self.image_id, "box": self.box,
+                "score": self.score, "person": None if self.person is None else
+                {"id": self.person[0], "name": self.person[1]}}
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,22 @@ class People:
     def person_of(self, face_ids: list[int]) -> dict[int, tuple[int, str | None]]:
         """face id -> (person id, name) for the faces that have a person."""
         return self.channel.people_of(face_ids)
+
+    def faces_of_image(self, image_id: int) -> list[ImageFace]:
+        """The faces found in one image, with their people."""
+        stored = self.channel.faces_of_images([image_id]).get(image_id, [])
+        return self._image_faces(stored)
+
+    def face(self, face_id: int) -> ImageFace:
+        """One face by id; a :class:`NotFoundError` when there is none."""
+        self._check_face(face_id)
+        return self._image_faces(self.channel.stored_faces([face_id]))[0]
+
+    def _image_faces(self, stored: list[StoredFace]) -> list[ImageFace]:
+        people = self.channel.people_of([face.face_id for face in stored])
+        return [ImageFace(face_id=face.face_id, image_id=face.image_id,
+                          box=face.face.as_dict()["box"], score=face.face.score,
+                          person=people.get(face.face_id)) for face in stored]
 
     def unassigned(self) -> int:
         """Faces with no person yet (new since the last update, or rejected)."""
