@@ -50,6 +50,11 @@ class NotFoundError(ValidationError):
     """An id (of a person, a face, an image) that does not exist."""
 
 
+class NothingToSearchError(LookalikeError):
+    """A query has nothing a channel searches by (no face for the faces channel); a fused
+    search goes on with the other channels."""
+
+
 def expect(condition: bool, message: str) -> None:
     """Raise :class:`ValidationError` with ``message`` unless ``condition`` holds.
 

@@ -23,22 +23,52 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from lookalike.collection.channels import Hit
 from lookalike.errors import expect
+from lookalike.results import Evidence, FusedEvidence, Hit
 
 RRF_K = 60
 FUSIONS = ("auto", "rrf", "weighted", "learned")
 DEFAULT_FUSION = "auto"
 
 
+@dataclass(frozen=True)
+class AutoFusion:
+    """What the default fusion, ``auto``, means; the one place that says it.
+
+    With a trained ranker, ``learned``. Untrained, reciprocal rank fusion of the image
+    channels' rankings: a ranking that only repeats the query image's own labels (the
+    text channel's, ``label_channels``) is left out, because it lowered RRF on every
+    benchmark (BENCHMARKS.md, "Fusion"); a text the user gives always counts.
+    """
+
+    label_channels: frozenset[str] = frozenset()
+
+    @staticmethod
+    def method(has_ranker: bool) -> str:
+        return "learned" if has_ranker else "rrf"
+
+    def uses(self, channel: str, *, has_ranker: bool, text_given: bool = False) -> bool:
+        """Whether the ranking of ``channel`` counts in ``auto`` for a query by image."""
+        return has_ranker or text_given or channel not in self.label_channels
+
+    def rankings(self, rankings: Mapping[str, Sequence[Hit]], *, has_ranker: bool,
+                 text_given: bool = False) -> dict[str, Sequence[Hit]]:
+        """The rankings ``auto`` fuses; all of them when only label rankings exist."""
+        used = {name: hits for name, hits in rankings.items()
+                if self.uses(name, has_ranker=has_ranker, text_given=text_given)}
+        return used or dict(rankings)
+
+
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RRF_K,
                            weights: Mapping[str, float] | None = None) -> list[Hit]:
-    """One ranking from several, best first; each hit's evidence keeps the channel scores."""
+    """One ranking from several, best first, with every channel's evidence nested.
+
+    One ranking alone (and no weights) keeps its order and its own scores."""
     expect(k > 0, f"expected a positive RRF constant, got {k}")
     if len(rankings) == 1 and not weights:
-        return list(next(iter(rankings.values())))
+        ((channel, hits),) = rankings.items()
+        return nested(channel, hits)
     fused: dict[int, float] = {}
     for channel, hits in rankings.items():
         weight = 1.0 if weights is None else float(weights.get(channel, 1.0))
@@ -47,6 +77,11 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RR
     return fused_hits(fused, rankings)
 
 
+def nested(channel: str, hits: Sequence[Hit]) -> list[Hit]:
+    """One channel's ranking as it is, its evidence nested under the channel's name like a
+    fusion's, so every ranking that is shown has one shape."""
+    return [Hit(hit.image_id, hit.score,
+                FusedEvidence({channel: hit.score}, {channel: hit.evidence})) for hit in hits]
 @dataclass(frozen=True)
 class Calibration:
     """Maps one channel's raw score to a probability of relevance: sigmoid(a * s + b)."""
@@ -88,17 +123,26 @@ def weighted_score_fusion(
 
 
 def fused_hits(fused: Mapping[int, float], rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
-    """Hits ordered by fused score, each with every channel's score and own evidence."""
+    """Hits ordered by fused score (ties by image id), each with every channel's score and
+    own evidence."""
     scores: dict[int, dict[str, float]] = {}
-    details: dict[int, dict[str, Any]] = {}
+    details: dict[int, dict[str, Evidence]] = {}
     for channel, hits in rankings.items():
         for hit in hits:
             if channel in scores.setdefault(hit.image_id, {}):
                 continue  # an image listed twice keeps its best hit
             scores[hit.image_id][channel] = hit.score
-            if hit.evidence:  # a channel's own evidence (inliers, a face box) is kept by name
-                details.setdefault(hit.image_id, {})[channel] = hit.evidence
+            details.setdefault(hit.image_id, {})[channel] = _own(hit.evidence, channel)
     order = sorted(fused, key=lambda image_id: (-fused[image_id], image_id))
     return [Hit(image_id, fused[image_id],
-                {"channel_scores": scores[image_id], **details.get(image_id, {})})
+                FusedEvidence(scores.get(image_id, {}), details.get(image_id, {})))
             for image_id in order]
+
+
+def _own(evidence: Evidence, channel: str) -> Evidence:
+    """A channel's own evidence, also when its ranking was itself a fusion's (a ranker
+    applied to nested rankings)."""
+    if isinstance(evidence, FusedEvidence):
+        return evidence.channels.get(channel) or next(iter(evidence.channels.values()),
+                                                       evidence)
+    return evidence

@@ -24,53 +24,71 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection.channels import Hit
 from lookalike.errors import CollectionError, MissingDependencyError, ValidationError, expect
 from lookalike.fusion import Calibration, fused_hits, reciprocal_rank_fusion
 from lookalike.paths import atomic_write_bytes
+from lookalike.results import Hit
 
 RANKER_VERSION = 1
-CHANNELS = ("global", "local", "faces", "regions", "text")
-_EXTRAS = ("local_inliers", "faces_same_person", "text_bm25", "text_semantic", "rrf",
-           "channels_found")
+_PER_CHANNEL = ("score", "reciprocal_rank", "found")
+_COMBINED = ("rrf", "channels_found")
+# The extra features of rankers saved before each channel's evidence named its own.
+_LEGACY_EXTRAS = ("local_inliers", "faces_same_person", "text_bm25", "text_semantic")
 
 
-def feature_names(channels: Sequence[str]) -> list[str]:
-    return [f"{channel}_{part}" for channel in channels
-            for part in ("score", "reciprocal_rank", "found")] + list(_EXTRAS)
+def feature_names(channels: Sequence[str], extras: Sequence[str] = ()) -> list[str]:
+    """Per channel its score, reciprocal rank and presence; then ``extras`` (evidence
+    features as ``<channel>_<feature>``); then the RRF score and how many channels found
+    the candidate."""
+    return ([f"{channel}_{part}" for channel in channels for part in _PER_CHANNEL]
+            + list(extras) + list(_COMBINED))
 
 
-def candidate_features(rankings: Mapping[str, Sequence[Hit]],
-                       channels: Sequence[str]) -> tuple[list[int], np.ndarray]:
-    """(candidate image ids, (n, features) matrix) for one query's channel rankings."""
+def evidence_features(samples: Sequence[Mapping[str, Sequence[Hit]]],
+                      channels: Sequence[str]) -> list[str]:
+    """The evidence features the hits of ``channels`` offer, as ``<channel>_<feature>``,
+    in channel order."""
+    names: dict[str, None] = {}
+    for channel in channels:
+        for rankings in samples:
+            for hit in rankings.get(channel, ()):
+                names.update(dict.fromkeys(f"{channel}_{feature}"
+                                           for feature in type(hit.evidence).FEATURES))
+    return list(names)
+
+
+def candidate_features(rankings: Mapping[str, Sequence[Hit]], channels: Sequence[str],
+                       names: Sequence[str] | None = None) -> tuple[list[int], np.ndarray]:
+    """(candidate image ids, (n, features) matrix) for one query's channel rankings, the
+    columns being ``names`` (default: :func:`feature_names` with every evidence feature)."""
+    names = list(names) if names is not None else feature_names(
+        channels, evidence_features([rankings], channels))
+    column = {name: i for i, name in enumerate(names)}
     found = {name: hits for name, hits in rankings.items() if hits}
     # Weights force real fusion: one ranking alone would pass through with its raw scores.
     fused = {hit.image_id: hit.score for hit in reciprocal_rank_fusion(
         found, weights=dict.fromkeys(found, 1.0))} if found else {}
     ids = sorted(fused, key=lambda image_id: -fused[image_id])
     row_of = {image_id: row for row, image_id in enumerate(ids)}
-    width = 3 * len(channels)
-    matrix = np.zeros((len(ids), width + len(_EXTRAS)), dtype=np.float64)
-    for position, channel in enumerate(channels):
+    matrix = np.zeros((len(ids), len(names)), dtype=np.float64)
+    for channel in channels:
+        seen: set[int] = set()
         for rank, hit in enumerate(rankings.get(channel, []), start=1):
             row = row_of.get(hit.image_id)
-            if row is None or matrix[row, 3 * position + 2]:
+            if row is None or hit.image_id in seen:
                 continue  # a repeated image keeps its best rank
-            matrix[row, 3 * position:3 * position + 3] = (hit.score, 1.0 / rank, 1.0)
-            _extras(matrix[row, width:], channel, hit.evidence)
-    matrix[:, width + 4] = [fused[image_id] for image_id in ids]
-    matrix[:, width + 5] = matrix[:, 2:width:3].sum(axis=1)
+            seen.add(hit.image_id)
+            values = {"score": hit.score, "reciprocal_rank": 1.0 / rank, "found": 1.0,
+                      **hit.evidence.features()}
+            for part, value in values.items():
+                if f"{channel}_{part}" in column:
+                    matrix[row, column[f"{channel}_{part}"]] = value
+    if "rrf" in column:
+        matrix[:, column["rrf"]] = [fused[image_id] for image_id in ids]
+    if "channels_found" in column:
+        found_columns = [column[f"{channel}_found"] for channel in channels]
+        matrix[:, column["channels_found"]] = matrix[:, found_columns].sum(axis=1)
     return ids, matrix
-
-
-def _extras(row: np.ndarray, channel: str, evidence: Mapping[str, Any]) -> None:
-    if channel == "local":
-        row[0] = math.log1p(float(evidence.get("inliers", 0) or 0))
-    elif channel == "faces":
-        row[1] = float(bool(evidence.get("same_person")))
-    elif channel == "text":
-        row[2] = float(evidence.get("bm25", 0.0) or 0.0)
-        row[3] = float(evidence.get("semantic", 0.0) or 0.0)
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,7 @@ class LearnedRanker:
     """Logistic-regression coefficients over standardised candidate features."""
 
     channels: tuple[str, ...]
+    features: tuple[str, ...]  # the columns (see feature_names), named in the file
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
@@ -103,7 +122,7 @@ class LearnedRanker:
 
     def rank(self, rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
         """The candidates of ``rankings`` ordered by the learned relevance, best first."""
-        ids, features = candidate_features(rankings, self.channels)
+        ids, features = candidate_features(rankings, self.channels, self.features)
         if not ids:
             return []
         values = self.scores(features)
@@ -114,7 +133,7 @@ class LearnedRanker:
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": RANKER_VERSION, "model": "logistic-regression",
-                "channels": list(self.channels), "features": feature_names(self.channels),
+                "channels": list(self.channels), "features": list(self.features),
                 "mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
                 "intercept": self.intercept,
                 "calibrations": {name: c.as_list() for name, c in self.calibrations.items()},
@@ -145,43 +164,55 @@ class LearnedRanker:
             raise ValueError(f"expected ranker version {RANKER_VERSION}, got "
                              f"{data.get('version')!r}")
         channels = tuple(str(name) for name in data["channels"])
-        width = len(feature_names(channels))
-        vectors = [tuple(float(v) for v in data[key]) for key in ("mean", "scale", "coef")]
-        if any(len(vector) != width for vector in vectors) or not all(
-                math.isfinite(v) for vector in vectors for v in vector):
-            raise ValueError(f"expected {width} finite values per vector")
-        if any(v <= 0 for v in vectors[1]):
+        names = tuple(str(name) for name in data.get("features") or feature_names(
+            channels, _LEGACY_EXTRAS))
+        if names[:3 * len(channels)] != tuple(feature_names(channels))[:3 * len(channels)]:
+            raise ValueError("expected the features to start with each channel's score, "
+                             "reciprocal rank and presence")
+        mean, scale, coef = (_finite(data[key], len(names), key)
+                             for key in ("mean", "scale", "coef"))
+        if any(v <= 0 for v in scale):
             raise ValueError("expected positive feature scales")
-        pairs = data.get("calibrations", {})
-        if not isinstance(pairs, Mapping):
-            raise ValueError("expected calibrations as an object of [a, b] pairs")
-        calibrations = {}
-        for name, pair in pairs.items():
-            values = [float(v) for v in pair]
-            if len(values) != 2 or not all(math.isfinite(v) for v in values):
-                raise ValueError(f"expected a finite [a, b] calibration for {name}")
-            calibrations[str(name)] = Calibration(*values)
         intercept = float(data["intercept"])
         if not math.isfinite(intercept):
             raise ValueError("expected a finite intercept")
-        return cls(channels=channels, mean=vectors[0], scale=vectors[1], coef=vectors[2],
-                   intercept=intercept, calibrations=calibrations,
+        return cls(channels=channels, features=names, mean=mean, scale=scale, coef=coef,
+                   intercept=intercept, calibrations=_calibrations(data.get("calibrations", {})),
                    trained_on=dict(data.get("trained_on", {})))
 
 
-def training_rows(samples: Sequence[Judged], channels: Sequence[str]
+def _finite(values: Sequence[Any], width: int, key: str) -> tuple[float, ...]:
+    numbers = tuple(float(v) for v in values)
+    if len(numbers) != width or not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"expected {width} finite values in {key}")
+    return numbers
+
+
+def _calibrations(pairs: Any) -> dict[str, Calibration]:
+    if not isinstance(pairs, Mapping):
+        raise ValueError("expected calibrations as an object of [a, b] pairs")
+    calibrations = {}
+    for name, pair in pairs.items():
+        values = [float(v) for v in pair]
+        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"expected a finite [a, b] calibration for {name}")
+        calibrations[str(name)] = Calibration(*values)
+    return calibrations
+
+
+def training_rows(samples: Sequence[Judged], channels: Sequence[str], names: Sequence[str]
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and 0/1 labels of every judged candidate of every query."""
+    """Feature rows (columns ``names``) and 0/1 labels of every judged candidate of every
+    query."""
     rows, labels = [], []
     for sample in samples:
-        ids, features = candidate_features(sample.rankings, channels)
+        ids, features = candidate_features(sample.rankings, channels, names)
         for image_id, row in zip(ids, features, strict=True):
             if sample.judged is not None and image_id not in sample.judged:
                 continue
             rows.append(row)
             labels.append(1.0 if image_id in sample.relevant else 0.0)
-    width = len(feature_names(channels))
-    return (np.array(rows, dtype=np.float64).reshape(-1, width),
+    return (np.array(rows, dtype=np.float64).reshape(-1, len(names)),
             np.array(labels, dtype=np.float64))
 
 
@@ -189,11 +220,12 @@ def train_ranker(samples: Sequence[Judged], *, channels: Sequence[str] | None = 
                  regularisation: float = 1.0, source: str = "judgements") -> LearnedRanker:
     """Fit the ranker (and per-channel Platt calibrations) on judged queries."""
     expect(len(samples) >= 1, "expected at least one judged query, got none")
-    used = tuple(channels or sorted({name for sample in samples for name in sample.rankings
-                                     if name in CHANNELS},
-                                    key=CHANNELS.index))
-    expect(bool(used), f"expected rankings from channels among {list(CHANNELS)}, got none")
-    features, labels = training_rows(samples, used)
+    # Channels in the order the rankings give them (the collection's order).
+    used = tuple(channels or dict.fromkeys(name for sample in samples
+                                           for name in sample.rankings))
+    expect(bool(used), "expected rankings from at least one channel, got none")
+    names = feature_names(used, evidence_features([s.rankings for s in samples], used))
+    features, labels = training_rows(samples, used, names)
     positives = int(labels.sum())
     if positives == 0 or positives == len(labels):
         raise ValidationError(f"expected judged candidates both relevant and not, got "
@@ -205,7 +237,8 @@ def train_ranker(samples: Sequence[Judged], *, channels: Sequence[str] | None = 
     model = LogisticRegression(C=regularisation, max_iter=2000)
     model.fit((features - mean) / scale, labels)
     return LearnedRanker(
-        channels=used, mean=tuple(mean.tolist()), scale=tuple(scale.tolist()),
+        channels=used, features=tuple(names), mean=tuple(mean.tolist()),
+        scale=tuple(scale.tolist()),
         coef=tuple(model.coef_[0].tolist()), intercept=float(model.intercept_[0]),
         calibrations=fit_calibrations(samples, used),
         trained_on={"queries": len(samples), "candidates": len(labels),

@@ -1,28 +1,47 @@
-"""Collections: the on-disk catalog, channels and the public :class:`Collection`."""
+"""Collections: the public :class:`Collection`, its channels and what it hands out.
+
+To add a channel, subclass :class:`Channel` (or :class:`VectorChannel`) and declare it
+once with :func:`register_channel` (docs/architecture.md, "How to add a channel").
+"""
 
 from lookalike.collection.annotations import Annotations, ImportReport
-from lookalike.collection.catalog import AnnotationRecord, ImageRecord
-from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig, Hit
-from lookalike.collection.collection import Collection, IndexReport, SearchResult
+from lookalike.collection.channels import (
+    Channel,
+    FloatRows,
+    NoRows,
+    RecordCodec,
+    TextSearching,
+    VectorChannel,
+)
+from lookalike.collection.collection import Collection
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
 from lookalike.collection.filters import SearchFilter
+from lookalike.collection.global_channel import GlobalChannel, GlobalChannelConfig
+from lookalike.collection.indexing import IndexReport
 from lookalike.collection.learning import Feedback
 from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
 from lookalike.collection.media import THUMBNAIL_SIZES, Media
 from lookalike.collection.people import FaceRef, ImageFace, People, Person, UpdateReport
 from lookalike.collection.regions_channel import RegionsChannel, RegionsChannelConfig
+from lookalike.collection.registry import CHANNELS, ChannelConfig, ChannelSpec, register_channel
 from lookalike.collection.text_channel import TextChannel, TextChannelConfig
+from lookalike.results import Hit, SearchResult
+from lookalike.storage import AnnotationRecord, ImageRecord
 
 __all__ = [
+    "CHANNELS",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",
     "Annotations",
     "Channel",
+    "ChannelConfig",
+    "ChannelSpec",
     "Collection",
     "FaceRef",
     "FacesChannel",
     "FacesChannelConfig",
     "Feedback",
+    "FloatRows",
     "GlobalChannel",
     "GlobalChannelConfig",
     "Hit",
@@ -33,8 +52,10 @@ __all__ = [
     "LocalChannel",
     "LocalChannelConfig",
     "Media",
+    "NoRows",
     "People",
     "Person",
+    "RecordCodec",
     "RegionsChannel",
     "RegionsChannelConfig",
     "SearchFilter",
@@ -42,5 +63,8 @@ __all__ = [
     "StoredFace",
     "TextChannel",
     "TextChannelConfig",
+    "TextSearching",
     "UpdateReport",
+    "VectorChannel",
+    "register_channel",
 ]

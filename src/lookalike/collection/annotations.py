@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lookalike.annotations import load_sidecar
-from lookalike.collection.catalog import AnnotationRecord, Catalog
 from lookalike.errors import NotFoundError, ValidationError, expect
+from lookalike.storage import AnnotationRecord, Catalog
 
 USER_KINDS = ("caption", "tag", "category", "keyword", "description")
 _MAX_TEXT = 10_000
@@ -42,10 +42,10 @@ class Annotations:
 
     def of(self, image_id: int) -> list[AnnotationRecord]:
         self._check_image(image_id)
-        return self.catalog.annotations_of([image_id]).get(image_id, [])
+        return self.catalog.annotations.of_images([image_id]).get(image_id, [])
 
     def of_images(self, image_ids: Iterable[int]) -> dict[int, list[AnnotationRecord]]:
-        return self.catalog.annotations_of(image_ids)
+        return self.catalog.annotations.of_images(image_ids)
 
     def set(self, image_id: int, *, captions: Sequence[str] | None = None,
             tags: Sequence[str] | None = None,
@@ -58,7 +58,7 @@ class Annotations:
                 if texts is None:
                     continue
                 rows = [(kind, _clean(text, kind), None) for text in _list(texts, kind)]
-                self.catalog.replace_annotations(conn, image_id, "user", rows, kinds=[kind])
+                self.catalog.annotations.replace(conn, image_id, "user", rows, kinds=[kind])
         self._changed()
         return self.of(image_id)
 
@@ -71,9 +71,9 @@ class Annotations:
             if (existing.source, existing.kind, existing.text) == ("user", kind, cleaned):
                 return existing
         with self.catalog.transaction() as conn:
-            new_id = self.catalog.add_annotation(conn, image_id, kind, cleaned, None, "user")
+            new_id = self.catalog.annotations.add(conn, image_id, kind, cleaned, None, "user")
         self._changed()
-        record = self.catalog.annotation(new_id)
+        record = self.catalog.annotations.get(new_id)
         if record is None:  # pragma: no cover - written in the transaction above
             raise NotFoundError(f"expected annotation {new_id} to exist, got none")
         return record
@@ -82,11 +82,11 @@ class Annotations:
         """Delete one annotation, a person's or a model's (a wrong label)."""
         expect(isinstance(annotation_id, int) and not isinstance(annotation_id, bool),
                f"expected an annotation id, got {annotation_id!r}")
-        record = self.catalog.annotation(annotation_id)
+        record = self.catalog.annotations.get(annotation_id)
         if record is None:
             raise NotFoundError(f"expected an existing annotation id, got {annotation_id}")
         with self.catalog.transaction() as conn:
-            conn.execute("DELETE FROM annotations WHERE id = ?", (annotation_id,))
+            self.catalog.annotations.delete(conn, annotation_id)
         self._changed()
         return record
 
@@ -95,7 +95,7 @@ class Annotations:
         :func:`lookalike.annotations.load_sidecar`); each listed image's earlier sidecar
         text is replaced, in one transaction."""
         found = load_sidecar(os.fspath(path))
-        records = self.catalog.images_by_path(found)
+        records = self.catalog.images.by_path(found)
         report = ImportReport(unknown=sorted(set(found) - set(records)))
         with self.catalog.transaction() as conn:
             for image_path, record in records.items():
@@ -105,7 +105,7 @@ class Annotations:
                 rows += [("category", category, None) for category in note.categories]
                 if note.caption:
                     rows.append(("caption", note.caption, None))
-                self.catalog.replace_annotations(conn, record.id, "sidecar", rows)
+                self.catalog.annotations.replace(conn, record.id, "sidecar", rows)
                 report.annotated += 1
         self._changed()
         return report
@@ -113,15 +113,12 @@ class Annotations:
     def categories(self) -> list[tuple[str, int]]:
         """Every category in use and how many images have it, most used first. Categories
         that differ only in case are one (filters ignore case too)."""
-        rows = self.catalog.conn.execute(
-            "SELECT MIN(text), COUNT(DISTINCT image_id) AS n FROM annotations WHERE "
-            "kind = 'category' GROUP BY casefold(text) ORDER BY n DESC, casefold(text)")
-        return [(str(text), int(n)) for text, n in rows]
+        return self.catalog.annotations.categories()
 
     def _check_image(self, image_id: int) -> None:
         expect(isinstance(image_id, int) and not isinstance(image_id, bool),
                f"expected an image id, got {image_id!r}")
-        if not self.catalog.images_by_id([image_id]):
+        if not self.catalog.images.by_id([image_id]):
             raise NotFoundError(f"expected an indexed image id, got {image_id}")
 
     def _changed(self) -> None:

@@ -10,13 +10,13 @@ machinery; many rows per image are folded to the best face per image at search.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from lookalike.collection.catalog import Catalog
-from lookalike.collection.channels import Hit, VectorChannel
+from lookalike.collection.channels import VectorChannel
 from lookalike.errors import NotFoundError, expect
 from lookalike.faces import (
     DETECTORS,
@@ -34,6 +34,8 @@ from lookalike.faces import (
 )
 from lookalike.images import Box
 from lookalike.index import parse_index_spec
+from lookalike.results import FaceEvidence, Hit, PersonRef
+from lookalike.storage import Catalog
 
 _EXTRA = 4 + 10 + 1  # box, landmarks, score after the vector
 
@@ -117,13 +119,14 @@ class FacesChannel(VectorChannel):
     """Faces found by a detector, embedded by a face model, searched by cosine similarity."""
 
     name = "faces"
+    record_extra = _EXTRA
 
     def __init__(self, config: FacesChannelConfig, *,
                  analyzer: FaceAnalyzer | None = None) -> None:
-        super().__init__(index=config.index, exact_below=config.exact_below)
         self.config = config
         self.analyzer = analyzer or FaceAnalyzer(config.detector, config.embedder,
                                                  config.detector_config())
+        super().__init__(index=config.index, exact_below=config.exact_below)
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), **self.model_info()}
@@ -136,10 +139,6 @@ class FacesChannel(VectorChannel):
     def dim(self) -> int:
         return self.analyzer.embedder.info.dim
 
-    @property
-    def record_floats(self) -> int:
-        return self.dim + _EXTRA
-
     def prepare(self) -> None:
         self.analyzer.load()
 
@@ -149,7 +148,7 @@ class FacesChannel(VectorChannel):
         return [self._records(found) for found in self.analyzer.faces_batch(images)]
 
     def _records(self, found: list[Any]) -> np.ndarray:
-        rows = np.empty((len(found), self.record_floats), dtype=np.float32)
+        rows = np.empty((len(found), self.codec.width), dtype=np.float32)
         for row, item in zip(rows, found, strict=True):
             row[:self.dim] = item.vector
             row[self.dim:self.dim + 4] = item.face.box
@@ -162,34 +161,21 @@ class FacesChannel(VectorChannel):
         """Replace the image's faces, carrying each face's person, confirmation and
         rejections over to the new face that is the same person, so that re-embedding a
         changed file (an edited photo, a re-saved JPEG) does not undo the user's work."""
-        old = conn.execute(
-            "SELECT v.id, v.vector, f.person_id, f.confirmed FROM vectors v LEFT JOIN "
-            "face_people f ON f.face_id = v.id WHERE v.channel = ? AND v.image_id = ?",
-            (self.name, image_id)).fetchall()
-        rejected = conn.execute(
-            "SELECT r.face_id, r.person_id FROM face_rejections r JOIN vectors v "
-            "ON v.id = r.face_id WHERE v.channel = ? AND v.image_id = ?",
-            (self.name, image_id)).fetchall()
-        super().store(catalog, conn, image_id, extracted)
+        old = catalog.people.of_image(conn, self.name, image_id)
+        old_vectors = [self.codec.decode(blob)[:self.dim]
+                       for _, blob in catalog.vectors.rows_of_image(conn, self.name, image_id)]
+        new_ids = catalog.vectors.replace(conn, self.name, image_id,
+                                          self.codec.encode(extracted))
         if not old or not extracted.size:
             return
-        new_ids = [row[0] for row in conn.execute(
-            "SELECT id FROM vectors WHERE channel = ? AND image_id = ? ORDER BY id",
-            (self.name, image_id))]
-        old_vectors = np.stack([np.frombuffer(row[1], np.float32, count=self.dim) for row in old])
-        pairs = _same_faces(old_vectors, extracted[:, :self.dim], self.config.same_person)
+        pairs = _same_faces(np.stack(old_vectors), extracted[:, :self.dim],
+                            self.config.same_person)
         for old_row, new_row in pairs:
-            face_id, _, person, confirmed = old[old_row]
-            if person is not None:
-                conn.execute("INSERT INTO face_people (face_id, person_id, confirmed) "
-                             "VALUES (?, ?, ?)", (new_ids[new_row], person, confirmed))
-            conn.executemany("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
-                             "VALUES (?, ?)", [(new_ids[new_row], banned)
-                                               for rejected_face, banned in rejected
-                                               if rejected_face == face_id])
+            _, person, confirmed, rejected = old[old_row]
+            catalog.people.carry(conn, new_ids[new_row], person, confirmed, rejected)
 
     def unpack(self, face_id: int, image_id: int, blob: bytes) -> StoredFace:
-        row = np.frombuffer(blob, dtype=np.float32, count=self.record_floats)
+        row = self.codec.decode(blob)
         d = self.dim
         face = Face(box=tuple(float(v) for v in row[d:d + 4]),  # type: ignore[arg-type]
                     landmarks=row[d + 4:d + 14].reshape(5, 2).copy(), score=float(row[d + 14]),
@@ -198,20 +184,17 @@ class FacesChannel(VectorChannel):
 
     def stored_faces(self, face_ids: list[int]) -> list[StoredFace]:
         return [self.unpack(fid, iid, blob)
-                for fid, iid, blob in self.catalog.blobs(face_ids, channel=self.name)]
+                for fid, iid, blob in self.catalog.vectors.blobs(face_ids, channel=self.name)]
 
     def faces_of_images(self, image_ids: list[int]) -> dict[int, list[StoredFace]]:
-        rows = self.catalog.select_in(
-            "SELECT id FROM vectors WHERE channel = ? AND image_id IN ({marks})",
-            (int(i) for i in image_ids), leading=[self.name])
         found: dict[int, list[StoredFace]] = {}
-        for face in self.stored_faces([row[0] for row in rows]):
+        for face in self.stored_faces(self.catalog.vectors.ids_of_images(self.name, image_ids)):
             found.setdefault(face.image_id, []).append(face)
         return found
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(face ids, (n, dim) unit vectors) of every stored face."""
-        return self._load_matrix()
+        return self.vectors.matrix()
 
     # -- searching ------------------------------------------------------------------------------
 
@@ -238,41 +221,30 @@ class FacesChannel(VectorChannel):
         face, vector = self.query_face(image, box)
         return self.search_face(vector, k, query_face=face)
 
-    def people_of(self, face_ids: list[int]) -> dict[int, tuple[int, str | None]]:
-        """face id -> (person id, name) for the faces that have a person."""
-        rows = self.catalog.select_in(
-            "SELECT f.face_id, p.id, p.name FROM face_people f JOIN people p "
-            "ON p.id = f.person_id WHERE f.face_id IN ({marks})", (int(i) for i in face_ids))
-        return {face_id: (pid, name) for face_id, pid, name in rows}
-
     def search_face(self, vector: np.ndarray, k: int, *,
                     query_face: Face | None = None) -> list[Hit]:
         """The ``k`` images whose best face is nearest ``vector``, with that face as evidence."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        chosen = self.best_per_image(vector, k, depth=4 * k + 16)
+        chosen = self.vectors.best_per_image(vector, k, depth=4 * k + 16)
         chosen_faces = [fid for _, _, fid in chosen]
         stored = {face.face_id: face for face in self.stored_faces(chosen_faces)}
-        people = self.people_of(chosen_faces)
-        hits = []
-        for image_id, score, face_id in chosen:
-            evidence: dict[str, Any] = {
-                "face_id": face_id, "face_box": stored[face_id].face.as_dict()["box"],
-                "similarity": round(score, 6),
-                "distance": round(float(distance_from_similarity(score)), 6),
-                "same_person": score >= self.config.same_person}
-            if query_face is not None:
-                evidence["query_face_box"] = query_face.as_dict()["box"]
-            if face_id in people:
-                evidence["person"] = {"id": people[face_id][0], "name": people[face_id][1]}
-            hits.append(Hit(image_id=image_id, score=score, evidence=evidence))
-        return hits
+        people = self.catalog.people.people_of(chosen_faces)
+        query_box = None if query_face is None else query_face.as_dict()["box"]
+        return [Hit(image_id, score, self._evidence(score, stored[face_id], query_box,
+                                                    people.get(face_id)))
+                for image_id, score, face_id in chosen]
+
+    def _evidence(self, score: float, face: StoredFace, query_box: list[float] | None,
+                  person: tuple[int, str | None] | None) -> FaceEvidence:
+        return FaceEvidence(
+            face_id=face.face_id, face_box=face.face.as_dict()["box"],
+            similarity=round(score, 6), distance=round(float(distance_from_similarity(score)), 6),
+            same_person=score >= self.config.same_person, query_face_box=query_box,
+            person=None if person is None else PersonRef(*person))
 
     def stats(self) -> dict[str, Any]:
-        row = self.catalog.conn.execute(
-            "SELECT COUNT(DISTINCT image_id) FROM vectors WHERE channel = ?",
-            (self.name,)).fetchone()
-        return {**super().stats(), "faces": self.catalog.count_vectors(self.name),
-                "images_with_faces": int(row[0]),
+        return {**super().stats(), "faces": self.catalog.vectors.count(self.name),
+                "images_with_faces": self.catalog.vectors.count_images(self.name),
                 "embedder_info": self.analyzer.embedder.info.as_dict(),
                 "same_person_similarity": self.config.same_person,
                 "cluster_similarity": self.config.same_person_cluster}
@@ -301,3 +273,10 @@ def check_faces_channel(channel: object) -> FacesChannel:
         raise NotFoundError("expected a collection with a 'faces' channel, got none; create "
                             "it with channels including 'faces'")
     return channel
+
+
+def describe(stats: Mapping[str, Any]) -> str:
+    """One line about a faces channel, from its manifest entry and :meth:`stats`."""
+    return (f"{stats['detector']} detector + {stats['embedder_info']['name']} "
+            f"({stats['embedder_info']['dim']}-d), {stats['faces']} faces in "
+            f"{stats['images_with_faces']} images, index {stats['index']}")

@@ -13,14 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lookalike.collection.catalog import Catalog, folder_range
 from lookalike.errors import expect
 from lookalike.paths import catalog_key
-
-_DATE_OF_IMAGE = (
-    "COALESCE((SELECT a.text FROM annotations a WHERE a.image_id = images.id AND "
-    "a.kind = 'taken' LIMIT 1), strftime('%Y-%m-%dT%H:%M:%S', images.mtime_ns / 1e9, "
-    "'unixepoch'))")
+from lookalike.storage import Catalog, ImageConditions
 
 
 @dataclass(frozen=True)
@@ -58,34 +53,13 @@ class SearchFilter:
         wanted = [int(i) for i in image_ids]
         if not self.active:
             return set(wanted)
-        conditions, params = self._conditions()
-        query = (f"SELECT images.id FROM images WHERE {' AND '.join(conditions)} "
-                 "AND images.id IN ({marks})")
-        return {row[0] for row in catalog.select_in(query, wanted, leading=params)}
+        return catalog.images.passing(self._conditions(), wanted)
 
     def count(self, catalog: Catalog) -> int:
         """How many indexed images pass the filter."""
-        conditions, params = self._conditions()
-        row = catalog.conn.execute(
-            f"SELECT COUNT(*) FROM images WHERE {' AND '.join(conditions)}", params).fetchone()
-        return int(row[0])
+        return catalog.images.count_passing(self._conditions())
 
-    def _conditions(self) -> tuple[list[str], list[Any]]:
-        conditions: list[str] = ["images.status = 'indexed'"]
-        params: list[Any] = []
-        if self.categories:
-            marks = ",".join("?" * len(self.categories))
-            conditions.append(
-                "EXISTS (SELECT 1 FROM annotations c WHERE c.image_id = images.id AND "
-                f"c.kind = 'category' AND casefold(c.text) IN ({marks}))")
-            params += [c.strip().casefold() for c in self.categories]
-        if self.folder:
-            conditions.append("images.path >= ? AND images.path < ?")
-            params += folder_range(catalog_key(self.folder))
-        if self.date_from:
-            conditions.append(f"{_DATE_OF_IMAGE} >= ?")
-            params.append(self.date_from.isoformat())
-        if self.date_to:
-            conditions.append(f"{_DATE_OF_IMAGE} < ?")
-            params.append((self.date_to + dt.timedelta(days=1)).isoformat())
-        return conditions, params
+    def _conditions(self) -> ImageConditions:
+        return ImageConditions(categories=self.categories,
+                               folder=catalog_key(self.folder) if self.folder else None,
+                               date_from=self.date_from, date_to=self.date_to)

@@ -9,22 +9,20 @@ the last click were maybe never seen, so they are not judged.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lookalike.collection.catalog import Catalog
-from lookalike.collection.channels import Hit
+from lookalike.collection.registry import CHANNELS
 from lookalike.errors import NotFoundError, expect
 from lookalike.paths import catalog_key
 from lookalike.ranking import Judged
+from lookalike.results import Hit, ScoreEvidence
+from lookalike.storage import Catalog
 
 LOGGED_DEPTH = 50  # hits kept per channel, besides those of the images shown
 MAX_LOGGED_SEARCHES = 100_000  # the oldest go first: the log cannot grow without bound
-_EVIDENCE_KEYS = ("inliers", "verified", "same_person", "bm25", "semantic")
 
 
 def log_search(catalog: Catalog, rankings: Mapping[str, Sequence[Hit]],
@@ -33,19 +31,12 @@ def log_search(catalog: Catalog, rankings: Mapping[str, Sequence[Hit]],
     query_id = secrets.token_hex(8)
     visible = set(shown)
     # The top of each ranking, and wherever the shown images are in it (a click on page
-    # five needs its features too).
-    compact = {channel: [[hit.image_id, round(hit.score, 6),
-                          {key: hit.evidence[key] for key in _EVIDENCE_KEYS
-                           if key in hit.evidence}]
+    # five needs its features too), with the evidence the ranker's features come from.
+    compact = {channel: [[hit.image_id, round(hit.score, 6), hit.evidence.logged()]
                          for rank, hit in enumerate(hits)
                          if rank < LOGGED_DEPTH or hit.image_id in visible]
                for channel, hits in rankings.items()}
-    with catalog.transaction() as conn:
-        conn.execute("INSERT INTO search_log (id, created_at, rankings, shown) "
-                     "VALUES (?, ?, ?, ?)",
-                     (query_id, time.time(), json.dumps(compact), json.dumps(list(shown))))
-        conn.execute("DELETE FROM search_log WHERE rowid <= (SELECT MAX(rowid) FROM "
-                     "search_log) - ?", (MAX_LOGGED_SEARCHES,))
+    catalog.feedback.add_search(query_id, compact, shown, keep=MAX_LOGGED_SEARCHES)
     return query_id
 
 
@@ -53,33 +44,25 @@ def log_click(catalog: Catalog, query_id: str, image_id: int) -> int:
     """Record that the result ``image_id`` of search ``query_id`` was opened; its rank."""
     expect(isinstance(query_id, str) and 0 < len(query_id) <= 64,
            f"expected a query id, got {query_id!r}")
-    row = catalog.conn.execute("SELECT shown FROM search_log WHERE id = ?",
-                               (query_id,)).fetchone()
-    if row is None:
+    logged = catalog.feedback.search(query_id)
+    if logged is None:
         raise NotFoundError(f"expected the id of a logged search, got {query_id!r}")
-    shown = json.loads(row[0])
+    shown = logged[1]
     if image_id not in shown:
         raise NotFoundError(f"expected one of the results shown for {query_id}, got image "
                             f"{image_id}")
-    with catalog.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO clicks (query_id, image_id, created_at) "
-                     "VALUES (?, ?, ?)", (query_id, image_id, time.time()))
-    return int(shown.index(image_id)) + 1
+    catalog.feedback.add_click(query_id, image_id)
+    return shown.index(image_id) + 1
 
 
 def judged_from_clicks(catalog: Catalog) -> list[Judged]:
     """One judged query per logged search with at least one click."""
-    clicked: dict[str, set[int]] = {}
-    for query_id, image_id in catalog.conn.execute("SELECT query_id, image_id FROM clicks"):
-        clicked.setdefault(query_id, set()).add(int(image_id))
     samples = []
-    for query_id, chosen in sorted(clicked.items()):
-        row = catalog.conn.execute("SELECT rankings, shown FROM search_log WHERE id = ?",
-                                   (query_id,)).fetchone()
-        if row is None:
+    for query_id, chosen in sorted(catalog.feedback.clicks().items()):
+        logged = catalog.feedback.search(query_id)
+        if logged is None:
             continue
-        rankings = _rankings(json.loads(row[0]))
-        shown = [int(i) for i in json.loads(row[1])]
+        rankings, shown = _rankings(logged[0]), logged[1]
         lowest = max(shown.index(image_id) for image_id in chosen if image_id in shown)
         samples.append(Judged(rankings=rankings, relevant=frozenset(chosen),
                               judged=frozenset(shown[:lowest + 1])))
@@ -87,16 +70,19 @@ def judged_from_clicks(catalog: Catalog) -> list[Judged]:
 
 
 def click_counts(catalog: Catalog) -> dict[str, int]:
-    searches = catalog.conn.execute("SELECT COUNT(*) FROM search_log").fetchone()[0]
-    clicks = catalog.conn.execute("SELECT COUNT(*), COUNT(DISTINCT query_id) FROM clicks")
-    total, queries = clicks.fetchone()
-    return {"searches": int(searches), "clicks": int(total), "clicked_searches": int(queries)}
+    return catalog.feedback.counts()
 
 
 def _rankings(data: Mapping[str, Any]) -> dict[str, list[Hit]]:
-    return {str(channel): [Hit(int(image_id), float(score), dict(evidence))
-                           for image_id, score, evidence in hits]
-            for channel, hits in data.items()}
+    """Logged rankings as hits with their channel's evidence type (a channel no longer
+    registered reads back with its score alone)."""
+    rankings = {}
+    for channel, hits in data.items():
+        evidence = CHANNELS.get(channel).evidence if channel in CHANNELS else ScoreEvidence
+        rankings[str(channel)] = [Hit(int(image_id), float(score),
+                                      evidence.from_dict(dict(found)))
+                                  for image_id, score, found in hits]
+    return rankings
 
 
 def judged_from_truth(collection: Any, queries: Sequence[Any], *, channel: str = "auto",
@@ -110,7 +96,7 @@ def judged_from_truth(collection: Any, queries: Sequence[Any], *, channel: str =
         rankings = collection.rankings(image, k=depth, channel=channel, box=query.box)
         keys = [catalog_key(path) for path in (*query.relevant, *query.junk)]
         ids = {path: record.id for path, record in
-               collection.catalog.images_by_path(keys).items()}
+               collection.catalog.images.by_path(keys).items()}
         samples.append(judge(rankings, query.relevant, query.junk, ids))
     return samples
 

@@ -13,16 +13,23 @@ file trained elsewhere (``vocabulary=``), as papers do for small collections.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lookalike.collection.catalog import Catalog
-from lookalike.collection.channels import Channel, Hit
+from lookalike.collection.channels import Channel
+from lookalike.collection.local_records import (
+    RECORD,
+    InvertedFiles,
+    KeypointRecords,
+    PackedFeatures,
+    pack,
+    unpack,
+)
 from lookalike.errors import (
     CollectionError,
     LookalikeError,
@@ -32,7 +39,7 @@ from lookalike.errors import (
 )
 from lookalike.images import Box
 from lookalike.local.features import LocalFeatures, SiftExtractor
-from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.inverted import ScoringConfig
 from lookalike.local.training import extract_all, sample_descriptors
 from lookalike.local.tree import VocabularyTree
 from lookalike.local.verify import (
@@ -42,11 +49,9 @@ from lookalike.local.verify import (
     estimate,
     tentative_matches,
 )
+from lookalike.results import Hit, LocalEvidence
+from lookalike.storage import Catalog
 
-# Per keypoint: visual word, x, y (pixels SIFT saw), size and angle (degrees).
-RECORD = np.dtype([("word", "<u4"), ("x", "<f2"), ("y", "<f2"), ("size", "<f2"),
-                   ("angle", "<f2")])
-_HEADER = np.dtype("<u2")  # width, height of the image SIFT saw
 _VOCABULARY_KEY = "local.vocabulary_id"
 _EVIDENCE_MATCHES = 200  # inlier lines kept per result, enough to draw
 # Fewer descriptors than this make a tree of a few words that would serve the collection
@@ -130,41 +135,6 @@ class LocalChannelConfig:
                 for key in ("features", "max_features", "max_side", "branching", "depth")}
 
 
-@dataclass(frozen=True)
-class PackedFeatures:
-    """One image's stored record, unpacked."""
-
-    width: int
-    height: int
-    records: np.ndarray  # RECORD
-
-    @property
-    def words(self) -> np.ndarray:
-        return self.records["word"].astype(np.int64)
-
-    @property
-    def geometry(self) -> np.ndarray:
-        """(n, 4) float32 rows of x, y, size, angle."""
-        return np.stack([self.records[name] for name in ("x", "y", "size", "angle")],
-                        axis=1).astype(np.float32)
-
-
-def pack(features: LocalFeatures, words: np.ndarray) -> np.ndarray:
-    """The record of one image as a uint8 array (what the catalog stores)."""
-    records = np.empty(len(words), dtype=RECORD)
-    records["word"] = words
-    for column, name in enumerate(("x", "y", "size", "angle")):
-        records[name] = features.geometry[:, column]
-    header = np.array([features.width, features.height], dtype=_HEADER)
-    return np.frombuffer(header.tobytes() + records.tobytes(), dtype=np.uint8)
-
-
-def unpack(blob: bytes) -> PackedFeatures:
-    width, height = np.frombuffer(blob, dtype=_HEADER, count=2)
-    return PackedFeatures(int(width), int(height),
-                          np.frombuffer(blob, dtype=RECORD, offset=2 * _HEADER.itemsize))
-
-
 class LocalChannel(Channel):
     """SIFT/RootSIFT words in a vocabulary tree, re-ranked by RANSAC."""
 
@@ -174,25 +144,24 @@ class LocalChannel(Channel):
         self.config = config or LocalChannelConfig()
         self.sift = SiftExtractor(self.config.features, self.config.max_features,
                                   self.config.max_side)
+        self.codec = KeypointRecords()
+        self.inverted = InvertedFiles(self.name, self.config.scoring())
         self.tree: VocabularyTree | None = None
         self._catalog: Catalog | None = None
         self._folder: Path | None = None
-        self._index: InvertedIndex | None = None
-        self._held: dict[int, int] = {}  # vector id -> image id, as in the inverted files
-        self._stale = True
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), "record_bytes": RECORD.itemsize}
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def load(self, catalog: Catalog, root: Path) -> LocalChannel:
+    def attach(self, catalog: Catalog, root: Path) -> LocalChannel:
         self._catalog = catalog
         self._folder = root / self.name
         recorded = catalog.meta(_VOCABULARY_KEY)
         if recorded is not None:
             self.tree = self._load_tree(recorded)
-        self._stale = True
+        self.inverted.mark_stale()
         return self
 
     @property
@@ -233,7 +202,7 @@ class LocalChannel(Channel):
         return None  # match coordinates are given in the query's own pixels
 
     def mark_stale(self) -> None:
-        self._stale = True
+        self.inverted.mark_stale()
 
     # -- training -------------------------------------------------------------------------
 
@@ -276,7 +245,6 @@ class LocalChannel(Channel):
                 f"{self.config.vocabulary}: expected a tree with branching {self.config.branching}"
                 f" and depth {self.config.depth}, got {tree.branching} and {tree.depth}")
 
-
     # -- indexing -------------------------------------------------------------------------
 
     def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -292,32 +260,16 @@ class LocalChannel(Channel):
         return [pack(features, image_words) if len(features) else np.empty(0, np.uint8)
                 for features, image_words in zip(found, words, strict=True)]
 
-    def encode(self, extracted: np.ndarray) -> list[bytes]:
-        return [extracted.tobytes()] if extracted.size else []
-
-    def is_blank(self, extracted: np.ndarray) -> bool:
-        return False  # an image without keypoints is still fine for the other channels
-
-    def embed_query(self, image: np.ndarray) -> np.ndarray:
-        """The query's normalised word histogram as a dense (1, n_nodes) vector."""
-        self._sync()
-        index = self._ready_index()
-        nodes, values = index.query_vector(self._words(self.sift.extract(image)))
-        vector = np.zeros((1, index.n_nodes), dtype=np.float32)
-        vector[0, nodes] = values
-        return vector
-
     # -- searching ------------------------------------------------------------------------
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
-        self._sync()
-        if self._index is None:
+        index = self.inverted.synced(self.catalog, self.tree)
+        if index is None:
             return []  # no tree yet: nothing indexed had keypoints
         query = self.sift.extract(image)
         if box is not None:
             query = query.inside(box)
         words = self._words(query)
-        index = self._index
         candidates = index.search(words, max(k, self.config.verify))
         if self.config.verify == 0 or not candidates:
             return [_tree_hit(image_id, score) for image_id, score in candidates[:k]]
@@ -327,9 +279,10 @@ class LocalChannel(Channel):
             expanded = index.top(*index.scores_of_vector(*index.expanded_vector(words, best)),
                                  k + len(verified))
             done = {hit.image_id for hit in verified}
-            tried = {hit.image_id: hit.evidence for hit in unverified}
-            rest = [Hit(image_id, score, {**tried.get(image_id, {}),
-                                          "expanded_score": round(score, 6)})
+            tried = {hit.image_id: hit.evidence for hit in unverified
+                     if isinstance(hit.evidence, LocalEvidence)}
+            rest = [Hit(image_id, score, replace(tried.get(image_id, LocalEvidence()),
+                                                 expanded_score=round(score, 6)))
                     for image_id, score in expanded if image_id not in done]
         else:
             rest = unverified + [_tree_hit(image_id, score)
@@ -341,17 +294,12 @@ class LocalChannel(Channel):
             return np.empty(0, dtype=np.int64)
         return self.tree.quantize(features.descriptors).astype(np.int64)
 
-    def _ready_index(self) -> InvertedIndex:
-        if self._index is None:
-            raise LookalikeError("the local channel holds no images yet; index some first")
-        return self._index
-
     def _verify(self, query: LocalFeatures, words: np.ndarray,
                 candidates: list[tuple[int, float]]) -> tuple[list[Hit], list[Hit]]:
         """RANSAC on each candidate: (verified, by inlier count; the others, in tree order)."""
         config = self.config.verification()
         stored = self._stored(image_id for image_id, _ in candidates)
-        records = self.catalog.images_by_id(stored)
+        records = self.catalog.images.by_id(stored)
         coarse = self._coarse(words)
 
         def check(image_id: int) -> Verification:
@@ -370,10 +318,10 @@ class LocalChannel(Channel):
             match = stored.get(image_id)
             passed = result.verified(config.min_inliers)
             record = records.get(image_id)
-            evidence = {"tree_score": round(tree_score, 6), "inliers": result.inliers,
-                        "verified": passed}
+            evidence = LocalEvidence(tree_score=round(tree_score, 6), inliers=result.inliers,
+                                     verified=passed)
             if passed and match is not None and record is not None:
-                evidence.update(_drawable(result, query, match, record.width))
+                evidence = replace(evidence, **_drawable(result, query, match, record.width))
             if passed:
                 # Verified images rank above all others: their score is inliers plus the tree's.
                 verified.append(Hit(image_id, result.inliers + tree_score, evidence))
@@ -388,33 +336,12 @@ class LocalChannel(Channel):
         return self.tree.coarser(words, self.config.match_up, self.config.match_floor)
 
     def _stored(self, image_ids: Iterable[int]) -> dict[int, PackedFeatures]:
-        blobs = self.catalog.vectors_of_images(self.name, list(image_ids))
+        blobs = self.catalog.vectors.of_images(self.name, list(image_ids))
         return {image_id: unpack(rows[0]) for image_id, rows in blobs.items() if rows}
 
-    # -- keeping the inverted files in step with the catalog --------------------------------
-
-    def _sync(self) -> None:
-        if not self._stale:
-            return
-        if self.tree is None:
-            self._stale = False
-            return
-        if self._index is None:
-            self._index = InvertedIndex(self.tree.n_nodes, self.config.scoring(),
-                                        tree=self.tree)
-        vector_ids, image_ids = self.catalog.vector_ids(self.name)
-        current = dict(zip(vector_ids.tolist(), image_ids.tolist(), strict=True))
-        for vector_id in set(self._held) - set(current):
-            self._index.remove(self._held.pop(vector_id))
-        added = sorted(set(current) - set(self._held))
-        for vector_id, image_id, blob in self.catalog.blobs(added):
-            self._index.add(image_id, unpack(blob).words)
-            self._held[vector_id] = image_id
-        self._stale = False
-
     def stats(self) -> dict[str, Any]:
-        images = self.catalog.count_vectors(self.name)
-        stored = self.catalog.blob_bytes(self.name)
+        images = self.catalog.vectors.count(self.name)
+        stored = self.catalog.vectors.total_bytes(self.name)
         tree = self.tree
         return {
             "vectors": images,
@@ -422,7 +349,8 @@ class LocalChannel(Channel):
             "features_stored": (stored - 4 * images) // RECORD.itemsize if images else 0,
             "bytes_per_image": round(stored / images, 1) if images else 0,
             # Only known once a search has built the inverted files; info must not pay for it.
-            "index_memory_bytes": self._index.memory_bytes() if self._index else None,
+            "index_memory_bytes": (self.inverted.index.memory_bytes() if self.inverted.index
+                                   else None),
             "vocabulary": None if tree is None else {
                 "id": tree.id, "nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum()),
                 "memory_bytes": tree.memory_bytes()},
@@ -430,7 +358,7 @@ class LocalChannel(Channel):
 
 
 def _tree_hit(image_id: int, score: float) -> Hit:
-    return Hit(image_id, score, {"tree_score": round(score, 6)})
+    return Hit(image_id, score, LocalEvidence(tree_score=round(score, 6)))
 
 
 def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,
@@ -448,3 +376,12 @@ def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,
         [1 / query.scale, 1 / query.scale, 1.0])
     return {"transform": np.round(transform, 6).tolist(),
             "matches": np.round(lines, 1).tolist()}
+
+
+def describe(stats: Mapping[str, Any]) -> str:
+    """One line about a local channel, from its manifest entry and :meth:`stats`."""
+    tree = stats.get("vocabulary")
+    vocabulary = (f"tree {tree['id']} ({tree['leaves']:,} words)" if tree
+                  else "no vocabulary tree yet")
+    return (f"{stats['features']} x {stats['max_features']}, {vocabulary}, "
+            f"{stats['vectors']} images, {stats['bytes_per_image']:.0f} bytes per image")

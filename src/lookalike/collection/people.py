@@ -20,17 +20,15 @@ survives re-indexing.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lookalike.collection.catalog import Catalog
 from lookalike.collection.faces_channel import FacesChannel, StoredFace
 from lookalike.errors import NotFoundError, ValidationError, expect
 from lookalike.faces.cluster import cluster_faces
+from lookalike.storage import Catalog
 
 _MAX_NAME = 200
 _BLOCK_FLOATS = 1 << 26  # similarities held at once (256 MB of float32)
@@ -106,34 +104,27 @@ class People:
         the name is not lost from sight."""
         expect(isinstance(min_faces, int) and not isinstance(min_faces, bool)
                and min_faces >= 0, f"expected min_faces >= 0, got {min_faces!r}")
-        rows = self.catalog.conn.execute(
-            "SELECT p.id, p.name, COUNT(f.face_id) AS n FROM people p "
-            "LEFT JOIN face_people f ON f.person_id = p.id GROUP BY p.id "
-            "HAVING n >= ? OR p.name IS NOT NULL "
-            "ORDER BY p.name IS NULL, n DESC, p.id", (min_faces,)).fetchall()
+        rows = self.catalog.people.listing(min_faces)
         covers = self._covers([row[0] for row in rows])
         return [Person(id=pid, name=name, faces=n, cover=covers.get(pid))
                 for pid, name, n in rows]
 
     def get(self, person_id: int) -> Person:
-        self._check_person(person_id)
-        row = self.catalog.conn.execute(
-            "SELECT p.name, COUNT(f.face_id) FROM people p LEFT JOIN face_people f "
-            "ON f.person_id = p.id WHERE p.id = ? GROUP BY p.id", (person_id,)).fetchone()
-        return Person(id=person_id, name=row[0], faces=int(row[1]),
+        _ids([person_id], "person")
+        found = self.catalog.people.get(person_id)
+        if found is None:
+            raise NotFoundError(f"expected an existing person id, got {person_id}")
+        return Person(id=person_id, name=found[0], faces=found[1],
                       cover=self._covers([person_id]).get(person_id))
 
     def faces(self, person_id: int) -> list[FaceRef]:
         """Every face of a person, confirmed ones first."""
         self._check_person(person_id)
-        rows = self.catalog.conn.execute(
-            "SELECT f.face_id, f.confirmed FROM face_people f WHERE f.person_id = ? "
-            "ORDER BY f.confirmed DESC, f.face_id", (person_id,)).fetchall()
-        return self._refs([(face_id, bool(confirmed)) for face_id, confirmed in rows])
+        return self._refs(self.catalog.people.faces_of(person_id))
 
     def person_of(self, face_ids: list[int]) -> dict[int, tuple[int, str | None]]:
         """face id -> (person id, name) for the faces that have a person."""
-        return self.channel.people_of(face_ids)
+        return self.catalog.people.people_of(face_ids)
 
     def faces_of_image(self, image_id: int) -> list[ImageFace]:
         """The faces found in one image, with their people."""
@@ -146,32 +137,26 @@ class People:
         return self._image_faces(self.channel.stored_faces([face_id]))[0]
 
     def _image_faces(self, stored: list[StoredFace]) -> list[ImageFace]:
-        people = self.channel.people_of([face.face_id for face in stored])
+        people = self.catalog.people.people_of([face.face_id for face in stored])
         return [ImageFace(face_id=face.face_id, image_id=face.image_id,
                           box=face.face.as_dict()["box"], score=face.face.score,
                           person=people.get(face.face_id)) for face in stored]
 
     def unassigned(self) -> int:
         """Faces with no person yet (new since the last update, or rejected)."""
-        row = self.catalog.conn.execute(
-            "SELECT COUNT(*) FROM vectors v LEFT JOIN face_people f ON f.face_id = v.id "
-            "WHERE v.channel = ? AND f.face_id IS NULL", (self.channel.name,)).fetchone()
-        return int(row[0])
+        return self.catalog.people.unassigned(self.channel.name)
 
     def _covers(self, person_ids: list[int]) -> dict[int, FaceRef]:
         covers: dict[int, FaceRef] = {}
         for pid in person_ids:
-            rows = self.catalog.conn.execute(
-                "SELECT face_id, confirmed FROM face_people WHERE person_id = ? "
-                "ORDER BY confirmed DESC, face_id LIMIT 8", (pid,)).fetchall()
-            refs = self._refs([(face_id, bool(confirmed)) for face_id, confirmed in rows])
+            refs = self._refs(self.catalog.people.faces_of(pid, limit=8))
             if refs:
                 covers[pid] = max(refs, key=lambda ref: (ref.box[2] - ref.box[0]))
         return covers
 
     def _refs(self, faces: list[tuple[int, bool]]) -> list[FaceRef]:
         stored = {face.face_id: face for face in self.channel.stored_faces([f for f, _ in faces])}
-        paths = {record.id: record.path for record in self.catalog.images_by_id(
+        paths = {record.id: record.path for record in self.catalog.images.by_id(
             {face.image_id for face in stored.values()}).values()}
         return [FaceRef(face_id=face_id, image_id=stored[face_id].image_id,
                         path=paths.get(stored[face_id].image_id, ""),
@@ -189,7 +174,7 @@ class People:
                    f"expected a name of 1 to {_MAX_NAME} characters, got {len(name)}")
         self._check_person(person_id)
         with self.catalog.transaction() as conn:
-            conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, person_id))
+            self.catalog.people.rename(conn, person_id, name)
         return self.get(person_id)
 
     def merge(self, person_ids: list[int]) -> Person:
@@ -200,21 +185,11 @@ class People:
         for pid in ids:
             self._check_person(pid)
         target, others = ids[0], ids[1:]
-        names = dict(self.catalog.conn.execute(
-            f"SELECT id, name FROM people WHERE id IN ({','.join(map(str, ids))})").fetchall())
+        names = self.catalog.people.names(ids)
         name = names[target] or next((names[p] for p in others if names[p]), None)
-        marks = ",".join(map(str, others))  # integers checked above: nothing to inject
         with self.catalog.transaction() as conn:
-            conn.execute(f"UPDATE face_people SET person_id = ? WHERE person_id IN ({marks})",
-                         (target,))
-            conn.execute("UPDATE face_people SET confirmed = 1 WHERE person_id = ?", (target,))
-            conn.execute(f"UPDATE OR IGNORE face_rejections SET person_id = ? "
-                         f"WHERE person_id IN ({marks})", (target,))
             # The user put these faces together; a rejection between them no longer holds.
-            conn.execute("DELETE FROM face_rejections WHERE person_id = ? AND face_id IN "
-                         "(SELECT face_id FROM face_people WHERE person_id = ?)", (target, target))
-            conn.execute(f"DELETE FROM people WHERE id IN ({marks})")
-            conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, target))
+            self.catalog.people.merge(conn, target, others, name)
         return self.get(target)
 
     def split(self, person_id: int, face_ids: list[int]) -> Person:
@@ -222,17 +197,14 @@ class People:
         self._check_person(person_id)
         wanted = list(dict.fromkeys(_ids(face_ids, "face")))
         expect(bool(wanted), "expected at least one face to split off, got none")
-        theirs = {row[0] for row in self.catalog.conn.execute(
-            "SELECT face_id FROM face_people WHERE person_id = ?", (person_id,))}
+        theirs = {face_id for face_id, _ in self.catalog.people.faces_of(person_id)}
         stray = [f for f in wanted if f not in theirs]
         expect(not stray, f"expected faces of person {person_id}, got faces {stray} that are not")
         with self.catalog.transaction() as conn:
-            new_id = self._new_person(conn)
-            conn.executemany("UPDATE face_people SET person_id = ?, confirmed = 1 "
-                             "WHERE face_id = ?", [(new_id, f) for f in wanted])
+            new_id = self.catalog.people.new_person(conn)
+            self.catalog.people.move(conn, wanted, new_id)
             # Both halves are the user's decision now; re-clustering must not rejoin them.
-            conn.execute("UPDATE face_people SET confirmed = 1 WHERE person_id = ?",
-                         (person_id,))
+            self.catalog.people.confirm_all(conn, [person_id])
         return self.get(new_id)
 
     def assign(self, face_id: int, person_id: int) -> Person:
@@ -240,11 +212,7 @@ class People:
         self._check_person(person_id)
         self._check_face(face_id)
         with self.catalog.transaction() as conn:
-            conn.execute("DELETE FROM face_rejections WHERE face_id = ? AND person_id = ?",
-                         (face_id, person_id))
-            conn.execute("INSERT INTO face_people (face_id, person_id, confirmed) VALUES (?, ?, 1)"
-                         " ON CONFLICT(face_id) DO UPDATE SET person_id = excluded.person_id, "
-                         "confirmed = 1", (face_id, person_id))
+            self.catalog.people.assign(conn, face_id, person_id)
         return self.get(person_id)
 
     def reject(self, face_ids: list[int]) -> dict[int, int]:
@@ -259,18 +227,13 @@ class People:
         left: dict[int, int] = {}
         for face_id in wanted:
             self._check_face(face_id)
-            row = self.catalog.conn.execute(
-                "SELECT person_id FROM face_people WHERE face_id = ?", (face_id,)).fetchone()
-            expect(row is not None, f"expected a face that belongs to a person, got face "
-                                    f"{face_id}, which has none")
-            left[face_id] = int(row[0])
+            person = self.catalog.people.person_of_face(face_id)
+            expect(person is not None, f"expected a face that belongs to a person, got face "
+                                       f"{face_id}, which has none")
+            left[face_id] = int(person or 0)
         with self.catalog.transaction() as conn:
-            for face_id, person_id in left.items():
-                conn.execute("DELETE FROM face_people WHERE face_id = ?", (face_id,))
-                conn.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
-                             "VALUES (?, ?)", (face_id, person_id))
-            conn.executemany("UPDATE face_people SET confirmed = 1 WHERE person_id = ?",
-                             [(person_id,) for person_id in set(left.values())])
+            self.catalog.people.reject(conn, left)
+            self.catalog.people.confirm_all(conn, set(left.values()))
         return left
 
     # -- clustering ---------------------------------------------------------------------------
@@ -285,31 +248,26 @@ class People:
         limit = self.channel.config.same_person_cluster if threshold is None else threshold
         expect(-1.0 <= limit <= 1.0, f"expected a similarity threshold in [-1, 1], got {limit!r}")
         face_ids, vectors = self.channel.all_vectors()
+        repository = self.catalog.people
         with self.catalog.transaction() as conn:
             if reset:
-                conn.execute("DELETE FROM face_people WHERE confirmed = 0 AND person_id IN "
-                             "(SELECT id FROM people WHERE name IS NULL)")
-            conn.execute("DELETE FROM people WHERE name IS NULL AND id NOT IN "
-                         "(SELECT person_id FROM face_people)")
-            assigned = dict(conn.execute("SELECT face_id, person_id FROM face_people").fetchall())
-            rejected: dict[int, set[int]] = {}
-            for face_id, pid in conn.execute("SELECT face_id, person_id FROM face_rejections"):
-                rejected.setdefault(face_id, set()).add(pid)
+                repository.dissolve_unconfirmed(conn)
+            repository.drop_empty(conn)
+            assigned = repository.assignments(conn)
             is_free = np.array([int(f) not in assigned for f in face_ids], dtype=bool)
-            joins = self._join_existing(face_ids, vectors, is_free, assigned, rejected, limit)
-            conn.executemany("INSERT INTO face_people (face_id, person_id) VALUES (?, ?)",
-                             list(joins.items()))
+            joins = self._join_existing(face_ids, vectors, is_free, assigned,
+                                        repository.rejections(conn), limit)
+            repository.add_faces(conn, joins.items())
             left = np.array([free and int(f) not in joins
                              for f, free in zip(face_ids, is_free, strict=True)], dtype=bool)
             labels = cluster_faces(vectors[left], limit, algorithm)
             clusters = int(labels.max()) + 1 if len(labels) else 0
-            new_ids = [self._new_person(conn) for _ in range(clusters)]
-            conn.executemany("INSERT INTO face_people (face_id, person_id) VALUES (?, ?)",
-                             [(int(f), new_ids[label])
-                              for f, label in zip(face_ids[left], labels, strict=True)])
-            people = conn.execute("SELECT COUNT(*) FROM people").fetchone()[0]
+            new_ids = [repository.new_person(conn) for _ in range(clusters)]
+            repository.add_faces(conn, [(int(f), new_ids[label]) for f, label
+                                        in zip(face_ids[left], labels, strict=True)])
+            people = repository.count(conn)
         return UpdateReport(joined=len(joins), new_people=clusters, clustered=int(left.sum()),
-                            people=int(people))
+                            people=people)
 
     @staticmethod
     def _join_existing(face_ids: np.ndarray, vectors: np.ndarray, is_free: np.ndarray,
@@ -340,24 +298,14 @@ class People:
 
     # -- checks -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _new_person(conn: sqlite3.Connection) -> int:
-        row = conn.execute("INSERT INTO people (name, created_at) VALUES (NULL, ?) RETURNING id",
-                           (time.time(),)).fetchone()
-        return int(row[0])
-
     def _check_person(self, person_id: int) -> None:
         _ids([person_id], "person")
-        row = self.catalog.conn.execute("SELECT 1 FROM people WHERE id = ?",
-                                        (person_id,)).fetchone()
-        if row is None:
+        if not self.catalog.people.exists(person_id):
             raise NotFoundError(f"expected an existing person id, got {person_id}")
 
     def _check_face(self, face_id: int) -> None:
         _ids([face_id], "face")
-        row = self.catalog.conn.execute("SELECT 1 FROM vectors WHERE id = ? AND channel = ?",
-                                        (face_id, self.channel.name)).fetchone()
-        if row is None:
+        if not self.catalog.vectors.exists(face_id, self.channel.name):
             raise NotFoundError(f"expected an existing face id, got {face_id}")
 
 

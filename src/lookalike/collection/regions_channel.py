@@ -18,13 +18,13 @@ annotations, for text search.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from lookalike.collection.catalog import Catalog
-from lookalike.collection.channels import Hit, VectorChannel
+from lookalike.collection.channels import VectorChannel
 from lookalike.errors import expect
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.images import Box, crop
@@ -32,6 +32,8 @@ from lookalike.index import parse_index_spec
 from lookalike.regions import COCO_LABELS, DETECTORS, ObjectDetector, ObjectDetectorConfig
 from lookalike.regions import make_detector as make_object_detector
 from lookalike.regions.grid import grid_regions, square_box
+from lookalike.results import Hit, RegionEvidence
+from lookalike.storage import Catalog
 
 _EXTRA = 4 + 1 + 1  # box, label id, score after the vector
 WINDOW, WHOLE = -1, -2
@@ -88,30 +90,31 @@ class StoredRegion:
     def kind(self) -> str:
         return {WINDOW: "window", WHOLE: "image"}.get(self.label_id, "object")
 
-    def evidence(self, width: int | None, height: int | None) -> dict[str, Any]:
+    def evidence(self, width: int | None, height: int | None,
+                 similarity: float) -> RegionEvidence:
         scale = (width or 1, height or 1, width or 1, height or 1)
-        found: dict[str, Any] = {
-            "region": self.kind,
-            "region_box": [round(value * size, 1) for value, size in zip(self.box, scale,
-                                                                         strict=True)]}
-        if self.label_id >= 0:
-            found["label"] = COCO_LABELS[self.label_id]
-            found["label_score"] = round(self.score, 4)
-        return found
+        labelled = self.label_id >= 0
+        return RegionEvidence(
+            region=self.kind, region_box=[round(value * size, 1) for value, size
+                                          in zip(self.box, scale, strict=True)],
+            label=COCO_LABELS[self.label_id] if labelled else None,
+            label_score=round(self.score, 4) if labelled else None,
+            similarity=round(similarity, 6))
 
 
 class RegionsChannel(VectorChannel):
     """Detected objects, R-MAC windows and the whole image, embedded by the global extractor."""
 
     name = "regions"
+    record_extra = _EXTRA
 
     def __init__(self, config: RegionsChannelConfig, *, extractor: Extractor | None = None,
                  detector: ObjectDetector | None = None) -> None:
-        super().__init__(index=config.index, exact_below=config.exact_below)
         self.config = config
         self.extractor = extractor or make_extractor(config.extractor)
         self.detector = detector or make_object_detector(config.detector,
                                                          config.detector_config())
+        super().__init__(index=config.index, exact_below=config.exact_below)
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), "grid_levels": list(self.config.grid_levels),
@@ -123,10 +126,6 @@ class RegionsChannel(VectorChannel):
     @property
     def dim(self) -> int:
         return self.extractor.info.dim
-
-    @property
-    def record_floats(self) -> int:
-        return self.dim + _EXTRA
 
     @property
     def min_image_side(self) -> int | None:
@@ -162,7 +161,7 @@ class RegionsChannel(VectorChannel):
         records, start = [], 0
         for image, regions in zip(images, per_image, strict=True):
             height, width = image.shape[:2]
-            rows = np.empty((len(regions), self.record_floats), dtype=np.float32)
+            rows = np.empty((len(regions), self.codec.width), dtype=np.float32)
             rows[:, :self.dim] = vectors[start:start + len(regions)]
             for row, (box, label_id, score) in zip(rows, regions, strict=True):
                 row[self.dim:self.dim + 4] = (box[0] / width, box[1] / height, box[2] / width,
@@ -173,9 +172,6 @@ class RegionsChannel(VectorChannel):
             start += len(regions)
         return records
 
-    def is_blank(self, extracted: np.ndarray) -> bool:
-        return super().is_blank(extracted[:1, :self.dim])
-
     def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
               extracted: np.ndarray) -> None:
         """The image's regions, and its detected labels as ``object`` annotations."""
@@ -185,12 +181,12 @@ class RegionsChannel(VectorChannel):
             label_id, score = int(row[self.dim + 4]), float(row[self.dim + 5])
             if label_id >= 0:
                 best[label_id] = max(best.get(label_id, 0.0), score)
-        catalog.replace_annotations(conn, image_id, "detector", [
+        catalog.annotations.replace(conn, image_id, "detector", [
             ("object", COCO_LABELS[label_id], score) for label_id, score in
             sorted(best.items(), key=lambda item: -item[1])])
 
     def unpack(self, blob: bytes) -> StoredRegion:
-        row = np.frombuffer(blob, dtype=np.float32, count=self.record_floats)
+        row = self.codec.decode(blob)
         d = self.dim
         return StoredRegion(box=(float(row[d]), float(row[d + 1]), float(row[d + 2]),
                                  float(row[d + 3])),
@@ -211,24 +207,28 @@ class RegionsChannel(VectorChannel):
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        chosen = self.best_per_image(self.query_vector(image, box), k, depth=8 * k + 32)
+        chosen = self.vectors.best_per_image(self.query_vector(image, box), k,
+                                             depth=8 * k + 32)
         blobs = {vid: blob for vid, _, blob in
-                 self.catalog.blobs([rid for _, _, rid in chosen], channel=self.name)}
-        records = self.catalog.images_by_id([image_id for image_id, _, _ in chosen])
+                 self.catalog.vectors.blobs([rid for _, _, rid in chosen], channel=self.name)}
+        records = self.catalog.images.by_id([image_id for image_id, _, _ in chosen])
         hits = []
         for image_id, score, region_id in chosen:
             record = records.get(image_id)
             evidence = self.unpack(blobs[region_id]).evidence(
-                record.width if record else None, record.height if record else None)
-            hits.append(Hit(image_id=image_id, score=score,
-                            evidence={**evidence, "similarity": round(score, 6)}))
+                record.width if record else None, record.height if record else None, score)
+            hits.append(Hit(image_id=image_id, score=score, evidence=evidence))
         return hits
 
     def stats(self) -> dict[str, Any]:
-        row = self.catalog.conn.execute(
-            "SELECT COUNT(DISTINCT image_id) FROM vectors WHERE channel = ?",
-            (self.name,)).fetchone()
-        images = int(row[0])
+        images = self.catalog.vectors.count_images(self.name)
         return {**super().stats(), "regions_per_image": round(
-            self.catalog.count_vectors(self.name) / images, 2) if images else 0.0,
+            self.catalog.vectors.count(self.name) / images, 2) if images else 0.0,
             "extractor_info": self.extractor.info.as_dict()}
+
+
+def describe(stats: Mapping[str, Any]) -> str:
+    """One line about a regions channel, from its manifest entry and :meth:`stats`."""
+    return (f"{stats['detector']} objects + R-MAC windows at scales {stats['grid_levels']}, "
+            f"embedded by {stats['extractor']}: {stats['vectors']} regions "
+            f"({stats['regions_per_image']} per image), index {stats['index']}")

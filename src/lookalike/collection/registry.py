@@ -1,59 +1,142 @@
-"""The channels a collection can have, by name, and how to rebuild one from its manifest."""
+"""Channels by name: the one place a channel is declared.
+
+A :class:`ChannelSpec` says everything the rest of Lookalike needs to know about a
+channel: its class and config class, the type of its evidence (whose features a learned
+ranker may use), how to describe it in one line (``lookalike info``), and how it takes part
+in the default fusion. Collections, the indexing pipeline, fusion, evaluation, the CLI and
+the HTTP API all derive their lists of channels from :data:`CHANNELS`; adding a channel is
+one :func:`register_channel` call (see docs/architecture.md, "How to add a channel").
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
-from lookalike.collection.channels import Channel, GlobalChannel, GlobalChannelConfig
-from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig
-from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
-from lookalike.collection.regions_channel import RegionsChannel, RegionsChannelConfig
-from lookalike.collection.text_channel import TextChannel, TextChannelConfig
+from lookalike.collection import (
+    faces_channel,
+    global_channel,
+    local_channel,
+    regions_channel,
+    text_channel,
+)
+from lookalike.collection.channels import Channel
 from lookalike.errors import CollectionError, LookalikeError, ValidationError
+from lookalike.registry import Registry
+from lookalike.results import (
+    Evidence,
+    FaceEvidence,
+    GlobalEvidence,
+    LocalEvidence,
+    RegionEvidence,
+    ScoreEvidence,
+    TextEvidence,
+    check_channel_name,
+)
 
-ChannelConfig = (GlobalChannelConfig | LocalChannelConfig | FacesChannelConfig
-                 | RegionsChannelConfig | TextChannelConfig)
-CHANNELS: dict[str, tuple[type[Channel], type[Any]]] = {
-    GlobalChannel.name: (GlobalChannel, GlobalChannelConfig),
-    LocalChannel.name: (LocalChannel, LocalChannelConfig),
-    FacesChannel.name: (FacesChannel, FacesChannelConfig),
-    RegionsChannel.name: (RegionsChannel, RegionsChannelConfig),
-    TextChannel.name: (TextChannel, TextChannelConfig),
-}
+
+class ChannelConfig(Protocol):
+    """A channel's settings: a frozen dataclass whose stored settings (what shapes the rows
+    it writes) are recorded when a collection is created and checked on every open."""
+
+    def stored_settings(self) -> dict[str, Any]: ...
+
+
+def describe_vectors(stats: Mapping[str, Any]) -> str:
+    """The default one-line description: how many rows, in which index."""
+    return f"{stats.get('vectors', 0)} vectors, index {stats.get('index', 'none')}"
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One channel, declared once.
+
+    ``make`` builds the channel from its config (its class, usually); ``config`` is the
+    config class, built with no arguments for the defaults; ``evidence`` is the type of
+    its hits' evidence; ``describe`` turns its manifest entry and stats into one line;
+    ``default`` puts it in new collections when no channels are named; ``image_labels``
+    marks a channel whose ranking for an image query only repeats the image's own labels
+    (left out of the untrained default fusion, see :class:`lookalike.fusion.AutoFusion`);
+    ``from_manifest`` adjusts recorded settings before the config is rebuilt from them.
+    """
+
+    name: str
+    make: Callable[[Any], Channel]
+    config: type[Any]
+    evidence: type[Evidence] = ScoreEvidence
+    describe: Callable[[Mapping[str, Any]], str] = describe_vectors
+    default: bool = False
+    image_labels: bool = False
+    from_manifest: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        check_channel_name(self.name)
+
+    @property
+    def ranker_features(self) -> tuple[str, ...]:
+        """The learned ranker's extra features from this channel's evidence."""
+        return tuple(f"{self.name}_{feature}" for feature in self.evidence.FEATURES)
+
+    def default_config(self) -> Any:
+        return self.config()
+
+
+CHANNELS: Registry[ChannelSpec] = Registry("channel", group="lookalike.channels")
+
+
+def register_channel(spec: ChannelSpec) -> ChannelSpec:
+    """Make a channel available to every collection by its name."""
+    return CHANNELS.add(spec.name, spec)
 
 
 def check_channel_names(names: list[str]) -> list[str]:
     unknown = [name for name in names if name not in CHANNELS]
     if unknown or not names:
-        raise ValidationError(f"expected channels among {sorted(CHANNELS)}, got {names!r}")
+        raise ValidationError(f"expected channels among {CHANNELS.names()}, got {names!r}")
     return list(dict.fromkeys(names))
 
 
 def make_channel(name: str, config: ChannelConfig | None = None) -> Channel:
-    channel_class, config_class = CHANNELS[name]
-    if config is not None and not isinstance(config, config_class):
-        raise ValidationError(f"expected a {config_class.__name__} for the '{name}' channel, "
+    spec = CHANNELS.get(name)
+    if config is not None and not isinstance(config, spec.config):
+        raise ValidationError(f"expected a {spec.config.__name__} for the '{name}' channel, "
                               f"got {type(config).__name__}")
-    factory: Any = channel_class  # each channel class takes its own config type
-    channel: Channel = factory(config or config_class())
-    return channel
+    return spec.make(config if config is not None else spec.default_config())
 
 
-def config_from_manifest(name: str, recorded: dict[str, Any]) -> ChannelConfig:
+def config_from_manifest(name: str, recorded: dict[str, Any]) -> Any:
     """The settings a channel was recorded with; a damaged entry is a CollectionError."""
     if name not in CHANNELS:
-        raise CollectionError(f"manifest: expected a known channel {sorted(CHANNELS)}, "
+        raise CollectionError(f"manifest: expected a known channel {CHANNELS.names()}, "
                               f"got '{name}'")
-    config_class = CHANNELS[name][1]
-    settings = {field.name: recorded[field.name] for field in fields(config_class)
-                if field.name in recorded}
-    if name == LocalChannel.name:
-        # The collection keeps its own copy of the tree; the file it came from may be gone.
-        settings["vocabulary"] = None
+    spec = CHANNELS.get(name)
+    settings = {item.name: recorded[item.name] for item in fields(spec.config)
+                if item.name in recorded}
+    if spec.from_manifest is not None:
+        settings = spec.from_manifest(settings)
     try:
-        config: ChannelConfig = config_class(**settings)
+        return spec.config(**settings)
     except (TypeError, ValueError, LookalikeError) as error:
         raise CollectionError(f"manifest: the '{name}' channel's settings are damaged "
                               f"({error})") from error
-    return config
+
+
+def _forget_vocabulary_file(settings: dict[str, Any]) -> dict[str, Any]:
+    # The collection keeps its own copy of the tree; the file it came from may be gone.
+    return {**settings, "vocabulary": None}
+
+
+for _spec in (
+    ChannelSpec("global", global_channel.GlobalChannel, global_channel.GlobalChannelConfig,
+                GlobalEvidence, global_channel.describe, default=True),
+    ChannelSpec("local", local_channel.LocalChannel, local_channel.LocalChannelConfig,
+                LocalEvidence, local_channel.describe, from_manifest=_forget_vocabulary_file),
+    ChannelSpec("faces", faces_channel.FacesChannel, faces_channel.FacesChannelConfig,
+                FaceEvidence, faces_channel.describe),
+    ChannelSpec("regions", regions_channel.RegionsChannel, regions_channel.RegionsChannelConfig,
+                RegionEvidence, regions_channel.describe),
+    ChannelSpec("text", text_channel.TextChannel, text_channel.TextChannelConfig,
+                TextEvidence, text_channel.describe, image_labels=True),
+):
+    register_channel(_spec)

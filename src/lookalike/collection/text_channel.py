@@ -17,33 +17,26 @@ own top labels, which makes text a clue for query-by-example too.
 
 from __future__ import annotations
 
-import io
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lookalike.collection.catalog import MODEL_SOURCES, Catalog
-from lookalike.collection.channels import Channel, Hit
+from lookalike.collection.channels import Channel, NoRows
+from lookalike.collection.text_index import TEXT_KINDS, TextIndexes
 from lookalike.errors import LookalikeError, ValidationError, expect
 from lookalike.extractors import make_extractor
 from lookalike.extractors.imagenet import imagenet_classes, top_classes
 from lookalike.extractors.onnx import OnnxExtractor
 from lookalike.fusion import RRF_K
 from lookalike.images import Box, crop
-from lookalike.paths import atomic_write_bytes
-from lookalike.text import FullTextIndex, MiniLMEncoder, TextDocument
-from lookalike.text.encoder import DIM
+from lookalike.results import Hit, TextEvidence
+from lookalike.storage import MODEL_SOURCES, Catalog
+from lookalike.text import MiniLMEncoder
 
-# Annotation kind -> full-text field. "taken" (a date) is for filters, not words.
-FIELD_OF_KIND = {"caption": "caption", "tag": "tags", "category": "categories",
-                 "keyword": "keywords", "description": "description", "label": "labels",
-                 "object": "objects"}
-TEXT_KINDS = tuple(FIELD_OF_KIND)
-TEXT_REVISION_KEY = "text_index_revision"
 TEXT_MODES = ("both", "bm25", "semantic")
 # Words that match nearly every caption: BM25 would rank "A windy coast" first for
 # "a cup of coffee". Left out of the BM25 query (the sentence encoder sees them all).
@@ -101,16 +94,8 @@ class TextChannel(Channel):
             raise LookalikeError(f"expected an ImageNet model for labels, got {config.extractor}")
         self.extractor = made
         self.encoder = encoder or MiniLMEncoder()
-        self._catalog: Catalog | None = None
-        self._folder: Path | None = None
-        self._fulltext: FullTextIndex | None = None
-        self._texts: list[str] = []
-        self._text_vectors = np.empty((0, DIM), dtype=np.float32)
-        self._semantic_dirty = False
-        self._written_here = False  # this session changed the catalog
-        # The catalog's annotation revision the indexes reflect; any change to any image's
-        # text (here or in another process) moves the catalog's revision past it.
-        self._applied = -1
+        self.codec = NoRows()
+        self.indexes = TextIndexes(self.encoder, semantic=config.semantic)
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), **self.model_info()}
@@ -123,27 +108,37 @@ class TextChannel(Channel):
     def min_image_side(self) -> int | None:
         return int(self.extractor.preprocessing.resize_shorter)
 
-    def load(self, catalog: Catalog, root: Path) -> TextChannel:
-        self._catalog = catalog
-        self._folder = root / "cache" / "text"
-        self._fulltext = FullTextIndex(self._folder / "fulltext")
-        self._applied = -1
+    def attach(self, catalog: Catalog, root: Path) -> TextChannel:
+        self.indexes.attach(catalog, root)
         return self
 
     def prepare(self) -> None:
         if self.config.labels:
             self.extractor.load()
 
+    def share_models(self, channels: Mapping[str, Channel]) -> None:
+        """Label images from the global channel's pass of the same model.
+
+        The pipeline hands every channel the same batch; with one extractor between them,
+        the global channel's embed keeps the class probabilities and :meth:`extract` takes
+        them, instead of running the network again (see OnnxExtractor.keep_labels).
+        """
+        whole = channels.get("global")
+        extractor = getattr(whole, "extractor", None)
+        if (self.config.labels and isinstance(extractor, OnnxExtractor)
+                and extractor.info == self.extractor.info):
+            extractor.keep_labels = True
+            self.extractor = extractor
+
     def mark_stale(self) -> None:
-        # Staleness itself shows in the catalog's annotation revision; what matters here is
-        # that this session wrote, so closing it brings the caches up to date.
-        self._written_here = True
+        self.indexes.mark_written()
+
+    def save_cache(self) -> None:
+        self.indexes.save()
 
     @property
     def catalog(self) -> Catalog:
-        if self._catalog is None:
-            raise LookalikeError("the text channel is not loaded; open its collection first")
-        return self._catalog
+        return self.indexes.catalog
 
     # -- automatic labels -------------------------------------------------------------------
 
@@ -155,116 +150,14 @@ class TextChannel(Channel):
                             self.config.min_label_score)
         return [np.array(rows, dtype=np.float32).reshape(-1, 2) for rows in found]
 
-    def is_blank(self, extracted: np.ndarray) -> bool:
-        return False  # an image with no confident label is still a searchable image
-
     def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
               extracted: np.ndarray) -> None:
         names = imagenet_classes()
-        catalog.replace_annotations(conn, image_id, "imagenet", [
+        catalog.annotations.replace(conn, image_id, "imagenet", [
             ("label", names[int(class_id)], float(probability))
             for class_id, probability in extracted])
 
-    # -- keeping the derived indexes in step ------------------------------------------------
-
-    def _sync(self) -> None:
-        if self.catalog.annotation_revision() == self._applied:
-            return
-        self._applied = self._sync_fulltext()
-        if self.config.semantic:
-            self._sync_semantic()
-
-    def _sync_fulltext(self) -> int:
-        """Bring the BM25 index up to the catalog's text; returns the revision it reflects."""
-        index = self._index()
-        catalog = self.catalog
-        revision = catalog.annotation_revision()
-        state = index.state()
-        # The catalog keeps its own note of the revision the index reached, written after
-        # each index commit. A catalog restored from a backup (or one that lost its last
-        # commits) has an older note than the index: the same revision numbers may now
-        # mean other edits, so only a rebuild is safe. So is a crash between the two writes.
-        noted = catalog.meta(TEXT_REVISION_KEY)
-        if (state is None or state.get("catalog_id") != catalog.catalog_id
-                or noted is None or int(state.get("revision", -1)) != int(noted)):
-            index.clear()
-            changed = catalog.annotated_images()
-        else:
-            applied = int(state["revision"])
-            if applied == revision:
-                return revision
-            changed = catalog.annotated_since(applied)
-        upserts, deletes = self._documents(changed)
-        index.write(upserts, deletes, {"catalog_id": catalog.catalog_id, "revision": revision})
-        catalog.set_meta(TEXT_REVISION_KEY, str(revision))
-        return revision
-
-    def _documents(self, image_ids: list[int]) -> tuple[list[TextDocument], list[int]]:
-        annotations = self.catalog.annotations_of(image_ids)
-        upserts, deletes = [], []
-        for image_id in image_ids:
-            fields: dict[str, list[str]] = {}
-            for item in annotations.get(image_id, []):
-                if item.kind in FIELD_OF_KIND:
-                    fields.setdefault(FIELD_OF_KIND[item.kind], []).append(item.text)
-            if fields:
-                upserts.append(TextDocument(image_id, {name: " ; ".join(texts)
-                                                       for name, texts in fields.items()}))
-            else:
-                deletes.append(image_id)
-        return upserts, deletes
-
-    def _index(self) -> FullTextIndex:
-        if self._fulltext is None:
-            raise LookalikeError("the text channel is not loaded; open its collection first")
-        return self._fulltext.open()
-
-    def _semantic_path(self) -> Path:
-        if self._folder is None:
-            raise LookalikeError("the text channel is not loaded; open its collection first")
-        return self._folder / "semantic.npz"
-
-    def _sync_semantic(self) -> None:
-        if not self._texts:
-            self._texts, self._text_vectors = _read_semantic(self._semantic_path(),
-                                                             self.encoder.info)
-        wanted = self.catalog.distinct_texts(TEXT_KINDS)
-        have = set(self._texts)
-        new = [text for text in wanted if text not in have]
-        if not new and len(wanted) == len(self._texts):
-            return
-        keep = set(wanted)
-        rows = [i for i, text in enumerate(self._texts) if text in keep]
-        vectors = self.encoder.load().encode(new) if new else np.empty((0, DIM), np.float32)
-        self._texts = [self._texts[i] for i in rows] + new
-        self._text_vectors = np.concatenate([self._text_vectors[rows], vectors])
-        self._semantic_dirty = True
-
-    def save_cache(self) -> None:
-        if self._catalog is None:
-            return
-        if self._written_here:
-            # A read-only session (info, a search) must not pay for reading every text.
-            self._sync()
-        if self._semantic_dirty:
-            encoded = [text.encode("utf-8", "surrogatepass") for text in self._texts]
-            buffer = io.BytesIO()
-            # Joined bytes and lengths: a fixed-width string array is as wide as the
-            # longest text, times every text.
-            np.savez(buffer, text_bytes=np.frombuffer(b"".join(encoded), dtype=np.uint8),
-                     text_lengths=np.array([len(e) for e in encoded], dtype=np.int64),
-                     vectors=self._text_vectors, encoder=np.array(self.encoder.info["name"]))
-            atomic_write_bytes(self._semantic_path(), buffer.getvalue())
-            self._semantic_dirty = False
-        if self._written_here and self._applied > 0:
-            # The index has applied the log up to here; the entries are no longer needed.
-            self.catalog.forget_annotation_log(self._applied)
-
     # -- searching --------------------------------------------------------------------------
-
-    def embed_query(self, image: np.ndarray) -> np.ndarray:
-        """The query's ImageNet class probabilities, (1, 1000): what its labels come from."""
-        return self.extractor.classify([image])
 
     def query_text(self, image: np.ndarray, box: Box | None = None) -> tuple[str, list[str]]:
         """The text an image query stands for: its own most likely ImageNet classes."""
@@ -278,7 +171,8 @@ class TextChannel(Channel):
         text, labels = self.query_text(image, box)
         if not text:
             return []
-        return [Hit(hit.image_id, hit.score, {**hit.evidence, "query_labels": labels})
+        return [Hit(hit.image_id, hit.score, TextEvidence(
+            **{**hit.evidence.as_dict(), "query_labels": labels}))
                 for hit in self.search_text(text, k)]
 
     def search_text(self, text: str, k: int, *, mode: str = "both") -> list[Hit]:
@@ -288,9 +182,9 @@ class TextChannel(Channel):
                f"expected a non-empty text query, got {text!r}")
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
         expect(mode in TEXT_MODES, f"expected a mode among {list(TEXT_MODES)}, got {mode!r}")
-        self._sync()
+        self.indexes.sync()
         depth = max(4 * k, 50)
-        lexical = (self._index().search(_without_stop_words(text), depth)
+        lexical = (self.indexes.fulltext().search(_without_stop_words(text), depth)
                    if mode != "semantic" else [])
         semantic = (self._semantic(text, depth)
                     if self.config.semantic and mode != "bm25" else [])
@@ -299,18 +193,18 @@ class TextChannel(Channel):
     def _semantic(self, text: str, depth: int) -> list[tuple[int, float, str]]:
         """(image id, score, matched text), best first: the image's best text similarity,
         weighted by the label's probability for automatic labels."""
-        if not self._texts:
+        if not self.indexes.texts:
             return []
         query = self.encoder.load().encode([text])[0]
-        similarity = self._text_vectors @ query
+        similarity = self.indexes.text_vectors @ query
         close = np.flatnonzero(similarity >= self.config.semantic_min)
         close = close[np.argsort(-similarity[close])][:512]
         if not len(close):
             return []
-        by_text = {self._texts[i]: float(similarity[i]) for i in close}
+        by_text = {self.indexes.texts[i]: float(similarity[i]) for i in close}
         best: dict[int, tuple[float, str]] = {}
-        for image_id, matched, score, source in self.catalog.images_with_texts(by_text,
-                                                                               TEXT_KINDS):
+        for image_id, matched, score, source in self.catalog.annotations.images_with_texts(
+                by_text, TEXT_KINDS):
             weight = float(score) if source in MODEL_SOURCES and score is not None else 1.0
             value = by_text[matched] * weight
             if image_id not in best or value > best[image_id][0]:
@@ -319,9 +213,8 @@ class TextChannel(Channel):
         return [(image_id, value, matched) for image_id, (value, matched) in ranked]
 
     def stats(self) -> dict[str, Any]:
-        row = self.catalog.conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT image_id) FROM annotations").fetchone()
-        return {"annotations": int(row[0]), "annotated_images": int(row[1]),
+        annotations, images = self.catalog.annotations.counts()
+        return {"annotations": annotations, "annotated_images": images,
                 "labels_per_image": self.config.labels, "semantic": self.config.semantic}
 
 
@@ -343,26 +236,12 @@ def _fuse(lexical: Sequence[tuple[int, float]],
         fused[image_id] = fused.get(image_id, 0.0) + 1.0 / (RRF_K + rank)
         evidence.setdefault(image_id, {}).update(semantic=round(score, 4), matched=matched)
     order = sorted(fused, key=lambda image_id: -fused[image_id])
-    return [Hit(image_id, fused[image_id], evidence[image_id]) for image_id in order]
+    return [Hit(image_id, fused[image_id], TextEvidence(**evidence[image_id]))
+            for image_id in order]
 
 
-def _read_semantic(path: Path, info: dict[str, Any]) -> tuple[list[str], np.ndarray]:
-    """The cached text vectors, or nothing when missing, damaged or from another model."""
-    empty: tuple[list[str], np.ndarray] = ([], np.empty((0, DIM), dtype=np.float32))
-    if not path.is_file():
-        return empty
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["encoder"]) != info["name"]:
-                return empty
-            joined = data["text_bytes"].tobytes()
-            ends = np.cumsum(data["text_lengths"])
-            starts = ends - data["text_lengths"]
-            texts = [joined[a:b].decode("utf-8", "surrogatepass")
-                     for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-            vectors = np.asarray(data["vectors"], dtype=np.float32)
-    except (OSError, ValueError, KeyError, UnicodeDecodeError):
-        return empty
-    if vectors.shape != (len(texts), DIM):
-        return empty
-    return texts, vectors
+def describe(stats: Mapping[str, Any]) -> str:
+    """One line about a text channel, from its manifest entry and :meth:`stats`."""
+    return (f"{stats['annotations']} annotations on {stats['annotated_images']} images (top "
+            f"{stats['labels']} ImageNet labels of {stats['extractor']}), BM25 (tantivy)"
+            + (" + all-MiniLM-L6-v2" if stats["semantic"] else ""))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import LookalikeError, expect
+from lookalike.errors import NothingToSearchError, expect
 from lookalike.faces.align import align_face
 from lookalike.faces.detect import DetectorConfig, Face, FaceDetector, make_detector
 from lookalike.faces.embed import FaceEmbedder, distance_from_similarity, make_embedder
@@ -36,7 +36,7 @@ def cluster_threshold(detector: str, embedder: str) -> float:
     return round(VERIFY_THRESHOLDS[(detector, embedder)] + CLUSTER_MARGIN, 4)
 
 
-class NoFaceError(LookalikeError):
+class NoFaceError(NothingToSearchError):
     """An image in which a face was needed has none that the detector accepts."""
 
 

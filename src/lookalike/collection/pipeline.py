@@ -3,13 +3,16 @@
 Each stage is a plain function over one job or one batch of jobs, with no
 hidden state, so the same stages run here in one process (threads overlap file
 reading and decoding with inference) or, unchanged, as the map steps of a
-distributed engine such as Ray Data. A job that fails at any stage carries its
+distributed engine such as Ray Data. The write stage hands each batch to a
+:class:`Sink`; :class:`CatalogSink` commits it to the collection's catalog, and
+another runner may bring its own. A job that fails at any stage carries its
 error to the write stage, which records it; the rest of the batch goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,14 +21,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from lookalike.annotations.embedded import EmbeddedText, read_embedded_text
-from lookalike.collection.catalog import FILE_SOURCES, Catalog, ImageRecord
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
+from lookalike.storage import FILE_SOURCES, Catalog, ImageRecord
 
 ProgressCallback = Callable[[int], None]
 
@@ -143,7 +147,7 @@ def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: Stage
         for channel in channels:
             for job, vectors in zip(ready, channel.extract(images), strict=True):
                 job.vectors[channel.name] = vectors
-                if channel.is_blank(vectors):
+                if channel.codec.is_blank(vectors):
                     job.error = f"blank image: its '{channel.name}' embedding is empty"
     for job in ready:
         job.image = None
@@ -157,40 +161,62 @@ class WriteCounts:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-def write_stage(
-    catalog: Catalog, jobs: Sequence[Job], channels: Sequence[Channel],
-    times: StageTimes, counts: WriteCounts,
-) -> None:
-    """Commit a batch in one transaction: every job in it is recorded, or none is."""
-    with times.timing("write"), catalog.transaction() as conn:
-        for job in jobs:
-            if job.error:
-                counts.failures.append((job.key, job.error))
-                image_id = catalog.upsert_image(
-                    conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
-                    width=None, height=None, status="failed", error=job.error)
-                # A file that was fine before and is broken now must not be found by its
-                # old content any more, nor by what the models or the file said about it
-                # (the user's own text stays: it is about the photo, not the bytes).
-                catalog.delete_vectors(conn, image_id)
-                catalog.delete_annotations(conn, image_id, FILE_SOURCES)
-                continue
-            if job.unchanged_content:
-                if job.known is not None:
-                    catalog.touch_image(conn, job.known.id, job.size or 0, job.mtime_ns or 0)
-                counts.unchanged += 1
-                continue
-            image_id = catalog.upsert_image(
-                conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
-                width=job.width, height=job.height, status="indexed", error=None)
-            for channel in channels:
-                channel.store(catalog, conn, image_id, job.vectors[channel.name])
-            catalog.replace_annotations(conn, image_id, "embedded",
-                                        embedded_annotations(job.embedded))
-            if job.known is not None:
-                counts.updated += 1
-            else:
-                counts.added += 1
+class Sink(Protocol):
+    """Where the write stage puts a batch: all of it is recorded, or none of it."""
+
+    def write(self, jobs: Sequence[Job], counts: WriteCounts) -> None: ...
+
+
+class CatalogSink:
+    """Commits each batch to a collection's catalog in one transaction, through every
+    channel's :meth:`~lookalike.collection.channels.Channel.store`."""
+
+    def __init__(self, catalog: Catalog, channels: Sequence[Channel]) -> None:
+        self.catalog = catalog
+        self.channels = channels
+
+    def write(self, jobs: Sequence[Job], counts: WriteCounts) -> None:
+        with self.catalog.transaction() as conn:
+            for job in jobs:
+                if job.error:
+                    self._failed(conn, job)
+                    counts.failures.append((job.key, job.error))
+                elif job.unchanged_content:
+                    if job.known is not None:
+                        self.catalog.images.touch(conn, job.known.id, job.size or 0,
+                                                  job.mtime_ns or 0)
+                    counts.unchanged += 1
+                else:
+                    self._indexed(conn, job)
+                    if job.known is not None:
+                        counts.updated += 1
+                    else:
+                        counts.added += 1
+
+    def _failed(self, conn: sqlite3.Connection, job: Job) -> None:
+        image_id = self.catalog.images.upsert(
+            conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
+            width=None, height=None, status="failed", error=job.error)
+        # A file that was fine before and is broken now must not be found by its old
+        # content any more, nor by what the models or the file said about it (the user's
+        # own text stays: it is about the photo, not the bytes).
+        self.catalog.vectors.delete_of_image(conn, image_id)
+        self.catalog.annotations.delete_sources(conn, image_id, FILE_SOURCES)
+
+    def _indexed(self, conn: sqlite3.Connection, job: Job) -> None:
+        image_id = self.catalog.images.upsert(
+            conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
+            width=job.width, height=job.height, status="indexed", error=None)
+        for channel in self.channels:
+            channel.store(self.catalog, conn, image_id, job.vectors[channel.name])
+        self.catalog.annotations.replace(conn, image_id, "embedded",
+                                         embedded_annotations(job.embedded))
+
+
+def write_stage(sink: Sink, jobs: Sequence[Job], times: StageTimes, counts: WriteCounts) -> None:
+    """Record a batch through ``sink``: every job in it is recorded, or none is."""
+    with times.timing("write"):
+        sink.write(jobs, counts)
 
 
 def embedded_annotations(found: EmbeddedText | None) -> list[tuple[str, str, float | None]]:
@@ -207,11 +233,12 @@ def embedded_annotations(found: EmbeddedText | None) -> list[tuple[str, str, flo
 
 
 def run_local(
-    jobs: Iterable[Job], *, catalog: Catalog, channels: Sequence[Channel],
+    jobs: Iterable[Job], *, sink: Sink, channels: Sequence[Channel],
     batch_size: int = 32, workers: int = 2, max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
 ) -> tuple[WriteCounts, StageTimes]:
-    """Run the four stages in this process: threads read and decode ahead of inference."""
+    """Run the four stages in this process: threads read and decode ahead of inference,
+    and ``sink`` records each batch."""
     times, counts = StageTimes(), WriteCounts()
     min_side = decode_min_side(channels)
 
@@ -221,7 +248,7 @@ def run_local(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool:
         for batch in _batched(_prefetch(pool, prepare, jobs, depth=batch_size * 2), batch_size):
             extract_stage(batch, channels, times)
-            write_stage(catalog, batch, channels, times, counts)
+            write_stage(sink, batch, times, counts)
             if progress is not None:
                 progress(len(batch))
     return counts, times

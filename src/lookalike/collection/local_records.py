@@ -1,0 +1,113 @@
+"""The local channel's catalog rows and the inverted files derived from them.
+
+Each image is one packed record: the size SIFT saw, then per keypoint its visual word and
+geometry, 12 bytes a keypoint. Descriptors are not kept: verification pairs keypoints
+through shared tree nodes. The inverted files (Nistér & Stewénius, CVPR 2006) are built
+from these records when the collection opens and follow the catalog by vector-id diffs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lookalike.errors import LookalikeError
+from lookalike.local.features import LocalFeatures
+from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.tree import VocabularyTree
+from lookalike.storage import Catalog
+
+# Per keypoint: visual word, x, y (pixels SIFT saw), size and angle (degrees).
+RECORD = np.dtype([("word", "<u4"), ("x", "<f2"), ("y", "<f2"), ("size", "<f2"),
+                   ("angle", "<f2")])
+_HEADER = np.dtype("<u2")  # width, height of the image SIFT saw
+
+
+@dataclass(frozen=True)
+class PackedFeatures:
+    """One image's stored record, unpacked."""
+
+    width: int
+    height: int
+    records: np.ndarray  # RECORD
+
+    @property
+    def words(self) -> np.ndarray:
+        return self.records["word"].astype(np.int64)
+
+    @property
+    def geometry(self) -> np.ndarray:
+        """(n, 4) float32 rows of x, y, size, angle."""
+        return np.stack([self.records[name] for name in ("x", "y", "size", "angle")],
+                        axis=1).astype(np.float32)
+
+
+def pack(features: LocalFeatures, words: np.ndarray) -> np.ndarray:
+    """The record of one image as a uint8 array (what the catalog stores)."""
+    records = np.empty(len(words), dtype=RECORD)
+    records["word"] = words
+    for column, name in enumerate(("x", "y", "size", "angle")):
+        records[name] = features.geometry[:, column]
+    header = np.array([features.width, features.height], dtype=_HEADER)
+    return np.frombuffer(header.tobytes() + records.tobytes(), dtype=np.uint8)
+
+
+def unpack(blob: bytes) -> PackedFeatures:
+    width, height = np.frombuffer(blob, dtype=_HEADER, count=2)
+    return PackedFeatures(int(width), int(height),
+                          np.frombuffer(blob, dtype=RECORD, offset=2 * _HEADER.itemsize))
+
+
+class KeypointRecords:
+    """The local channel's record codec: one packed blob per image with keypoints."""
+
+    def encode(self, extracted: np.ndarray) -> list[bytes]:
+        return [extracted.tobytes()] if extracted.size else []
+
+    def is_blank(self, extracted: np.ndarray) -> bool:
+        return False  # an image without keypoints is still fine for the other channels
+
+    @staticmethod
+    def decode(blob: bytes) -> PackedFeatures:
+        return unpack(blob)
+
+
+class InvertedFiles:
+    """The inverted files of one collection's stored words, in step with its catalog."""
+
+    def __init__(self, channel: str, scoring: ScoringConfig) -> None:
+        self.channel = channel
+        self.scoring = scoring
+        self.index: InvertedIndex | None = None
+        self._held: dict[int, int] = {}  # vector id -> image id, as in the inverted files
+        self._stale = True
+
+    def mark_stale(self) -> None:
+        self._stale = True
+
+    def synced(self, catalog: Catalog, tree: VocabularyTree | None) -> InvertedIndex | None:
+        """The inverted files, brought up to the catalog; None before there is a tree."""
+        if not self._stale:
+            return self.index
+        if tree is None:
+            self._stale = False
+            return None
+        if self.index is None:
+            self.index = InvertedIndex(tree.n_nodes, self.scoring, tree=tree)
+        vector_ids, image_ids = catalog.vectors.ids(self.channel)
+        current = dict(zip(vector_ids.tolist(), image_ids.tolist(), strict=True))
+        for vector_id in set(self._held) - set(current):
+            self.index.remove(self._held.pop(vector_id))
+        added = sorted(set(current) - set(self._held))
+        for vector_id, image_id, blob in catalog.vectors.blobs(added):
+            self.index.add(image_id, unpack(blob).words)
+            self._held[vector_id] = image_id
+        self._stale = False
+        return self.index
+
+    def ready(self, catalog: Catalog, tree: VocabularyTree | None) -> InvertedIndex:
+        index = self.synced(catalog, tree)
+        if index is None:
+            raise LookalikeError("the local channel holds no images yet; index some first")
+        return index

@@ -1,0 +1,196 @@
+"""Searching a collection: each channel's ranking, their fusion, filters, and the results.
+
+A query (an image, a text, or both) is searched by one channel or, with ``auto``, by
+every channel the collection has; the rankings are fused (:mod:`lookalike.fusion`, and
+the learned ranker of :mod:`lookalike.ranking` when the collection has one); filters keep
+some categories, a folder or a date range; the best hit per image becomes a
+:class:`~lookalike.results.SearchResult` with its path, its size and its reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.collection.channels import Channel, TextSearching
+from lookalike.collection.filters import SearchFilter
+from lookalike.collection.pipeline import decode_min_side
+from lookalike.errors import (
+    CollectionError,
+    LookalikeError,
+    NothingToSearchError,
+    ValidationError,
+    expect,
+)
+from lookalike.fusion import FUSIONS, AutoFusion, reciprocal_rank_fusion, weighted_score_fusion
+from lookalike.images import Box, ImageInput, crop, load_image
+from lookalike.ranking import LearnedRanker
+from lookalike.results import FusedEvidence, Hit, SearchResult
+from lookalike.storage import Catalog
+
+RANKER_FILE = "ranker.json"
+
+
+class RankerFile:
+    """The learned ranker saved with a collection (``ranker.json``), read once."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / RANKER_FILE
+        self._ranker: LearnedRanker | None = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def get(self) -> LearnedRanker:
+        if self._ranker is None:
+            if not self.exists():
+                raise CollectionError("this collection has no learned ranker; train one first "
+                                      "(lookalike ranker train, or POST clicks and train "
+                                      "with --clicks)")
+            self._ranker = LearnedRanker.load(self.path)
+        return self._ranker
+
+    def save(self, ranker: LearnedRanker) -> None:
+        ranker.save(self.path)
+        self._ranker = ranker
+
+
+class Searcher:
+    """Searches the channels of one open collection."""
+
+    def __init__(self, catalog: Catalog, channels: Mapping[str, Channel], *, max_pixels: int,
+                 ranker: RankerFile, policy: AutoFusion) -> None:
+        self.catalog = catalog
+        self.channels = channels
+        self.max_pixels = max_pixels
+        self.ranker = ranker
+        self.policy = policy
+
+    def channel(self, name: str) -> Channel:
+        if name not in self.channels:
+            raise ValidationError(
+                f"expected a channel among {[*sorted(self.channels), 'auto']}, got '{name}'")
+        return self.channels[name]
+
+    def decode_query(self, query: ImageInput, *, channel: str = "auto", box: Box | None = None,
+                     name: str | None = None) -> np.ndarray:
+        """``query`` decoded as the channels need it; checks the box against the image."""
+        searchers = self._searchers(channel)
+        # Decode as indexing did, so a stored image finds itself with the same vector;
+        # a box is in full-size pixels, and some channels give evidence in the query's
+        # own pixels: then decode at full size.
+        full_size = box is not None or decode_min_side(searchers, query=True) is None
+        min_side = None if full_size else decode_min_side(list(self.channels.values()))
+        image = load_image(query, max_pixels=self.max_pixels, min_side=min_side, name=name)
+        if box is not None:
+            crop(image, box)  # checks the box against the image before any channel runs
+        return image
+
+    def search(self, image: np.ndarray | None, *, text: str | None, k: int, channel: str,
+               box: Box | None, filters: SearchFilter | None, fusion: str
+               ) -> tuple[list[SearchResult], dict[str, list[Hit]]]:
+        """The results and each channel's own ranking (see :meth:`Collection.search`)."""
+        expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
+        expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
+        skip = self._left_out(fusion, text_given=text is not None)
+        wanted, depth, total = k, k, self.catalog.images.count("indexed")
+        if filters is not None and filters.active:
+            # Never look for more than the filter lets through (and nothing when it is none).
+            wanted = min(k, filters.count(self.catalog))
+            if wanted == 0:
+                return [], {}
+        while True:
+            rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box,
+                                     skip=skip)
+            fused = self.fuse(rankings, fusion)
+            if filters is not None and filters.active:
+                allowed = filters.allowed(self.catalog, [hit.image_id for hit in fused])
+                fused = [hit for hit in fused if hit.image_id in allowed]
+            longest = max((len(hits) for hits in rankings.values()), default=0)
+            # A filter can leave fewer than k: look deeper while the channels have more.
+            if len(fused) >= wanted or longest < depth or depth >= total:
+                return self.results(fused[:k]), rankings
+            depth = min(depth * 4, total)
+
+    def rankings(self, image: np.ndarray | None, *, text: str | None = None, k: int = 10,
+                 channel: str = "auto", box: Box | None = None,
+                 skip: Sequence[str] = ()) -> dict[str, list[Hit]]:
+        """Each channel's own ranking, before fusion. Under ``auto``, a query with nothing a
+        channel searches by (no face) skips that channel, ``skip`` names channels left out,
+        and a given text replaces the image's own labels."""
+        expect(image is not None or (isinstance(text, str) and bool(text.strip())),
+               f"expected a query image, a text or both, got neither (text={text!r})")
+        rankings: dict[str, list[Hit]] = {}
+        if image is not None:
+            for searcher in self._searchers(channel):
+                if channel == "auto" and (searcher.name in skip or (
+                        text is not None and isinstance(searcher, TextSearching))):
+                    continue
+                try:
+                    rankings[searcher.name] = searcher.search(image, k, box=box)
+                except NothingToSearchError:
+                    if channel != "auto":
+                        raise
+        if text is not None:
+            reader = self._text_searcher()
+            rankings[reader.name] = reader.search_text(text, k)  # type: ignore[attr-defined]
+        return rankings
+
+    def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf") -> list[Hit]:
+        """One ranking from the channels' rankings, by the named fusion; one ranking alone
+        keeps its own scores under ``rrf``. Every hit's evidence is nested by channel."""
+        fusion = self.resolved(fusion)
+        if fusion == "learned":
+            return self.ranker.get().rank(rankings)
+        if fusion == "weighted":
+            ranker = self.ranker.get() if self.ranker.exists() else None
+            return weighted_score_fusion(rankings,
+                                         calibrations=ranker.calibrations if ranker else None)
+        return reciprocal_rank_fusion(rankings)
+
+    def resolved(self, fusion: str) -> str:
+        """The fusion ``auto`` stands for here."""
+        return self.policy.method(self.ranker.exists()) if fusion == "auto" else fusion
+
+    def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
+        """Attach paths to fused hits, keeping the best hit per image."""
+        best: dict[int, Hit] = {}
+        for hit in hits:
+            if hit.image_id not in best or hit.score > best[hit.image_id].score:
+                best[hit.image_id] = hit
+        records = self.catalog.images.by_id(best)
+        # A file that failed on re-indexing keeps the user's text, but is not a result.
+        ranked = sorted((hit for hit in best.values() if hit.image_id in records
+                         and records[hit.image_id].status == "indexed"),
+                        key=lambda hit: -hit.score)
+        return [SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,
+                             image_id=hit.image_id, evidence=_fused(hit),
+                             width=records[hit.image_id].width,
+                             height=records[hit.image_id].height)
+                for rank, hit in enumerate(ranked, start=1)]
+
+    def _left_out(self, fusion: str, *, text_given: bool) -> list[str]:
+        if fusion != "auto":
+            return []
+        has_ranker = self.ranker.exists()
+        return [name for name in self.channels
+                if not self.policy.uses(name, has_ranker=has_ranker, text_given=text_given)]
+
+    def _searchers(self, channel: str) -> list[Channel]:
+        return list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
+
+    def _text_searcher(self) -> Channel:
+        for channel in self.channels.values():
+            if isinstance(channel, TextSearching):
+                return channel
+        raise ValidationError("expected a collection with a 'text' channel for text search, "
+                              "got none; create it with channels including 'text'")
+
+
+def _fused(hit: Hit) -> FusedEvidence:
+    if not isinstance(hit.evidence, FusedEvidence):
+        raise LookalikeError(f"expected a fused hit with evidence by channel, got "
+                             f"{type(hit.evidence).__name__}")
+    return hit.evidence

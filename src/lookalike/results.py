@@ -1,0 +1,270 @@
+"""What a search returns: hits, the typed evidence for each, and the ranked results.
+
+Every channel answers with :class:`Hit` objects whose ``evidence`` is the channel's own
+typed record of why the image matched (:class:`LocalEvidence`: inliers and the transform;
+:class:`FaceEvidence`: the face and the person; ...). Each evidence type can say itself
+as a dict (:meth:`Evidence.as_dict`, the JSON every adapter prints) and as one line a
+person reads (:meth:`Evidence.reason`), and names the few numbers a learned ranker may
+use (:attr:`Evidence.FEATURES`).
+
+A ranking ready to show is always *fused*, even when one channel was searched: its hits
+carry :class:`FusedEvidence`, each channel's evidence under the channel's name with the
+channel scores beside them, so the CLI, the HTTP API, the page, the ranker and the click
+log read one shape.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Self
+
+from lookalike.errors import ValidationError
+
+
+class Evidence(ABC):
+    """Why one channel matched one image. Subclasses are frozen dataclasses whose fields
+    all have defaults, so a logged, partial record reads back (:meth:`from_dict`)."""
+
+    #: The ranker's extra numbers from this evidence (see :meth:`features`).
+    FEATURES: ClassVar[tuple[str, ...]] = ()
+    #: The fields the click log keeps, enough to compute :meth:`features` again.
+    LOGGED: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def reason(self) -> str:
+        """One line in plain words: why this image matched, by this channel."""
+
+    def features(self) -> dict[str, float]:
+        """The values of :attr:`FEATURES` for a learned ranker."""
+        return {}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that are set, as JSON-ready values."""
+        return {item.name: getattr(self, item.name) for item in fields(self)  # type: ignore[arg-type]
+                if getattr(self, item.name) is not None}
+
+    def logged(self) -> dict[str, Any]:
+        """What the click log keeps of this evidence."""
+        found = self.as_dict()
+        return {key: found[key] for key in self.LOGGED if key in found}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Evidence from :meth:`as_dict` or :meth:`logged` output; unknown keys are ignored."""
+        known = {item.name for item in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass(frozen=True)
+class ScoreEvidence(Evidence):
+    """Evidence of a channel that has nothing to show but its score."""
+
+    score: float | None = None
+
+    def reason(self) -> str:
+        return "" if self.score is None else f"score {self.score:.3f}"
+
+
+@dataclass(frozen=True)
+class GlobalEvidence(Evidence):
+    """The whole picture looks like the query: cosine similarity of the embeddings."""
+
+    similarity: float | None = None
+
+    def reason(self) -> str:
+        return "looks similar" if self.similarity is None else (
+            f"looks similar ({self.similarity:.2f})")
+
+
+@dataclass(frozen=True)
+class LocalEvidence(Evidence):
+    """The same object: shared visual words, then keypoints that RANSAC found consistent.
+
+    ``verified`` is None when the image was not among the candidates verified; ``matches``
+    are inlier lines (query x, y, result x, y) and ``transform`` maps query pixels to
+    result pixels, both only for verified images.
+    """
+
+    FEATURES: ClassVar[tuple[str, ...]] = ("inliers",)
+    LOGGED: ClassVar[tuple[str, ...]] = ("inliers", "verified")
+
+    tree_score: float | None = None
+    inliers: int | None = None
+    verified: bool | None = None
+    expanded_score: float | None = None
+    transform: list[list[float]] | None = None
+    matches: list[list[float]] | None = None
+
+    def reason(self) -> str:
+        if self.verified:
+            return f"{self.inliers} matching points (same object)"
+        if self.verified is False:
+            return "similar details, not confirmed by geometry"
+        return "similar details"
+
+    def features(self) -> dict[str, float]:
+        return {"inliers": math.log1p(float(self.inliers or 0))}
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A person of the collection, as evidence shows it."""
+
+    id: int
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class FaceEvidence(Evidence):
+    """A face like the query's: which face, how similar, and whose it is."""
+
+    FEATURES: ClassVar[tuple[str, ...]] = ("same_person",)
+    LOGGED: ClassVar[tuple[str, ...]] = ("same_person",)
+
+    face_id: int | None = None
+    face_box: list[float] | None = None
+    similarity: float | None = None
+    distance: float | None = None
+    same_person: bool = False
+    query_face_box: list[float] | None = None
+    person: PersonRef | None = None
+
+    def reason(self) -> str:
+        name = self.person.name if self.person is not None else None
+        if self.same_person:
+            return f"same person ({name})" if name else "same person"
+        similarity = "" if self.similarity is None else f" ({self.similarity:.2f})"
+        return f"a similar face{similarity}, not the same person"
+
+    def features(self) -> dict[str, float]:
+        return {"same_person": float(bool(self.same_person))}
+
+    def as_dict(self) -> dict[str, Any]:
+        found = super().as_dict()
+        if self.person is not None:
+            found["person"] = {"id": self.person.id, "name": self.person.name}
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        person = data.get("person")
+        evidence = super().from_dict({key: value for key, value in data.items()
+                                      if key != "person"})
+        if isinstance(person, Mapping):
+            object.__setattr__(evidence, "person", PersonRef(int(person["id"]),
+                                                             person.get("name")))
+        return evidence
+
+
+@dataclass(frozen=True)
+class RegionEvidence(Evidence):
+    """A part of the image looks like the query: an object the detector named, a window
+    of the picture, or the whole picture; ``region_box`` is in the result's pixels."""
+
+    region: str | None = None  # "object", "window" or "image"
+    region_box: list[float] | None = None
+    label: str | None = None
+    label_score: float | None = None
+    similarity: float | None = None
+
+    def reason(self) -> str:
+        if self.region == "object":
+            return f"similar {self.label or 'object'} in the picture"
+        if self.region == "window":
+            return "a similar part of the picture"
+        return "looks similar as a whole"
+
+
+@dataclass(frozen=True)
+class TextEvidence(Evidence):
+    """Words about the image match: by BM25 (``bm25``), by meaning (``semantic``, the text
+    ``matched``), for an image query by its own labels (``query_labels``)."""
+
+    FEATURES: ClassVar[tuple[str, ...]] = ("bm25", "semantic")
+    LOGGED: ClassVar[tuple[str, ...]] = ("bm25", "semantic")
+
+    bm25: float | None = None
+    semantic: float | None = None
+    matched: str | None = None
+    query_labels: list[str] | None = None
+
+    def reason(self) -> str:
+        if self.matched:
+            return f"text: '{self.matched}'"
+        if self.bm25 is not None:
+            return "the words of the text"
+        return "text"
+
+    def features(self) -> dict[str, float]:
+        return {"bm25": float(self.bm25 or 0.0), "semantic": float(self.semantic or 0.0)}
+
+
+@dataclass(frozen=True)
+class FusedEvidence(Evidence):
+    """Every channel's evidence for one image, under the channel's name, and the score each
+    channel gave it (``channel_scores``)."""
+
+    channel_scores: dict[str, float] = field(default_factory=dict)
+    channels: dict[str, Evidence] = field(default_factory=dict)
+
+    def reason(self) -> str:
+        reasons = [evidence.reason() or f"{name} {self.channel_scores.get(name, 0.0):.3f}"
+                   for name, evidence in self.channels.items()]
+        found = [name for name in self.channel_scores if name not in self.channels]
+        reasons += [f"{name} {self.channel_scores[name]:.3f}" for name in found]
+        return " · ".join(reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"channel_scores": {name: round(score, 6)
+                                   for name, score in self.channel_scores.items()},
+                **{name: evidence.as_dict() for name, evidence in self.channels.items()}}
+
+    def of(self, channel: str) -> Evidence | None:
+        """The evidence of one channel, None when that channel did not find the image."""
+        return self.channels.get(channel)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One image a channel (or a fusion) found, its score, and the evidence for it."""
+
+    image_id: int
+    score: float
+    evidence: Evidence = field(default_factory=ScoreEvidence)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One result of a search, ready to show: its rank, path and score, and why."""
+
+    rank: int
+    path: str
+    score: float
+    image_id: int
+    evidence: FusedEvidence = field(default_factory=FusedEvidence)
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def reason(self) -> str:
+        return self.evidence.reason()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "path": self.path, "score": round(self.score, 6),
+                "image_id": self.image_id, "reason": self.reason,
+                "evidence": self.evidence.as_dict()}
+
+
+RESERVED_NAMES = frozenset({"channel_scores"})  # keys of FusedEvidence.as_dict
+
+
+def check_channel_name(name: str) -> str:
+    """A channel name that can be a key of fused evidence and a ranker feature prefix."""
+    if (not isinstance(name, str) or not name.isidentifier() or name in RESERVED_NAMES
+            or name == "auto"):
+        raise ValidationError(f"expected a channel name made of letters, digits and _ (not "
+                              f"'auto' or 'channel_scores'), got {name!r}")
+    return name

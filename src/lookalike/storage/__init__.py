@@ -1,0 +1,27 @@
+"""Storage: the catalog's schema and its repositories, the only place with SQL."""
+
+from lookalike.storage.annotations import AnnotationRecord, AnnotationRepository
+from lookalike.storage.catalog import Catalog
+from lookalike.storage.database import Database
+from lookalike.storage.feedback import FeedbackRepository
+from lookalike.storage.images import ImageConditions, ImageRecord, ImageRepository, folder_range
+from lookalike.storage.people import PeopleRepository
+from lookalike.storage.schema import FILE_SOURCES, MODEL_SOURCES, SCHEMA_VERSION
+from lookalike.storage.vectors import VectorRepository
+
+__all__ = [
+    "FILE_SOURCES",
+    "MODEL_SOURCES",
+    "SCHEMA_VERSION",
+    "AnnotationRecord",
+    "AnnotationRepository",
+    "Catalog",
+    "Database",
+    "FeedbackRepository",
+    "ImageConditions",
+    "ImageRecord",
+    "ImageRepository",
+    "PeopleRepository",
+    "VectorRepository",
+    "folder_range",
+]

@@ -1,0 +1,130 @@
+"""One SQLite connection in WAL mode, its transactions, and its small helpers.
+
+Every repository of the catalog shares this connection. Each batch of indexing work is
+one transaction, so a crash or ``kill -9`` at any point leaves the last committed state
+intact and the next run simply carries on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lookalike.errors import CollectionError
+from lookalike.storage.schema import SCHEMA, SCHEMA_VERSION
+
+_IN_CHUNK = 500  # values per IN (...) list, well below SQLite's bound-parameter limit
+
+
+class Database:
+    """The catalog file's connection: opened once, shared by the repositories."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> Database:
+        if self._conn is not None:
+            return self
+        try:
+            self._conn = _connect(self.path)
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(f"{self.path}: not a usable catalog ({error})") from error
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CollectionError(f"{self.path}: catalog is not open; call open() first")
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work: all of it is committed, or none of it."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise CollectionError(f"{self.path}: cannot start a write ({error}); is another "
+                                  "process writing to this collection?") from error
+        try:
+            yield conn
+        except sqlite3.Error as error:
+            conn.execute("ROLLBACK")
+            raise CollectionError(f"{self.path}: write failed and was rolled back ({error})") \
+                from error
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            conn.execute("ROLLBACK")
+            raise CollectionError(f"{self.path}: commit failed ({error})") from error
+
+    def select_in(
+        self, query: str, values: Iterable[object], leading: Sequence[object] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``query``, whose ``{marks}`` is an IN list, for any number of values.
+
+        SQLite caps the number of bound parameters, so long lists go in chunks.
+        """
+        wanted = list(values)
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            yield from self.conn.execute(
+                query.format(marks=",".join("?" * len(chunk))), [*leading, *chunk]
+            )
+
+    def one(self, query: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        """The first row of ``query``, or None."""
+        row: tuple[Any, ...] | None = self.conn.execute(query, params).fetchone()
+        return row
+
+    def value(self, query: str, params: Sequence[object] = ()) -> Any:
+        """The first column of the first row of ``query`` (a count, a sequence number)."""
+        row = self.one(query, params)
+        return None if row is None else row[0]
+
+    def meta(self, key: str) -> str | None:
+        value = self.value("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                         "DO UPDATE SET value = excluded.value", (key, value))
+
+    def sequence(self, table: str) -> int:
+        """The highest id an AUTOINCREMENT table ever handed out (0 before the first)."""
+        value = self.value("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,))
+        return int(value) if value is not None else 0
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    # SQLite's lower() folds ASCII only; filters compare names as Python does.
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        conn.close()
+        raise CollectionError(f"{path}: expected catalog schema {SCHEMA_VERSION}, got {version}")
+    conn.executescript(SCHEMA)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return conn
+
+
+def _casefold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
