@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 from conftest import pattern, write_images
 from PIL import Image
 
+import lookalike.cli
 from lookalike.cli import main
 
 
@@ -100,3 +104,46 @@ def test_eval_custom_reports_the_contract_keys(
     assert report["n_queries"] == 4 and "ns_score" not in report
     assert {"index_images_per_s", "query_ms_p50", "query_ms_p99", "recall_at_5",
             "recall_at_10"} <= set(report)
+
+
+def test_annotate_and_ranker_without_the_text_channel(
+    tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (image_folder / "broken.jpg").write_bytes(b"nope")
+    col = str(tmp_path / "c")
+    run(capsys, "index", str(image_folder), "--collection", col, "--extractor", "thumbnail", "-q")
+    code, out, _ = run(capsys, "annotate", str(image_folder / "img004.png"), "-c", col,
+                       "--tag", "vintage", "--json")
+    assert code == 0 and [(n["kind"], n["text"]) for n in json.loads(out)["annotations"]] == [
+        ("tag", "vintage")]
+    # Not indexed: absent from the collection, or failed there. The error names the path.
+    for name in ("absent.png", "broken.jpg"):
+        code, _, err = run(capsys, "annotate", str(image_folder / name), "-c", col)
+        assert code == 1 and err.startswith("error:") and name in err
+        assert "expected an indexed image" in err
+
+    code, out, _ = run(capsys, "ranker", "show", "-c", col)
+    assert code == 0 and out == "logged searches 0, clicks 0 on 0 searches\nno ranker trained yet\n"
+    code, _, err = run(capsys, "ranker", "train", "-c", col, "--clicks")
+    assert code == 1 and "expected logged searches with clicks, got none" in err
+
+
+def test_python_dash_m_runs_the_same_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "lookalike.cli", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("lookalike ")
+
+
+def test_the_cli_uses_only_the_collection_package() -> None:
+    """An adapter goes through Collection's public API, never a collection module or the
+    catalog (lazy imports inside functions included)."""
+    for source in sorted(Path(lookalike.cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            modules = ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                       [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                       else [])
+            inside = [name for name in modules if name.startswith("lookalike.collection.")]
+            assert not inside, f"{source.name}:{node.lineno}: expected lookalike.collection, " \
+                               f"got {inside}"
+            assert not (isinstance(node, ast.Attribute) and node.attr == "catalog"), \
+                f"{source.name}:{node.lineno}: expected no access to the catalog, got .catalog"

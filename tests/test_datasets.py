@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from lookalike.errors import LookalikeError
+from lookalike.errors import LookalikeError, ValidationError
 from lookalike.eval.datasets import (
     DATASETS,
+    INPUTS,
+    OPTIONS,
+    ClusteringDataset,
     DatasetError,
+    DatasetSpec,
     RetrievalDataset,
     RetrievalQuery,
     VerificationDataset,
@@ -46,20 +52,143 @@ def _needs(sub: str) -> Path:
 
 
 def test_registry() -> None:
-    assert {"ukbench", "oxford", "custom", "orl", "lfw"} <= set(available_datasets())
-    assert available_datasets() == sorted(available_datasets())
-    assert DATASETS["orl"] is load_orl
-    with pytest.raises(DatasetError, match="expected one of the data sets"):
+    assert {"ukbench", "oxford", "custom", "orl", "lfw", "lfw-people"} <= set(available_datasets())
+    assert available_datasets() == sorted(available_datasets()) == DATASETS.names()
+    assert DATASETS["orl"].loader is load_orl
+    unknown = r"expected a data set among \[.*'orl'.*\], got 'nope'"
+    with pytest.raises(ValidationError, match=unknown):
         load_dataset("nope")
     with pytest.raises(LookalikeError, match="already registered"):
         register_dataset("orl")(load_ukbench)
+    with pytest.raises(LookalikeError, match="already registered"):
+        register_dataset("orl", inputs=("root",))(load_orl)  # same loader, other inputs
+    assert register_dataset("orl")(load_orl) is load_orl  # the same declaration again is harmless
+
+
+def test_declared_inputs_and_options() -> None:
+    declared = {name: (DATASETS[name].inputs, DATASETS[name].options)
+                for name in ["ukbench", "oxford", "custom", "orl", "lfw", "lfw-people"]}
+    assert declared == {
+        "ukbench": (("data",), ()),
+        "oxford": (("data",), ("crop",)),
+        "custom": (("root", "truth"), ()),
+        "orl": (("data",), ()),
+        "lfw": (("data", "pairs"), ()),
+        "lfw-people": (("data",), ("max_people",)),
+    }
+
+
+def test_a_spec_refuses_unknown_inputs_and_options() -> None:
+    with pytest.raises(ValidationError, match=r"inputs of data set 'x' among .*got \['folder'\]"):
+        DatasetSpec("x", load_orl, inputs=("folder",))
+    with pytest.raises(ValidationError, match=r"options of data set 'x' among .*got \['size'\]"):
+        DatasetSpec("x", load_orl, options=("size",))
 
 
 def test_load_dataset_dispatches(tmp_path: Path) -> None:
     for n in range(8):
         _touch(tmp_path / "full" / f"ukbench{n:05d}.jpg")
-    dataset = load_dataset("ukbench", tmp_path)
+    dataset = load_dataset("ukbench", data=tmp_path)
     assert isinstance(dataset, RetrievalDataset) and len(dataset.database) == 8
+
+
+def test_load_dataset_passes_declared_options_only(tmp_path: Path) -> None:
+    _oxford(tmp_path)
+    cropped = load_dataset("oxford", data=tmp_path)
+    whole = load_dataset("oxford", data=tmp_path, crop=False, max_people=1)  # max_people: unused
+    assert isinstance(cropped, RetrievalDataset) and isinstance(whole, RetrievalDataset)
+    assert all(q.box is not None for q in cropped.queries)
+    assert all(q.box is None for q in whole.queries)
+    _lfw_images(tmp_path, {"Ann_A": 2, "Bob_B": 2, "Cid_C": 1})
+    people = load_dataset("lfw-people", data=tmp_path, crop=False)
+    assert isinstance(people, ClusteringDataset) and people.labels == (0, 0, 1, 1)
+    one = load_dataset("lfw-people", data=tmp_path, max_people=1)
+    assert isinstance(one, ClusteringDataset) and one.labels == (0, 0)
+
+
+def test_load_dataset_passes_inputs_in_declared_order(tmp_path: Path) -> None:
+    _lfw_images(tmp_path, {"Ann_A": 2, "Bob_B": 1})
+    (tmp_path / "pairs.txt").write_text("1\nAnn_A\t1\t2\nAnn_A\t1\tBob_B\t1\n")
+    pairs = load_dataset("lfw", data=tmp_path, pairs="pairs.txt", root=tmp_path / "unused")
+    assert isinstance(pairs, VerificationDataset) and pairs.name == "lfw:pairs"
+    root = _custom_root(tmp_path / "photos")
+    (root / "t.tsv").write_text("cats/a.jpg\tf.gif\n")
+    custom = load_dataset("custom", root=root, truth="t.tsv")
+    assert isinstance(custom, RetrievalDataset) and custom.name == "custom:photos"
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "message"),
+    [
+        ("ukbench", {}, "expected --data DIR for the ukbench dataset, got none"),
+        ("lfw-people", {"max_people": 3},
+         "expected --data DIR for the lfw-people dataset, got none"),
+        ("custom", {"data": "x"}, "expected --root DIR and --truth TSV for the custom dataset"),
+        ("custom", {"root": "x"}, "expected --truth TSV for the custom dataset, got none"),
+        ("lfw", {"data": "x"},
+         "expected --pairs FILE (e.g. pairsDevTest.txt) for the lfw dataset, got none"),
+        ("lfw", {"pairs": "x"}, "expected --data DIR for the lfw dataset, got none"),
+    ],
+)
+def test_load_dataset_names_the_missing_flag(name: str, given: dict[str, Any],
+                                             message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load_dataset(name, **given)
+    assert str(caught.value).startswith(message)
+
+
+def test_load_dataset_refuses_what_a_plug_in_returns_wrongly() -> None:
+    wrong = register_dataset("test-wrong")
+    wrong(lambda folder: {"not": "a data set"})  # type: ignore[type-var]  # wrong on purpose
+    try:
+        with pytest.raises(ValidationError, match=r"to return a RetrievalDataset.*got dict"):
+            load_dataset("test-wrong", data="x")
+    finally:
+        DATASETS.remove("test-wrong")
+    DATASETS.add("test-not-a-spec", load_orl)  # type: ignore[arg-type]  # a broken plug-in
+    try:
+        with pytest.raises(ValidationError, match="registered as a DatasetSpec, got function"):
+            load_dataset("test-not-a-spec", data="x")
+    finally:
+        DATASETS.remove("test-not-a-spec")
+
+
+# --------------------------------------------------------------------------- the contract
+# Every registered data set, a plug-in's included, declares inputs load_dataset knows how
+# to give, asks for a missing one by its flag, and names a folder that is not there.
+
+_GIVEN_ABSENT = {"data": "absent", "root": "absent", "truth": "absent/truth.tsv",
+                 "pairs": "absent/pairs.txt"}
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_contract_declared_names_are_known(name: str) -> None:
+    spec = DATASETS[name]
+    assert isinstance(spec, DatasetSpec) and spec.name == name
+    assert set(spec.inputs) <= set(INPUTS) and len(set(spec.inputs)) == len(spec.inputs)
+    assert set(spec.options) <= set(OPTIONS)
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_contract_a_missing_input_is_a_clear_error(name: str, tmp_path: Path) -> None:
+    spec = DATASETS[name]
+    flags = {"data": "--data DIR", "root": "--root DIR", "truth": "--truth TSV",
+             "pairs": "--pairs FILE"}
+    for left_out in spec.inputs:
+        given: dict[str, Any] = {i: tmp_path for i in spec.inputs if i != left_out}
+        with pytest.raises(ValidationError, match=re.escape(flags[left_out])) as caught:
+            load_dataset(name, **given)
+        assert f"for the {name} dataset" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_contract_an_absent_folder_is_named(name: str, tmp_path: Path) -> None:
+    spec = DATASETS[name]
+    if not spec.inputs:
+        pytest.skip(f"{name} reads no folder")
+    given: dict[str, Any] = {i: tmp_path / _GIVEN_ABSENT[i] for i in spec.inputs}
+    with pytest.raises(DatasetError, match=re.escape(str(tmp_path / "absent"))):
+        load_dataset(name, **given)
 
 
 # --------------------------------------------------------------------------- UKBench

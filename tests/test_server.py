@@ -1,11 +1,10 @@
 """The HTTP API over a real collection: search by upload, id, crop and face; images and
-thumbnails; writes behind the token; people; and hostile uploads."""
+thumbnails; uploads; people. The defences (the token, CORS, the Host check, hostile
+uploads, the body limit, ids past 64 bits) are tested fast in test_server_security.py."""
 
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -126,29 +125,6 @@ def test_images_thumbnails_and_info(client: TestClient, root: Path) -> None:
     assert client.get("/images/1/thumbnail", params={"size": 10_000}).status_code == 422
 
 
-def test_writes_need_the_token(client: TestClient, root: Path) -> None:
-    upload = {"image": ("new.png", png_bytes(pattern(77, (120, 90))), "image/png")}
-    assert client.post("/images", files=upload).status_code == 401
-    assert client.post("/images", files=upload,
-                       headers={"Authorization": "Bearer wrong-token"}).status_code == 401
-    added = client.post("/images", files=upload, headers=AUTH).json()
-    assert (root / "uploads").is_dir() and Path(added["path"]).parent == root / "uploads"
-    found = client.post("/search", data={"image_id": str(added["image_id"]), "k": "1",
-                                         "channel": "global"}).json()
-    assert found["results"][0]["image_id"] == added["image_id"]
-    assert client.delete(f"/images/{added['image_id']}").status_code == 401
-    assert client.delete(f"/images/{added['image_id']}", headers=AUTH).json() == {"removed": 1}
-    assert not Path(added["path"]).exists()
-    assert client.get(f"/images/{added['image_id']}").status_code == 404
-
-
-def test_without_a_token_writes_are_off(root: Path) -> None:
-    with TestClient(create_app(root, allowed_hosts=["testserver"])) as readonly:
-        answer = readonly.post("/people/update", json={"reset": False})
-        assert answer.status_code == 403 and "--token" in answer.json()["detail"]
-        assert readonly.get("/health").status_code == 200
-
-
 def test_people_over_http(client: TestClient) -> None:
     people = client.get("/people").json()["people"]
     assert [p["faces"] for p in people] == [2, 1]
@@ -170,45 +146,9 @@ def test_people_over_http(client: TestClient) -> None:
     bad = client.post("/people/merge", json={"people": [first]}, headers=AUTH)
     assert bad.status_code == 422
     assert client.get("/people/999999/faces").status_code == 404
-
-
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG that claims a size in its header, with a tiny compressed body."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = zlib.compress(b"\0" * 1000)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(
-        b"IEND", b"")
-
-
-@pytest.mark.parametrize(("name", "data", "kind", "status", "reason"), [
-    ("notes.txt", b"hello, not an image", "image/png", 422, "not an image"),
-    ("photo.png", png_bytes(pattern(1))[:300], "image/png", 422, "truncated"),
-    ("photo.png", png_bytes(pattern(1)), "text/plain", 415, "content type"),
-    ("bomb.png", _png_header(30_000, 30_000), "image/png", 413, "pixels"),
-    ("huge.png", b"\0" * 2_030_000, "image/png", 413, "bytes"),
-    ("body.png", b"\0" * 3_000_000, "image/png", 413, "request body"),
-    ("empty.png", b"", "image/png", 422, "empty"),
-])
-def test_hostile_uploads_are_refused(client: TestClient, name: str, data: bytes, kind: str,
-                                     status: int, reason: str) -> None:
-    for answer in (client.post("/search", files={"image": (name, data, kind)}),
-                   client.post("/images", files={"image": (name, data, kind)}, headers=AUTH)):
-        assert answer.status_code == status, answer.text
-        assert reason in answer.json()["detail"]
-    assert client.get("/health").json()["images"] == 10  # nothing was added
-
-
-def test_cors_is_off_unless_configured(client: TestClient, root: Path) -> None:
-    answer = client.get("/health", headers={"Origin": "https://evil.example"})
-    assert "access-control-allow-origin" not in answer.headers
-    with TestClient(create_app(root, cors_origins=["https://app.example"],
-                               allowed_hosts=["testserver"])) as open_client:
-        allowed = open_client.get("/health", headers={"Origin": "https://app.example"})
-        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert client.get("/people", params={"min_faces": 2**64}).status_code == 200
+    assert client.post(f"/people/{2**64}/name", json={"name": "x"},
+                       headers=AUTH).status_code == 422
 
 
 def test_serve_refuses_a_missing_collection_and_short_tokens(
@@ -219,25 +159,6 @@ def test_serve_refuses_a_missing_collection_and_short_tokens(
     assert "expected a collection" in capsys.readouterr().err
     with pytest.raises(ValueError, match="at least 8 characters"):
         create_app(root, token="short")
-
-
-def test_hosts_tokens_boxes_and_ids_are_checked(client: TestClient, root: Path) -> None:
-    # Another site's page reaching the server through DNS rebinding gets nothing.
-    assert client.get("/health", headers={"Host": "evil.example"}).status_code == 400
-    with TestClient(create_app(root)) as default:  # default: this machine's names only
-        assert default.get("/health").status_code == 400  # 'testserver' is not one
-        assert default.get("/health", headers={"Host": "127.0.0.1:8000"}).status_code == 200
-    people = client.get("/people").json()["people"]
-    rename = f"/people/{people[0]['id']}/name"
-    assert client.post(rename, json={"name": "x"},
-                       headers={"Authorization": TOKEN}).status_code == 401  # no scheme
-    assert client.post(rename, json={"name": "Ok"},
-                       headers={"Authorization": f"bearer  {TOKEN}"}).status_code == 200
-    nan = client.post("/search", data={"image_id": "1", "box": "nan,nan,nan,nan"})
-    assert nan.status_code == 422 and "finite" in nan.json()["detail"]
-    assert client.get(f"/images/{2**70}").status_code == 422
-    assert client.get("/docs").status_code == 404  # its page would load scripts from a CDN
-    assert client.get("/health").headers["x-content-type-options"] == "nosniff"
 
 
 def test_folder_filter_is_a_folder_and_ranks_restart(client: TestClient) -> None:

@@ -31,19 +31,35 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
+        await self._counting(scope, receive, send)
+
+    async def _counting(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen = 0
+        over = started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                over = True
                 raise BodyTooLarge
             return message
 
+        async def passed(message: Message) -> None:
+            nonlocal started
+            # The app may catch the cut-off itself (FastAPI answers 400, "error parsing
+            # the body"): its answer is dropped for the 413 that says why.
+            if not over:
+                started = True
+                await send(message)
+
         try:
-            await self.app(scope, counted, send)
-        except BodyTooLarge:
+            await self.app(scope, counted, passed)
+        except Exception:  # after the cut-off, any error is the cut-off's doing
+            if not over:
+                raise
+        if over and not started:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:

@@ -1,0 +1,186 @@
+"""What several commands share: options, the settings they ask for, argument parsers, output.
+
+The config builders only read what the command line gave; anything left unsaid comes from
+the collection's own manifest (or the library's defaults), so that a search-time option
+never silently resets a setting fixed when the collection was created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from lookalike.collection import (
+    Collection,
+    FacesChannelConfig,
+    GlobalChannelConfig,
+    LocalChannelConfig,
+)
+from lookalike.extractors import available_extractors
+from lookalike.faces import DETECTORS
+from lookalike.images import DEFAULT_MAX_PIXELS
+from lookalike.local.features import FEATURE_KINDS
+
+# What ``add_subparsers`` returns; each command module adds its parsers to it.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+# -- argument parsers -------------------------------------------------------------------------
+
+def parse_list(text: str) -> list[str]:
+    """A comma-separated list (channels, CORS origins), blanks dropped."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        x0, y0, x1, y1 = (float(part) for part in parts)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1, got '{text}'") from error
+    return x0, y0, x1, y1
+
+
+def parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got '{text}'") from error
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+def collection_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--collection", "-c", required=True, type=Path, metavar="DIR",
+                        help="the collection directory")
+
+
+def model_options(parser: argparse.ArgumentParser, *, default_extractor: str | None) -> None:
+    parser.add_argument("--extractor", choices=available_extractors(), default=default_extractor,
+                        help="global embedding model (default: the collection's own, "
+                             "or efficientnet-lite0 for a new one)")
+    parser.add_argument("--index", default=None, metavar="SPEC",
+                        help="vector index: auto (default), flat, hnsw[:M=32,ef_search=64], "
+                             "ivfpq[:nlist=1024,m=64]")
+    parser.add_argument("--whiten", type=int, default=None, metavar="DIM",
+                        help="PCA-whiten embeddings to DIM dimensions, learned on the collection")
+    parser.add_argument("--whiten-from", default=None, metavar="NPZ",
+                        help="apply a PCA-whitening learned on another collection")
+
+
+def local_options(parser: argparse.ArgumentParser, *, stored: bool,
+                  channels: bool = False) -> None:
+    """Options of the local channel; ``stored`` adds the ones fixed at creation."""
+    if channels:
+        parser.add_argument("--channels", type=parse_list, default=None, metavar="LIST",
+                            help="channels of a new collection, comma-separated among global "
+                                 "(default), local, faces, regions and text, e.g. "
+                                 "global,regions,text")
+    if stored:
+        parser.add_argument("--features", choices=FEATURE_KINDS, default=None,
+                            help="local features (default rootsift)")
+        parser.add_argument("--max-features", type=int, default=None, metavar="N",
+                            help="keypoints kept per image, strongest first (default 1500)")
+        parser.add_argument("--vocabulary", type=Path, default=None, metavar="NPZ",
+                            help="a vocabulary tree trained elsewhere (lookalike vocabulary); "
+                                 "default: train one on the collection")
+    parser.add_argument("--verify", type=int, default=None, metavar="R",
+                        help="local channel: re-rank the top R by RANSAC (default 100, 0: off)")
+
+
+def faces_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=None,
+                        help="faces channel: face detector (default centerface)")
+    parser.add_argument("--min-face", type=int, default=None, metavar="PX",
+                        help="faces channel: ignore faces smaller than this (default 20)")
+    parser.add_argument("--min-face-score", type=float, default=None, metavar="P",
+                        dest="min_score",
+                        help="faces channel: ignore detections scored below this (default 0.5)")
+
+
+def max_pixels_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="refuse images with more pixels, against decompression bombs "
+                             f"(default {DEFAULT_MAX_PIXELS:,})")
+
+
+# -- the settings the options ask for ---------------------------------------------------------
+
+def config(args: argparse.Namespace, root: Path | None = None) -> GlobalChannelConfig | None:
+    """The settings asked for on the command line, on top of the collection's own."""
+    given = {key: getattr(args, key) for key in ("extractor", "index", "whiten", "whiten_from")
+             if getattr(args, key) is not None}
+    if not given:
+        return None
+    base = (Collection.read_config(root) if root is not None else None) or GlobalChannelConfig()
+    if "whiten" in given or "whiten_from" in given:
+        base = dataclasses.replace(base, whiten=None, whiten_from=None)
+    return dataclasses.replace(base, **given)
+
+
+def local_config(args: argparse.Namespace, root: Path | None = None) -> LocalChannelConfig | None:
+    """The local-channel settings asked for on the command line, on top of the collection's."""
+    given = {name: getattr(args, name) for name in ("features", "max_features", "vocabulary",
+                                                    "verify")
+             if getattr(args, name, None) is not None}
+    if "vocabulary" in given:
+        given["vocabulary"] = str(given["vocabulary"])
+    if not given:
+        return None
+    recorded = Collection.read_configs(root).get("local") if root is not None else None
+    base = recorded if isinstance(recorded, LocalChannelConfig) else LocalChannelConfig()
+    return dataclasses.replace(base, **given)
+
+
+def faces_config(args: argparse.Namespace, root: Path | None = None) -> FacesChannelConfig | None:
+    """The faces-channel settings asked for on the command line, on top of the collection's."""
+    given = {name: getattr(args, name) for name in ("detector", "min_face", "min_score")
+             if getattr(args, name, None) is not None}
+    if not given:
+        return None
+    recorded = Collection.read_configs(root).get("faces") if root is not None else None
+    base = recorded if isinstance(recorded, FacesChannelConfig) else FacesChannelConfig()
+    return dataclasses.replace(base, **given)
+
+
+# -- output -----------------------------------------------------------------------------------
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def show(args: argparse.Namespace, data: Any, text: str) -> None:
+    """``data`` as JSON with ``--json``, else ``text``."""
+    if args.json:
+        print_json(data)
+    else:
+        print(text)
+
+
+@contextmanager
+def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on stderr driven by the library's (done, total) callback."""
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit="img", file=sys.stderr,
+                       disable=quiet, dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()

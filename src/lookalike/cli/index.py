@@ -1,0 +1,88 @@
+"""``lookalike index``: add or update images and folders, and import their annotations."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lookalike.cli.common import (
+    Commands,
+    collection_option,
+    config,
+    faces_config,
+    faces_options,
+    local_config,
+    local_options,
+    max_pixels_option,
+    model_options,
+    print_json,
+    progress_bar,
+)
+from lookalike.collection import Collection, ImportReport, IndexReport, RegionsChannelConfig
+
+
+def add_parser(commands: Commands) -> None:
+    parser = commands.add_parser("index", help="add or update images and folders")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    collection_option(parser)
+    model_options(parser, default_extractor=None)
+    local_options(parser, stored=True, channels=True)
+    faces_options(parser)
+    parser.add_argument("--no-recursive", action="store_true",
+                        help="do not descend into sub-folders")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
+                        help="captions, tags and categories from a CSV/TSV/JSON sidecar, "
+                             "imported after indexing (paths relative to the file)")
+    max_pixels_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_index)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    collection = _collection(args)
+    imported = None
+    with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
+        report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
+        if args.annotations is not None:
+            imported = collection.annotations.import_sidecar(args.annotations)
+    if args.json:
+        print_json({**report.as_dict(),
+                    **({"annotations": imported.as_dict()} if imported else {})})
+    else:
+        print(format_report(report))
+        if imported is not None:
+            print(_format_import(imported, args.annotations))
+    return 0
+
+
+def _collection(args: argparse.Namespace) -> Collection:
+    local = local_config(args, args.collection)
+    faces = faces_config(args, args.collection)
+    # Options of a channel on a new collection ask for that channel (Collection does the same).
+    regions = None
+    if (args.extractor and "regions" in (args.channels or [])
+            and not (args.collection / "manifest.json").exists()):
+        # A new collection embeds its regions with the model it embeds whole images with.
+        regions = RegionsChannelConfig(extractor=args.extractor)
+    return Collection(args.collection, channels=args.channels,
+                      global_config=config(args, args.collection), local_config=local,
+                      faces_config=faces, regions_config=regions,
+                      batch_size=args.batch_size, max_pixels=args.max_pixels)
+
+
+def format_report(report: IndexReport) -> str:
+    lines = [
+        f"indexed {report.added} new, {report.updated} changed, {report.unchanged} unchanged, "
+        f"{report.removed} removed, {len(report.failures)} failed "
+        f"in {report.seconds:.1f} s ({report.images_per_s:.1f} images/s)"
+    ]
+    lines += [f"  failed: {path}: {reason}" for path, reason in report.failures]
+    return "\n".join(lines)
+
+
+def _format_import(imported: ImportReport, sidecar: Path) -> str:
+    return (f"annotated {imported.annotated} images from {sidecar}"
+            + (f"; {len(imported.unknown)} paths not in the collection, e.g. "
+               f"{imported.unknown[0]}" if imported.unknown else ""))

@@ -1,0 +1,99 @@
+"""``lookalike search``: the images most like a query image, or matching a text, or both."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lookalike.cli.common import (
+    Commands,
+    collection_option,
+    local_config,
+    local_options,
+    max_pixels_option,
+    parse_box,
+    parse_date,
+    print_json,
+)
+from lookalike.collection import Collection, SearchFilter
+from lookalike.errors import ValidationError
+from lookalike.fusion import FUSIONS
+
+
+def add_parser(commands: Commands) -> None:
+    parser = commands.add_parser("search", help="find the images most like a query image, "
+                                                "or matching a text, or both")
+    parser.add_argument("image", type=Path, metavar="IMAGE", nargs="?", default=None)
+    collection_option(parser)
+    parser.add_argument("--text", "-t", default=None, metavar="TEXT",
+                        help="search annotations by text (BM25 and meaning); with an IMAGE, "
+                             "'like this image, and TEXT'")
+    parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    parser.add_argument("--channel", default="global",
+                        help="global (default), local, faces, regions, text, or auto (every "
+                             "channel the collection has, fused)")
+    parser.add_argument("--fusion", choices=FUSIONS, default="auto",
+                        help="how several rankings become one: auto (default, the measured "
+                             "best: the learned ranker if trained, else rrf of the image "
+                             "channels), rrf, weighted, learned ('lookalike ranker train')")
+    parser.add_argument("--box", type=parse_box, default=None, metavar="X0,Y0,X1,Y1",
+                        help="search with this region of the query only, in its pixels")
+    _filter_options(parser)
+    local_options(parser, stored=False)
+    parser.add_argument("--json", action="store_true")
+    max_pixels_option(parser)
+    parser.set_defaults(handler=run_search)
+
+
+def _filter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--category", action="append", default=[], metavar="NAME",
+                        help="keep images of this category (repeat for several)")
+    parser.add_argument("--folder", default=None, metavar="DIR",
+                        help="keep images under this folder")
+    parser.add_argument("--since", type=parse_date, default=None, metavar="YYYY-MM-DD",
+                        help="keep images taken (or modified) on or after this day")
+    parser.add_argument("--until", type=parse_date, default=None, metavar="YYYY-MM-DD",
+                        help="keep images taken (or modified) on or before this day")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if args.image is None and args.text is None:
+        raise ValidationError("expected a query IMAGE, --text or both, got neither")
+    collection = Collection(args.collection, local_config=local_config(args, args.collection),
+                            max_pixels=args.max_pixels)
+    filters = SearchFilter(categories=tuple(args.category), folder=args.folder,
+                           date_from=args.since, date_to=args.until)
+    with collection.open(create=False):
+        results = collection.search(args.image, text=args.text, k=args.k, channel=args.channel,
+                                    box=args.box, filters=filters, fusion=args.fusion)
+    if args.json:
+        print_json({"query": None if args.image is None else str(args.image),
+                    "text": args.text, "channel": args.channel, "fusion": args.fusion,
+                    "filters": filters.as_dict(),
+                    "results": [result.as_dict() for result in results]})
+    else:
+        for result in results:
+            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{_why(result.evidence)}")
+    return 0
+
+
+def _why(evidence: dict[str, Any]) -> str:
+    """A short reason for a result, from its channel's evidence."""
+    local = evidence.get("local", evidence)
+    if local.get("verified"):
+        return f"  ({local['inliers']} inliers)"
+    region = evidence.get("regions", evidence)
+    if region.get("region") in ("object", "window"):
+        what = region.get("label") or "window"
+        return f"  ({what} at {region['region_box']})"
+    text = evidence.get("text", evidence)
+    if "matched" in text or "bm25" in text:
+        return f"  (text: {text.get('matched') or 'words'})"
+    face = evidence.get("faces", evidence)
+    if "face_box" in face:
+        person = face.get("person") or {}
+        who = person.get("name") or (f"person {person['id']}" if person else "face")
+        verdict = "same person" if face["same_person"] else "different person"
+        return f"  ({who} at {face['face_box']}, distance {face['distance']:.3f}: {verdict})"
+    return ""

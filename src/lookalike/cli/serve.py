@@ -1,0 +1,58 @@
+"""``lookalike serve``: the HTTP API and the web page over one collection."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from lookalike.cli.common import Commands, collection_option, parse_list
+from lookalike.errors import MissingDependencyError, ValidationError
+
+
+def add_parser(commands: Commands) -> None:
+    parser = commands.add_parser("serve", help="serve the HTTP API and the web page")
+    collection_option(parser)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--token", default=None,
+                        help="token for the write endpoints (default: $LOOKALIKE_TOKEN; "
+                             "without one, writes are refused)")
+    parser.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB")
+    parser.add_argument("--max-pixels", type=int, default=40_000_000, metavar="N",
+                        help="refuse uploads and images with more pixels (default 40,000,000)")
+    parser.add_argument("--cors", default=None, metavar="ORIGINS",
+                        help="comma-separated origins allowed to call the API (default: none)")
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from lookalike.server import create_app
+    except ImportError as error:
+        raise MissingDependencyError("fastapi and uvicorn", "lookalike serve", "server") \
+            from error
+    if not (args.collection / "manifest.json").exists():
+        raise ValidationError(f"expected a collection at {args.collection}, found none; "
+                              "create one with lookalike index")
+    token = args.token or os.environ.get("LOOKALIKE_TOKEN") or None
+    app = create_app(args.collection, token=token,
+                     max_upload_bytes=int(args.max_upload_mb * 2**20),
+                     max_pixels=args.max_pixels,
+                     cors_origins=parse_list(args.cors) if args.cors else None,
+                     allowed_hosts=_allowed_hosts(args.host))
+    writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
+    print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _allowed_hosts(host: str) -> list[str]:
+    """Host names the server answers to: this machine's, and the address it binds to; bound
+    to every interface, any name (then a token guards the writes, nothing the reads)."""
+    local = ["localhost", "127.0.0.1", "[::1]"]
+    return ["*"] if host in ("0.0.0.0", "::") else [*local, host]

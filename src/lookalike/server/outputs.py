@@ -1,0 +1,50 @@
+"""The library's records shaped as the API's answers (:mod:`lookalike.server.schemas`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.responses import Response
+
+from lookalike.collection import (
+    AnnotationRecord,
+    ImageFace,
+    ImageRecord,
+    Person,
+    SearchResult,
+)
+from lookalike.server import schemas
+
+
+def image_out(record: ImageRecord) -> schemas.ImageOut:
+    return schemas.ImageOut(id=record.id, path=record.path, name=Path(record.path).name,
+                            width=record.width, height=record.height,
+                            thumbnail=f"/images/{record.id}/thumbnail")
+
+
+def result_out(result: SearchResult, record: ImageRecord | None) -> schemas.ResultOut:
+    """A result with its image's size (from ``record``), so the page can lay it out."""
+    return schemas.ResultOut(
+        rank=result.rank, image_id=result.image_id, path=result.path,
+        name=Path(result.path).name, score=result.score,
+        width=record.width if record else None, height=record.height if record else None,
+        thumbnail=f"/images/{result.image_id}/thumbnail", evidence=result.evidence)
+
+
+def face_out(face: ImageFace) -> schemas.FaceOut:
+    shown = face.as_dict()
+    return schemas.FaceOut(face_id=shown["face_id"], box=shown["box"], score=shown["score"],
+                           person=shown["person"])
+
+
+def annotation_out(note: AnnotationRecord) -> schemas.AnnotationOut:
+    return schemas.AnnotationOut(**note.as_dict())
+
+
+def person_out(person: Person) -> schemas.PersonOut:
+    return schemas.PersonOut(**person.as_dict())
+
+
+def jpeg(data: bytes) -> Response:
+    """A thumbnail or face crop; it changes only with the photo, so browsers may keep it."""
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})

@@ -1,0 +1,29 @@
+"""GET /health and GET /stats: is the server up, and what it holds and has served."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from lookalike.server import schemas
+from lookalike.server.state import State
+
+router = APIRouter()
+
+
+@router.get("/health")
+def health(state: State) -> schemas.Health:
+    with state.using() as collection:
+        return schemas.Health(status="ok", images=collection.count(),
+                              channels=collection.channel_names)
+
+
+@router.get("/stats")
+def stats(state: State) -> dict[str, Any]:
+    with state.using() as collection:
+        info = collection.info()
+    return {"collection": info, "server": {
+        "uptime_s": round(time.time() - state.started, 1), "requests": state.requests,
+        "searches": state.searches}}

@@ -1,0 +1,82 @@
+"""Faces grouped into people: list and look, and (with the token) cluster, name, merge,
+split and reject; and a face's picture."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from lookalike.server import schemas
+from lookalike.server.inputs import MAX_ID, Id, check_ids
+from lookalike.server.outputs import jpeg, person_out
+from lookalike.server.state import WRITE, State
+
+router = APIRouter()
+
+
+@router.get("/people")
+def people(state: State, min_faces: Annotated[int, Query(ge=0)] = 1) -> schemas.PeopleList:
+    # No person has more faces than SQLite can count, so a larger minimum means the same.
+    min_faces = min(min_faces, MAX_ID)
+    with state.using() as collection:
+        found = collection.people
+        return schemas.PeopleList(people=[person_out(p) for p in found.all(min_faces)],
+                                  unassigned_faces=found.unassigned())
+
+
+@router.get("/people/{person_id}/faces")
+def person_faces(state: State, person_id: Id) -> schemas.PersonFaces:
+    with state.using() as collection:
+        found = collection.people
+        return schemas.PersonFaces(
+            person=person_out(found.get(person_id)),
+            faces=[schemas.FaceRefOut(**face.as_dict()) for face in found.faces(person_id)])
+
+
+@router.post("/people/update", dependencies=WRITE)
+def update(state: State, body: schemas.UpdateIn) -> dict[str, int]:
+    with state.using() as collection:
+        return collection.people.update(reset=body.reset).as_dict()
+
+
+@router.post("/people/merge", dependencies=WRITE)
+def merge(state: State, body: schemas.MergeIn) -> schemas.PersonOut:
+    check_ids(body.people, "person")
+    with state.using() as collection:
+        return person_out(collection.people.merge(body.people))
+
+
+@router.post("/people/{person_id}/name", dependencies=WRITE)
+def name(state: State, person_id: int, body: schemas.NameIn) -> schemas.PersonOut:
+    check_ids([person_id], "person")
+    with state.using() as collection:
+        return person_out(collection.people.name(person_id, (body.name or "").strip() or None))
+
+
+@router.post("/people/{person_id}/split", dependencies=WRITE)
+def split(state: State, person_id: int, body: schemas.FacesIn) -> schemas.PersonOut:
+    check_ids([person_id], "person")
+    with state.using() as collection:
+        return person_out(collection.people.split(person_id, body.faces))
+
+
+@router.post("/faces/reject", dependencies=WRITE)
+def reject(state: State, body: schemas.FacesIn) -> dict[str, list[dict[str, int]]]:
+    check_ids(body.faces, "face")
+    with state.using() as collection:
+        left = collection.people.reject(body.faces)
+    return {"rejected": [{"face_id": f, "person_id": p} for f, p in left.items()]}
+
+
+@router.get("/faces/{face_id}/thumbnail")
+def face_thumbnail(state: State, face_id: Id,
+                   size: Annotated[int, Query(ge=16, le=512)] = 160) -> Response:
+    with state.using() as collection:
+        face = collection.face(face_id)
+        record = collection.image(face.image_id)
+    x0, y0, x1, y1 = face.box
+    # Cropped (or read from the collection's cache) outside the lock, like thumbnails.
+    return jpeg(state.guard(lambda: state.collection.media.face_crop(
+        face_id, record.path, (x0, y0, x1, y1), size)))

@@ -1,0 +1,104 @@
+"""POST /search (by an upload, an indexed image, a text, or an image and a text) and
+POST /clicks (which result of a logged search was opened)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+
+from lookalike.collection import SearchFilter
+from lookalike.images import Box
+from lookalike.server import schemas
+from lookalike.server.inputs import parse_box, parse_date, read_upload
+from lookalike.server.outputs import result_out
+from lookalike.server.state import ServerState, State
+
+router = APIRouter()
+
+
+@router.post("/search")
+def search(state: State,
+           image: Annotated[UploadFile | None, File()] = None,
+           image_id: Annotated[int | None, Form()] = None,
+           text: Annotated[str | None, Form(max_length=1000)] = None,
+           box: Annotated[str | None, Form()] = None,
+           channel: Annotated[str, Form()] = "auto",
+           fusion: Annotated[str, Form()] = "auto",
+           k: Annotated[int, Form(ge=1, le=200)] = 24,
+           offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
+           folder: Annotated[str | None, Form(max_length=4096)] = None,
+           category: Annotated[list[str] | None, Form(max_length=200)] = None,
+           date_from: Annotated[str | None, Form(max_length=10)] = None,
+           date_to: Annotated[str | None, Form(max_length=10)] = None,
+           log: Annotated[bool, Form()] = False,
+           ) -> schemas.SearchResponse:
+    text = (text or "").strip() or None
+    _check_query(image, image_id, text, folder)
+    started = time.perf_counter()
+    region = parse_box(box)
+    filters = state.guard(lambda: SearchFilter(
+        categories=tuple(c for c in (category or []) if c.strip()), folder=folder or None,
+        date_from=parse_date(date_from), date_to=parse_date(date_to)))
+    pixels = _query_pixels(state, image, image_id, channel, region)
+    with state.using() as collection:
+        found, rankings = collection.search_with_rankings(
+            pixels, text=text, k=offset + k, channel=channel, box=region,
+            filters=filters, fusion=fusion)
+        page = found[offset:offset + k]
+        records = {result.image_id: collection.image(result.image_id) for result in page}
+        # Logged only when asked (the page asks, so its clicks can train the ranker).
+        query_id = collection.feedback.log_search(
+            rankings, [result.image_id for result in page]) if log else None
+        state.searches += 1
+    return schemas.SearchResponse(
+        channel=channel, k=k, offset=offset, text=text, fusion=fusion,
+        filters=filters.as_dict(), query_id=query_id,
+        took_ms=round(1000 * (time.perf_counter() - started), 2),
+        query=None if pixels is None else schemas.QueryOut(
+            image_id=image_id, width=pixels.shape[1], height=pixels.shape[0],
+            box=list(region) if region else None),
+        results=[result_out(result, records.get(result.image_id)) for result in page])
+
+
+@router.post("/clicks")
+def click(state: State, body: schemas.ClickIn) -> dict[str, int]:
+    """Log that a result was opened; clicks train the learned ranker (no token needed:
+    the owner decides when to train on them)."""
+    with state.using() as collection:
+        return {"rank": collection.feedback.log_click(body.query_id, body.image_id)}
+
+
+def _check_query(image: UploadFile | None, image_id: int | None, text: str | None,
+                 folder: str | None) -> None:
+    if folder and not Path(folder).is_absolute():
+        raise HTTPException(422, f"expected an absolute folder, got {folder!r}")
+    if image is not None and image_id is not None:
+        raise HTTPException(422, "expected an uploaded 'image' or an 'image_id', not both")
+    if image is None and image_id is None and text is None:
+        raise HTTPException(422, "expected an uploaded 'image', an 'image_id', a 'text', "
+                                 "or an image and a text")
+
+
+def _query_pixels(state: ServerState, image: UploadFile | None, image_id: int | None,
+                  channel: str, region: Box | None) -> np.ndarray | None:
+    """The query image decoded, or None for a search by text alone. Read and decoded
+    outside the lock, so uploads decode in parallel."""
+    if image is None and image_id is None:
+        return None
+    name = None
+    if image is not None:
+        source: bytes | str = read_upload(image, state.max_upload_bytes)
+        name = image.filename or "upload"
+    else:
+        source = _indexed_path(state, int(image_id or 0))
+    return state.guard(lambda: state.collection.decode_query(
+        source, channel=channel, box=region, name=name))
+
+
+def _indexed_path(state: ServerState, image_id: int) -> str:
+    with state.using() as collection:
+        return collection.image(image_id).path
