@@ -40,13 +40,13 @@ from typing import Any
 import numpy as np
 import skimage.data as skimage_data
 from common import DEFAULT_DATA, RESULTS, markdown_table, save
+from lookalike.eval.runner import EvalSettings, dataset_face_vectors
 from PIL import Image
 
 from lookalike.collection import Collection, FacesChannelConfig, GlobalChannelConfig
 from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.eval import evaluate, metrics
 from lookalike.eval.datasets import load_lfw_pairs, load_lfw_people
-from lookalike.eval.runner import EvalSettings, dataset_face_vectors
 from lookalike.faces import FaceAnalyzer, align_face, central_face
 from lookalike.faces.cluster import chinese_whispers, cluster_faces
 from lookalike.images import load_image
@@ -122,8 +122,8 @@ def quality(data: Path, detectors: list[str]) -> None:
     for detector in detectors:
         faces = FacesChannelConfig(detector=detector)
         verified = evaluate("lfw", data=lfw, pairs=Path("pairsDevTest.txt"), channel="faces",
-                            faces_config=faces)
-        identified = evaluate("orl", data=orl, channel="faces", faces_config=faces)
+            configs={"faces": faces})
+        identified = evaluate("orl", data=orl, channel="faces", configs={"faces": faces})
         rows.append({"method": f"faces channel: {detector} + dlib-resnet",
                      "lfw_accuracy": verified["accuracy"], "lfw_std": verified["accuracy_std"],
                      "lfw_images_without_face": verified["images_without_face"],

@@ -29,8 +29,9 @@ MODELS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mob
 
 def learn_oxford_whitening(data: Path, model: str, dim: int, scratch: Path) -> Path:
     """Fit the whitening on the Oxford subset's collection and write it to an .npz."""
-    from lookalike.eval.datasets import load_oxford
     from lookalike.eval.runner import EvalSettings, build_collection
+
+    from lookalike.eval.datasets import load_oxford
 
     config = GlobalChannelConfig(extractor=model, whiten=dim)
     dataset = load_oxford(data / "oxford5k_subset")
@@ -59,11 +60,12 @@ def main() -> None:
                     GlobalChannelConfig(extractor=model, whiten=dim),
                 )
             for label, (ukbench_config, oxford_config) in variants.items():
-                ukbench = evaluate("ukbench", config=ukbench_config, data=args.data / "ukbench56")
+                ukbench = evaluate("ukbench", data=args.data / "ukbench56",
+                    configs={"global": ukbench_config})
                 oxford_data = args.data / "oxford5k_subset"
-                oxford = evaluate("oxford", config=oxford_config, data=oxford_data)
-                oxford_full = evaluate("oxford", config=oxford_config, crop=False,
-                                       data=oxford_data)
+                oxford = evaluate("oxford", data=oxford_data, configs={"global": oxford_config})
+                oxford_full = evaluate("oxford", crop=False,
+                                       data=oxford_data, configs={"global": oxford_config})
                 rows.append({
                     "model": model, "whitening": label,
                     "ukbench_ns": ukbench["ns_score"], "ukbench_map": ukbench["map"],

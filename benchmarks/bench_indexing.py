@@ -71,8 +71,8 @@ def pipeline_run(files: list[Path], model: str, batch: int) -> dict[str, Any]:
         folder.mkdir()
         for path in files:  # links keep the bytes on the same disk without copying
             (folder / path.name).symlink_to(path)
-        collection = Collection(Path(scratch) / "c", global_config=GlobalChannelConfig(
-            extractor=model), batch_size=batch).open()
+        collection = Collection(Path(scratch) / "c", batch_size=batch,
+                                configs={"global": GlobalChannelConfig(extractor=model)}).open()
         collection.channels["global"].prepare()
         report = collection.index([folder])
         collection.search(files[0], k=1)  # builds the in-memory index that info() measures

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 from common import DEFAULT_DATA, markdown_table, save
+from lookalike.eval.runner import EvalSettings, default_collection_dir
 
 from lookalike import Collection, GlobalChannelConfig, LocalChannelConfig
 from lookalike.collection.local_channel import unpack
 from lookalike.eval import evaluate
 from lookalike.eval.datasets import load_oxford
-from lookalike.eval.runner import EvalSettings, default_collection_dir
 from lookalike.images import load_image
 from lookalike.local.features import SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
@@ -77,7 +77,7 @@ def oxford_tree(data: Path, features: str) -> Path:
     settings = EvalSettings(config=GlobalChannelConfig(), channel="local",
                             local=LocalChannelConfig(features=features))
     evaluate("oxford", data=data / "oxford5k_subset", channel="local",
-             local_config=settings.local)
+        configs={"local": settings.local})
     return default_collection_dir(dataset.name, dataset.database, settings) / "local" / \
         "vocabulary.npz"
 
@@ -91,7 +91,8 @@ def quality(data: Path) -> None:
                 ("oxford", "oxford5k_subset", None),
                 ("ukbench", "ukbench56", str(trees[features]))):
             config = LocalChannelConfig(features=features, vocabulary=vocabulary, **search)
-            report = evaluate(dataset, data=data / folder, channel="local", local_config=config)
+            report = evaluate(dataset, data=data / folder, channel="local",
+                configs={"local": config})
             key = "oxford" if dataset == "oxford" else "ukbench"
             row[f"{key}_map"] = report["map"]
             row[f"{key}_query_ms"] = report["query_ms_p50"]
@@ -106,7 +107,7 @@ def quality(data: Path) -> None:
                                 f"{' + RootSIFT, RRF' if channel == 'auto' else ''})"}
         oxford = evaluate("oxford", data=data / "oxford5k_subset", channel=channel)
         ukbench = evaluate("ukbench", data=data / "ukbench56", channel=channel,
-                           local_config=LocalChannelConfig(vocabulary=str(trees["rootsift"])))
+            configs={"local": LocalChannelConfig(vocabulary=str(trees["rootsift"]))})
         row.update(oxford_map=oxford["map"], oxford_query_ms=oxford["query_ms_p50"],
                    ukbench_map=ukbench["map"], ukbench_ns=ukbench["ns_score"],
                    ukbench_query_ms=ukbench["query_ms_p50"])
@@ -138,7 +139,7 @@ def variance(data: Path, seeds: list[int]) -> None:
         for name, (features, search) in configurations.items():
             config = LocalChannelConfig(features=features, seed=seed, **search)
             report = evaluate("oxford", data=data / "oxford5k_subset", channel="local",
-                              local_config=config)
+                configs={"local": config})
             rows.append({"seed": seed, "configuration": name, "oxford_map": report["map"]})
             print(rows[-1], flush=True)
     summary = []
@@ -209,7 +210,7 @@ def _index_throughput(data: Path, tree: VocabularyTree) -> dict[str, Any]:
         tree_file = Path(scratch) / "tree.npz"
         tree.save(tree_file)
         config = LocalChannelConfig(vocabulary=str(tree_file))
-        collection = Collection(Path(scratch) / "c", channels=["local"], local_config=config)
+        collection = Collection(Path(scratch) / "c", channels=["local"], configs={"local": config})
         with collection:
             report = collection.index([data / "oxford5k_subset" / "jpg"])
             stats = collection.info()["channels"]["local"]

@@ -86,7 +86,7 @@ def run_regions(args: argparse.Namespace) -> None:
     rows = []
     for name, config in setups.items():
         report = evaluate("oxford", data=args.data / "oxford5k_subset", channel="regions",
-                          regions_config=config)
+            configs={"regions": config})
         rows.append({"regions": name, **config.stored_settings(), "map": report["map"],
                      "top1": report["top1"], "index_images_per_s": report["index_images_per_s"],
                      "query_ms_p50": report["query_ms_p50"]})
@@ -98,9 +98,8 @@ def run_regions(args: argparse.Namespace) -> None:
 
 def fmnist_collection(folder: Path) -> Path:
     root = cache_dir() / "bench" / "fmnist-collection"
-    with Collection(root, channels=list(FMNIST_CHANNELS),
-                    regions_config=RegionsChannelConfig(),
-                    text_config=TextChannelConfig()).open() as collection:
+    configs = {"regions": RegionsChannelConfig(), "text": TextChannelConfig()}
+    with Collection(root, channels=list(FMNIST_CHANNELS), configs=configs).open() as collection:
         report = collection.index([folder])
         if report.processed:
             print(f"indexed {report.processed} images at {report.images_per_s:.1f} img/s",
@@ -124,7 +123,7 @@ def inverted_copy(folder: Path) -> Path:
 
 def text_only_collection(folder: Path) -> Path:
     root = cache_dir() / "bench" / "fmnist-inverted-text"
-    with Collection(root, channels=["text"], text_config=TextChannelConfig()) as collection:
+    with Collection(root, channels=["text"], configs={"text": TextChannelConfig()}) as collection:
         collection.index([folder])
     return root
 

@@ -15,11 +15,11 @@ import argparse
 from pathlib import Path
 
 from common import DEFAULT_DATA, ROOT
+from lookalike.eval.runner import EvalSettings, build_collection
 from PIL import Image, ImageDraw
 
 from lookalike import GlobalChannelConfig, LocalChannelConfig, SearchResult
 from lookalike.eval.datasets import load_oxford
-from lookalike.eval.runner import EvalSettings, build_collection
 
 HEIGHT = 300  # every panel is scaled to this height
 COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180)]

@@ -99,11 +99,11 @@ def collection_root(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     """The sample photos indexed with every channel, people grouped, some photos tagged."""
     root = tmp_path_factory.mktemp("collection") / "c"
     with Collection(root, channels=["global", "local", "faces", "regions", "text"],
-                    global_config=GlobalChannelConfig(extractor="thumbnail"),
-                    local_config=LocalChannelConfig(max_features=400, branching=6, depth=4),
-                    faces_config=FacesChannelConfig(),
-                    regions_config=RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,)),
-                    text_config=TextChannelConfig()) as collection:
+        configs={"global": GlobalChannelConfig(extractor="thumbnail"),
+                 "local": LocalChannelConfig(max_features=400, branching=6, depth=4),
+                 "faces": FacesChannelConfig(),
+                 "regions": RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,)),
+                 "text": TextChannelConfig()}) as collection:
         report = collection.index([photos])
         assert report.added == len(sample_photos()) and not report.failures
         assert collection.people.update().new_people == 2  # the astronaut and the cameraman

@@ -15,7 +15,7 @@ from lookalike.errors import CollectionError, ManifestMismatchError, ValidationE
 
 
 def open_collection(root: Path) -> Collection:
-    return Collection(root, global_config=THUMBNAIL).open()
+    return Collection(root, configs={"global": THUMBNAIL}).open()
 
 
 def test_index_then_search_finds_the_altered_copy_first(tmp_path: Path, image_folder: Path) -> None:
@@ -113,7 +113,7 @@ def test_manifest_mismatch_is_refused(tmp_path: Path, image_folder: Path) -> Non
         collection.index([image_folder])
     other = GlobalChannelConfig(extractor="efficientnet-lite0")
     with pytest.raises(ManifestMismatchError, match="thumbnail"):
-        Collection(root, global_config=other).open()
+        Collection(root, configs={"global": other}).open()
     # Opening without settings uses the collection's own.
     with Collection(root).open(create=False) as collection:
         assert collection.info()["channels"]["global"]["extractor"] == "thumbnail"
@@ -137,14 +137,14 @@ def test_index_cache_survives_reopen_and_follows_changes(
 ) -> None:
     config = GlobalChannelConfig(extractor="thumbnail", index=spec)
     root = tmp_path / "c"
-    with Collection(root, global_config=config).open() as collection:
+    with Collection(root, configs={"global": config}).open() as collection:
         collection.index([image_folder])
         before = collection.search(pattern(3), k=5)
     token = (root / "cache" / "global" / "CURRENT").read_text()
-    with Collection(root, global_config=config).open() as collection:
+    with Collection(root, configs={"global": config}).open() as collection:
         assert collection.search(pattern(3), k=5) == before
     assert (root / "cache" / "global" / "CURRENT").read_text() == token  # reused, not rebuilt
-    with Collection(root, global_config=config).open() as collection:
+    with Collection(root, configs={"global": config}).open() as collection:
         collection.remove([image_folder / "img003.png"])
         assert all(Path(r.path).name != "img003.png" for r in collection.search(pattern(3), k=20))
 
@@ -153,7 +153,7 @@ def test_whitening_waits_for_enough_images_then_is_learned_and_relearned(tmp_pat
     folder = tmp_path / "many"
     write_images(folder, range(10))
     config = GlobalChannelConfig(extractor="thumbnail", whiten=16)
-    with Collection(tmp_path / "c", global_config=config).open() as collection:
+    with Collection(tmp_path / "c", configs={"global": config}).open() as collection:
         collection.index([folder])
         assert Path(collection.search(pattern(3), k=1)[0].path).name == "img003.png"
         assert collection.info()["channels"]["global"]["whitening_learned_on"] == 0
@@ -190,7 +190,7 @@ def test_the_pixel_cap_refuses_big_images_and_names_them(tmp_path: Path) -> None
     folder = tmp_path / "photos"
     write_images(folder, [1])
     Image.fromarray(np.zeros((300, 300, 3), np.uint8)).save(folder / "huge.png")
-    with Collection(tmp_path / "c", global_config=THUMBNAIL, max_pixels=50_000).open() as c:
+    with Collection(tmp_path / "c", max_pixels=50_000, configs={"global": THUMBNAIL}).open() as c:
         report = c.index([folder])
         assert report.added == 1
         ((path, reason),) = report.failures
@@ -240,12 +240,12 @@ def test_indexing_removes_only_what_it_saw_missing(tmp_path: Path) -> None:
 
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="expected"):
-        Collection(tmp_path / "a", global_config=GlobalChannelConfig(
-            extractor="thumbnail", index="hnsw:M=abc")).open()
+        Collection(tmp_path / "a", configs={"global": GlobalChannelConfig(
+            extractor="thumbnail", index="hnsw:M=abc")}).open()
     with pytest.raises(ValidationError):
         GlobalChannelConfig(extractor="thumbnail", whiten=0)
     with pytest.raises(ValidationError, match="batch size"):
-        Collection(tmp_path / "b", global_config=THUMBNAIL, batch_size=0).open().add(
+        Collection(tmp_path / "b", batch_size=0, configs={"global": THUMBNAIL}).open().add(
             {"x": pattern(1)})
     relative = GlobalChannelConfig(extractor="thumbnail", whiten_from="w.npz")
     assert Path(relative.whiten_from or "").is_absolute()
@@ -259,7 +259,7 @@ def test_a_catalog_without_its_manifest_is_not_reused_blindly(
         collection.index([image_folder])
     (root / "manifest.json").unlink()
     with pytest.raises(CollectionError, match=r"manifest\.json is missing"):
-        Collection(root, global_config=GlobalChannelConfig(extractor="mobilenetv2")).open()
+        Collection(root, configs={"global": GlobalChannelConfig(extractor="mobilenetv2")}).open()
 
 
 def test_a_damaged_or_foreign_cache_is_rebuilt(tmp_path: Path, image_folder: Path) -> None:
@@ -317,7 +317,7 @@ def test_auto_index_falls_back_to_exact_search_without_faiss(
 
     monkeypatch.setattr(HNSWIndex, "is_available", classmethod(lambda cls: False))
     config = GlobalChannelConfig(extractor="thumbnail", exact_below=5)
-    with Collection(tmp_path / "c", global_config=config).open() as collection:
+    with Collection(tmp_path / "c", configs={"global": config}).open() as collection:
         collection.index([image_folder])
         assert Path(collection.search(pattern(6), k=1)[0].path).name == "img006.png"
         assert collection.info()["channels"]["global"]["index"] == "flat"

@@ -15,7 +15,7 @@ from lookalike.errors import ImageError, NotFoundError, ValidationError
 
 @pytest.fixture
 def collection(tmp_path: Path, image_folder: Path) -> Collection:
-    opened = Collection(tmp_path / "c.lookalike", global_config=THUMBNAIL).open()
+    opened = Collection(tmp_path / "c.lookalike", configs={"global": THUMBNAIL}).open()
     opened.index([image_folder])
     return opened
 

@@ -28,7 +28,7 @@ CHILD = textwrap.dedent(
             return super()._embed(images)
 
     config = GlobalChannelConfig(extractor="thumbnail")
-    collection = Collection(sys.argv[1], global_config=config, batch_size=4).open()
+    collection = Collection(sys.argv[1], batch_size=4, configs={"global": config}).open()
     collection.channels["global"].extractor = Slow()
     collection.index([sys.argv[2]])
     """
@@ -63,7 +63,7 @@ def test_kill_during_indexing_then_resume(tmp_path: Path) -> None:
     root = tmp_path / "c"
     kill_when_committed(CHILD, root, folder, 20, timeout=60)
 
-    with Collection(root, global_config=THUMBNAIL).open() as collection:
+    with Collection(root, configs={"global": THUMBNAIL}).open() as collection:
         survived = collection.info()["images"]
         assert 20 <= survived < 200
         # Every image that survived has its vector: batches are all-or-nothing.
@@ -79,10 +79,10 @@ def test_damaged_index_cache_is_rebuilt_from_the_catalog(tmp_path: Path) -> None
     folder = tmp_path / "photos"
     write_images(folder, range(10))
     root = tmp_path / "c"
-    with Collection(root, global_config=THUMBNAIL).open() as collection:
+    with Collection(root, configs={"global": THUMBNAIL}).open() as collection:
         collection.index([folder])
     cache = root / "cache" / "global"
     current = cache / (cache / "CURRENT").read_text()
     (current / "index.bin").write_bytes(b"garbage")
-    with Collection(root, global_config=THUMBNAIL).open() as collection:
+    with Collection(root, configs={"global": THUMBNAIL}).open() as collection:
         assert Path(collection.search(pattern(4), k=1)[0].path).name == "img004.png"

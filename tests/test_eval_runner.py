@@ -34,8 +34,8 @@ def test_custom_eval_treats_the_query_itself_as_junk(tmp_path: Path) -> None:
              for other in members if other != query]
     truth = tmp_path / "truth.tsv"
     truth.write_text("\n".join(lines) + "\n")
-    report = evaluate("custom", config=THUMBNAIL, root=root, truth=truth,
-                      collection=tmp_path / "c")
+    report = evaluate("custom", root=root, truth=truth,
+                      collection=tmp_path / "c", configs={"global": THUMBNAIL})
     assert report["n_queries"] == 20
     # Each query has 4 relevant images (its group, itself excluded): N-S applies, and with
     # the query's own image ignored a perfect ranking scores 4, not 3.
@@ -49,9 +49,11 @@ def test_a_reused_collection_is_not_indexed_again(tmp_path: Path) -> None:
     groups = make_groups(root, groups=2, size=2)
     truth = tmp_path / "truth.tsv"
     truth.write_text("".join(f"{a.name}\t{b.name}\n" for a, b in groups))
-    first = evaluate("custom", config=THUMBNAIL, root=root, truth=truth, collection=tmp_path / "c")
+    first = evaluate("custom", root=root, truth=truth, collection=tmp_path / "c",
+        configs={"global": THUMBNAIL})
     calls: list[int] = []
-    second = evaluate("custom", config=THUMBNAIL, root=root, truth=truth,
-                      collection=tmp_path / "c", progress=lambda done, total: calls.append(total))
+    second = evaluate("custom", root=root, truth=truth,
+                      collection=tmp_path / "c", progress=lambda done, total: calls.append(total),
+                          configs={"global": THUMBNAIL})
     assert calls == [0]  # nothing left to index
     assert second["map"] == first["map"] and second["index_images_per_s"] > 0

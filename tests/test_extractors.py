@@ -115,7 +115,7 @@ def test_large_jpegs_decode_reduced_yet_find_themselves(tmp_path: Path) -> None:
         big = Image.fromarray(pattern(seed)).resize((2048, 1536), Image.Resampling.BICUBIC)
         big.save(folder / f"big{seed}.jpg", quality=90)
     config = GlobalChannelConfig(extractor="efficientnet-lite0")
-    with Collection(tmp_path / "c", global_config=config).open() as collection:
+    with Collection(tmp_path / "c", configs={"global": config}).open() as collection:
         assert collection.index([folder]).added == 3
         record = collection.images()[0]
         assert (record.width, record.height) == (2048, 1536)  # the full size, not the decoded one

@@ -184,13 +184,14 @@ def test_faces_channel_indexes_and_searches_by_face(tmp_path: Path, face_photos:
     assert set(names[:4]) == {"astronaut.png", "astronaut_mirror.png", "astronaut_small.jpg",
                               "astronaut_tilted.png"}
     assert names[4] == "cameraman.png"
-    top = results[0].evidence
+    top = results[0].evidence.as_dict()["faces"]
+    assert results[0].reason == "same person"
     assert top["same_person"] and top["distance"] < 0.05
     assert top["face_box"][0] < 225 < top["face_box"][2]
-    assert not results[4].evidence["same_person"]
+    assert not results[4].evidence.as_dict()["faces"]["same_person"]
     # The small copy's face box is in its own pixels.
     small = next(r for r in results if r.path.endswith("astronaut_small.jpg"))
-    assert small.evidence["face_box"][2] < 320
+    assert small.evidence.as_dict()["faces"]["face_box"][2] < 320
 
 
 def test_query_without_a_face(tmp_path: Path, face_photos: Path) -> None:
@@ -211,7 +212,7 @@ def test_query_by_box_picks_that_face(tmp_path: Path, face_photos: Path,
             collection.search(pair, k=1, channel="faces", box=(0, 400, 100, 500))
     assert Path(left[0].path).name.startswith("astronaut")
     assert Path(right[0].path).name == "cameraman.png"
-    assert right[0].evidence["query_face_box"][0] > 512
+    assert right[0].evidence.as_dict()["faces"]["query_face_box"][0] > 512
 
 
 def test_auto_search_with_a_faceless_query_uses_the_other_channels(
@@ -219,12 +220,12 @@ def test_auto_search_with_a_faceless_query_uses_the_other_channels(
     from conftest import THUMBNAIL
 
     with Collection(tmp_path / "c", channels=["global", "faces"],
-                    global_config=THUMBNAIL).open() as collection:
+        configs={"global": THUMBNAIL}).open() as collection:
         collection.index([face_photos])
         results = collection.search(face_photos / "coffee.jpg", k=3, channel="auto")
         assert Path(results[0].path).name == "coffee.jpg"
         fused = collection.search(face_photos / "astronaut.png", k=2, channel="auto")
-        assert fused[0].evidence["faces"]["same_person"]  # each channel's evidence is kept
+        assert fused[0].evidence.as_dict()["faces"]["same_person"]  # each channel's evidence is kept
 
 
 def test_removing_and_changing_images_updates_faces(tmp_path: Path, face_photos: Path,
@@ -253,7 +254,7 @@ def test_a_collection_refuses_another_detector(tmp_path: Path, face_photos: Path
     with faces_collection(root).open() as collection:
         collection.index([face_photos / "astronaut.png"])
     with pytest.raises(ManifestMismatchError, match="detector"):
-        Collection(root, faces_config=FacesChannelConfig(detector="dlib-hog")).open()
+        Collection(root, configs={"faces": FacesChannelConfig(detector="dlib-hog")}).open()
     with pytest.raises(ValidationError, match="face detector among"):
         FacesChannelConfig(detector="haar")
 
@@ -283,7 +284,8 @@ def test_people_are_clustered_named_and_kept_across_reindexing(
         named = collection.people.all()[0]
         assert named.name == "Eileen Collins" and named.faces == 3
         found = collection.search(astronaut, k=1, channel="faces")[0]
-        assert found.evidence["person"] == {"id": named.id, "name": "Eileen Collins"}
+        assert found.evidence.as_dict()["faces"]["person"] == {"id": named.id,
+                                                              "name": "Eileen Collins"}
         # Re-clustering from scratch keeps named people whole.
         collection.people.update(reset=True)
         assert collection.people.get(named.id).faces == 3
@@ -325,7 +327,7 @@ def test_merge_split_and_not_this_person(tmp_path: Path, face_photos: Path) -> N
 def test_people_need_a_faces_channel(tmp_path: Path) -> None:
     from conftest import THUMBNAIL
 
-    with Collection(tmp_path / "c", global_config=THUMBNAIL).open() as collection, \
+    with Collection(tmp_path / "c", configs={"global": THUMBNAIL}).open() as collection, \
             pytest.raises(ValidationError, match="'faces' channel"):
         collection.people.all()
 
@@ -420,7 +422,7 @@ def test_odd_images_index_without_faces_or_errors(tmp_path: Path) -> None:
            "banner": pattern(4, (3000, 40)), "black": np.zeros((64, 64, 3), np.uint8)}
     for detector in DETECTORS:
         with Collection(tmp_path / detector, channels=["faces"],
-                        faces_config=FacesChannelConfig(detector=detector)).open() as collection:
+            configs={"faces": FacesChannelConfig(detector=detector)}).open() as collection:
             report = collection.add(odd)
             assert report.added == 4 and not report.failures, report.failures
             assert collection.info()["channels"]["faces"]["faces"] == 0

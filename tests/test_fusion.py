@@ -6,9 +6,14 @@ import math
 
 import pytest
 
-from lookalike.collection.channels import Hit
 from lookalike.errors import ValidationError
-from lookalike.fusion import Calibration, reciprocal_rank_fusion, weighted_score_fusion
+from lookalike.fusion import (
+    AutoFusion,
+    Calibration,
+    reciprocal_rank_fusion,
+    weighted_score_fusion,
+)
+from lookalike.results import FusedEvidence, GlobalEvidence, Hit, LocalEvidence, ScoreEvidence
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -19,12 +24,17 @@ def test_rrf_matches_the_formula() -> None:
     assert [hit.image_id for hit in fused] == [1, 3, 2]
     assert fused[0].score == pytest.approx(1 / 61 + 1 / 62)
     assert fused[1].score == pytest.approx(1 / 63 + 1 / 61)
-    assert fused[1].evidence == {"channel_scores": {"a": 0.1, "b": 12.0}}
+    assert fused[1].evidence == FusedEvidence({"a": 0.1, "b": 12.0},
+                                              {"a": ScoreEvidence(), "b": ScoreEvidence()})
 
 
-def test_a_single_channel_keeps_its_own_scores() -> None:
-    hits = [Hit(5, 0.7), Hit(6, 0.2)]
-    assert reciprocal_rank_fusion({"global": hits}) == hits
+def test_a_single_channel_keeps_its_own_scores_and_is_nested_by_channel() -> None:
+    hits = [Hit(5, 0.7, GlobalEvidence(0.7)), Hit(6, 0.2, GlobalEvidence(0.2))]
+    alone = reciprocal_rank_fusion({"global": hits})
+    assert [(hit.image_id, hit.score) for hit in alone] == [(5, 0.7), (6, 0.2)]
+    assert alone[0].evidence == FusedEvidence({"global": 0.7}, {"global": GlobalEvidence(0.7)})
+    assert alone[0].evidence.as_dict() == {"channel_scores": {"global": 0.7},
+                                           "global": {"similarity": 0.7}}
     with pytest.raises(ValidationError, match="positive"):
         reciprocal_rank_fusion({"global": hits}, k=0)
 
@@ -60,4 +70,27 @@ def test_weighted_score_fusion_with_platt_calibration_and_weights() -> None:
     assert scores[1] == pytest.approx(sigmoid(4.0))
     assert scores[2] == pytest.approx(sigmoid(-3.0) + 2 * sigmoid(3.0))
     assert fused[0].image_id == 2
-    assert fused[0].evidence["channel_scores"] == {"a": 0.2, "b": 10.0}
+    assert isinstance(fused[0].evidence, FusedEvidence)
+    assert fused[0].evidence.channel_scores == {"a": 0.2, "b": 10.0}
+
+
+def test_fused_evidence_keeps_each_channels_own_and_says_why() -> None:
+    local = LocalEvidence(tree_score=0.2, inliers=31, verified=True)
+    fused = reciprocal_rank_fusion({"global": [Hit(1, 0.8, GlobalEvidence(0.8))],
+                                    "local": [Hit(1, 31.2, local), Hit(2, 0.1)]})
+    first = fused[0].evidence
+    assert isinstance(first, FusedEvidence) and first.of("local") == local
+    assert first.reason() == "looks similar (0.80) · 31 matching points (same object)"
+    assert first.as_dict()["local"] == {"tree_score": 0.2, "inliers": 31, "verified": True}
+    assert fused[1].evidence.reason() == "local 0.100"  # a channel with nothing but a score
+
+
+def test_auto_fusion_leaves_out_label_rankings_until_trained_or_given_text() -> None:
+    policy = AutoFusion(label_channels=frozenset({"text"}))
+    rankings = {"global": [Hit(1, 0.9)], "text": [Hit(2, 0.1)]}
+    assert list(policy.rankings(rankings, has_ranker=False)) == ["global"]
+    assert list(policy.rankings(rankings, has_ranker=True)) == ["global", "text"]
+    assert list(policy.rankings(rankings, has_ranker=False, text_given=True)) == ["global",
+                                                                                 "text"]
+    assert list(policy.rankings({"text": [Hit(2, 0.1)]}, has_ranker=False)) == ["text"]
+    assert policy.method(has_ranker=True) == "learned" and policy.method(False) == "rrf"

@@ -64,7 +64,7 @@ def scenes(tmp_path: Path) -> Path:
 
 
 def local_collection(root: Path, config: LocalChannelConfig = SMALL) -> Collection:
-    return Collection(root, channels=["local"], local_config=config)
+    return Collection(root, channels=["local"], configs={"local": config})
 
 
 @pytest.mark.parametrize("max_side", [1024, 256], ids=["full-size", "shrunk-for-sift"])
@@ -78,10 +78,10 @@ def test_another_view_is_found_first_with_its_evidence(scenes: Path, tmp_path: P
         results = collection.search(query, k=3, channel="local")
     best = results[0]
     assert Path(best.path).name == "scene3.png"
-    evidence = best.evidence
+    evidence = best.evidence.as_dict()["local"]
     assert evidence["verified"] and evidence["inliers"] >= (50 if max_side > 480 else 20)
     # Synthetic scenes share letters and shapes, so a few chance inliers may agree elsewhere.
-    assert results[1].evidence["inliers"] * 5 < evidence["inliers"]
+    assert results[1].evidence.as_dict()["local"]["inliers"] * 5 < evidence["inliers"]
     # The transform maps query pixels to the stored image's pixels (whatever size SIFT
     # saw): the inverse of the warp.
     transform = np.array(evidence["transform"])
@@ -101,13 +101,13 @@ def test_tree_only_and_verified_search(scenes: Path, tmp_path: Path) -> None:
     unverified = LocalChannelConfig(max_features=400, branching=6, depth=4, verify=0)
     with local_collection(tmp_path / "c", unverified) as collection:
         tree_only = collection.search(query, k=8, channel="local")
-    assert all("inliers" not in result.evidence for result in tree_only)
+    assert all("inliers" not in result.evidence.as_dict()["local"] for result in tree_only)
     assert all(0.0 <= result.score <= 1.0 for result in tree_only)
     assert Path(tree_only[0].path).name == "scene5.png"
     # Verified images rank first, scored by inliers; the rest keep scores in [0, 1].
-    assert verified[0].evidence["verified"] and verified[0].score > 8
+    assert verified[0].evidence.as_dict()["local"]["verified"] and verified[0].score > 8
     assert all(result.score <= 1.0 for result in verified[1:]
-               if not result.evidence.get("verified"))
+               if not result.evidence.as_dict()["local"].get("verified"))
 
 
 def test_a_rotated_view_is_verified(scenes: Path, tmp_path: Path) -> None:
@@ -117,8 +117,9 @@ def test_a_rotated_view_is_verified(scenes: Path, tmp_path: Path) -> None:
     with local_collection(tmp_path / "c") as collection:
         collection.index([scenes])
         best = collection.search(rotated, k=1, channel="local")[0]
-    assert Path(best.path).name == "scene4.png" and best.evidence["inliers"] >= 30
-    transform = np.array(best.evidence["transform"])  # rotated -> original: turn back 35°
+    local = best.evidence.as_dict()["local"]
+    assert Path(best.path).name == "scene4.png" and local["inliers"] >= 30
+    transform = np.array(local["transform"])  # rotated -> original: turn back 35°
     assert np.degrees(np.arctan2(transform[1, 0], transform[0, 0])) == pytest.approx(35, abs=2)
 
 
@@ -129,9 +130,9 @@ def test_a_changed_file_is_found_by_its_new_content(scenes: Path, tmp_path: Path
         report = collection.index([scenes])
         assert report.updated == 1 and report.unchanged == 7
         best = collection.search(another_view(scene(77)), k=1, channel="local")[0]
-        assert Path(best.path).name == "scene0.png" and best.evidence["verified"]
+        assert Path(best.path).name == "scene0.png" and best.evidence.as_dict()["local"]["verified"]
         old = collection.search(another_view(scene(0)), k=3, channel="local")
-        assert not any(result.evidence.get("verified") for result in old)
+        assert not any(result.evidence.as_dict()["local"].get("verified") for result in old)
 
 
 def test_query_by_region_uses_only_features_inside_the_box(tmp_path: Path) -> None:
@@ -151,7 +152,7 @@ def test_query_by_region_uses_only_features_inside_the_box(tmp_path: Path) -> No
     assert Path(on_left[0].path).name == "left.png"
     assert Path(on_right[0].path).name == "right.png"
     # Evidence is in the query's pixels: the right-hand matches lie in the right half.
-    assert min(line[0] for line in on_right[0].evidence["matches"]) >= 299
+    assert min(line[0] for line in on_right[0].evidence.as_dict()["local"]["matches"]) >= 299
 
 
 def test_incremental_add_remove_and_reopen(scenes: Path, tmp_path: Path) -> None:
@@ -182,8 +183,8 @@ def test_manifest_and_tree_are_checked_on_open(scenes: Path, tmp_path: Path) -> 
     with local_collection(root) as collection:
         collection.index([scenes])
     with pytest.raises(ManifestMismatchError, match="features"):
-        Collection(root, local_config=LocalChannelConfig(features="sift", max_features=400,
-                                                         branching=6, depth=4)).open()
+        Collection(root, configs={"local": LocalChannelConfig(features="sift", max_features=400,
+                                                         branching=6, depth=4)}).open()
     with pytest.raises(ManifestMismatchError, match="channels"):
         Collection(root, channels=["global"]).open()
     other = tmp_path / "other.npz"
@@ -191,10 +192,10 @@ def test_manifest_and_tree_are_checked_on_open(scenes: Path, tmp_path: Path) -> 
                          features="rootsift", branching=6, depth=4)[0].save(other)
     config = LocalChannelConfig(max_features=400, branching=6, depth=4, vocabulary=str(other))
     with pytest.raises(ManifestMismatchError, match="vocabulary tree"):
-        Collection(root, local_config=config).open()
+        Collection(root, configs={"local": config}).open()
     with pytest.raises(ManifestMismatchError, match="channels"):
         Collection(tmp_path / "global-only").open().close()
-        Collection(tmp_path / "global-only", local_config=SMALL).open()
+        Collection(tmp_path / "global-only", configs={"local": SMALL}).open()
     with Collection(root).open() as collection, pytest.raises(ValidationError, match="vectors"):
         collection.vectors([str(scenes / "scene0.png")], channel="local")
     (root / "local" / "vocabulary.npz").unlink()
@@ -240,7 +241,7 @@ def test_bad_and_featureless_images_do_not_stop_the_batch(scenes: Path, tmp_path
 def test_auto_fuses_global_and_local(scenes: Path, tmp_path: Path) -> None:
     from conftest import THUMBNAIL
 
-    collection = Collection(tmp_path / "c", global_config=THUMBNAIL, local_config=SMALL)
+    collection = Collection(tmp_path / "c", configs={"global": THUMBNAIL, "local": SMALL})
     with collection:
         collection.index([scenes])
         assert set(collection.channels) == {"global", "local"}
@@ -258,7 +259,8 @@ def test_cli_index_search_info_and_eval(scenes: Path, tmp_path: Path,
     assert main(["search", str(query), "-c", str(root), "--channel", "local", "-k", "2",
                  "--json"]) == 0
     found = json.loads(capsys.readouterr().out)["results"]
-    assert Path(found[0]["path"]).name == "scene2.png" and found[0]["evidence"]["verified"]
+    assert (Path(found[0]["path"]).name == "scene2.png"
+            and found[0]["evidence"]["local"]["verified"])
     assert main(["info", "-c", str(root)]) == 0
     assert "rootsift x 400" in capsys.readouterr().out
     truth = tmp_path / "truth.tsv"
@@ -326,7 +328,7 @@ def test_a_local_channel_without_keypoints_leaves_the_others_working(tmp_path: P
     folder = tmp_path / "smooth"
     for i, direction in enumerate((ramp[None, :, None], ramp[:, None, None])):
         save(folder, f"ramp{i}.png", np.broadcast_to(direction, (96, 96, 3)).copy())
-    with Collection(tmp_path / "c", global_config=THUMBNAIL, local_config=SMALL) as collection:
+    with Collection(tmp_path / "c", configs={"global": THUMBNAIL, "local": SMALL}) as collection:
         assert collection.index([folder]).added == 2
         assert collection.info()["channels"]["local"]["vocabulary"] is None
         assert collection.search(folder / "ramp1.png", channel="local") == []
@@ -338,7 +340,7 @@ LOCAL_CHILD = """
 import sys
 from lookalike import Collection, LocalChannelConfig
 config = LocalChannelConfig(max_features=400, branching=6, depth=4)
-collection = Collection(sys.argv[1], channels=["local"], local_config=config, batch_size=2)
+collection = Collection(sys.argv[1], channels=["local"], batch_size=2, configs={"local": config})
 collection.open().index([sys.argv[2]])
 """
 
@@ -361,4 +363,4 @@ def test_kill_during_local_indexing_then_resume(tmp_path: Path) -> None:
         assert report.added == 30 - survived and report.unchanged == survived
         assert collection.info()["channels"]["local"]["vocabulary"]["id"] == tree_id
         best = collection.search(another_view(scene(25, (240, 320))), k=1, channel="local")[0]
-        assert Path(best.path).name == "scene25.png" and best.evidence["verified"]
+        assert Path(best.path).name == "scene25.png" and best.evidence.as_dict()["local"]["verified"]

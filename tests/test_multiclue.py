@@ -72,8 +72,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def root(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("c") / "c"
     with Collection(root, channels=["global", "regions", "text"],
-                    global_config=None, regions_config=REGIONS,
-                    text_config=TextChannelConfig()) as collection:
+        configs={"regions": REGIONS,
+                 "text": TextChannelConfig()}) as collection:
         report = collection.index([photos])
         assert report.added == 5 and not report.failures
     return root
@@ -108,12 +108,14 @@ def test_text_search_by_words_and_by_meaning(root: Path) -> None:
         # "kitty" is not written anywhere; it means the cat labels.
         found = collection.search(text="kitty", k=2)
         assert names(found)[0] == "chelsea.png"
-        assert found[0].evidence["matched"] in {"tabby", "tiger cat", "Egyptian cat", "cat"}
+        matched = found[0].evidence.as_dict()["text"]["matched"]
+        assert matched in {"tabby", "tiger cat", "Egyptian cat", "cat"}
+        assert found[0].reason == f"text: '{matched}'"
         assert names(collection.search(text="a cup of coffee", k=1)) == ["coffee.png"]
         with pytest.raises(ValidationError, match="got neither"):
             collection.search(text="   ", k=1)
         with pytest.raises(ValidationError, match="non-empty text"):
-            collection.text_channel.search_text("", k=1)
+            collection.channel("text").search_text("", k=1)  # type: ignore[attr-defined]
 
 
 def test_edits_are_searchable_at_once_and_survive_a_lost_cache(root: Path) -> None:
@@ -122,8 +124,9 @@ def test_edits_are_searchable_at_once_and_survive_a_lost_cache(root: Path) -> No
         note = collection.annotations.add(rocket, "tag", "saturn five")
         assert collection.annotations.add(rocket, "tag", " saturn  five ") == note  # no repeat
         assert names(collection.search(text="saturn", k=1)) == ["rocket.png"]
-        alone = collection.search(text="saturn", k=1, channel="auto")[0].evidence
-        assert "matched" in alone  # one ranking alone keeps its own, flat evidence
+        alone = collection.search(text="saturn", k=1, channel="auto")[0].evidence.as_dict()
+        assert "matched" in alone["text"]  # one ranking alone: nested by channel all the same
+        assert list(alone["channel_scores"]) == ["text"]
         collection.annotations.remove(note.id)
         assert collection.search(text="saturn", k=1) == []
         with pytest.raises(NotFoundError):
@@ -181,7 +184,8 @@ def test_a_crop_finds_the_image_it_came_from_by_a_region(root: Path, photos: Pat
         results = collection.search(photos / "astronaut.png", k=3, channel="regions",
                                     box=(10, 10, 330, 330))
         assert names(results)[0] == "astronaut.png"
-        evidence = results[0].evidence
+        evidence = results[0].evidence.as_dict()["regions"]
+        assert results[0].reason == "a similar part of the picture"
         assert evidence["region"] == "window"
         assert evidence["region_box"] == pytest.approx([0, 0, 341.3, 341.3], abs=0.1)
         stats = collection.info()["channels"]["regions"]
@@ -194,7 +198,7 @@ def test_image_and_text_together_and_every_fusion(root: Path, photos: Path) -> N
                                  channel="auto")
         top = names(both)[:2]
         assert "astronaut.png" in top and "tagged.jpg" in top
-        assert set(both[0].evidence["channel_scores"]) <= {"global", "regions", "text"}
+        assert set(both[0].evidence.channel_scores) <= {"global", "regions", "text"}
         _, rankings = collection.search_with_rankings(photos / "astronaut.png", k=3,
                                                       channel="auto")
         assert set(rankings) == {"global", "regions"}  # auto: not the image's own labels
@@ -242,7 +246,7 @@ def test_regions_settings_are_checked_and_recorded(tmp_path: Path) -> None:
         RegionsChannelConfig(detector="yolo")
     root = tmp_path / "c"
     image = np.asarray(skimage_data.coffee())
-    with Collection(root, channels=["regions"], regions_config=REGIONS) as collection:
+    with Collection(root, channels=["regions"], configs={"regions": REGIONS}) as collection:
         collection.add({"coffee": image})
     with Collection(root).open() as collection:
         assert collection.channels["regions"].config == REGIONS  # type: ignore[attr-defined]
@@ -330,7 +334,7 @@ def test_a_narrow_filter_looks_deep_enough(tmp_path: Path) -> None:
     from conftest import THUMBNAIL
 
     images = {f"p{i:02d}": pattern(i) for i in range(30)}
-    with Collection(tmp_path / "c", global_config=THUMBNAIL) as collection:
+    with Collection(tmp_path / "c", configs={"global": THUMBNAIL}) as collection:
         collection.add(images)
         ranked = collection.search(images["p00"], k=30)
         last = ranked[-1]

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.collection.catalog import Catalog
-from lookalike.collection.channels import Hit
 from lookalike.collection.learning import (
     click_counts,
     judged_from_clicks,
@@ -21,19 +19,24 @@ from lookalike.ranking import (
     Judged,
     LearnedRanker,
     candidate_features,
+    evidence_features,
     feature_names,
     train_ranker,
 )
+from lookalike.results import FusedEvidence, Hit, LocalEvidence, TextEvidence
+from lookalike.storage import Catalog
 
 pytest.importorskip("sklearn")
 
 
 def test_candidate_features_by_hand() -> None:
     rankings = {"global": [Hit(7, 0.9), Hit(8, 0.5)],
-                "local": [Hit(8, 30.0, {"inliers": 20, "verified": True})],
-                "text": [Hit(9, 0.03, {"bm25": 2.5, "semantic": 0.6})]}
-    ids, matrix = candidate_features(rankings, ["global", "local", "text"])
-    names = feature_names(["global", "local", "text"])
+                "local": [Hit(8, 30.0, LocalEvidence(inliers=20, verified=True))],
+                "text": [Hit(9, 0.03, TextEvidence(bm25=2.5, semantic=0.6))]}
+    channels = ["global", "local", "text"]
+    ids, matrix = candidate_features(rankings, channels)
+    names = feature_names(channels, evidence_features([rankings], channels))
+    assert names[9:] == ["local_inliers", "text_bm25", "text_semantic", "rrf", "channels_found"]
     assert sorted(ids) == [7, 8, 9] and matrix.shape == (3, len(names))
     row = dict(zip(names, matrix[ids.index(8)], strict=True))
     assert row["global_score"] == 0.5 and row["global_reciprocal_rank"] == 0.5
@@ -58,8 +61,8 @@ def synthetic_queries(n: int, seed: int) -> list[Judged]:
         relevant = images[int(rng.integers(20))]
         noise = sorted(images, key=lambda _: rng.random())
         glob = [Hit(i, float(1 - r / 20)) for r, i in enumerate(noise)]
-        local = [Hit(relevant, 50.0, {"inliers": 40})] if rng.random() < 0.7 else []
-        local += [Hit(i, 3.0, {"inliers": 2}) for i in noise[:3] if i != relevant]
+        local = [Hit(relevant, 50.0, LocalEvidence(inliers=40))] if rng.random() < 0.7 else []
+        local += [Hit(i, 3.0, LocalEvidence(inliers=2)) for i in noise[:3] if i != relevant]
         samples.append(Judged(rankings={"global": glob, "local": local},
                               relevant=frozenset({relevant})))
     return samples
@@ -73,8 +76,8 @@ def test_the_ranker_learns_which_channel_to_trust(tmp_path: Path) -> None:
     ranker = train_ranker(synthetic_queries(40, seed=1))
     held_out = synthetic_queries(40, seed=2)
     assert top1(ranker, held_out) >= 0.6  # local's 70%, minus noise
-    names = feature_names(ranker.channels)
-    assert ranker.coef[names.index("local_inliers")] > 0
+    assert ranker.coef[ranker.features.index("local_inliers")] > 0
+    assert isinstance(ranker.rank(held_out[0].rankings)[0].evidence, FusedEvidence)
     assert set(ranker.calibrations) == {"global", "local"}
     assert ranker.trained_on["queries"] == 40
     path = tmp_path / "ranker.json"
@@ -127,4 +130,42 @@ def test_clicks_become_judgements_click_over_skip_above(tmp_path: Path) -> None:
     assert [hit.image_id for hit in sample.rankings["global"]] == [1, 2, 3, 4]
     assert click_counts(catalog) == {"searches": 2, "clicks": 1, "clicked_searches": 1}
     assert unclicked  # logged, but without clicks it judges nothing
+    catalog.close()
+
+
+def test_a_ranker_saved_before_evidence_named_its_features_still_ranks(tmp_path: Path) -> None:
+    """Rankers saved with the fixed extra features (a faces column even without faces)
+    load and rank as they did: columns are matched by name."""
+    legacy = ["global_score", "global_reciprocal_rank", "global_found", "local_score",
+              "local_reciprocal_rank", "local_found", "local_inliers", "faces_same_person",
+              "text_bm25", "text_semantic", "rrf", "channels_found"]
+    coef = [0.0] * len(legacy)
+    coef[legacy.index("local_inliers")] = 1.0
+    data = {"version": 1, "channels": ["global", "local"], "features": legacy,
+            "mean": [0.0] * len(legacy), "scale": [1.0] * len(legacy), "coef": coef,
+            "intercept": 0.0}
+    for saved in (data, {key: value for key, value in data.items() if key != "features"}):
+        path = tmp_path / "ranker.json"
+        path.write_text(json.dumps(saved))
+        ranker = LearnedRanker.load(path)
+        assert list(ranker.features) == legacy
+        ranked = ranker.rank({"global": [Hit(1, 0.9), Hit(2, 0.8)],
+                              "local": [Hit(2, 12.0, LocalEvidence(inliers=12))]})
+        assert [hit.image_id for hit in ranked] == [2, 1]
+    path.write_text(json.dumps({**data, "features": ["local_score", *legacy[1:]]}))
+    with pytest.raises(CollectionError, match="damaged"):
+        LearnedRanker.load(path)
+
+
+def test_logged_evidence_reads_back_typed(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite").open()
+    rankings = {"local": [Hit(1, 31.0, LocalEvidence(tree_score=0.1, inliers=31, verified=True,
+                                                     matches=[[1.0, 2.0, 3.0, 4.0]]))],
+                "text": [Hit(2, 0.03, TextEvidence(bm25=1.5, matched="cat"))]}
+    query = log_search(catalog, rankings, shown=[1, 2])
+    log_click(catalog, query, 1)
+    (sample,) = judged_from_clicks(catalog)
+    local = sample.rankings["local"][0].evidence
+    assert local == LocalEvidence(inliers=31, verified=True)  # what the ranker needs, no lines
+    assert sample.rankings["text"][0].evidence.features() == {"bm25": 1.5, "semantic": 0.0}
     catalog.close()

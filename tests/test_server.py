@@ -39,7 +39,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Image.fromarray(np.ascontiguousarray(image)).save(folder / name)
     collection_root = tmp_path_factory.mktemp("c") / "c"
     with Collection(collection_root, channels=["global", "faces"],
-                    global_config=THUMBNAIL).open() as collection:
+        configs={"global": THUMBNAIL}).open() as collection:
         collection.index([folder])
         collection.people.update()
     return collection_root
@@ -82,7 +82,8 @@ def test_search_by_upload_id_crop_and_face(client: TestClient, root: Path) -> No
     names = [result["name"] for result in faces["results"]]
     assert names[:2] in (["astronaut.png", "astronaut_mirror.png"],
                          ["astronaut_mirror.png", "astronaut.png"])
-    assert faces["results"][0]["evidence"]["same_person"] is True
+    assert faces["results"][0]["evidence"]["faces"]["same_person"] is True
+    assert faces["results"][0]["reason"] == "same person"
     assert faces["query"]["box"] == [150.0, 40.0, 300.0, 200.0]
     # Paging: the second page continues the first.
     first = client.post("/search", data={"image_id": "1", "k": "4", "channel": "global"}).json()

@@ -33,9 +33,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("chelsea", "coffee", "astronaut", "rocket"):
         Image.fromarray(np.asarray(getattr(skimage_data, name)())).save(folder / f"{name}.png")
     root = tmp_path_factory.mktemp("c") / "c"
-    with Collection(root, channels=["global", "regions", "text"], global_config=THUMBNAIL,
-                    regions_config=RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,)),
-                    text_config=TextChannelConfig()) as collection:
+    with Collection(root, channels=["global", "regions", "text"],
+        configs={"global": THUMBNAIL,
+                 "regions": RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,)),
+                 "text": TextChannelConfig()}) as collection:
         assert collection.index([folder]).added == 4
     return root
 
@@ -58,7 +59,9 @@ def test_text_only_and_image_and_text(client: TestClient) -> None:
     assert body["query"] is None and body["text"] == "kitty"
     assert body["query_id"] is None  # logged only when asked
     assert body["results"][0]["name"] == "chelsea.png"
-    assert "matched" in body["results"][0]["evidence"]  # the text ranking alone: flat
+    # The text ranking alone: nested by channel all the same, with a reason.
+    assert "matched" in body["results"][0]["evidence"]["text"]
+    assert body["results"][0]["reason"].startswith("text: '")
     both = client.post("/search", data={"text": "espresso", "k": 4, "channel": "auto"},
                        files={"image": ("q.png", png_bytes(skimage_data.astronaut()),
                                         "image/png")}).json()
@@ -123,10 +126,6 @@ def test_clicks_are_logged_for_the_shown_results(client: TestClient, root: Path)
                        ).status_code == 404
     assert client.post("/clicks", json={"query_id": body["query_id"], "image_id": 999999}
                        ).status_code == 404
-    from lookalike.collection.catalog import Catalog
-    from lookalike.collection.learning import judged_from_clicks
-
-    catalog = Catalog(root / "catalog.sqlite").open()
-    judged = judged_from_clicks(catalog)
-    catalog.close()
+    with Collection(root).open() as collection:
+        judged = collection.feedback.judged()
     assert any(sample.relevant == {shown[-1]} for sample in judged)

@@ -32,7 +32,7 @@ PAST_64_BITS = 2**63  # one past SQLite's largest integer
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = write_images(tmp_path_factory.mktemp("photos"), range(6))[0].parent
     collection_root = tmp_path_factory.mktemp("c") / "c"
-    with Collection(collection_root, global_config=THUMBNAIL) as collection:
+    with Collection(collection_root, configs={"global": THUMBNAIL}) as collection:
         assert collection.index([folder]).added == 6
     return collection_root
 

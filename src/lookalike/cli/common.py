@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from lookalike.collection import (
+    ChannelConfig,
     Collection,
     FacesChannelConfig,
     GlobalChannelConfig,
@@ -119,7 +120,8 @@ def config(args: argparse.Namespace, root: Path | None = None) -> GlobalChannelC
              if getattr(args, key) is not None}
     if not given:
         return None
-    base = (Collection.read_config(root) if root is not None else None) or GlobalChannelConfig()
+    recorded = Collection.read_configs(root).get("global") if root is not None else None
+    base = recorded if isinstance(recorded, GlobalChannelConfig) else GlobalChannelConfig()
     if "whiten" in given or "whiten_from" in given:
         base = dataclasses.replace(base, whiten=None, whiten_from=None)
     return dataclasses.replace(base, **given)
@@ -148,6 +150,15 @@ def faces_config(args: argparse.Namespace, root: Path | None = None) -> FacesCha
     recorded = Collection.read_configs(root).get("faces") if root is not None else None
     base = recorded if isinstance(recorded, FacesChannelConfig) else FacesChannelConfig()
     return dataclasses.replace(base, **given)
+
+
+def channel_configs(args: argparse.Namespace, root: Path | None = None
+                    ) -> dict[str, ChannelConfig]:
+    """Every channel's settings the options ask for, by channel name (none when the
+    options leave a channel as it is)."""
+    found = {"global": config(args, root), "local": local_config(args, root),
+             "faces": faces_config(args, root)}
+    return {name: settings for name, settings in found.items() if settings is not None}
 
 
 # -- output -----------------------------------------------------------------------------------

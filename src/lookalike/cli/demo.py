@@ -29,8 +29,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from lookalike.samples import write_sample_images
 
     database, query = write_sample_images(args.collection / "samples")
-    global_config = GlobalChannelConfig(extractor=args.extractor)
-    with Collection(args.collection, global_config=global_config).open() as collection:
+    configs = {"global": GlobalChannelConfig(extractor=args.extractor)}
+    with Collection(args.collection, configs=configs).open() as collection:
         with progress_bar("indexing samples", False) as update:
             report = collection.index([database], progress=update)
         print(format_report(report))

@@ -8,17 +8,14 @@ from typing import Any
 
 from lookalike.cli.common import (
     Commands,
-    config,
-    faces_config,
+    channel_configs,
     faces_options,
-    local_config,
     local_options,
     model_options,
     parse_list,
     print_json,
     progress_bar,
 )
-from lookalike.collection import GlobalChannelConfig
 from lookalike.eval import DATASET_NAMES
 from lookalike.fusion import FUSIONS
 
@@ -57,13 +54,11 @@ def add_parser(commands: Commands) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from lookalike.eval import evaluate
 
-    global_config = config(args) or GlobalChannelConfig()
     with progress_bar(f"indexing {args.dataset}", args.quiet or args.json) as update:
         report = evaluate(
-            args.dataset, config=global_config, channel=args.channel,
+            args.dataset, configs=channel_configs(args), channel=args.channel,
             collection=args.collection, data=args.data, root=args.root, truth=args.truth,
             pairs=args.pairs, crop=not args.full_query, progress=update,
-            local_config=local_config(args), faces_config=faces_config(args),
             max_people=args.max_people, fusion=args.fusion,
             auto_channels=tuple(args.auto_channels) if args.auto_channels else None,
         )

@@ -7,11 +7,9 @@ from pathlib import Path
 
 from lookalike.cli.common import (
     Commands,
+    channel_configs,
     collection_option,
-    config,
-    faces_config,
     faces_options,
-    local_config,
     local_options,
     max_pixels_option,
     model_options,
@@ -58,17 +56,13 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def _collection(args: argparse.Namespace) -> Collection:
-    local = local_config(args, args.collection)
-    faces = faces_config(args, args.collection)
+    configs = channel_configs(args, args.collection)
     # Options of a channel on a new collection ask for that channel (Collection does the same).
-    regions = None
     if (args.extractor and "regions" in (args.channels or [])
-            and not (args.collection / "manifest.json").exists()):
+            and not Collection.exists(args.collection)):
         # A new collection embeds its regions with the model it embeds whole images with.
-        regions = RegionsChannelConfig(extractor=args.extractor)
-    return Collection(args.collection, channels=args.channels,
-                      global_config=config(args, args.collection), local_config=local,
-                      faces_config=faces, regions_config=regions,
+        configs["regions"] = RegionsChannelConfig(extractor=args.extractor)
+    return Collection(args.collection, channels=args.channels, configs=configs,
                       batch_size=args.batch_size, max_pixels=args.max_pixels)
 
 

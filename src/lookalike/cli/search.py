@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from lookalike.cli.common import (
     Commands,
@@ -60,7 +59,8 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 def run_search(args: argparse.Namespace) -> int:
     if args.image is None and args.text is None:
         raise ValidationError("expected a query IMAGE, --text or both, got neither")
-    collection = Collection(args.collection, local_config=local_config(args, args.collection),
+    local = local_config(args, args.collection)
+    collection = Collection(args.collection, configs={"local": local} if local else None,
                             max_pixels=args.max_pixels)
     filters = SearchFilter(categories=tuple(args.category), folder=args.folder,
                            date_from=args.since, date_to=args.until)
@@ -74,26 +74,6 @@ def run_search(args: argparse.Namespace) -> int:
                     "results": [result.as_dict() for result in results]})
     else:
         for result in results:
-            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{_why(result.evidence)}")
+            reason = f"  ({result.reason})" if result.reason else ""
+            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{reason}")
     return 0
-
-
-def _why(evidence: dict[str, Any]) -> str:
-    """A short reason for a result, from its channel's evidence."""
-    local = evidence.get("local", evidence)
-    if local.get("verified"):
-        return f"  ({local['inliers']} inliers)"
-    region = evidence.get("regions", evidence)
-    if region.get("region") in ("object", "window"):
-        what = region.get("label") or "window"
-        return f"  ({what} at {region['region_box']})"
-    text = evidence.get("text", evidence)
-    if "matched" in text or "bm25" in text:
-        return f"  (text: {text.get('matched') or 'words'})"
-    face = evidence.get("faces", evidence)
-    if "face_box" in face:
-        person = face.get("person") or {}
-        who = person.get("name") or (f"person {person['id']}" if person else "face")
-        verdict = "same person" if face["same_person"] else "different person"
-        return f"  ({who} at {face['face_box']}, distance {face['distance']:.3f}: {verdict})"
-    return ""

@@ -13,7 +13,7 @@ from lookalike.collection.channels import (
     TextSearching,
     VectorChannel,
 )
-from lookalike.collection.collection import Collection
+from lookalike.collection.collection import Collection, auto_fusion
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.global_channel import GlobalChannel, GlobalChannelConfig
@@ -66,5 +66,6 @@ __all__ = [
     "TextSearching",
     "UpdateReport",
     "VectorChannel",
+    "auto_fusion",
     "register_channel",
 ]

@@ -134,6 +134,15 @@ class LocalChannelConfig:
         return {key: getattr(self, key)
                 for key in ("features", "max_features", "max_side", "branching", "depth")}
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What makes the stored words differ besides :meth:`stored_settings`: the tree file,
+        or the sample a tree is trained on (an evaluation caches its collection by it)."""
+        found = {**self.stored_settings(), "vocabulary": self.vocabulary,
+                 "train_descriptors": self.train_descriptors}
+        if self.seed:  # seed 0 keeps the key it had before seeds existed
+            found["seed"] = self.seed
+        return found
+
 
 class LocalChannel(Channel):
     """SIFT/RootSIFT words in a vocabulary tree, re-ranked by RANSAC."""

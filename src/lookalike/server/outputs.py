@@ -22,13 +22,13 @@ def image_out(record: ImageRecord) -> schemas.ImageOut:
                             thumbnail=f"/images/{record.id}/thumbnail")
 
 
-def result_out(result: SearchResult, record: ImageRecord | None) -> schemas.ResultOut:
-    """A result with its image's size (from ``record``), so the page can lay it out."""
+def result_out(result: SearchResult) -> schemas.ResultOut:
+    """A result with its image's size, so the page can lay it out, and its reasons."""
     return schemas.ResultOut(
         rank=result.rank, image_id=result.image_id, path=result.path,
-        name=Path(result.path).name, score=result.score,
-        width=record.width if record else None, height=record.height if record else None,
-        thumbnail=f"/images/{result.image_id}/thumbnail", evidence=result.evidence)
+        name=Path(result.path).name, score=result.score, width=result.width,
+        height=result.height, thumbnail=f"/images/{result.image_id}/thumbnail",
+        reason=result.reason, evidence=result.evidence.as_dict())
 
 
 def face_out(face: ImageFace) -> schemas.FaceOut:

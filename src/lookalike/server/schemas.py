@@ -29,7 +29,14 @@ class ResultOut(BaseModel):
     width: int | None
     height: int | None
     thumbnail: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    reason: str = Field(default="", description="why the image matched, in one line")
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description="nested by channel: 'channel_scores' (each channel's own score) and, "
+                    "under each channel's name, that channel's evidence (local: inliers, "
+                    "matches, transform; faces: face_box, similarity, same_person, person; "
+                    "regions: region, region_box, label; text: bm25, semantic, matched; "
+                    "global: similarity)")
 
 
 class SearchResponse(BaseModel):

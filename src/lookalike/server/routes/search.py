@@ -49,7 +49,6 @@ def search(state: State,
             pixels, text=text, k=offset + k, channel=channel, box=region,
             filters=filters, fusion=fusion)
         page = found[offset:offset + k]
-        records = {result.image_id: collection.image(result.image_id) for result in page}
         # Logged only when asked (the page asks, so its clicks can train the ranker).
         query_id = collection.feedback.log_search(
             rankings, [result.image_id for result in page]) if log else None
@@ -61,7 +60,7 @@ def search(state: State,
         query=None if pixels is None else schemas.QueryOut(
             image_id=image_id, width=pixels.shape[1], height=pixels.shape[0],
             box=list(region) if region else None),
-        results=[result_out(result, records.get(result.image_id)) for result in page])
+        results=[result_out(result) for result in page])
 
 
 @router.post("/clicks")
