@@ -298,8 +298,9 @@ def test_upload_a_query_and_see_results(page: WebDriver, photos: Path, tmp_path:
     first = cards[0]
     assert first.find_element(By.CLASS_NAME, "rank").text == "#1"
     assert SCORE.match(first.find_element(By.CLASS_NAME, "score").text)
-    assert re.search(r"\d+ inliers", cards[1].find_element(By.CLASS_NAME, "reason").text)
-    assert "global" in first.find_element(By.CLASS_NAME, "reason").text
+    assert re.search(r"\d+ matching points \(same object\)",
+                     cards[1].find_element(By.CLASS_NAME, "reason").text)
+    assert "looks similar" in first.find_element(By.CLASS_NAME, "reason").text
     until(page, lambda d: d.execute_script(
         "return [...document.querySelectorAll('#results img')].every(i => i.complete "
         "&& i.naturalWidth > 0)"), "thumbnails did not load")
@@ -500,7 +501,7 @@ def test_split_and_merge_people(page: WebDriver, tmp_path: Path) -> None:
 def test_search_by_text_and_filters(page: WebDriver, photos: Path, tmp_path: Path) -> None:
     names = search_text(page, "kitty")
     assert names[0] == "chelsea.png"  # tagged "tabby cat"
-    assert "text: tabby cat" in reasons(page)[0]
+    assert "text: 'tabby cat'" in reasons(page)[0]
     status = page.find_element(By.ID, "search-status")
     assert "“kitty”" in status.text and "image" not in status.text
     # A search by text alone has no query image.
@@ -561,7 +562,7 @@ def test_crop_search_by_regions(page: WebDriver, photos: Path, tmp_path: Path) -
     until(page, lambda d: "inside" in status.text or error_text(d), "no search by the box")
     assert not error_text(page)
     assert result_names(page)[0] == "chelsea.png"
-    assert "cat at " in reasons(page)[0]
+    assert "similar cat in the picture" in reasons(page)[0]
     open_result(page, "chelsea.png")
     canvas = page.find_element(By.ID, "detail-canvas")
     assert canvas.get_attribute("data-regions") == "1"

@@ -225,7 +225,8 @@ def test_auto_search_with_a_faceless_query_uses_the_other_channels(
         results = collection.search(face_photos / "coffee.jpg", k=3, channel="auto")
         assert Path(results[0].path).name == "coffee.jpg"
         fused = collection.search(face_photos / "astronaut.png", k=2, channel="auto")
-        assert fused[0].evidence.as_dict()["faces"]["same_person"]  # each channel's evidence is kept
+        # Each channel's evidence is kept, under the channel's name.
+        assert fused[0].evidence.as_dict()["faces"]["same_person"]
 
 
 def test_removing_and_changing_images_updates_faces(tmp_path: Path, face_photos: Path,

@@ -363,4 +363,5 @@ def test_kill_during_local_indexing_then_resume(tmp_path: Path) -> None:
         assert report.added == 30 - survived and report.unchanged == survived
         assert collection.info()["channels"]["local"]["vocabulary"]["id"] == tree_id
         best = collection.search(another_view(scene(25, (240, 320))), k=1, channel="local")[0]
-        assert Path(best.path).name == "scene25.png" and best.evidence.as_dict()["local"]["verified"]
+        assert Path(best.path).name == "scene25.png"
+        assert best.evidence.as_dict()["local"]["verified"]

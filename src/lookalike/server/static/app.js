@@ -4,7 +4,7 @@
 
 import { $, api, attempt, element, fmt, plural, showError, showMessage, token } from "./api.js";
 import {
-  appendClues, clueFacts, clueReasons, closeAnnotations, describeQuery, evidenceOf, loadCategories,
+  appendClues, clueFacts, closeAnnotations, describeQuery, evidenceOf, loadCategories, otherFacts,
   logClick, queryText, regionLabel, showAnnotations, takeText, wireClues,
 } from "./clues.js";
 
@@ -203,30 +203,14 @@ async function search(offset, { paging = false } = {}) {
   showResults(response);
 }
 
-// The evidence of one channel, whether the search was by that channel or "auto".
+// The evidence of one channel for a result (null when that channel did not find it).
 function evidence(result, channel) {
-  return evidenceOf(state.response, result, channel);
+  return evidenceOf(result, channel);
 }
 
-// A short reason for a result: inliers, the same person, the region or text matched, and
-// the channels' scores.
+// Why a result matched, in one line: the server says it from the typed evidence.
 function reason(result) {
-  const parts = [];
-  const local = evidence(result, "local");
-  if (local && local.inliers !== undefined) {
-    parts.push(local.verified ? `${local.inliers} inliers` : "not verified");
-  }
-  const faces = evidence(result, "faces");
-  if (faces && faces.similarity !== undefined) {
-    const who = faces.person && faces.person.name ? faces.person.name : "same person";
-    parts.push(faces.same_person ? who : `face ${fmt(faces.similarity)}`);
-  }
-  parts.push(...clueReasons(result, (channel) => evidence(result, channel)));
-  const scores = (result.evidence || {}).channel_scores;
-  if (scores) {
-    parts.push(Object.entries(scores).map(([name, score]) => `${name} ${fmt(score)}`).join(" · "));
-  }
-  return parts.join(", ") || `${state.response ? state.response.channel : ""} similarity`;
+  return result.reason || "";
 }
 
 function renderResults() {
@@ -366,6 +350,12 @@ function facts(result) {
     if (faces.person) rows.push(["person", faces.person.name || `#${faces.person.id}`]);
   }
   rows.push(...clueFacts(result, (channel) => evidence(result, channel)));
+  const scores = (result.evidence || {}).channel_scores || {};
+  if (Object.keys(scores).length > 1) {
+    rows.push(["channel scores", Object.entries(scores)
+      .map(([name, score]) => `${name} ${fmt(score)}`).join(" · ")]);
+  }
+  rows.push(...otherFacts(result, ["global", "local", "faces", "regions", "text"]));
   return rows.flatMap(([term, value]) => [element("dt", { textContent: term }),
     element("dd", { textContent: String(value) })]);
 }

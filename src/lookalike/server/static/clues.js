@@ -102,15 +102,11 @@ export function wireClues(search) {
 
 // -- evidence -------------------------------------------------------------------------------
 
-// The evidence of one channel. Fused results keep each channel's evidence under its name; a
-// ranking from one channel alone has it flat: the channel asked for, or the text channel's
-// for a search by text alone.
-export function evidenceOf(response, result, channel) {
-  const evidence = result.evidence || {};
-  const own = evidence[channel];
-  if (own && typeof own === "object" && !Array.isArray(own)) return own;
-  if (!response || evidence.channel_scores) return null;
-  return (response.query ? response.channel : "text") === channel ? evidence : null;
+// The evidence of one channel for a result, or null when that channel did not find it:
+// every result's evidence is nested by channel, with the channels' scores beside.
+export function evidenceOf(result, channel) {
+  const own = (result.evidence || {})[channel];
+  return own && typeof own === "object" && !Array.isArray(own) ? own : null;
 }
 
 function boxText(box) {
@@ -121,24 +117,6 @@ function boxText(box) {
 export function regionLabel(region) {
   if (region.region === "object") return region.label || "object";
   return region.region === "image" ? "whole image" : "window";
-}
-
-// The regions and text channels' part of a result's short reason.
-export function clueReasons(result, evidence) {
-  const parts = [];
-  const region = evidence("regions");
-  if (region && region.region === "object") {
-    parts.push(`${regionLabel(region)} at ${boxText(region.region_box)}`);
-  } else if (region && region.region === "window") {
-    parts.push("window");
-  }
-  const words = evidence("text");
-  if (words && words.matched) {
-    parts.push(`text: ${words.matched}`);
-  } else if (words && words.bm25 !== undefined) {
-    parts.push(`text: words ${fmt(words.bm25)}`);
-  }
-  return parts;
 }
 
 // The regions and text channels' rows of a result's facts.
@@ -156,6 +134,19 @@ export function clueFacts(result, evidence) {
     if (words.bm25 !== undefined) rows.push(["bm25", fmt(words.bm25)]);
     if (words.semantic !== undefined) rows.push(["text similarity", fmt(words.semantic)]);
     if (words.query_labels) rows.push(["query labels", words.query_labels.join(", ")]);
+  }
+  return rows;
+}
+
+// Rows for the evidence of channels the page draws nothing for (a channel added later):
+// each channel's plain values, so every clue still shows.
+export function otherFacts(result, known) {
+  const rows = [];
+  for (const [channel, own] of Object.entries(result.evidence || {})) {
+    if (channel === "channel_scores" || known.includes(channel) || !own) continue;
+    const values = Object.entries(own).filter(([, v]) => v === null || typeof v !== "object")
+      .map(([key, v]) => `${key} ${typeof v === "number" ? fmt(v) : v}`);
+    rows.push([channel, values.join(", ")]);
   }
   return rows;
 }
