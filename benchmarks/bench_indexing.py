@@ -27,9 +27,10 @@ from common import DEFAULT_DATA, markdown_table, save
 from PIL import Image
 
 from lookalike import Collection, GlobalChannelConfig
+from lookalike.discovery import discover_images
 from lookalike.extractors import make_extractor
 from lookalike.extractors.onnx import OnnxExtractor
-from lookalike.images import decode_image, discover_images
+from lookalike.images import decode_image
 
 MODELS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mobilenetv2")
 

@@ -18,13 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lookalike.discovery import IMAGE_EXTENSIONS, DiscoveryResult, discover_images
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
-    DiscoveryResult,
     decode_image,
-    discover_images,
     load_image,
     read_image_bytes,
 )

@@ -67,3 +67,91 @@ def test_plugins_come_from_entry_points_and_a_broken_one_is_skipped(
     assert shapes.names() == ["hexagon", "square"]  # a plug-in never takes a built-in's name
     assert shapes["square"] == 4
     assert asked == ["lookalike.shapes"]  # discovered once
+
+
+# -- every entry of every registry keeps its contract (built, never loaded: no model runs) --
+
+def test_every_extractor_is_built_with_its_info() -> None:
+    from lookalike.extractors import EXTRACTORS, Extractor, make_extractor
+
+    for name in EXTRACTORS:
+        extractor = make_extractor(name)
+        assert isinstance(extractor, Extractor) and extractor.info.name == name
+        assert extractor.info.dim > 0 and extractor.info.metric == "cosine"
+
+
+def test_every_index_backend_states_its_parameters() -> None:
+    from lookalike.index import INDEXES, VectorIndex
+
+    for name, backend in INDEXES.items():
+        assert issubclass(backend, VectorIndex) and backend.name == name
+        assert isinstance(backend.is_available(), bool)
+        assert all(isinstance(value, int | float) for value in backend.default_params.values())
+
+
+def test_every_face_detector_has_an_alignment_template() -> None:
+    from lookalike.faces import DETECTORS, TEMPLATES, FaceDetector
+
+    for name, detector in DETECTORS.items():
+        built = detector(None)
+        assert isinstance(built, FaceDetector) and built.name == name
+        assert built.scheme in TEMPLATES
+
+
+def test_every_face_embedder_says_how_it_was_trained() -> None:
+    from lookalike.faces import EMBEDDERS, FaceEmbedder
+
+    for name, factory in EMBEDDERS.items():
+        embedder = factory()
+        assert isinstance(embedder, FaceEmbedder) and embedder.info.name == name
+        assert embedder.info.dim > 0 and embedder.info.chip > 0 and embedder.info.padding >= 0
+
+
+def test_every_object_detector_is_built() -> None:
+    from lookalike.regions import DETECTORS, ObjectDetector
+
+    for name, detector in DETECTORS.items():
+        built = detector(None)
+        assert isinstance(built, ObjectDetector) and built.name == name and built.labels
+
+
+def test_every_clusterer_separates_two_tight_groups() -> None:
+    import numpy as np
+
+    from lookalike.faces import CLUSTERERS
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(8, dtype=np.float32)[:2]
+    vectors = np.concatenate([centre + 0.01 * rng.normal(size=(5, 8)) for centre in centres])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for name, clusterer in CLUSTERERS.items():
+        labels = clusterer(vectors.astype(np.float32), 0.9)
+        assert len(set(labels[:5].tolist())) == 1 and len(set(labels[5:].tolist())) == 1, name
+        assert labels[0] != labels[5], name
+
+
+def test_every_channel_spec_builds_its_channel_and_evidence() -> None:
+    import json
+
+    from lookalike.collection import CHANNELS, Channel
+    from lookalike.results import Evidence
+
+    for name, spec in CHANNELS.items():
+        config = spec.default_config()
+        json.dumps(config.stored_settings())
+        channel = spec.make(config)
+        assert isinstance(channel, Channel) and channel.name == name
+        json.dumps(channel.manifest())
+        evidence = spec.evidence()
+        assert issubclass(spec.evidence, Evidence) and isinstance(evidence.reason(), str)
+        assert spec.evidence.from_dict(evidence.as_dict()) == evidence
+        assert set(evidence.features()) == set(spec.evidence.FEATURES)
+        assert all(feature.startswith(f"{name}_") for feature in spec.ranker_features)
+
+
+def test_every_exporter_builds_a_model_that_an_onnx_extractor_uses() -> None:
+    pytest.importorskip("torch")
+    from lookalike.extractors import MODEL_SPECS
+    from lookalike.extractors.export import BUILDERS
+
+    assert set(BUILDERS) == set(MODEL_SPECS)

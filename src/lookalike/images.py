@@ -19,9 +19,7 @@ short reason, or :class:`~lookalike.errors.ValidationError` when the caller
 passed something that is not an image at all. No process-global Pillow setting
 (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``) is changed.
 
-:func:`discover_images` expands the folders and files a user names into a
-sorted, de-duplicated list of image files, reporting missing paths as failures
-instead of raising, so one typo does not abort indexing a whole collection.
+Finding the image files inside folders is :mod:`lookalike.discovery`'s job.
 """
 
 from __future__ import annotations
@@ -31,9 +29,6 @@ import math
 import os
 import stat
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias
 
 import numpy as np
@@ -44,32 +39,14 @@ from lookalike.errors import ImageError, ValidationError, expect
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
-    "IMAGE_EXTENSIONS",
-    "DiscoveryResult",
+    "NOT_FOUND",
     "ImageInput",
     "decode_image",
-    "discover_images",
+    "fspath",
     "load_image",
+    "os_error_reason",
     "read_image_bytes",
 ]
-
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".webp",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".gif",
-        ".pgm",
-        ".ppm",
-        ".pbm",
-        ".pnm",
-    }
-)
-"""File name extensions (lowercase, with the dot) that folder discovery picks up."""
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """Largest width*height accepted by default; Pillow's own decompression-bomb limit."""
@@ -130,7 +107,7 @@ def load_image(
     """
     _check_max_pixels(max_pixels)
     if isinstance(source, str | os.PathLike):
-        path = _fspath(source)
+        path = fspath(source)
         return _load_path(path, name if name is not None else path, max_pixels, min_side)[0]
     if isinstance(source, bytes | bytearray | memoryview):
         return decode_image(bytes(source), source=name or "<bytes>", max_pixels=max_pixels,
@@ -151,14 +128,14 @@ def read_image_bytes(path: str | os.PathLike[str], *, name: str | None = None) -
     Raises :class:`ImageError` (labelled ``name`` or the path) when the file is
     missing, a directory, empty or unreadable; the bytes are not decoded here.
     """
-    fspath = _fspath(path)
-    label = name if name is not None else fspath
-    _check_regular_file(fspath, label)
+    where = fspath(path)
+    label = name if name is not None else where
+    _check_regular_file(where, label)
     try:
-        with open(fspath, "rb") as fh:
+        with open(where, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        raise ImageError(label, _os_error_reason(exc)) from exc
+        raise ImageError(label, os_error_reason(exc)) from exc
     # The file may have been emptied between the stat and the read.
     if not data:
         raise ImageError(label, "empty file (0 bytes)")
@@ -198,54 +175,10 @@ def decode_image_and_size(
     return _decode_stream(io.BytesIO(data), source, max_pixels, min_side)
 
 
-@dataclass(frozen=True)
-class DiscoveryResult:
-    """The image files found by :func:`discover_images`, and the paths that failed."""
-
-    files: list[Path]
-    failures: list[ImageError]
-
-
-def discover_images(
-    paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True
-) -> DiscoveryResult:
-    """Expand files and folders into a de-duplicated list of absolute image paths.
-
-    Folders are walked (recursively unless ``recursive`` is false) and contribute
-    every non-hidden file whose extension, in any case, is in
-    :data:`IMAGE_EXTENSIONS`, sorted by path; hidden files and folders (name
-    starting with '.') are skipped. A file named explicitly is always included,
-    whatever its extension, so that a wrong file gets a clear decode error later
-    rather than vanishing silently. Files keep the order of the arguments; a file
-    reached twice (also through a symbolic link) is kept once. A path that does
-    not exist, or a folder that cannot be listed, becomes an entry in
-    ``failures`` instead of raising.
-    """
-    expect(
-        not isinstance(paths, str | bytes | os.PathLike),
-        "expected an iterable of paths, got a single path; wrap it in a list",
-    )
-    files: list[Path] = []
-    failures: list[ImageError] = []
-    seen: set[Path] = set()
-    for raw in paths:
-        expect(
-            isinstance(raw, str | os.PathLike),
-            f"expected a path, got {type(raw).__name__}",
-        )
-        path = Path(os.path.abspath(_fspath(raw)))
-        for found in _expand_path(path, recursive, failures):
-            key = _dedup_key(found)
-            if key not in seen:
-                seen.add(key)
-                files.append(found)
-    return DiscoveryResult(files=files, failures=failures)
-
-
 # ------------------------------------------------------------------ reading from disk
 
 
-def _fspath(path: str | os.PathLike[str]) -> str:
+def fspath(path: str | os.PathLike[str]) -> str:
     """``os.fspath`` that also tolerates a bytes path, for labels and ``open``."""
     value = os.fspath(path)
     return os.fsdecode(value) if isinstance(value, bytes) else value
@@ -260,7 +193,7 @@ def _check_regular_file(path: str, label: str) -> None:
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise ImageError(label, _os_error_reason(exc)) from exc
+        raise ImageError(label, os_error_reason(exc)) from exc
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(label, "is a directory")
     if not stat.S_ISREG(info.st_mode):
@@ -274,7 +207,7 @@ def _check_regular_file(path: str, label: str) -> None:
 NOT_FOUND = "file not found"
 
 
-def _os_error_reason(exc: OSError) -> str:
+def os_error_reason(exc: OSError) -> str:
     """A short human reason for an ``OSError`` met while reading a file."""
     if isinstance(exc, FileNotFoundError | NotADirectoryError):
         return NOT_FOUND
@@ -293,7 +226,7 @@ def _load_path(
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the try
     except OSError as exc:
-        raise ImageError(label, _os_error_reason(exc)) from exc
+        raise ImageError(label, os_error_reason(exc)) from exc
     with fh:
         return _decode_stream(fh, label, max_pixels, min_side)
 
@@ -513,62 +446,6 @@ def _array_to_uint8(array: npt.NDArray[Any]) -> RGBArray:
     raise ValidationError(
         f"expected an image array of dtype uint8, uint16 or float in [0, 1], got {array.dtype}"
     )
-
-
-# ------------------------------------------------------------------------ discovery
-
-
-def _expand_path(path: Path, recursive: bool, failures: list[ImageError]) -> list[Path]:
-    """The files ``path`` stands for; failures are appended to ``failures``."""
-    label = str(path)
-    if path.is_dir():
-        return _walk_folder(path, recursive, failures)
-    if path.is_file():
-        return [path]
-    if os.path.lexists(path):
-        reason = "broken symbolic link" if path.is_symlink() else "not a regular file"
-        failures.append(ImageError(label, reason))
-    else:
-        failures.append(ImageError(label, NOT_FOUND))
-    return []
-
-
-def _walk_folder(folder: Path, recursive: bool, failures: list[ImageError]) -> list[Path]:
-    """Sorted image files under ``folder``, skipping hidden entries.
-
-    Symbolic links to folders are not followed, which rules out cycles; links
-    to files are kept like files.
-    """
-
-    def on_error(exc: OSError) -> None:
-        where = exc.filename if exc.filename is not None else folder
-        failures.append(ImageError(str(where), f"cannot list folder: {_os_error_reason(exc)}"))
-
-    found: list[Path] = []
-    for root, dirs, names in os.walk(folder, onerror=on_error):
-        # Pruning in place stops os.walk from descending into hidden folders.
-        dirs[:] = [] if not recursive else sorted(d for d in dirs if not d.startswith("."))
-        for entry in names:
-            if entry.startswith(".") or not _has_image_extension(entry):
-                continue
-            candidate = Path(root, entry)
-            if candidate.is_file():
-                found.append(candidate)
-            else:
-                failures.append(ImageError(str(candidate), "broken symbolic link"))
-    return sorted(found)
-
-
-def _has_image_extension(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def _dedup_key(path: Path) -> Path:
-    """The canonical path used to spot one file reached twice."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # symlink loop: fall back to the lexical path
-        return path
 
 
 Box = tuple[float, float, float, float]

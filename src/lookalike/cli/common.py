@@ -27,7 +27,7 @@ from lookalike.collection import (
 from lookalike.extractors import available_extractors
 from lookalike.faces import DETECTORS
 from lookalike.images import DEFAULT_MAX_PIXELS
-from lookalike.local.features import FEATURE_KINDS
+from lookalike.local import FEATURE_KINDS
 
 # What ``add_subparsers`` returns; each command module adds its parsers to it.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

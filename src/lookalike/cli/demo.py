@@ -57,12 +57,12 @@ def run_models(args: argparse.Namespace) -> int:
 def _export(asked: list[str], names: list[str]) -> None:
     """Export the asked models to ONNX now, so that no first search waits for it; models
     that run without an ONNX file are skipped."""
-    from lookalike.extractors import make_extractor, onnx
+    from lookalike.extractors import OnnxExtractor, make_extractor
 
     for name in asked:
         if name not in names:
             raise ValidationError(f"expected a model among {names}, got '{name}'")
         extractor = make_extractor(name)
-        if isinstance(extractor, onnx.OnnxExtractor):
+        if isinstance(extractor, OnnxExtractor):
             extractor.load()
             print(f"{name}: {extractor.model_path()}")

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from lookalike.cli.common import Commands, collection_option, max_pixels_option, print_json
 from lookalike.collection import Collection, Person
-from lookalike.faces import DETECTORS
-from lookalike.faces.cluster import CLUSTERERS
+from lookalike.faces import CLUSTERERS, DETECTORS
 
 
 def add_parser(commands: Commands) -> None:

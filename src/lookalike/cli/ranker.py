@@ -54,7 +54,7 @@ def run_ranker_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, collection: Collection) -> LearnedRanker:
     """Fit a ranker on the judgements ``--clicks`` or ``--truth`` asks for."""
-    from lookalike.eval.datasets import load_custom
+    from lookalike.eval import load_custom
     from lookalike.ranking import train_ranker
 
     if args.clicks:

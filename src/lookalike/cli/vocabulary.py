@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lookalike.cli.common import Commands, max_pixels_option, print_json, progress_bar
-from lookalike.local.features import FEATURE_KINDS
+from lookalike.local import FEATURE_KINDS
 
 
 def add_parser(commands: Commands) -> None:
@@ -27,7 +27,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_vocabulary(args: argparse.Namespace) -> int:
-    from lookalike.local.training import train_vocabulary
+    from lookalike.local import train_vocabulary
 
     with progress_bar("extracting features", args.quiet or args.json) as update:
         report = train_vocabulary(

@@ -20,8 +20,9 @@ import numpy as np
 
 from lookalike.collection.channels import Channel
 from lookalike.collection.pipeline import CatalogSink, Job, Sink, run_local
+from lookalike.discovery import discover_images
 from lookalike.errors import ImageError, ValidationError, expect
-from lookalike.images import NOT_FOUND, ImageInput, discover_images, load_image
+from lookalike.images import NOT_FOUND, ImageInput, load_image
 from lookalike.paths import catalog_key
 from lookalike.storage import Catalog, ImageRecord
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.eval import datasets
+from lookalike.eval.datasets import load_custom
 from lookalike.eval.retrieval import evaluate_retrieval
 from lookalike.eval.settings import DEFAULT_AUTO_CHANNELS, EvalSettings, Progress
 from lookalike.eval.verification import evaluate_clustering, evaluate_verification
@@ -46,4 +47,4 @@ def evaluate(
     return evaluate_retrieval(dataset, settings, progress)
 
 
-__all__ = ["DATASET_NAMES", "EvalSettings", "evaluate"]
+__all__ = ["DATASET_NAMES", "EvalSettings", "evaluate", "load_custom"]

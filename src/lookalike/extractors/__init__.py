@@ -10,12 +10,15 @@ from lookalike.extractors.base import (
     make_extractor,
     register_extractor,
 )
+from lookalike.extractors.onnx import MODEL_SPECS, OnnxExtractor
 from lookalike.extractors.preprocessing import Preprocessing
 
 __all__ = [
     "EXTRACTORS",
+    "MODEL_SPECS",
     "Extractor",
     "ExtractorInfo",
+    "OnnxExtractor",
     "Preprocessing",
     "available_extractors",
     "l2_normalise",

@@ -2,6 +2,7 @@
 
 from lookalike.faces.align import TEMPLATES, align_face, similarity_transform
 from lookalike.faces.blazeface import BlazeFaceDetector
+from lookalike.faces.cluster import CLUSTERERS, cluster_faces
 from lookalike.faces.detect import (
     DETECTORS,
     CenterFaceDetector,
@@ -34,6 +35,7 @@ from lookalike.faces.model import (
 DETECTORS.add(BlazeFaceDetector.name, BlazeFaceDetector)
 
 __all__ = [
+    "CLUSTERERS",
     "DETECTORS",
     "EMBEDDERS",
     "TEMPLATES",
@@ -52,6 +54,7 @@ __all__ = [
     "Verification",
     "align_face",
     "central_face",
+    "cluster_faces",
     "cluster_threshold",
     "distance_from_similarity",
     "face_in_box",

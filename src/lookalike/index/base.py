@@ -7,26 +7,16 @@ here, once, and then call the protected ``_add`` / ``_remove`` / ``_search`` /
 ``_train`` hooks that a backend implements (template method), so every backend
 rejects the same bad input with the same message.
 
-Saved files are one self-describing file each::
-
-    MAGIC (16 bytes) | header length (8 bytes, little-endian) | header (UTF-8 JSON) | payload
-
-The header records the backend name, the dimension, the parameters, the number of
-vectors and, for each payload section, its name, dtype, shape and byte count; the
-SHA-256 of the payload catches truncation and bit rot. :meth:`VectorIndex.load`
-checks all of it and names the file in every error.
+Saved files are one self-describing, checksummed file each
+(:mod:`lookalike.index.fileformat`); :meth:`VectorIndex.load` checks all of it and names
+the file in every error.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
 import operator
 import os
-import struct
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,17 +32,12 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
+from lookalike.index.fileformat import read_index_file, write_index_file
 
 FloatArray = npt.NDArray[np.float32]
 IdArray = npt.NDArray[np.int64]
 ParamValue = int | float
 
-MAGIC = b"LOOKALIKE-INDEX\n"
-FORMAT_VERSION = 1
-_HEADER_LEN = struct.Struct("<Q")
-_MAX_HEADER_BYTES = 1 << 20
-# Dtypes a payload section may have, as numpy little-endian dtype strings.
-_SECTION_DTYPES = frozenset({"<f4", "<i8", "|u1", "|b1"})
 _SHOW_IDS = 10
 
 
@@ -246,51 +231,9 @@ class VectorIndex(ABC):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` atomically: a reader sees the old file or the new one."""
-        target = Path(path)
-        sections = {name: np.ascontiguousarray(arr) for name, arr in self._state().items()}
-        digest = hashlib.sha256()
-        described = []
-        for section_name, arr in sections.items():
-            dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
-            arr = sections[section_name] = np.ascontiguousarray(arr, dtype=dtype)
-            expect(arr.dtype.str in _SECTION_DTYPES, f"unsupported section dtype {arr.dtype}")
-            digest.update(_bytes_of(arr))
-            described.append(
-                {
-                    "name": section_name,
-                    "dtype": arr.dtype.str,
-                    "shape": list(arr.shape),
-                    "nbytes": int(arr.nbytes),
-                }
-            )
-        header = {
-            "format": "lookalike-index",
-            "version": FORMAT_VERSION,
-            "backend": self.name,
-            "dim": self._dim,
-            "params": self._params,
-            "count": self._count(),
-            "sections": described,
-            "sha256": digest.hexdigest(),
-        }
-        header_bytes = json.dumps(header, sort_keys=True).encode("utf-8")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC)
-                fh.write(_HEADER_LEN.pack(len(header_bytes)))
-                fh.write(header_bytes)
-                for arr in sections.values():
-                    fh.write(_bytes_of(arr))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
-        _fsync_dir(target.parent)
+        write_index_file(Path(path), {"backend": self.name, "dim": self._dim,
+                                      "params": self._params, "count": self._count()},
+                         self._state())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
@@ -303,11 +246,7 @@ class VectorIndex(ABC):
         naming it.
         """
         source = Path(path)
-        try:
-            blob = source.read_bytes()
-        except OSError as exc:
-            raise LookalikeError(f"{source}: cannot read index file: {exc}") from exc
-        header, sections = _parse_file(source, blob)
+        header, sections = read_index_file(source)
         backend = header["backend"]
         if cls is VectorIndex:
             from lookalike.index.registry import get_index_class
@@ -453,84 +392,5 @@ def _check_param(backend: str, key: str, value: object, default: ParamValue) -> 
     return number
 
 
-def _bytes_of(arr: npt.NDArray[Any]) -> memoryview:
-    """The raw bytes of a C-contiguous array, without a copy."""
-    return arr.reshape(-1).view(np.uint8).data
-
-
 def _empty_result(m: int, k: int) -> tuple[FloatArray, IdArray]:
     return np.full((m, k), -np.inf, dtype=np.float32), np.full((m, k), -1, dtype=np.int64)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable where the platform allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _parse_file(source: Path, blob: bytes) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
-    """Check and split a saved index file; every error names ``source``."""
-
-    def corrupt(reason: str) -> LookalikeError:
-        return LookalikeError(f"{source}: not a valid Lookalike index file: {reason}")
-
-    prefix = len(MAGIC) + _HEADER_LEN.size
-    if len(blob) < prefix or not blob.startswith(MAGIC):
-        raise corrupt("missing the file signature (wrong file, or truncated)")
-    (header_len,) = _HEADER_LEN.unpack_from(blob, len(MAGIC))
-    if header_len > _MAX_HEADER_BYTES or prefix + header_len > len(blob):
-        raise corrupt(f"header length {header_len} does not fit the file ({len(blob)} bytes)")
-    try:
-        header = json.loads(blob[prefix : prefix + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise corrupt(f"unreadable header ({exc})") from exc
-    if not isinstance(header, dict) or header.get("format") != "lookalike-index":
-        raise corrupt("the header is not a Lookalike index header")
-    if header.get("version") != FORMAT_VERSION:
-        raise ManifestMismatchError(
-            f"{source}: index file format version {header.get('version')!r}, "
-            f"this Lookalike reads version {FORMAT_VERSION}"
-        )
-    checks = (
-        isinstance(header.get("backend"), str),
-        isinstance(header.get("dim"), int) and header["dim"] > 0,
-        isinstance(header.get("params"), dict),
-        isinstance(header.get("count"), int) and header["count"] >= 0,
-        isinstance(header.get("sections"), list),
-        isinstance(header.get("sha256"), str),
-    )
-    if not all(checks):
-        raise corrupt("the header lacks fields or has fields of the wrong type")
-    payload = memoryview(blob)[prefix + header_len :]
-    if hashlib.sha256(payload).hexdigest() != header["sha256"]:
-        raise corrupt("checksum mismatch: the file is truncated or damaged")
-    sections: dict[str, npt.NDArray[Any]] = {}
-    offset = 0
-    for entry in header["sections"]:
-        try:
-            name, dtype_str, shape = entry["name"], entry["dtype"], tuple(entry["shape"])
-            nbytes = entry["nbytes"]
-        except (TypeError, KeyError) as exc:
-            raise corrupt(f"malformed section entry {entry!r}") from exc
-        if dtype_str not in _SECTION_DTYPES or not all(
-            isinstance(s, int) and s >= 0 for s in shape
-        ):
-            raise corrupt(f"malformed section entry {entry!r}")
-        dtype = np.dtype(dtype_str)
-        if math.prod(shape) * dtype.itemsize != nbytes or offset + nbytes > len(payload):
-            raise corrupt(f"section {name!r} does not fit the file")
-        sections[name] = np.frombuffer(
-            payload, dtype=dtype, count=math.prod(shape), offset=offset
-        ).reshape(shape)
-        offset += nbytes
-    if offset != len(payload):
-        raise corrupt(f"{len(payload) - offset} unexpected bytes after the last section")
-    return header, sections

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.discovery import discover_images
 from lookalike.errors import ImageError, ValidationError, expect
-from lookalike.images import DEFAULT_MAX_PIXELS, discover_images, load_image
+from lookalike.images import DEFAULT_MAX_PIXELS, load_image
 from lookalike.local.features import DESCRIPTOR_DIM, LocalFeatures, SiftExtractor
 from lookalike.local.tree import VocabularyTree
 
