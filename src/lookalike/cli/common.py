@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from lookalike.collection import (
+    CHANNELS,
     ChannelConfig,
     Collection,
     FacesChannelConfig,
@@ -81,8 +82,8 @@ def local_options(parser: argparse.ArgumentParser, *, stored: bool,
     """Options of the local channel; ``stored`` adds the ones fixed at creation."""
     if channels:
         parser.add_argument("--channels", type=parse_list, default=None, metavar="LIST",
-                            help="channels of a new collection, comma-separated among global "
-                                 "(default), local, faces, regions and text, e.g. "
+                            help="channels of a new collection, comma-separated among "
+                                 f"{', '.join(CHANNELS.names())} (default global), e.g. "
                                  "global,regions,text")
     if stored:
         parser.add_argument("--features", choices=FEATURE_KINDS, default=None,

@@ -16,6 +16,7 @@ from lookalike.cli.common import (
     print_json,
     progress_bar,
 )
+from lookalike.collection import CHANNELS
 from lookalike.eval import DATASET_NAMES
 from lookalike.fusion import FUSIONS
 
@@ -29,8 +30,8 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--truth", type=Path, help="custom: TSV of (query, relevant) path pairs")
     parser.add_argument("--pairs", type=Path, help="lfw: pairs file in the official format")
     parser.add_argument("--channel", default="global",
-                        help="global (default), local, faces, regions, text, or auto (each of "
-                             "--auto-channels alone and every fusion, side by side)")
+                        help=f"{', '.join(CHANNELS.names())} (default global), or auto (each "
+                             "of --auto-channels alone and every fusion, side by side)")
     parser.add_argument("--auto-channels", type=parse_list, default=None, metavar="LIST",
                         help="channels searched by auto (default global,local,regions,text)")
     parser.add_argument("--fusion", choices=FUSIONS, default="auto",

@@ -15,7 +15,7 @@ from lookalike.cli.common import (
     parse_date,
     print_json,
 )
-from lookalike.collection import Collection, SearchFilter
+from lookalike.collection import CHANNELS, Collection, SearchFilter
 from lookalike.errors import ValidationError
 from lookalike.fusion import FUSIONS
 
@@ -30,7 +30,7 @@ def add_parser(commands: Commands) -> None:
                              "'like this image, and TEXT'")
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     parser.add_argument("--channel", default="global",
-                        help="global (default), local, faces, regions, text, or auto (every "
+                        help=f"{', '.join(CHANNELS.names())} (default global), or auto (every "
                              "channel the collection has, fused)")
     parser.add_argument("--fusion", choices=FUSIONS, default="auto",
                         help="how several rankings become one: auto (default, the measured "
