@@ -118,11 +118,14 @@ def test_annotate_and_ranker_without_the_text_channel(
                        "--tag", "vintage", "--json")
     assert code == 0 and [(n["kind"], n["text"]) for n in json.loads(out)["annotations"]] == [
         ("tag", "vintage")]
-    # Not indexed: absent from the collection, or failed there. The error names the path.
-    for name in ("absent.png", "broken.jpg"):
-        code, _, err = run(capsys, "annotate", str(image_folder / name), "-c", col)
-        assert code == 1 and err.startswith("error:") and name in err
-        assert "expected an indexed image" in err
+    # Not in the collection: the error names the path. A file that failed to index keeps
+    # the user's text about it.
+    code, _, err = run(capsys, "annotate", str(image_folder / "absent.png"), "-c", col)
+    assert code == 1 and err.startswith("error:") and "absent.png" in err
+    assert "expected an indexed image" in err
+    code, out, _ = run(capsys, "annotate", str(image_folder / "broken.jpg"), "-c", col,
+                       "--caption", "grandma's garden", "--json")
+    assert code == 0 and json.loads(out)["annotations"][0]["text"] == "grandma's garden"
 
     code, out, _ = run(capsys, "ranker", "show", "-c", col)
     assert code == 0 and out == "logged searches 0, clicks 0 on 0 searches\nno ranker trained yet\n"

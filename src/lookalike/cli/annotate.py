@@ -45,7 +45,7 @@ def run_annotate(args: argparse.Namespace) -> int:
             if args.remove:
                 return 0
             raise ValidationError("expected an IMAGE path or --import FILE, got neither")
-        record = collection.image_by_path(args.image)
+        record = collection.image_by_path(args.image, failed=True)
         if any(given is not None for given in (args.caption, args.tag, args.category)):
             notes.set(record.id, captions=args.caption, tags=args.tag,
                       categories=args.category)

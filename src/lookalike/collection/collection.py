@@ -413,11 +413,14 @@ class Collection:
             raise NotFoundError(f"expected the id of an indexed image, got {image_id}")
         return record
 
-    def image_by_path(self, path: str | os.PathLike[str]) -> ImageRecord:
-        """An indexed image by its path (as given to :meth:`index`, or an in-memory name)."""
+    def image_by_path(self, path: str | os.PathLike[str], *,
+                      failed: bool = False) -> ImageRecord:
+        """An indexed image by its path (as given to :meth:`index`, or an in-memory name);
+        with ``failed``, also one that failed to index (its annotations are still the
+        user's to edit)."""
         records = self.catalog.images.by_path([str(path), catalog_key(str(path))])
         record = records.get(str(path)) or records.get(catalog_key(str(path)))
-        if record is None or record.status != "indexed":
+        if record is None or not (record.status == "indexed" or failed):
             raise NotFoundError(f"{path}: expected an indexed image, got one not in {self.root}")
         return record
 
