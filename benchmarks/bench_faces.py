@@ -40,13 +40,14 @@ from typing import Any
 import numpy as np
 import skimage.data as skimage_data
 from common import DEFAULT_DATA, RESULTS, markdown_table, save
-from lookalike.eval.runner import EvalSettings, dataset_face_vectors
 from PIL import Image
 
-from lookalike.collection import Collection, FacesChannelConfig, GlobalChannelConfig
+from lookalike.collection import Collection, FacesChannelConfig
 from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.eval import evaluate, metrics
 from lookalike.eval.datasets import load_lfw_pairs, load_lfw_people
+from lookalike.eval.settings import EvalSettings
+from lookalike.eval.verification import dataset_face_vectors
 from lookalike.faces import FaceAnalyzer, align_face, central_face
 from lookalike.faces.cluster import chinese_whispers, cluster_faces
 from lookalike.images import load_image
@@ -188,7 +189,7 @@ def cluster(data: Path, max_people: int | None) -> None:
     other half (even and odd identity numbers, in name order), so the reported
     figures are not tuned on the faces they are measured on."""
     dataset = load_lfw_people(data / "lfw", max_people=max_people)
-    settings = EvalSettings(config=GlobalChannelConfig(), channel="faces")
+    settings = EvalSettings(channel="faces")
     vectors, found, _ = dataset_face_vectors(dataset, settings)
     truth = np.array(dataset.labels)[found]
     vectors = vectors[found]
@@ -221,8 +222,8 @@ def cluster(data: Path, max_people: int | None) -> None:
                                and row["threshold"] == choice["threshold"])
     save("faces_clustering", {"dataset": dataset.name, "images": len(dataset.images),
                               "images_without_face": int(np.sum(~found)),
-                              "verify_threshold": settings.faces_config.same_person,
-                              "cluster_threshold": settings.faces_config.same_person_cluster,
+                              "verify_threshold": settings.config("faces").same_person,
+                              "cluster_threshold": settings.config("faces").same_person_cluster,
                               "protocol": "threshold chosen on even identities (dev), "
                                           "reported on odd identities (test)",
                               "face": "central"}, rows)
@@ -273,7 +274,8 @@ def speed(data: Path) -> None:
     rows: list[dict[str, Any]] = []
     lfw = load_lfw_pairs(data / "lfw", "pairsDevTest.txt").images[:200]
     images = [load_image(path) for path in lfw]
-    photo = np.asarray(Image.fromarray(np.asarray(skimage_data.astronaut())).resize((1920, 1920)))
+    astronaut = np.asarray(skimage_data.astronaut())  # type: ignore[no-untyped-call]
+    photo = np.asarray(Image.fromarray(astronaut).resize((1920, 1920)))
     for detector in DETECTORS:
         analyzer = FaceAnalyzer(detector).load()
         for label, batch in (("LFW 250x250", images), ("photo 1920x1920", [photo] * 20)):
@@ -290,8 +292,8 @@ def speed(data: Path) -> None:
     for batch_size in (1, 16):
         started = time.perf_counter()
         for start in range(0, len(found), batch_size):
-            batch = found[start:start + batch_size]
-            analyzer.embedder.embed([align_face(image, face) for image, face in batch])
+            pairs = found[start:start + batch_size]
+            analyzer.embedder.embed([align_face(image, face) for image, face in pairs])
         seconds = time.perf_counter() - started
         rows.append({"stage": f"align + embed (dlib-resnet, batch {batch_size})",
                      "input": "one face", "ms_per_image": 1000 * seconds / len(found),

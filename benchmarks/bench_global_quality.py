@@ -29,13 +29,13 @@ MODELS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2", "mob
 
 def learn_oxford_whitening(data: Path, model: str, dim: int, scratch: Path) -> Path:
     """Fit the whitening on the Oxford subset's collection and write it to an .npz."""
-    from lookalike.eval.runner import EvalSettings, build_collection
-
     from lookalike.eval.datasets import load_oxford
+    from lookalike.eval.settings import EvalSettings, build_collection
 
     config = GlobalChannelConfig(extractor=model, whiten=dim)
     dataset = load_oxford(data / "oxford5k_subset")
-    collection, _ = build_collection(dataset.name, dataset.database, EvalSettings(config=config))
+    collection, _ = build_collection(dataset.name, dataset.database,
+                                     EvalSettings(configs={"global": config}))
     path = scratch / f"oxford-{model}-{dim}.npz"
     with collection:
         collection.channels["global"].save_whitening(path)  # type: ignore[attr-defined]

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 from common import DEFAULT_DATA, markdown_table, save
-from lookalike.eval.runner import EvalSettings, default_collection_dir
 
-from lookalike import Collection, GlobalChannelConfig, LocalChannelConfig
-from lookalike.collection.local_channel import unpack
+from lookalike import Collection, LocalChannelConfig
+from lookalike.collection.local_records import unpack
 from lookalike.eval import evaluate
 from lookalike.eval.datasets import load_oxford
+from lookalike.eval.settings import EvalSettings, default_collection_dir
 from lookalike.images import load_image
 from lookalike.local.features import SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
@@ -74,10 +74,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 def oxford_tree(data: Path, features: str) -> Path:
     """Index the Oxford subset with the local channel (training its tree); the tree's file."""
     dataset = load_oxford(data / "oxford5k_subset")
-    settings = EvalSettings(config=GlobalChannelConfig(), channel="local",
-                            local=LocalChannelConfig(features=features))
+    settings = EvalSettings(channel="local",
+                            configs={"local": LocalChannelConfig(features=features)})
     evaluate("oxford", data=data / "oxford5k_subset", channel="local",
-        configs={"local": settings.local})
+             configs={"local": settings.config("local")})
     return default_collection_dir(dataset.name, dataset.database, settings) / "local" / \
         "vocabulary.npz"
 
@@ -222,13 +222,13 @@ def _index_throughput(data: Path, tree: VocabularyTree) -> dict[str, Any]:
 
 def scaling(data: Path, sizes: list[int]) -> None:
     dataset = load_oxford(data / "oxford5k_subset")
-    settings = EvalSettings(config=GlobalChannelConfig(), channel="local",
-                            local=LocalChannelConfig())
+    settings = EvalSettings(channel="local", configs={"local": LocalChannelConfig()})
     root = default_collection_dir(dataset.name, dataset.database, settings)
     with Collection(root).open(create=False) as collection:
         local = collection.channels["local"]
         tree = local.tree  # type: ignore[attr-defined]
-        blobs = collection.catalog.blobs(collection.catalog.vector_ids("local")[0].tolist())
+        vectors = collection.catalog.vectors
+        blobs = vectors.blobs(vectors.ids("local")[0].tolist())
         real = [unpack(blob).words for _, _, blob in blobs]
         sift = local.sift  # type: ignore[attr-defined]
         queries = [sift.extract(load_image(q.path)).inside(q.box).descriptors

@@ -39,7 +39,7 @@ from common import DEFAULT_DATA, save
 from fashion_mnist import CLASSES, export_fashion_mnist
 
 from lookalike import Collection
-from lookalike.collection import RegionsChannelConfig, TextChannelConfig
+from lookalike.collection import ChannelConfig, RegionsChannelConfig, TextChannelConfig
 from lookalike.eval import evaluate
 from lookalike.eval.metrics import average_precision
 from lookalike.paths import cache_dir
@@ -98,7 +98,8 @@ def run_regions(args: argparse.Namespace) -> None:
 
 def fmnist_collection(folder: Path) -> Path:
     root = cache_dir() / "bench" / "fmnist-collection"
-    configs = {"regions": RegionsChannelConfig(), "text": TextChannelConfig()}
+    configs: dict[str, ChannelConfig] = {"regions": RegionsChannelConfig(),
+                                         "text": TextChannelConfig()}
     with Collection(root, channels=list(FMNIST_CHANNELS), configs=configs).open() as collection:
         report = collection.index([folder])
         if report.processed:
@@ -141,16 +142,17 @@ def run_text(args: argparse.Namespace) -> None:
     with Collection(root).open() as collection:
         path_class = {record.path: labels[str(Path(record.path).relative_to(folder))]
                       for record in collection.images()}
-        channel = collection.text_channel
+        channel = collection.channel("text")
         for mode in ("bm25", "semantic", "both"):
             precision, aps, latencies = [], [], []
             for name in CLASSES:
                 query = name.replace("/", " ").lower()
                 started = time.perf_counter()
-                hits = channel.search_text(query, k=len(path_class), mode=mode)
+                hits = channel.search_text(  # type: ignore[attr-defined]
+                    query, k=len(path_class), mode=mode)
                 latencies.append(time.perf_counter() - started)
-                ranked = [collection.catalog.images_by_id([h.image_id])[h.image_id].path
-                          for h in hits]
+                records = collection.catalog.images.by_id([h.image_id for h in hits])
+                ranked = [records[h.image_id].path for h in hits]
                 relevant = {path for path, label in path_class.items() if label == name}
                 precision.append(sum(path in relevant for path in ranked[:10]) / 10)
                 aps.append(average_precision(ranked, relevant, set()))

@@ -39,8 +39,8 @@ CLASSES: tuple[str, ...] = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat
                             "Shirt", "Sneaker", "Bag", "Ankle boot")
 SPLITS = {"train": "train", "test": "t10k"}  # split name -> idx file prefix
 MANIFEST = "export.json"
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+                               0x0E: ">f8"}
 
 
 def class_slug(name: str) -> str:

@@ -15,11 +15,11 @@ import argparse
 from pathlib import Path
 
 from common import DEFAULT_DATA, ROOT
-from lookalike.eval.runner import EvalSettings, build_collection
 from PIL import Image, ImageDraw
 
-from lookalike import GlobalChannelConfig, LocalChannelConfig, SearchResult
+from lookalike import LocalChannelConfig, SearchResult
 from lookalike.eval.datasets import load_oxford
+from lookalike.eval.settings import EvalSettings, build_collection
 
 HEIGHT = 300  # every panel is scaled to this height
 COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
@@ -45,10 +45,10 @@ def draw(query: Path, box: tuple[float, float, float, float], results: list[Sear
     x = left.width + 10
     for rank, (result, (image, scale)) in enumerate(zip(results, panels, strict=True)):
         canvas.paste(image, (x, 24))
-        inliers = result.evidence.get("inliers", 0)
-        pen.text((x + 4, 4), f"#{rank + 1}: {inliers} inliers", fill="black")
+        local = result.evidence.as_dict().get("local", {})
+        pen.text((x + 4, 4), f"#{rank + 1}: {local.get('inliers', 0)} inliers", fill="black")
         colour = COLOURS[rank % len(COLOURS)]
-        for qx, qy, mx, my in result.evidence.get("matches", []):
+        for qx, qy, mx, my in local.get("matches", []):
             pen.line([(qx * query_scale, qy * query_scale + 24), (x + mx * scale, my * scale + 24)],
                      fill=colour, width=1)
         x += image.width + 10
@@ -68,8 +68,7 @@ def main() -> None:
     query = dataset.queries[args.query]
     if query.box is None:
         raise SystemExit(f"{query.path}: expected a query with a box")
-    settings = EvalSettings(config=GlobalChannelConfig(), channel="local",
-                            local=LocalChannelConfig())
+    settings = EvalSettings(channel="local", configs={"local": LocalChannelConfig()})
     collection, _ = build_collection(dataset.name, dataset.database, settings)
     with collection:
         # The query image itself is in the database; show the other views.
@@ -78,7 +77,7 @@ def main() -> None:
                    if Path(result.path).name != query.path.name][: args.top]
     draw(query.path, query.box, results, args.out)
     for result in results:
-        print(result.rank, result.score, result.evidence.get("inliers"), result.path)
+        print(result.rank, result.score, result.reason, result.path)
     print(f"saved {args.out}")
 
 
