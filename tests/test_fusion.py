@@ -94,3 +94,21 @@ def test_auto_fusion_leaves_out_label_rankings_until_trained_or_given_text() -> 
                                                                                  "text"]
     assert list(policy.rankings({"text": [Hit(2, 0.1)]}, has_ranker=False)) == ["text"]
     assert policy.method(has_ranker=True) == "learned" and policy.method(False) == "rrf"
+
+
+def test_auto_fusion_asks_for_the_labels_only_when_nothing_else_answers() -> None:
+    policy = AutoFusion(label_channels=frozenset({"text"}))
+    asked: list[list[str]] = []
+
+    def search(left_out: list[str], found: dict[str, list[Hit]]) -> dict[str, list[Hit]]:
+        asked.append(list(left_out))
+        return {name: hits for name, hits in found.items() if name not in left_out}
+
+    labels = {"text": [Hit(2, 0.1)]}
+    # A query with no face in a faces + text collection: the faces channel has nothing.
+    got = policy.gather(lambda out: search(out, labels), ["faces", "text"], has_ranker=False)
+    assert list(got) == ["text"] and asked == [["text"], []]
+    asked.clear()
+    both = {"faces": [Hit(1, 0.9)], "text": [Hit(2, 0.1)]}
+    got = policy.gather(lambda out: search(out, both), ["faces", "text"], has_ranker=False)
+    assert list(got) == ["faces"] and asked == [["text"]]

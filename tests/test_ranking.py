@@ -8,12 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.collection.learning import (
-    click_counts,
-    judged_from_clicks,
-    log_click,
-    log_search,
-)
+from lookalike.collection import Feedback
 from lookalike.errors import CollectionError, NotFoundError, ValidationError
 from lookalike.ranking import (
     Judged,
@@ -116,19 +111,19 @@ def test_a_damaged_ranker_file_is_refused(tmp_path: Path) -> None:
 def test_clicks_become_judgements_click_over_skip_above(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "catalog.sqlite").open()
     rankings = {"global": [Hit(1, 0.9), Hit(2, 0.8), Hit(3, 0.7), Hit(4, 0.6)]}
-    query = log_search(catalog, rankings, shown=[1, 2, 3, 4])
-    unclicked = log_search(catalog, rankings, shown=[1, 2])
-    assert log_click(catalog, query, 3) == 3
-    assert log_click(catalog, query, 3) == 3  # a second click on it counts once
+    query = Feedback(catalog).log_search(rankings, shown=[1, 2, 3, 4])
+    unclicked = Feedback(catalog).log_search(rankings, shown=[1, 2])
+    assert Feedback(catalog).log_click(query, 3) == 3
+    assert Feedback(catalog).log_click(query, 3) == 3  # a second click on it counts once
     with pytest.raises(NotFoundError, match="shown"):
-        log_click(catalog, query, 99)
+        Feedback(catalog).log_click(query, 99)
     with pytest.raises(NotFoundError, match="logged search"):
-        log_click(catalog, "nope", 1)
-    (sample,) = judged_from_clicks(catalog)
+        Feedback(catalog).log_click("nope", 1)
+    (sample,) = Feedback(catalog).judged()
     assert sample.relevant == {3}
     assert sample.judged == {1, 2, 3}  # 4 was below the last click: maybe never seen
     assert [hit.image_id for hit in sample.rankings["global"]] == [1, 2, 3, 4]
-    assert click_counts(catalog) == {"searches": 2, "clicks": 1, "clicked_searches": 1}
+    assert Feedback(catalog).counts() == {"searches": 2, "clicks": 1, "clicked_searches": 1}
     assert unclicked  # logged, but without clicks it judges nothing
     catalog.close()
 
@@ -162,9 +157,9 @@ def test_logged_evidence_reads_back_typed(tmp_path: Path) -> None:
     rankings = {"local": [Hit(1, 31.0, LocalEvidence(tree_score=0.1, inliers=31, verified=True,
                                                      matches=[[1.0, 2.0, 3.0, 4.0]]))],
                 "text": [Hit(2, 0.03, TextEvidence(bm25=1.5, matched="cat"))]}
-    query = log_search(catalog, rankings, shown=[1, 2])
-    log_click(catalog, query, 1)
-    (sample,) = judged_from_clicks(catalog)
+    query = Feedback(catalog).log_search(rankings, shown=[1, 2])
+    Feedback(catalog).log_click(query, 1)
+    (sample,) = Feedback(catalog).judged()
     local = sample.rankings["local"][0].evidence
     assert local == LocalEvidence(inliers=31, verified=True)  # what the ranker needs, no lines
     assert sample.rankings["text"][0].evidence.features() == {"bm25": 1.5, "semantic": 0.0}

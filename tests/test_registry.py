@@ -146,7 +146,6 @@ def test_every_channel_spec_builds_its_channel_and_evidence() -> None:
         assert issubclass(spec.evidence, Evidence) and isinstance(evidence.reason(), str)
         assert spec.evidence.from_dict(evidence.as_dict()) == evidence
         assert set(evidence.features()) == set(spec.evidence.FEATURES)
-        assert all(feature.startswith(f"{name}_") for feature in spec.ranker_features)
 
 
 def test_every_exporter_builds_a_model_that_an_onnx_extractor_uses() -> None:
@@ -155,3 +154,25 @@ def test_every_exporter_builds_a_model_that_an_onnx_extractor_uses() -> None:
     from lookalike.extractors.export import BUILDERS
 
     assert set(BUILDERS) == set(MODEL_SPECS)
+
+
+def test_a_channel_is_named_alike_by_its_spec_and_its_class() -> None:
+    from lookalike.collection import CHANNELS, ChannelSpec, GlobalChannel, GlobalChannelConfig
+
+    with pytest.raises(ValidationError, match="named so by its spec and its class"):
+        CHANNELS.add("photo", ChannelSpec("photo", GlobalChannel, GlobalChannelConfig))
+    assert "photo" not in CHANNELS
+
+
+def test_a_check_refuses_bad_entries_and_bad_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    def positive(name: str, sides: int) -> None:
+        if sides < 3:
+            raise ValidationError(f"expected a shape with 3 sides or more, got {sides}")
+
+    monkeypatch.setattr(metadata, "entry_points",
+                        lambda *, group: [_Point("line", 2), _Point("square", 4)])
+    shapes: Registry[int] = Registry("shape", group="lookalike.shapes", check=positive)
+    with pytest.raises(ValidationError, match="3 sides or more, got 1"):
+        shapes.add("dot", 1)
+    with pytest.warns(RuntimeWarning, match="shape plug-in 'line'.*got 2"):
+        assert shapes.names() == ["square"]

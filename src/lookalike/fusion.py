@@ -21,12 +21,14 @@ It joins when the user gives a text, and the learned ranker weighs it itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lookalike.errors import expect
 from lookalike.results import Evidence, FusedEvidence, Hit
 
+R = TypeVar("R")
 RRF_K = 60
 FUSIONS = ("auto", "rrf", "weighted", "learned")
 DEFAULT_FUSION = "auto"
@@ -52,12 +54,22 @@ class AutoFusion:
         """Whether the ranking of ``channel`` counts in ``auto`` for a query by image."""
         return has_ranker or text_given or channel not in self.label_channels
 
+    def gather(self, search: Callable[[Sequence[str]], dict[str, R]], channels: Iterable[str],
+               *, has_ranker: bool, text_given: bool = False) -> dict[str, R]:
+        """The rankings ``auto`` fuses, asked of ``search(left_out)`` for ``channels``: the
+        label rankings are left out, unless nothing else answers (no other channel had
+        anything to search by), since then they are all there is."""
+        left_out = [name for name in channels
+                    if not self.uses(name, has_ranker=has_ranker, text_given=text_given)]
+        found = search(left_out)
+        return search([]) if left_out and not found else found
+
     def rankings(self, rankings: Mapping[str, Sequence[Hit]], *, has_ranker: bool,
                  text_given: bool = False) -> dict[str, Sequence[Hit]]:
-        """The rankings ``auto`` fuses; all of them when only label rankings exist."""
-        used = {name: hits for name, hits in rankings.items()
-                if self.uses(name, has_ranker=has_ranker, text_given=text_given)}
-        return used or dict(rankings)
+        """Of rankings already made, the ones ``auto`` fuses (see :meth:`gather`)."""
+        return self.gather(lambda left_out: {name: hits for name, hits in rankings.items()
+                                             if name not in left_out},
+                           rankings, has_ranker=has_ranker, text_given=text_given)
 
 
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RRF_K,

@@ -27,12 +27,15 @@ class Registry(Generic[T]):
 
     ``kind`` names an entry in errors ("face detector"); ``group`` is the entry-point
     group searched for plug-ins the first time a name is missing or the names are
-    listed (None: built-in entries only).
+    listed (None: built-in entries only); ``check(name, entry)`` refuses a bad entry
+    with a :class:`ValidationError`, a built-in's or a plug-in's alike.
     """
 
-    def __init__(self, kind: str, *, group: str | None = None) -> None:
+    def __init__(self, kind: str, *, group: str | None = None,
+                 check: Callable[[str, T], None] | None = None) -> None:
         self.kind = kind
         self.group = group
+        self.check = check
         self._entries: dict[str, T] = {}
         self._discovered = group is None
         self._lock = threading.Lock()
@@ -47,6 +50,8 @@ class Registry(Generic[T]):
         if existing is not None and existing is not entry:
             raise ValidationError(f"expected a new {self.kind} name, got {name!r}, which is "
                                   "already registered")
+        if self.check is not None:
+            self.check(name, entry)
         self._entries[name] = entry
         return entry
 
@@ -117,14 +122,17 @@ class Registry(Generic[T]):
                 return
             self._discovered = True
             for point in metadata.entry_points(group=self.group or ""):
+                if point.name in self._entries:
+                    continue  # a plug-in never takes a built-in's name
                 try:
                     entry = point.load()
+                    if self.check is not None:
+                        self.check(point.name, entry)
                 except Exception as error:  # a plug-in's own failure, whatever it is
                     warnings.warn(f"{self.kind} plug-in {point.name!r} ({point.value}) could "
                                   f"not be loaded: {error}", RuntimeWarning, stacklevel=3)
                     continue
-                if point.name not in self._entries:
-                    self._entries[point.name] = entry
+                self._entries[point.name] = entry
 
 
 def _article(word: str) -> str:

@@ -16,7 +16,13 @@ from lookalike.cli.common import (
     print_json,
     progress_bar,
 )
-from lookalike.collection import Collection, ImportReport, IndexReport, RegionsChannelConfig
+from lookalike.collection import (
+    CHANNELS,
+    Collection,
+    GlobalChannelConfig,
+    ImportReport,
+    IndexReport,
+)
 
 
 def add_parser(commands: Commands) -> None:
@@ -57,11 +63,12 @@ def run_index(args: argparse.Namespace) -> int:
 
 def _collection(args: argparse.Namespace) -> Collection:
     configs = channel_configs(args, args.collection)
-    # Options of a channel on a new collection ask for that channel (Collection does the same).
-    if (args.extractor and "regions" in (args.channels or [])
-            and not Collection.exists(args.collection)):
-        # A new collection embeds its regions with the model it embeds whole images with.
-        configs["regions"] = RegionsChannelConfig(extractor=args.extractor)
+    if args.extractor and not Collection.exists(args.collection):
+        # A new collection's regions and text use the model it embeds whole images with.
+        whole = configs.get("global") or GlobalChannelConfig(extractor=args.extractor)
+        for name in args.channels or []:
+            if name not in configs and CHANNELS.get(name).follows_global is not None:
+                configs[name] = CHANNELS.get(name).default_config(whole)
     return Collection(args.collection, channels=args.channels, configs=configs,
                       batch_size=args.batch_size, max_pixels=args.max_pixels)
 

@@ -7,6 +7,7 @@ import os
 import sys
 
 from lookalike.cli.common import Commands, collection_option, parse_list
+from lookalike.collection import Collection
 from lookalike.errors import MissingDependencyError, ValidationError
 
 
@@ -31,11 +32,11 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from lookalike.server import create_app
+        from lookalike.server import LOCAL_HOSTS, create_app
     except ImportError as error:
         raise MissingDependencyError("fastapi and uvicorn", "lookalike serve", "server") \
             from error
-    if not (args.collection / "manifest.json").exists():
+    if not Collection.exists(args.collection):
         raise ValidationError(f"expected a collection at {args.collection}, found none; "
                               "create one with lookalike index")
     token = args.token or os.environ.get("LOOKALIKE_TOKEN") or None
@@ -43,7 +44,7 @@ def run_serve(args: argparse.Namespace) -> int:
                      max_upload_bytes=int(args.max_upload_mb * 2**20),
                      max_pixels=args.max_pixels,
                      cors_origins=parse_list(args.cors) if args.cors else None,
-                     allowed_hosts=_allowed_hosts(args.host))
+                     allowed_hosts=_allowed_hosts(args.host, LOCAL_HOSTS))
     writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
     print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
           file=sys.stderr)
@@ -51,8 +52,7 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _allowed_hosts(host: str) -> list[str]:
+def _allowed_hosts(host: str, local: tuple[str, ...]) -> list[str]:
     """Host names the server answers to: this machine's, and the address it binds to; bound
     to every interface, any name (then a token guards the writes, nothing the reads)."""
-    local = ["localhost", "127.0.0.1", "[::1]"]
     return ["*"] if host in ("0.0.0.0", "::") else [*local, host]

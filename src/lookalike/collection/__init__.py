@@ -13,7 +13,7 @@ from lookalike.collection.channels import (
     TextSearching,
     VectorChannel,
 )
-from lookalike.collection.collection import Collection, auto_fusion
+from lookalike.collection.collection import MAX_ID, Collection
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.global_channel import GlobalChannel, GlobalChannelConfig
@@ -23,13 +23,20 @@ from lookalike.collection.local_channel import LocalChannel, LocalChannelConfig
 from lookalike.collection.media import THUMBNAIL_SIZES, Media
 from lookalike.collection.people import FaceRef, ImageFace, People, Person, UpdateReport
 from lookalike.collection.regions_channel import RegionsChannel, RegionsChannelConfig
-from lookalike.collection.registry import CHANNELS, ChannelConfig, ChannelSpec, register_channel
+from lookalike.collection.registry import (
+    CHANNELS,
+    ChannelConfig,
+    ChannelSpec,
+    auto_fusion,
+    register_channel,
+)
 from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 from lookalike.results import Hit, SearchResult
 from lookalike.storage import AnnotationRecord, ImageRecord
 
 __all__ = [
     "CHANNELS",
+    "MAX_ID",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",
     "Annotations",

@@ -22,7 +22,6 @@ Channels are declared once, by a :class:`~lookalike.collection.registry.ChannelS
 
 from __future__ import annotations
 
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 from lookalike.collection.vector_index import DerivedVectorIndex, Layout, Whitening
 from lookalike.images import Box
 from lookalike.results import Hit
-from lookalike.storage import Catalog
+from lookalike.storage import Catalog, Transaction
 
 
 class RecordCodec(Protocol):
@@ -64,7 +63,9 @@ class FloatRows:
 
     def is_blank(self, extracted: np.ndarray) -> bool:
         # A uniform image can embed to all zeros: it matches nothing and would poison a
-        # cosine index. The first row's vector decides (the whole image, for regions).
+        # cosine index; so would any value that is not finite, in any row. Zeros are
+        # judged on the first row's vector (the whole image, for regions; a face box is
+        # never zero, so it must not count).
         rows = np.atleast_2d(extracted)
         return bool(rows.size) and (not np.all(np.isfinite(rows))
                                     or not np.any(rows[:1, :self.dim]))
@@ -96,6 +97,9 @@ class Channel(ABC):
 
     name: ClassVar[str]
     codec: RecordCodec
+    #: Whether the channel's derived structures follow the images' annotations (the text
+    #: channel's); only those are marked stale when a caption or tag is edited.
+    reads_annotations: ClassVar[bool] = False
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -150,7 +154,7 @@ class Channel(ABC):
 
     # -- persistence ------------------------------------------------------------------------
 
-    def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
+    def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
         """Make ``extracted`` the image's rows, inside the batch's transaction ``conn``."""
         catalog.vectors.replace(conn, self.name, image_id, self.codec.encode(extracted))

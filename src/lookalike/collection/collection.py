@@ -36,6 +36,7 @@ from lookalike.collection.people import ImageFace, People
 from lookalike.collection.registry import (
     CHANNELS,
     ChannelConfig,
+    auto_fusion,
     check_channel_names,
     config_from_manifest,
     make_channel,
@@ -49,7 +50,7 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
-from lookalike.fusion import DEFAULT_FUSION, AutoFusion
+from lookalike.fusion import DEFAULT_FUSION
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.paths import catalog_key
 from lookalike.ranking import Judged, LearnedRanker
@@ -260,6 +261,11 @@ class Collection:
         for channel in self.channels.values():
             channel.mark_stale()
 
+    def _annotations_changed(self) -> None:
+        for channel in self.channels.values():
+            if channel.reads_annotations:
+                channel.mark_stale()
+
     # -- searching --------------------------------------------------------------------------
 
     def search(
@@ -379,9 +385,10 @@ class Collection:
         if missing:
             raise CollectionError(f"{len(missing)} images are not indexed, e.g. {missing[0]}")
         found = self.channel(channel)
-        if not isinstance(found, VectorChannel):
-            raise ValidationError(f"expected a channel that stores vectors ('global'), got "
-                                  f"'{channel}'")
+        if not isinstance(found, VectorChannel) or found.codec.extra:
+            # Faces and regions keep many rows per image, each with more than its vector.
+            raise ValidationError(f"expected a channel that stores vectors, one per image "
+                                  f"('global'), got '{channel}'")
         by_image = self.catalog.vectors.of_images(channel, [records[p].id for p in paths])
         rows = []
         for path in paths:
@@ -394,7 +401,7 @@ class Collection:
     @property
     def annotations(self) -> Annotations:
         """Captions, tags, categories and labels of the images: read, edit, import."""
-        return Annotations(self.catalog, on_change=self._changed)
+        return Annotations(self.catalog, on_change=self._annotations_changed)
 
     @property
     def people(self) -> People:
@@ -456,7 +463,16 @@ class Collection:
     def add_upload(self, data: bytes, name: str = "upload") -> tuple[ImageRecord, IndexReport]:
         """Keep uploaded image bytes in the collection (``uploads/``, by content hash) and
         index them. A bad image is refused before anything is written."""
-        path = self.media.store_upload(data, name)
+        return self.index_upload(self.store_upload(data, name), name)
+
+    def store_upload(self, data: bytes, name: str = "upload") -> Path:
+        """The first half of :meth:`add_upload`: decode the bytes (an :class:`ImageError`
+        naming ``name`` if they are not a sound image) and keep them in ``uploads/``. It
+        touches no catalog, so a server runs it for several uploads at once."""
+        return self.media.store_upload(data, name)
+
+    def index_upload(self, path: Path, name: str = "upload") -> tuple[ImageRecord, IndexReport]:
+        """The second half of :meth:`add_upload`: index a file :meth:`store_upload` kept."""
         report = self.index([path])
         record = self.catalog.images.by_path([str(path)]).get(str(path))
         if record is None or record.status != "indexed":
@@ -476,12 +492,6 @@ class Collection:
     def media(self) -> Media:
         """The collection's uploads and thumbnail cache."""
         return Media(self.root, self.max_pixels)
-
-
-def auto_fusion() -> AutoFusion:
-    """The default fusion's policy, over the channels registered now."""
-    return AutoFusion(label_channels=frozenset(
-        name for name, spec in CHANNELS.items() if spec.image_labels))
 
 
 def _folder_bytes(folder: Path) -> int:

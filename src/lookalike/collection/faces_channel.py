@@ -3,13 +3,13 @@
 Each detected face is one catalog row: its unit identity vector followed by its
 box, five landmarks and detection score (float32), so a search result can show
 which face matched, and people can be listed without running a model. The
-vector index, its cache and its updates are the shared :class:`VectorChannel`
-machinery; many rows per image are folded to the best face per image at search.
+vector index, its cache and its updates are the shared
+:class:`~lookalike.collection.vector_index.DerivedVectorIndex`; many rows per image are
+folded to the best face per image at search.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,7 +35,7 @@ from lookalike.faces import (
 from lookalike.images import Box
 from lookalike.index import parse_index_spec
 from lookalike.results import FaceEvidence, Hit, PersonRef
-from lookalike.storage import Catalog
+from lookalike.storage import Catalog, Transaction
 
 _EXTRA = 4 + 10 + 1  # box, landmarks, score after the vector
 
@@ -156,7 +156,7 @@ class FacesChannel(VectorChannel):
             row[self.dim + 14] = item.face.score
         return rows
 
-    def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
+    def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
         """Replace the image's faces, carrying each face's person, confirmation and
         rejections over to the new face that is the same person, so that re-embedding a

@@ -25,52 +25,55 @@ LOGGED_DEPTH = 50  # hits kept per channel, besides those of the images shown
 MAX_LOGGED_SEARCHES = 100_000  # the oldest go first: the log cannot grow without bound
 
 
-def log_search(catalog: Catalog, rankings: Mapping[str, Sequence[Hit]],
-               shown: Sequence[int]) -> str:
-    """Record a search's channel rankings and the image ids shown; returns its query id."""
-    query_id = secrets.token_hex(8)
-    visible = set(shown)
-    # The top of each ranking, and wherever the shown images are in it (a click on page
-    # five needs its features too), with the evidence the ranker's features come from.
-    compact = {channel: [[hit.image_id, round(hit.score, 6), hit.evidence.logged()]
-                         for rank, hit in enumerate(hits)
-                         if rank < LOGGED_DEPTH or hit.image_id in visible]
-               for channel, hits in rankings.items()}
-    catalog.feedback.add_search(query_id, compact, shown, keep=MAX_LOGGED_SEARCHES)
-    return query_id
+class Feedback:
+    """A collection's search and click log (``Collection.feedback``)."""
 
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
 
-def log_click(catalog: Catalog, query_id: str, image_id: int) -> int:
-    """Record that the result ``image_id`` of search ``query_id`` was opened; its rank."""
-    expect(isinstance(query_id, str) and 0 < len(query_id) <= 64,
-           f"expected a query id, got {query_id!r}")
-    logged = catalog.feedback.search(query_id)
-    if logged is None:
-        raise NotFoundError(f"expected the id of a logged search, got {query_id!r}")
-    shown = logged[1]
-    if image_id not in shown:
-        raise NotFoundError(f"expected one of the results shown for {query_id}, got image "
-                            f"{image_id}")
-    catalog.feedback.add_click(query_id, image_id)
-    return shown.index(image_id) + 1
+    def log_search(self, rankings: Mapping[str, Sequence[Hit]], shown: Sequence[int]) -> str:
+        """Record a search's channel rankings and the image ids shown; returns its query id."""
+        query_id = secrets.token_hex(8)
+        visible = set(shown)
+        # The top of each ranking, and wherever the shown images are in it (a click on page
+        # five needs its features too), with the evidence the ranker's features come from.
+        compact = {channel: [[hit.image_id, round(hit.score, 6), hit.evidence.logged()]
+                             for rank, hit in enumerate(hits)
+                             if rank < LOGGED_DEPTH or hit.image_id in visible]
+                   for channel, hits in rankings.items()}
+        self.catalog.feedback.add_search(query_id, compact, shown, keep=MAX_LOGGED_SEARCHES)
+        return query_id
 
-
-def judged_from_clicks(catalog: Catalog) -> list[Judged]:
-    """One judged query per logged search with at least one click."""
-    samples = []
-    for query_id, chosen in sorted(catalog.feedback.clicks().items()):
-        logged = catalog.feedback.search(query_id)
+    def log_click(self, query_id: str, image_id: int) -> int:
+        """Record that the result ``image_id`` of search ``query_id`` was opened; its rank."""
+        expect(isinstance(query_id, str) and 0 < len(query_id) <= 64,
+               f"expected a query id, got {query_id!r}")
+        logged = self.catalog.feedback.search(query_id)
         if logged is None:
-            continue
-        rankings, shown = _rankings(logged[0]), logged[1]
-        lowest = max(shown.index(image_id) for image_id in chosen if image_id in shown)
-        samples.append(Judged(rankings=rankings, relevant=frozenset(chosen),
-                              judged=frozenset(shown[:lowest + 1])))
-    return samples
+            raise NotFoundError(f"expected the id of a logged search, got {query_id!r}")
+        shown = logged[1]
+        if image_id not in shown:
+            raise NotFoundError(f"expected one of the results shown for {query_id}, got image "
+                                f"{image_id}")
+        self.catalog.feedback.add_click(query_id, image_id)
+        return shown.index(image_id) + 1
 
+    def counts(self) -> dict[str, int]:
+        """Logged searches, clicks, and searches with a click."""
+        return self.catalog.feedback.counts()
 
-def click_counts(catalog: Catalog) -> dict[str, int]:
-    return catalog.feedback.counts()
+    def judged(self) -> list[Judged]:
+        """One judged query per logged search with at least one click."""
+        samples = []
+        for query_id, chosen in sorted(self.catalog.feedback.clicks().items()):
+            logged = self.catalog.feedback.search(query_id)
+            if logged is None:
+                continue
+            rankings, shown = _rankings(logged[0]), logged[1]
+            lowest = max(shown.index(image_id) for image_id in chosen if image_id in shown)
+            samples.append(Judged(rankings=rankings, relevant=frozenset(chosen),
+                                  judged=frozenset(shown[:lowest + 1])))
+        return samples
 
 
 def _rankings(data: Mapping[str, Any]) -> dict[str, list[Hit]]:
@@ -112,26 +115,3 @@ def judge(rankings: Mapping[str, Sequence[Hit]], relevant: Iterable[str | os.Pat
     candidates = frozenset(hit.image_id for hits in rankings.values() for hit in hits)
     return Judged(rankings=rankings, relevant=known(relevant),
                   judged=candidates - unjudged if unjudged else None)
-
-
-class Feedback:
-    """A collection's search and click log (``Collection.feedback``)."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-
-    def log_search(self, rankings: Mapping[str, Sequence[Hit]], shown: Sequence[int]) -> str:
-        """Record a search's channel rankings and the image ids shown; returns its query id."""
-        return log_search(self.catalog, rankings, shown)
-
-    def log_click(self, query_id: str, image_id: int) -> int:
-        """Record that a shown result was opened; returns its rank."""
-        return log_click(self.catalog, query_id, image_id)
-
-    def counts(self) -> dict[str, int]:
-        """Logged searches, clicks, and searches with a click."""
-        return click_counts(self.catalog)
-
-    def judged(self) -> list[Judged]:
-        """One judged query per logged search with at least one click."""
-        return judged_from_clicks(self.catalog)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lookalike.errors import LookalikeError
 from lookalike.local.features import LocalFeatures
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.tree import VocabularyTree
@@ -68,10 +67,6 @@ class KeypointRecords:
     def is_blank(self, extracted: np.ndarray) -> bool:
         return False  # an image without keypoints is still fine for the other channels
 
-    @staticmethod
-    def decode(blob: bytes) -> PackedFeatures:
-        return unpack(blob)
-
 
 class InvertedFiles:
     """The inverted files of one collection's stored words, in step with its catalog."""
@@ -106,8 +101,3 @@ class InvertedFiles:
         self._stale = False
         return self.index
 
-    def ready(self, catalog: Catalog, tree: VocabularyTree | None) -> InvertedIndex:
-        index = self.synced(catalog, tree)
-        if index is None:
-            raise LookalikeError("the local channel holds no images yet; index some first")
-        return index

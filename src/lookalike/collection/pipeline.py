@@ -12,7 +12,6 @@ error to the write stage, which records it; the rest of the batch goes on.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +28,7 @@ from lookalike.annotations.embedded import EmbeddedText, read_embedded_text
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
-from lookalike.storage import FILE_SOURCES, Catalog, ImageRecord
+from lookalike.storage import FILE_SOURCES, Catalog, ImageRecord, Transaction
 
 ProgressCallback = Callable[[int], None]
 
@@ -193,7 +192,7 @@ class CatalogSink:
                     else:
                         counts.added += 1
 
-    def _failed(self, conn: sqlite3.Connection, job: Job) -> None:
+    def _failed(self, conn: Transaction, job: Job) -> None:
         image_id = self.catalog.images.upsert(
             conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
             width=None, height=None, status="failed", error=job.error)
@@ -203,7 +202,7 @@ class CatalogSink:
         self.catalog.vectors.delete_of_image(conn, image_id)
         self.catalog.annotations.delete_sources(conn, image_id, FILE_SOURCES)
 
-    def _indexed(self, conn: sqlite3.Connection, job: Job) -> None:
+    def _indexed(self, conn: Transaction, job: Job) -> None:
         image_id = self.catalog.images.upsert(
             conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
             width=job.width, height=job.height, status="indexed", error=None)

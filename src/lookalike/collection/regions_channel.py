@@ -17,7 +17,6 @@ annotations, for text search.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,7 +32,7 @@ from lookalike.regions import COCO_LABELS, DETECTORS, ObjectDetector, ObjectDete
 from lookalike.regions import make_detector as make_object_detector
 from lookalike.regions.grid import grid_regions, square_box
 from lookalike.results import Hit, RegionEvidence
-from lookalike.storage import Catalog
+from lookalike.storage import Catalog, Transaction
 
 _EXTRA = 4 + 1 + 1  # box, label id, score after the vector
 WINDOW, WHOLE = -1, -2
@@ -172,7 +171,7 @@ class RegionsChannel(VectorChannel):
             start += len(regions)
         return records
 
-    def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
+    def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
         """The image's regions, and its detected labels as ``object`` annotations."""
         super().store(catalog, conn, image_id, extracted)

@@ -23,6 +23,8 @@ from lookalike.collection import (
 )
 from lookalike.collection.channels import Channel
 from lookalike.errors import CollectionError, LookalikeError, ValidationError
+from lookalike.extractors import MODEL_SPECS
+from lookalike.fusion import AutoFusion
 from lookalike.registry import Registry
 from lookalike.results import (
     Evidence,
@@ -58,7 +60,10 @@ class ChannelSpec:
     ``default`` puts it in new collections when no channels are named; ``image_labels``
     marks a channel whose ranking for an image query only repeats the image's own labels
     (left out of the untrained default fusion, see :class:`lookalike.fusion.AutoFusion`);
-    ``from_manifest`` adjusts recorded settings before the config is rebuilt from them.
+    ``from_manifest`` adjusts recorded settings before the config is rebuilt from them;
+    ``follows_global`` makes the channel's default config for a new collection from the
+    global channel's (regions and text use the same image model); ``in_eval_auto`` puts it
+    among the channels ``lookalike eval --channel auto`` measures by default.
     """
 
     name: str
@@ -69,20 +74,32 @@ class ChannelSpec:
     default: bool = False
     image_labels: bool = False
     from_manifest: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    follows_global: Callable[[Any], Any] | None = None
+    in_eval_auto: bool = True
 
     def __post_init__(self) -> None:
         check_channel_name(self.name)
 
-    @property
-    def ranker_features(self) -> tuple[str, ...]:
-        """The learned ranker's extra features from this channel's evidence."""
-        return tuple(f"{self.name}_{feature}" for feature in self.evidence.FEATURES)
-
-    def default_config(self) -> Any:
+    def default_config(self, whole: Any = None) -> Any:
+        """The default settings; ``whole``, the global channel's, when they follow it."""
+        if whole is not None and self.follows_global is not None:
+            return self.follows_global(whole)
         return self.config()
 
 
-CHANNELS: Registry[ChannelSpec] = Registry("channel", group="lookalike.channels")
+def _check_spec(name: str, spec: ChannelSpec) -> None:
+    """A channel is stored under its class's ``name``: the spec must say the same."""
+    if not isinstance(spec, ChannelSpec):
+        raise ValidationError(f"expected a ChannelSpec for the channel {name!r}, got "
+                              f"{type(spec).__name__}")
+    declared = getattr(spec.make, "name", spec.name)
+    if spec.name != name or declared != name:
+        raise ValidationError(f"expected the channel {name!r} to be named so by its spec and "
+                              f"its class, got {spec.name!r} and {declared!r}")
+
+
+CHANNELS: Registry[ChannelSpec] = Registry("channel", group="lookalike.channels",
+                                           check=_check_spec)
 
 
 def register_channel(spec: ChannelSpec) -> ChannelSpec:
@@ -102,7 +119,11 @@ def make_channel(name: str, config: ChannelConfig | None = None) -> Channel:
     if config is not None and not isinstance(config, spec.config):
         raise ValidationError(f"expected a {spec.config.__name__} for the '{name}' channel, "
                               f"got {type(config).__name__}")
-    return spec.make(config if config is not None else spec.default_config())
+    channel = spec.make(config if config is not None else spec.default_config())
+    if channel.name != name:
+        raise ValidationError(f"expected the '{name}' channel's factory to make a channel "
+                              f"named '{name}', got '{channel.name}'")
+    return channel
 
 
 def config_from_manifest(name: str, recorded: dict[str, Any]) -> Any:
@@ -122,9 +143,26 @@ def config_from_manifest(name: str, recorded: dict[str, Any]) -> Any:
                               f"({error})") from error
 
 
+def auto_fusion() -> AutoFusion:
+    """The default fusion's policy, over the channels registered now."""
+    return AutoFusion(label_channels=frozenset(
+        name for name, spec in CHANNELS.items() if spec.image_labels))
+
+
 def _forget_vocabulary_file(settings: dict[str, Any]) -> dict[str, Any]:
     # The collection keeps its own copy of the tree; the file it came from may be gone.
     return {**settings, "vocabulary": None}
+
+
+def _regions_like(whole: global_channel.GlobalChannelConfig) -> Any:
+    return regions_channel.RegionsChannelConfig(extractor=whole.extractor)
+
+
+def _text_like(whole: global_channel.GlobalChannelConfig) -> Any:
+    # Labels need an ImageNet classifier head; the thumbnail baseline has none.
+    if whole.extractor in MODEL_SPECS:
+        return text_channel.TextChannelConfig(extractor=whole.extractor)
+    return text_channel.TextChannelConfig()
 
 
 for _spec in (
@@ -133,10 +171,11 @@ for _spec in (
     ChannelSpec("local", local_channel.LocalChannel, local_channel.LocalChannelConfig,
                 LocalEvidence, local_channel.describe, from_manifest=_forget_vocabulary_file),
     ChannelSpec("faces", faces_channel.FacesChannel, faces_channel.FacesChannelConfig,
-                FaceEvidence, faces_channel.describe),
+                FaceEvidence, faces_channel.describe, in_eval_auto=False),
     ChannelSpec("regions", regions_channel.RegionsChannel, regions_channel.RegionsChannelConfig,
-                RegionEvidence, regions_channel.describe),
+                RegionEvidence, regions_channel.describe, follows_global=_regions_like),
     ChannelSpec("text", text_channel.TextChannel, text_channel.TextChannelConfig,
-                TextEvidence, text_channel.describe, image_labels=True),
+                TextEvidence, text_channel.describe, image_labels=True,
+                follows_global=_text_like),
 ):
     register_channel(_spec)

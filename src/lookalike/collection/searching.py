@@ -94,7 +94,8 @@ class Searcher:
         """The results and each channel's own ranking (see :meth:`Collection.search`)."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
         expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
-        skip = self._left_out(fusion, text_given=text is not None)
+        has_ranker = self.ranker.exists()  # read once: the whole search uses one policy
+        method = self.policy.method(has_ranker) if fusion == "auto" else fusion
         wanted, depth, total = k, k, self.catalog.images.count("indexed")
         if filters is not None and filters.active:
             # Never look for more than the filter lets through (and nothing when it is none).
@@ -102,9 +103,14 @@ class Searcher:
             if wanted == 0:
                 return [], {}
         while True:
-            rankings = self.rankings(image, text=text, k=depth, channel=channel, box=box,
-                                     skip=skip)
-            fused = self.fuse(rankings, fusion)
+            def ask(left_out: Sequence[str], depth: int = depth) -> dict[str, list[Hit]]:
+                return self.rankings(image, text=text, k=depth, channel=channel, box=box,
+                                     skip=left_out)
+
+            rankings = (self.policy.gather(ask, self.channels, has_ranker=has_ranker,
+                                           text_given=text is not None)
+                        if fusion == "auto" else ask([]))
+            fused = self._fuse(rankings, method)
             if filters is not None and filters.active:
                 allowed = filters.allowed(self.catalog, [hit.image_id for hit in fused])
                 fused = [hit for hit in fused if hit.image_id in allowed]
@@ -141,10 +147,12 @@ class Searcher:
     def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf") -> list[Hit]:
         """One ranking from the channels' rankings, by the named fusion; one ranking alone
         keeps its own scores under ``rrf``. Every hit's evidence is nested by channel."""
-        fusion = self.resolved(fusion)
-        if fusion == "learned":
+        return self._fuse(rankings, self.resolved(fusion))
+
+    def _fuse(self, rankings: Mapping[str, Sequence[Hit]], method: str) -> list[Hit]:
+        if method == "learned":
             return self.ranker.get().rank(rankings)
-        if fusion == "weighted":
+        if method == "weighted":
             ranker = self.ranker.get() if self.ranker.exists() else None
             return weighted_score_fusion(rankings,
                                          calibrations=ranker.calibrations if ranker else None)
@@ -170,13 +178,6 @@ class Searcher:
                              width=records[hit.image_id].width,
                              height=records[hit.image_id].height)
                 for rank, hit in enumerate(ranked, start=1)]
-
-    def _left_out(self, fusion: str, *, text_given: bool) -> list[str]:
-        if fusion != "auto":
-            return []
-        has_ranker = self.ranker.exists()
-        return [name for name in self.channels
-                if not self.policy.uses(name, has_ranker=has_ranker, text_given=text_given)]
 
     def _searchers(self, channel: str) -> list[Channel]:
         return list(self.channels.values()) if channel == "auto" else [self.channel(channel)]

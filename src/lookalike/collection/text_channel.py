@@ -9,7 +9,7 @@ searched two ways, and the two rankings are fused by reciprocal rank:
   "kitty" finds images labelled "tabby cat".
 
 The catalog is the source of truth; both structures are caches under ``cache/text`` that
-catch up from the catalog's annotation log (see :mod:`lookalike.collection.catalog`) and are
+catch up from the catalog's annotation log (see :mod:`lookalike.storage.schema`) and are
 rebuilt when in doubt. At index time the channel adds the automatic labels: the top
 ImageNet classes of the global model's classifier head. An image query is searched by its
 own top labels, which makes text a clue for query-by-example too.
@@ -17,7 +17,6 @@ own top labels, which makes text a clue for query-by-example too.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from lookalike.extractors.onnx import OnnxExtractor
 from lookalike.fusion import RRF_K
 from lookalike.images import Box, crop
 from lookalike.results import Hit, TextEvidence
-from lookalike.storage import MODEL_SOURCES, Catalog
+from lookalike.storage import MODEL_SOURCES, Catalog, Transaction
 from lookalike.text import MiniLMEncoder
 
 TEXT_MODES = ("both", "bm25", "semantic")
@@ -85,6 +84,7 @@ class TextChannel(Channel):
     """Annotations searched by BM25 and by sentence embeddings, fused by rank."""
 
     name = "text"
+    reads_annotations = True
 
     def __init__(self, config: TextChannelConfig, *, extractor: OnnxExtractor | None = None,
                  encoder: MiniLMEncoder | None = None) -> None:
@@ -150,7 +150,7 @@ class TextChannel(Channel):
                             self.config.min_label_score)
         return [np.array(rows, dtype=np.float32).reshape(-1, 2) for rows in found]
 
-    def store(self, catalog: Catalog, conn: sqlite3.Connection, image_id: int,
+    def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
         names = imagenet_classes()
         catalog.annotations.replace(conn, image_id, "imagenet", [

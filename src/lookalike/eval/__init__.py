@@ -13,7 +13,7 @@ from typing import Any
 from lookalike.eval import datasets
 from lookalike.eval.datasets import load_custom
 from lookalike.eval.retrieval import evaluate_retrieval
-from lookalike.eval.settings import DEFAULT_AUTO_CHANNELS, EvalSettings, Progress
+from lookalike.eval.settings import EvalSettings, Progress
 from lookalike.eval.verification import evaluate_clustering, evaluate_verification
 
 #: The data sets ``evaluate`` runs (the CLI's choices): every registered one, plug-ins
@@ -37,7 +37,7 @@ def evaluate(
     defaults. ``lfw-people`` clusters faces into people (``max_people`` takes a subset).
     """
     settings = EvalSettings(channel=channel, configs=configs or {}, collection=collection,
-                            fusion=fusion, auto_channels=auto_channels or DEFAULT_AUTO_CHANNELS)
+                            fusion=fusion, auto_channels=auto_channels or ())
     dataset = datasets.load_dataset(name, data=data, root=root, truth=truth, pairs=pairs,
                                     crop=crop, max_people=max_people)
     if isinstance(dataset, datasets.ClusteringDataset):

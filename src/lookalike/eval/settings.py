@@ -17,13 +17,11 @@ from typing import Any
 from lookalike.collection import CHANNELS, Collection, GlobalChannelConfig
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.eval import metrics
-from lookalike.extractors.onnx import MODEL_SPECS
 from lookalike.fusion import FUSIONS
 from lookalike.paths import atomic_write_bytes, cache_dir, catalog_key
 
 Progress = Callable[[int, int], None]
 _INDEX_STATS = "eval_index_stats.json"
-DEFAULT_AUTO_CHANNELS = ("global", "local", "regions", "text")
 
 
 @dataclass(frozen=True)
@@ -35,14 +33,14 @@ class EvalSettings:
     rankings are reported alone and fused every way side by side; ``fusion`` is the one
     reported as the headline figures. ``configs`` gives channels their settings; a channel
     left out gets its defaults, and the regions and text channels embed and label with the
-    global channel's model.
+    global channel's model (``ChannelSpec.follows_global``).
     """
 
     channel: str = "global"
     configs: Mapping[str, Any] = field(default_factory=dict)
     collection: Path | None = None
     fusion: str = "auto"
-    auto_channels: tuple[str, ...] = DEFAULT_AUTO_CHANNELS
+    auto_channels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         known = CHANNELS.names()
@@ -52,6 +50,8 @@ class EvalSettings:
         if self.fusion not in FUSIONS:
             raise ValidationError(f"expected a fusion among {list(FUSIONS)}, got "
                                   f"'{self.fusion}'")
+        if not self.auto_channels:
+            object.__setattr__(self, "auto_channels", default_auto_channels())
         unknown = [name for name in self.auto_channels if name not in known]
         if unknown or not self.auto_channels:
             raise ValidationError(f"expected auto channels among {known}, got "
@@ -66,14 +66,8 @@ class EvalSettings:
         """The settings of channel ``name`` in this evaluation."""
         if name in self.configs:
             return self.configs[name]
-        whole = self.configs.get("global") or GlobalChannelConfig()
-        if name == "regions":
-            # Regions are embedded with the model the whole images are embedded with.
-            return CHANNELS.get(name).config(extractor=whole.extractor)
-        if name == "text" and whole.extractor in MODEL_SPECS:
-            # Labels need an ImageNet classifier head; the thumbnail baseline has none.
-            return CHANNELS.get(name).config(extractor=whole.extractor)
-        return CHANNELS.get(name).default_config()
+        return CHANNELS.get(name).default_config(self.configs.get("global")
+                                                 or GlobalChannelConfig())
 
     def stored_settings(self) -> dict[str, Any]:
         """What shapes the stored data, hence the cache folder."""
@@ -83,6 +77,12 @@ class EvalSettings:
             identity = getattr(config, "cache_identity", config.stored_settings)
             stored[name] = identity()
         return stored
+
+
+def default_auto_channels() -> tuple[str, ...]:
+    """What ``auto`` measures unless told: every channel that searches any picture (all
+    registered ones but the faces channel, which face benchmarks measure)."""
+    return tuple(name for name, spec in CHANNELS.items() if spec.in_eval_auto)
 
 
 def default_collection_dir(dataset_name: str, files: tuple[Path, ...],

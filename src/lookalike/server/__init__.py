@@ -1,5 +1,5 @@
 """The HTTP API and the web page: a thin adapter over :class:`lookalike.Collection`."""
 
-from lookalike.server.app import create_app
+from lookalike.server.app import LOCAL_HOSTS, create_app
 
-__all__ = ["create_app"]
+__all__ = ["LOCAL_HOSTS", "create_app"]

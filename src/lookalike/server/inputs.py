@@ -14,9 +14,8 @@ from typing import Annotated
 from fastapi import HTTPException, UploadFile
 from fastapi import Path as Path_
 
+from lookalike.collection import MAX_ID
 from lookalike.images import Box
-
-MAX_ID = 2**63 - 1  # SQLite's largest integer
 
 # An id in a path: beyond SQLite's integers it could name nothing, so it is refused up front.
 Id = Annotated[int, Path_(ge=1, le=MAX_ID)]

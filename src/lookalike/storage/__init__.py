@@ -2,7 +2,7 @@
 
 from lookalike.storage.annotations import AnnotationRecord, AnnotationRepository
 from lookalike.storage.catalog import Catalog
-from lookalike.storage.database import Database
+from lookalike.storage.database import Database, Transaction
 from lookalike.storage.feedback import FeedbackRepository
 from lookalike.storage.images import ImageConditions, ImageRecord, ImageRepository, folder_range
 from lookalike.storage.people import PeopleRepository
@@ -22,6 +22,7 @@ __all__ = [
     "ImageRecord",
     "ImageRepository",
     "PeopleRepository",
+    "Transaction",
     "VectorRepository",
     "folder_range",
 ]

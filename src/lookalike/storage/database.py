@@ -11,11 +11,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from lookalike.errors import CollectionError
 from lookalike.storage.schema import SCHEMA, SCHEMA_VERSION
 
+#: An open write: what every repository's write method takes, inside ``transaction()``.
+#: Outside this package it is only passed along, never used for SQL.
+Transaction: TypeAlias = sqlite3.Connection
 _IN_CHUNK = 500  # values per IN (...) list, well below SQLite's bound-parameter limit
 
 

@@ -60,10 +60,12 @@ def image_info(state: State, image_id: Id) -> schemas.ImageInfo:
 
 @router.post("/images", dependencies=WRITE)
 def add_image(state: State, image: Annotated[UploadFile, File()]) -> schemas.Added:
-    # Read and checked outside the lock; the collection decodes it before it keeps it.
+    # Read, checked, decoded and kept outside the lock; only indexing needs the collection.
     data = read_upload(image, state.max_upload_bytes)
+    name = image.filename or "upload"
+    path = state.guard(lambda: state.collection.store_upload(data, name))
     with state.using() as collection:
-        record, report = collection.add_upload(data, image.filename or "upload")
+        record, report = collection.index_upload(path, name)
     return schemas.Added(image_id=record.id, path=record.path, report=report.as_dict())
 
 

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from lookalike.collection import MAX_ID
 from lookalike.server import schemas
-from lookalike.server.inputs import MAX_ID, Id, check_ids
+from lookalike.server.inputs import Id, check_ids
 from lookalike.server.outputs import jpeg, person_out
 from lookalike.server.state import WRITE, State
 

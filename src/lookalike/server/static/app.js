@@ -1,12 +1,14 @@
 // Lookalike's page: search by an image or a part of it, by a text, or both; see why each
 // result matched; and fix the people the faces channel found. It only calls the HTTP API
-// (docs/http-api.md). The text, filters, annotations and clicks are in clues.js.
+// (docs/http-api.md). The text, filters, annotations and clicks are in clues.js; the
+// people view is in people.js.
 
-import { $, api, attempt, element, fmt, plural, showError, showMessage, token } from "./api.js";
+import { $, api, attempt, element, fmt, showError, token } from "./api.js";
 import {
   appendClues, clueFacts, closeAnnotations, describeQuery, evidenceOf, loadCategories, otherFacts,
   logClick, queryText, regionLabel, showAnnotations, takeText, wireClues,
 } from "./clues.js";
+import { loadPeople } from "./people.js";
 
 const state = {
   file: null,      // the query, as a Blob
@@ -17,8 +19,6 @@ const state = {
   results: [],
   response: null,
   ticket: 0,       // the latest search asked for; older answers are dropped
-  person: null,    // the person shown in the people view
-  merging: [],     // people ticked for a merge, in the order ticked
 };
 
 // -- the query and its box ----------------------------------------------------------------
@@ -383,129 +383,6 @@ $("#detail").addEventListener("close", () => {
   const card = document.querySelector(`#results .result[data-index="${detailIndex}"]`);
   if (card) card.focus();
 });
-
-// -- people -------------------------------------------------------------------------------
-
-function personLabel(person) {
-  return person.name || `Unnamed #${person.id}`;
-}
-
-function faceImage(faceId, alt) {
-  return element("img", { src: `/faces/${faceId}/thumbnail`, alt, loading: "lazy" });
-}
-
-async function loadPeople() {
-  const data = await attempt(() => api("/people"));
-  if (!data) return;
-  state.merging = state.merging.filter((id) => data.people.some((p) => p.id === id));
-  $("#people-info").textContent =
-    `${data.people.length} people, ${plural(data.unassigned_faces, "face")} not grouped yet`;
-  $("#people").replaceChildren(...data.people.map((person) => {
-    const tick = element("input", { type: "checkbox", className: "person-select",
-      checked: state.merging.includes(person.id), title: "select to merge" });
-    tick.setAttribute("aria-label", `select ${personLabel(person)} to merge`);
-    tick.addEventListener("change", () => {
-      state.merging = state.merging.filter((id) => id !== person.id);
-      if (tick.checked) state.merging.push(person.id);
-      $("#merge-button").disabled = state.merging.length < 2;
-    });
-    const card = element("div", { className: "person", tabIndex: 0 },
-      person.cover ? faceImage(person.cover.face_id, personLabel(person)) : element("div"),
-      element("div", { className: "person-name", textContent: personLabel(person) }),
-      element("div", { className: "muted", textContent: plural(person.faces, "face") }), tick);
-    card.dataset.personId = person.id;
-    card.dataset.testid = "person";
-    card.setAttribute("role", "listitem");
-    if (state.person && state.person.id === person.id) card.classList.add("chosen");
-    card.addEventListener("click", (event) => {
-      if (event.target !== tick) openPerson(person.id);
-    });
-    card.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && event.target === card) openPerson(person.id);
-    });
-    return card;
-  }));
-  $("#merge-button").disabled = state.merging.length < 2;
-  if (state.person && !data.people.some((p) => p.id === state.person.id)) {
-    state.person = null;
-    $("#person-panel").hidden = true;
-  }
-}
-
-function selectedFaces() {
-  return [...document.querySelectorAll("#faces .face-select:checked")]
-    .map((tick) => Number(tick.dataset.faceId));
-}
-
-function updateFaceButtons() {
-  const count = selectedFaces().length;
-  $("#split-button").disabled = count === 0;
-  $("#reject-button").disabled = count === 0;
-}
-
-async function openPerson(id) {
-  const data = await attempt(() => api(`/people/${id}/faces`));
-  if (!data) return;
-  state.person = data.person;
-  document.querySelectorAll("#people .person").forEach((card) =>
-    card.classList.toggle("chosen", Number(card.dataset.personId) === id));
-  $("#person-panel").hidden = false;
-  $("#person-title").textContent = `${personLabel(data.person)}: ${plural(data.person.faces, "face")}`;
-  $("#person-name-input").value = data.person.name || "";
-  $("#faces").replaceChildren(...data.faces.map((face) => {
-    const name = face.path.split("/").pop();
-    const tick = element("input", { type: "checkbox", className: "face-select" });
-    tick.dataset.faceId = face.face_id;
-    tick.setAttribute("aria-label", `select the face in ${name}`);
-    tick.addEventListener("change", updateFaceButtons);
-    const card = element("label", { className: "face", title: face.path },
-      faceImage(face.face_id, `face in ${name}`), element("span", { textContent: name }), tick);
-    card.dataset.faceId = face.face_id;
-    if (face.confirmed) card.classList.add("confirmed");
-    return card;
-  }));
-  updateFaceButtons();
-}
-
-async function afterChange(message, personId) {
-  showMessage(message);
-  await loadPeople();
-  if (personId !== undefined) await openPerson(personId);
-}
-
-$("#rename-button").addEventListener("click", () => attempt(async () => {
-  const name = $("#person-name-input").value.trim() || null;
-  const person = await api(`/people/${state.person.id}/name`, { method: "POST", json: { name } });
-  await afterChange(`Renamed to ${personLabel(person)}.`, person.id);
-}));
-$("#person-name-input").addEventListener("keydown", (event) => {
-  if (event.key === "Enter") $("#rename-button").click();
-});
-
-$("#merge-button").addEventListener("click", () => attempt(async () => {
-  const person = await api("/people/merge", { method: "POST", json: { people: state.merging } });
-  state.merging = [];
-  await afterChange(`Merged into ${personLabel(person)}.`, person.id);
-}));
-
-$("#split-button").addEventListener("click", () => attempt(async () => {
-  const faces = selectedFaces();
-  const person = await api(`/people/${state.person.id}/split`, { method: "POST", json: { faces } });
-  await afterChange(`${plural(faces.length, "face")} split off into ${personLabel(person)}.`, person.id);
-}));
-
-$("#reject-button").addEventListener("click", () => attempt(async () => {
-  const faces = selectedFaces();
-  const data = await api("/faces/reject", { method: "POST", json: { faces } });
-  await afterChange(`${plural(data.rejected.length, "face")} no longer ${personLabel(state.person)}.`,
-    state.person.id);
-}));
-
-$("#update-people").addEventListener("click", () => attempt(async () => {
-  const report = await api("/people/update", { method: "POST", json: { reset: false } });
-  await afterChange(`${plural(report.clustered, "face")} grouped: ${report.new_people} new people, ` +
-    `${report.joined} joined known people.`);
-}));
 
 // -- tabs, token and start ----------------------------------------------------------------
 
