@@ -17,7 +17,7 @@ from lookalike.cli.common import (
     progress_bar,
 )
 from lookalike.collection import CHANNELS
-from lookalike.eval import DATASET_NAMES
+from lookalike.eval import DATASET_NAMES, default_auto_channels
 from lookalike.fusion import FUSIONS
 
 
@@ -33,7 +33,8 @@ def add_parser(commands: Commands) -> None:
                         help=f"{', '.join(CHANNELS.names())} (default global), or auto (each "
                              "of --auto-channels alone and every fusion, side by side)")
     parser.add_argument("--auto-channels", type=parse_list, default=None, metavar="LIST",
-                        help="channels searched by auto (default global,local,regions,text)")
+                        help="channels searched by auto (default "
+                             f"{','.join(default_auto_channels())})")
     parser.add_argument("--fusion", choices=FUSIONS, default="auto",
                         help="auto: the fusion reported as the headline figures (default "
                              "auto, untrained: rrf of the image channels; weighted and learned "

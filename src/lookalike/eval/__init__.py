@@ -13,7 +13,7 @@ from typing import Any
 from lookalike.eval import datasets
 from lookalike.eval.datasets import load_custom
 from lookalike.eval.retrieval import evaluate_retrieval
-from lookalike.eval.settings import EvalSettings, Progress
+from lookalike.eval.settings import EvalSettings, Progress, default_auto_channels
 from lookalike.eval.verification import evaluate_clustering, evaluate_verification
 
 #: The data sets ``evaluate`` runs (the CLI's choices): every registered one, plug-ins
@@ -47,4 +47,4 @@ def evaluate(
     return evaluate_retrieval(dataset, settings, progress)
 
 
-__all__ = ["DATASET_NAMES", "EvalSettings", "evaluate", "load_custom"]
+__all__ = ["DATASET_NAMES", "EvalSettings", "default_auto_channels", "evaluate", "load_custom"]
