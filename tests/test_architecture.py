@@ -1,8 +1,8 @@
 """The house rules that keep the code easy to read, checked on every run.
 
 Functions stay under 60 lines and modules under 500, the page's scripts included
-(docs/architecture.md lists the exceptions, and why; there are none today). The import layering is checked by
-``lint-imports`` (contracts in pyproject.toml), which .ci/run runs.
+(docs/architecture.md lists the exceptions, and why; there are none today). The import
+layering is checked by ``lint-imports`` (contracts in pyproject.toml), which .ci/run runs.
 """
 
 from __future__ import annotations
