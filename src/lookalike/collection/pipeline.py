@@ -137,19 +137,44 @@ def _decode(job: Job, max_pixels: int, min_side: int | None) -> None:
 
 
 def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: StageTimes) -> None:
-    """Run every channel's extractor on the decoded images of a batch."""
-    ready = [job for job in jobs if job.image is not None and not job.error]
-    if not ready:
-        return
-    images = [job.image for job in ready if job.image is not None]
+    """Run every channel's extractor on the decoded images of a batch.
+
+    Whatever one image does to a channel (an exception from a model or from a degenerate
+    size, a blank embedding), only that image fails, named with the channel and the
+    reason; the rest of the batch goes on. A file one channel cannot use is not indexed
+    in the others either: it is reported and retried on the next run, like an unreadable
+    file, instead of being half searchable.
+    """
     with times.timing("extract"):
         for channel in channels:
-            for job, vectors in zip(ready, channel.extract(images), strict=True):
-                job.vectors[channel.name] = vectors
-                if channel.codec.is_blank(vectors):
-                    job.error = f"blank image: its '{channel.name}' embedding is empty"
-    for job in ready:
+            ready = [job for job in jobs if job.image is not None and not job.error]
+            if ready:
+                _extract_batch(channel, ready)
+    for job in jobs:
         job.image = None
+
+
+def _extract_batch(channel: Channel, jobs: Sequence[Job]) -> None:
+    """One channel over a batch; on a failure, each image alone, to find the ones at fault."""
+    try:
+        found = channel.extract([job.image for job in jobs if job.image is not None])
+    except Exception as error:  # a model's failure on one image, whatever it raises
+        if len(jobs) > 1:
+            for job in jobs:
+                _extract_batch(channel, [job])
+        else:
+            jobs[0].error = f"the '{channel.name}' channel failed on it ({_described(error)})"
+        return
+    for job, extracted in zip(jobs, found, strict=True):
+        if channel.codec.is_blank(extracted):
+            job.error = f"blank image: its '{channel.name}' embedding is empty"
+        else:
+            job.vectors[channel.name] = extracted
+
+
+def _described(error: Exception) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @dataclass

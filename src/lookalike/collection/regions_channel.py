@@ -30,7 +30,7 @@ from lookalike.images import Box, crop
 from lookalike.index import parse_index_spec
 from lookalike.regions import COCO_LABELS, DETECTORS, ObjectDetector, ObjectDetectorConfig
 from lookalike.regions import make_detector as make_object_detector
-from lookalike.regions.grid import grid_regions, square_box
+from lookalike.regions.grid import MIN_SIDE, grid_regions, square_box
 from lookalike.results import Hit, RegionEvidence
 from lookalike.storage import Catalog, Transaction
 
@@ -146,8 +146,9 @@ class RegionsChannel(VectorChannel):
                                                   WHOLE, 1.0)]
         if self.config.max_objects:
             found = self.detector.detect(image)[:self.config.max_objects]
-            regions += [(square_box(item.box, width, height), item.label_id, item.score)
-                        for item in found]
+            squares = [(square_box(item.box, width, height), item.label_id, item.score)
+                       for item in found]
+            regions += [region for region in squares if region[0][2] - region[0][0] >= MIN_SIDE]
         regions += [(box, WINDOW, 0.0)
                     for box in grid_regions(width, height, self.config.grid_levels)]
         return regions

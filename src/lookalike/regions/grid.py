@@ -16,6 +16,7 @@ from lookalike.errors import expect
 from lookalike.images import Box
 
 OVERLAP = 0.4
+MIN_SIDE = 2.0  # pixels: a smaller window would be empty once cropped
 
 
 def grid_regions(width: int, height: int, levels: tuple[int, ...]) -> list[Box]:
@@ -25,6 +26,8 @@ def grid_regions(width: int, height: int, levels: tuple[int, ...]) -> list[Box]:
     for level in levels:
         expect(isinstance(level, int) and level >= 1, f"expected scales >= 1, got {level!r}")
         side = 2.0 * min(width, height) / (level + 1)
+        if side < MIN_SIDE:
+            continue  # a tiny image (a 1x1 spacer) has no windows at this scale
         for y in _starts(height, side):
             for x in _starts(width, side):
                 regions.append((x, y, x + side, y + side))
