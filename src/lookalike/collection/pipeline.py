@@ -145,31 +145,37 @@ def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: Stage
     in the others either: it is reported and retried on the next run, like an unreadable
     file, instead of being half searchable.
     """
+    ready = [job for job in jobs if job.image is not None and not job.error]
+    # One list object for every channel: a channel may reuse what another computed for
+    # this very batch (the text channel takes the global channel's class probabilities).
+    images = [job.image for job in ready if job.image is not None]
     with times.timing("extract"):
         for channel in channels:
-            ready = [job for job in jobs if job.image is not None and not job.error]
-            if ready:
-                _extract_batch(channel, ready)
+            if ready and not _extract_batch(channel, ready, images):
+                ready = [job for job in ready if not job.error]
+                images = [job.image for job in ready if job.image is not None]
     for job in jobs:
         job.image = None
 
 
-def _extract_batch(channel: Channel, jobs: Sequence[Job]) -> None:
-    """One channel over a batch; on a failure, each image alone, to find the ones at fault."""
+def _extract_batch(channel: Channel, jobs: Sequence[Job], images: list[np.ndarray]) -> bool:
+    """One channel over a batch; on a failure, each image alone, to find the ones at fault.
+    True when every image passed."""
     try:
-        found = channel.extract([job.image for job in jobs if job.image is not None])
+        found = channel.extract(images)
     except Exception as error:  # a model's failure on one image, whatever it raises
         if len(jobs) > 1:
-            for job in jobs:
-                _extract_batch(channel, [job])
+            for job, image in zip(jobs, images, strict=True):
+                _extract_batch(channel, [job], [image])
         else:
             jobs[0].error = f"the '{channel.name}' channel failed on it ({_described(error)})"
-        return
+        return False
     for job, extracted in zip(jobs, found, strict=True):
         if channel.codec.is_blank(extracted):
             job.error = f"blank image: its '{channel.name}' embedding is empty"
         else:
             job.vectors[channel.name] = extracted
+    return not any(job.error for job in jobs)
 
 
 def _described(error: Exception) -> str:
