@@ -50,6 +50,10 @@ class NotFoundError(ValidationError):
     """An id (of a person, a face, an image) that does not exist."""
 
 
+class CollectionBusyError(CollectionError):
+    """Another process is writing to the collection (indexing, editing) and holds its lock."""
+
+
 class NothingToSearchError(LookalikeError):
     """A query has nothing a channel searches by (no face for the faces channel); a fused
     search goes on with the other channels."""

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lookalike.cli.common import Commands, collection_option, show
+from lookalike.cli.common import Commands, collection_option, show, waiting
 from lookalike.collection import Collection
 from lookalike.errors import ValidationError
 
@@ -32,7 +32,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_annotate(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         notes = collection.annotations
         if args.sidecar is not None:
             report = notes.import_sidecar(args.sidecar)

@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 
 from lookalike.collection import (
     CHANNELS,
+    DEFAULT_WAIT,
     ChannelConfig,
     Collection,
     FacesChannelConfig,
@@ -62,6 +63,14 @@ def parse_date(text: str) -> dt.date:
 def collection_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", "-c", required=True, type=Path, metavar="DIR",
                         help="the collection directory")
+    parser.add_argument("--wait", action="store_true",
+                        help="when another process is writing to the collection, wait for it "
+                             f"(default: give up after {DEFAULT_WAIT:g} s)")
+
+
+def waiting(args: argparse.Namespace) -> float | None:
+    """How long a write waits for another process's: ``--wait`` means as long as it takes."""
+    return None if getattr(args, "wait", False) else DEFAULT_WAIT
 
 
 def model_options(parser: argparse.ArgumentParser, *, default_extractor: str | None) -> None:

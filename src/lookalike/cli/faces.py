@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lookalike.cli.common import Commands, collection_option, max_pixels_option, print_json
+from lookalike.cli.common import Commands, collection_option, max_pixels_option, print_json, waiting
 from lookalike.collection import Collection, Person
 from lookalike.faces import CLUSTERERS, DETECTORS
 
@@ -98,7 +98,7 @@ def run_faces_verify(args: argparse.Namespace) -> int:
 def run_faces_people(args: argparse.Namespace) -> int:
     if args.person is not None:
         return _list_faces(args)
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         people = collection.people
         report = people.update(reset=args.reset, algorithm=args.algorithm,
                                threshold=args.threshold)
@@ -117,7 +117,7 @@ def run_faces_people(args: argparse.Namespace) -> int:
 
 def _list_faces(args: argparse.Namespace) -> int:
     """``faces people --person ID``: one person's faces, ``*`` marking those the user placed."""
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         people = collection.people
         faces = people.faces(args.person)
         if args.json:
@@ -146,25 +146,25 @@ def _print_one(args: argparse.Namespace, person: Person, what: str) -> int:
 
 
 def run_faces_name(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         person = collection.people.name(args.person, args.name.strip() or None)
     return _print_one(args, person, "named:")
 
 
 def run_faces_merge(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         person = collection.people.merge(args.people)
     return _print_one(args, person, "merged into:")
 
 
 def run_faces_split(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         person = collection.people.split(args.person, args.faces)
     return _print_one(args, person, "new person:")
 
 
 def run_faces_reject(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         left = collection.people.reject(args.faces)
     if args.json:
         print_json({"rejected": [{"face_id": f, "person_id": p} for f, p in left.items()]})

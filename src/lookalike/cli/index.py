@@ -15,6 +15,7 @@ from lookalike.cli.common import (
     model_options,
     print_json,
     progress_bar,
+    waiting,
 )
 from lookalike.collection import (
     CHANNELS,
@@ -70,6 +71,7 @@ def _collection(args: argparse.Namespace) -> Collection:
             if name not in configs and CHANNELS.get(name).follows_global is not None:
                 configs[name] = CHANNELS.get(name).default_config(whole)
     return Collection(args.collection, channels=args.channels, configs=configs,
+                      wait=waiting(args),
                       batch_size=args.batch_size, max_pixels=args.max_pixels)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lookalike.cli.common import Commands, collection_option, print_json
+from lookalike.cli.common import Commands, collection_option, print_json, waiting
 from lookalike.collection import Collection
 
 
@@ -23,7 +23,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         info = collection.info()
         failures = collection.failures() if args.failures else []
     info["failures"] = [{"path": record.path, "reason": record.error} for record in failures]
@@ -41,7 +41,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         removed = collection.remove(args.paths)
     if args.json:
         print_json({"removed": removed})

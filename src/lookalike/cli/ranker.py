@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lookalike.cli.common import Commands, collection_option, show
+from lookalike.cli.common import Commands, collection_option, show, waiting
 from lookalike.collection import Collection
 from lookalike.errors import ValidationError
 from lookalike.ranking import LearnedRanker
@@ -40,7 +40,7 @@ def add_parser(commands: Commands) -> None:
 def run_ranker_train(args: argparse.Namespace) -> int:
     if (args.truth is None) == (not args.clicks):
         raise ValidationError("expected either --truth TSV or --clicks")
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         ranker = _train(args, collection)
         collection.save_ranker(ranker)
     summary = ranker.as_dict()
@@ -72,7 +72,7 @@ def _train(args: argparse.Namespace, collection: Collection) -> LearnedRanker:
 
 
 def run_ranker_show(args: argparse.Namespace) -> int:
-    with Collection(args.collection).open(create=False) as collection:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         clicks = collection.feedback.counts()
         ranker = collection.ranker().as_dict() if collection.has_ranker() else None
     data = {"ranker": ranker, "clicks": clicks}

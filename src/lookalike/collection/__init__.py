@@ -32,10 +32,11 @@ from lookalike.collection.registry import (
 )
 from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 from lookalike.results import Hit, SearchResult
-from lookalike.storage import AnnotationRecord, ImageRecord
+from lookalike.storage import DEFAULT_WAIT, AnnotationRecord, ImageRecord
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_WAIT",
     "MAX_ID",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",

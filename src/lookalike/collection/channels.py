@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 
 from lookalike.collection.vector_index import DerivedVectorIndex, Layout, Whitening
+from lookalike.errors import CollectionError
 from lookalike.images import Box
 from lookalike.results import Hit
 from lookalike.storage import Catalog, Transaction
@@ -229,3 +230,16 @@ class VectorChannel(Channel):
 
     def stats(self) -> dict[str, Any]:
         return self.vectors.stats()
+
+    def one_vector_each(self, image_ids: Mapping[str, int]) -> np.ndarray:
+        """The stored vector of each image (``name -> image id``), one row each, in order;
+        an image without exactly one row is a :class:`CollectionError` naming it."""
+        by_image = self.catalog.vectors.of_images(self.name, list(image_ids.values()))
+        rows = []
+        for name, image_id in image_ids.items():
+            blobs = by_image.get(image_id, [])
+            if len(blobs) != 1:
+                raise CollectionError(f"{name}: expected one '{self.name}' vector, got "
+                                      f"{len(blobs)}")
+            rows.append(self.codec.decode(blobs[0])[:self.dim])
+        return np.stack(rows) if rows else np.empty((0, self.dim), dtype=np.float32)

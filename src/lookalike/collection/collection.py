@@ -31,7 +31,7 @@ from lookalike.collection.filters import SearchFilter
 from lookalike.collection.indexing import Indexer, IndexReport
 from lookalike.collection.learning import Feedback, judged_from_truth
 from lookalike.collection.manifest import Manifest, check_channel
-from lookalike.collection.media import Media
+from lookalike.collection.media import Media, folder_bytes
 from lookalike.collection.people import ImageFace, People
 from lookalike.collection.registry import (
     CHANNELS,
@@ -55,7 +55,7 @@ from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.paths import catalog_key
 from lookalike.ranking import Judged, LearnedRanker
 from lookalike.results import Hit, SearchResult
-from lookalike.storage import Catalog, ImageRecord
+from lookalike.storage import DEFAULT_WAIT, Catalog, ImageRecord
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 Progress = Callable[[int, int], None]
@@ -78,17 +78,21 @@ class Collection:
         self, root: str | os.PathLike[str], *, channels: Sequence[str] | None = None,
         configs: Mapping[str, ChannelConfig] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
+        wait: float | None = DEFAULT_WAIT,
     ) -> None:
         """``channels`` are the kinds of search a new collection supports (default: the
         default channels, ``["global"]``, plus each channel whose config is given);
         ``configs`` maps channel names to their settings, which override an existing
-        collection's where that is allowed (search settings, not stored ones)."""
+        collection's where that is allowed (search settings, not stored ones). One process
+        writes at a time: a write waits ``wait`` seconds at most for another process's
+        (None: as long as it takes), then raises :class:`CollectionBusyError`."""
         self.root = Path(root)
         self.asked_channels = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = dict(configs or {})
         check_channel_names(list(self.configs) or ["global"])
         self.max_pixels = max_pixels
         self.batch_size = batch_size
+        self.wait = wait
         self.channels: dict[str, Channel] = {}
         self._catalog: Catalog | None = None
         self._ranker = RankerFile(self.root)
@@ -106,8 +110,9 @@ class Collection:
         self.channels = self._channels_from(Manifest.load(self.root))
         for channel in self.channels.values():
             channel.share_models(self.channels)
-        catalog = Catalog(self.root / "catalog.sqlite").open()
+        catalog = Catalog(self.root / "catalog.sqlite", wait=self.wait).open()
         try:
+            catalog.fill_marks(list(self.channels))
             for channel in self.channels.values():
                 channel.attach(catalog, self.root)
         except BaseException:
@@ -372,7 +377,7 @@ class Collection:
             "root": str(self.root), "created_at": manifest.created_at,
             "created_by": manifest.created_by, "images": self.count(),
             "failed": self.catalog.images.count("failed"),
-            "disk_bytes": _folder_bytes(self.root), "channels": channels,
+            "disk_bytes": folder_bytes(self.root), "channels": channels,
         }
 
     def vectors(self, paths: Sequence[str], *, channel: str = "global") -> np.ndarray:
@@ -389,14 +394,7 @@ class Collection:
             # Faces and regions keep many rows per image, each with more than its vector.
             raise ValidationError(f"expected a channel that stores vectors, one per image "
                                   f"('global'), got '{channel}'")
-        by_image = self.catalog.vectors.of_images(channel, [records[p].id for p in paths])
-        rows = []
-        for path in paths:
-            blobs = by_image.get(records[path].id, [])
-            if len(blobs) != 1:
-                raise CollectionError(f"{path}: expected one '{channel}' vector, got {len(blobs)}")
-            rows.append(np.frombuffer(blobs[0], dtype=np.float32, count=found.dim))
-        return np.stack(rows) if rows else np.empty((0, found.dim), dtype=np.float32)
+        return found.one_vector_each({path: records[path].id for path in paths})
 
     @property
     def annotations(self) -> Annotations:
@@ -493,6 +491,3 @@ class Collection:
         """The collection's uploads and thumbnail cache."""
         return Media(self.root, self.max_pixels)
 
-
-def _folder_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.channels import Channel
-from lookalike.collection.pipeline import CatalogSink, Job, Sink, run_local
+from lookalike.collection.pipeline import CatalogSink, Job, Sink, WriteCounts, run_local
 from lookalike.discovery import discover_images
 from lookalike.errors import ImageError, ValidationError, expect
 from lookalike.images import NOT_FOUND, ImageInput, load_image
@@ -31,7 +31,9 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class IndexReport:
-    """What one indexing run did. ``failures`` holds (path, reason) for every file that failed."""
+    """What one indexing run did. ``failures`` holds (path, reason) for every file that failed;
+    ``completed`` counts images indexed before that went through a channel they lacked (a
+    run killed while a vocabulary tree trained)."""
 
     added: int = 0
     updated: int = 0
@@ -42,6 +44,7 @@ class IndexReport:
     processed: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     prepare_seconds: float = 0.0  # loading models and training a vocabulary, once
+    completed: int = 0
 
     @property
     def images_per_s(self) -> float:
@@ -50,7 +53,8 @@ class IndexReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-            "removed": self.removed, "failed": len(self.failures),
+            "completed": self.completed, "removed": self.removed,
+            "failed": len(self.failures),
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
             "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 2),
             "stage_seconds": {key: round(value, 3) for key, value in self.stage_seconds.items()},
@@ -59,7 +63,15 @@ class IndexReport:
 
 
 class Indexer:
-    """Indexes files and in-memory images into a catalog through its channels."""
+    """Indexes files and in-memory images into a catalog through its channels.
+
+    A run holds the collection's write lock from planning to the last batch. A channel that
+    must learn first (the local channel's vocabulary tree) does not hold the others up: the
+    other channels index and commit every batch, then the tree trains, then a second pass
+    gives that channel the images; a kill while the tree trains loses no committed image,
+    and the next run finishes what is missing (the catalog marks which channels each image
+    went through).
+    """
 
     def __init__(self, catalog: Catalog, channels: Mapping[str, Channel], *, max_pixels: int,
                  batch_size: int, sink: Sink | None = None) -> None:
@@ -77,10 +89,12 @@ class Indexer:
         found = discover_images(roots, recursive=recursive)
         report = IndexReport(failures=[(error.source, error.reason) for error in found.failures])
         files = self._named(found.files, report)
-        keys = [str(path) for path in files]
-        jobs = self._plan(files, self.catalog.images.by_path(keys), report)
-        report.removed = self._remove_missing(roots, set(keys), found.failures, recursive)
-        self._run(jobs, report, progress)
+        with self.catalog.writing("indexing"):
+            counts = WriteCounts()
+            jobs = self._plan(files, counts)
+            report.removed = self._remove_missing(roots, {str(f) for f in files},
+                                                  found.failures, recursive)
+            self._run(jobs, lambda: self._plan(files, WriteCounts()), counts, report, progress)
         # One-off model loading and training are not indexing work; leave them out of
         # images/s and report them apart.
         report.seconds = time.perf_counter() - started - report.prepare_seconds
@@ -91,10 +105,9 @@ class Indexer:
         """See :meth:`lookalike.Collection.add`."""
         started = time.perf_counter()
         report = IndexReport()
-        known = self.catalog.images.by_path(items.keys())
-        jobs = [Job(key=name, source=source, known=known.get(name))
-                for name, source in items.items()]
-        self._run(jobs, report, progress)
+        with self.catalog.writing("indexing"):
+            self._run(self._in_memory(items), lambda: self._in_memory(items), WriteCounts(),
+                      report, progress)
         report.seconds = time.perf_counter() - started - report.prepare_seconds
         return report
 
@@ -118,24 +131,41 @@ class Indexer:
                                         "file name is not valid UTF-8; rename the file"))
         return files
 
-    @staticmethod
-    def _plan(files: Sequence[Path], known: Mapping[str, ImageRecord],
-              report: IndexReport) -> list[Job]:
+    def _plan(self, files: Sequence[Path], counts: WriteCounts) -> list[Job]:
+        """A job per file that is new, changed, or not through every channel yet; the
+        others are unchanged (skipped without being read)."""
+        known = self.catalog.images.by_path([str(path) for path in files])
+        done = self.catalog.images.channels_of(record.id for record in known.values())
         jobs = []
         for path in files:
             key = str(path)
             try:
                 stat = path.stat()
             except OSError as error:
-                report.failures.append((key, f"cannot stat file ({error.strerror})"))
+                counts.failures.append((key, f"cannot stat file ({error.strerror})"))
                 continue
             record = known.get(key)
-            if (record is not None and record.status == "indexed" and record.size == stat.st_size
-                    and record.mtime_ns == stat.st_mtime_ns):
-                report.unchanged += 1
+            missing = self._missing(record, done)
+            if (record is not None and record.status == "indexed" and not missing
+                    and (record.size, record.mtime_ns) == (stat.st_size, stat.st_mtime_ns)):
+                counts.record(key, "unchanged")
                 continue
-            jobs.append(Job(key=key, path=path, mtime_ns=stat.st_mtime_ns, known=record))
+            jobs.append(Job(key=key, path=path, mtime_ns=stat.st_mtime_ns, known=record,
+                            missing=missing))
         return jobs
+
+    def _in_memory(self, items: Mapping[str, ImageInput]) -> list[Job]:
+        known = self.catalog.images.by_path(items.keys())
+        done = self.catalog.images.channels_of(record.id for record in known.values())
+        return [Job(key=name, source=source, known=known.get(name),
+                    missing=self._missing(known.get(name), done))
+                for name, source in items.items()]
+
+    def _missing(self, record: ImageRecord | None, done: Mapping[int, set[str]]
+                 ) -> frozenset[str]:
+        if record is None:
+            return frozenset(self.channels)
+        return frozenset(self.channels) - done.get(record.id, set())
 
     def _remove_missing(self, roots: Sequence[Path], seen: set[str],
                         failures: Sequence[ImageError], recursive: bool) -> int:
@@ -161,36 +191,58 @@ class Indexer:
 
     # -- running ----------------------------------------------------------------------------
 
-    def _run(self, jobs: list[Job], report: IndexReport, progress: Progress | None) -> None:
+    def _run(self, jobs: list[Job], replan: Callable[[], list[Job]], counts: WriteCounts,
+             report: IndexReport, progress: Progress | None) -> None:
+        """Pass one: every channel that is ready. Then train the channels that must learn
+        first, and give them the images in a second pass (``replan`` finds what is left)."""
         expect(isinstance(self.batch_size, int) and self.batch_size >= 1,
                f"expected a batch size of at least 1, got {self.batch_size!r}")
-        report.prepare_seconds = self._prepare_channels(jobs) if jobs else 0.0
-        total, done = len(jobs), 0
-
-        def advance(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress is not None:
-                progress(done, total)
-
-        advance(0)
-        counts, times = run_local(jobs, sink=self.sink, channels=list(self.channels.values()),
-                                  batch_size=self.batch_size, max_pixels=self.max_pixels,
-                                  progress=advance)
-        report.added += counts.added
-        report.updated += counts.updated
-        report.unchanged += counts.unchanged
+        report.prepare_seconds = self._load_models() if jobs else 0.0
+        learners = [c for c in self.channels.values() if c.needs_training]
+        ready = [c for c in self.channels.values() if c not in learners]
+        if learners and jobs and not ready:  # nothing to index meanwhile: learn first
+            report.prepare_seconds += self._train(learners, jobs)
+            learners, ready = [], list(self.channels.values())
+        step = _Progress(progress, len(jobs))
+        times = self._pass(jobs, ready, counts, step)
+        if learners and jobs:
+            report.prepare_seconds += self._train(learners, jobs)
+            # What pass one indexed, and what earlier runs left without these channels;
+            # not the files that failed (retried on the next run, not twice in this one).
+            second = [job for job in replan() if job.known is not None
+                      and job.known.status == "indexed" and job.missing]
+            step.grow(len(second))
+            times = _added(times, self._pass(second, list(self.channels.values()), counts, step))
+        report.added, report.updated = counts.count("added"), counts.count("updated")
+        report.unchanged, report.completed = counts.count("unchanged"), counts.count("completed")
         report.failures.extend(counts.failures)
-        report.processed = total
-        report.stage_seconds = times.as_dict()
+        report.processed = len(jobs)
+        report.stage_seconds = times
 
-    def _prepare_channels(self, jobs: Sequence[Job]) -> float:
-        """Load the models and train what needs training on a sample of ``jobs``; returns
-        the seconds it took, which are start-up cost, not indexing speed."""
+    def _pass(self, jobs: list[Job], channels: list[Channel], counts: WriteCounts,
+              step: _Progress) -> dict[str, float]:
+        if not jobs:
+            return {}
+        found, times = run_local(jobs, sink=self.sink, channels=channels,
+                                 batch_size=self.batch_size, max_pixels=self.max_pixels,
+                                 progress=step.advance)
+        for key, outcome in found.outcomes.items():
+            counts.record(key, outcome)
+        counts.failures.extend(found.failures)
+        return times.as_dict()
+
+    def _load_models(self) -> float:
+        """Load every channel's models; the seconds it took (start-up, not indexing)."""
         started = time.perf_counter()
         for channel in self.channels.values():
             channel.prepare()
-            if channel.needs_training:
+        return time.perf_counter() - started
+
+    def _train(self, learners: Sequence[Channel], jobs: Sequence[Job]) -> float:
+        """Train what needs training on a sample of ``jobs``; the seconds it took."""
+        started = time.perf_counter()
+        for channel in learners:
+            if channel.needs_training:  # another process may have trained it meanwhile
                 count = min(channel.training_images, len(jobs))
                 channel.train(self._sample_images(jobs, count, channel.min_image_side), count)
         return time.perf_counter() - started
@@ -208,6 +260,29 @@ class Indexer:
                 yield load_image(source, max_pixels=self.max_pixels, min_side=min_side)
             except (ImageError, ValidationError):
                 continue
+
+
+class _Progress:
+    """``progress(done, total)`` over both passes of a run."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.advance(0)
+
+    def grow(self, more: int) -> None:
+        self.total += more
+        self.advance(0)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _added(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    return {key: first.get(key, 0.0) + second.get(key, 0.0) for key in {*first, *second}}
 
 
 def _encodable(text: str) -> bool:

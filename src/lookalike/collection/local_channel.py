@@ -50,7 +50,7 @@ from lookalike.local.verify import (
     tentative_matches,
 )
 from lookalike.results import Hit, LocalEvidence
-from lookalike.storage import Catalog
+from lookalike.storage import Catalog, Transaction
 
 _VOCABULARY_KEY = "local.vocabulary_id"
 _EVIDENCE_MATCHES = 200  # inlier lines kept per result, enough to draw
@@ -167,11 +167,27 @@ class LocalChannel(Channel):
     def attach(self, catalog: Catalog, root: Path) -> LocalChannel:
         self._catalog = catalog
         self._folder = root / self.name
-        recorded = catalog.meta(_VOCABULARY_KEY)
-        if recorded is not None:
-            self.tree = self._load_tree(recorded)
-        self.inverted.mark_stale()
+        self.prepare()
         return self
+
+    def prepare(self) -> None:
+        """Load the tree the catalog names, also one another process trained since this one
+        opened the collection (an indexing run calls this once it holds the write lock)."""
+        recorded = self.catalog.meta(_VOCABULARY_KEY)
+        if recorded is not None and (self.tree is None or self.tree.id != recorded):
+            self.tree = self._load_tree(recorded)
+            self.inverted = InvertedFiles(self.name, self.config.scoring())
+
+    def store(self, catalog: Catalog, conn: Transaction, image_id: int,
+              extracted: np.ndarray) -> None:
+        """The image's words, checked inside the batch's transaction against the tree the
+        catalog names: words of another tree must never be stored."""
+        if extracted.size and (self.tree is None
+                               or catalog.meta(_VOCABULARY_KEY) != self.tree.id):
+            raise CollectionError(
+                f"{catalog.path}: the vocabulary tree changed under this run (another process "
+                "trained one); nothing of this batch was written; index again")
+        super().store(catalog, conn, image_id, extracted)
 
     @property
     def catalog(self) -> Catalog:
@@ -272,6 +288,7 @@ class LocalChannel(Channel):
     # -- searching ------------------------------------------------------------------------
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        self.prepare()  # a tree another process trained since this one opened
         index = self.inverted.synced(self.catalog, self.tree)
         if index is None:
             return []  # no tree yet: nothing indexed had keypoints

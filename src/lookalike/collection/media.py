@@ -97,6 +97,11 @@ class Media:
         return path.read_bytes()
 
 
+def folder_bytes(folder: Path) -> int:
+    """What everything under ``folder`` takes on disk."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def thumbnail_size(size: int) -> int:
     """``size`` rounded up to one of :data:`THUMBNAIL_SIZES` (the largest at most)."""
     return next((step for step in THUMBNAIL_SIZES if step >= size), THUMBNAIL_SIZES[-1])

@@ -49,6 +49,7 @@ class Job:
     height: int | None = None
     error: str | None = None
     known: ImageRecord | None = None  # the catalog's record of this key, if any
+    missing: frozenset[str] = frozenset()  # channels the known image has not been through
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     embedded: EmbeddedText | None = None  # keywords, description and date in the file
 
@@ -57,6 +58,16 @@ class Job:
         # Only an image indexed fine before can be skipped; a failed one is always retried.
         return (self.sha256 is not None and self.known is not None
                 and self.known.status == "indexed" and self.sha256 == self.known.sha256)
+
+    def wants(self, channel: str) -> bool:
+        """Whether ``channel`` must extract this image: every channel for new or changed
+        content, only the missing ones for bytes indexed before (a channel added later, or
+        one a killed run did not reach)."""
+        return not self.unchanged_content or channel in self.missing
+
+    @property
+    def needs_pixels(self) -> bool:
+        return not self.unchanged_content or bool(self.missing)
 
 
 class StageTimes:
@@ -111,7 +122,7 @@ def decode_stage(
 
     ``min_side`` lets JPEGs decode at a reduced scale (see :func:`load_image`).
     """
-    if job.error or job.unchanged_content:
+    if job.error or not job.needs_pixels:
         return job
     with times.timing("decode"):
         _decode(job, max_pixels, min_side)
@@ -151,7 +162,10 @@ def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: Stage
     images = [job.image for job in ready if job.image is not None]
     with times.timing("extract"):
         for channel in channels:
-            if ready and not _extract_batch(channel, ready, images):
+            wanted = [job for job in ready if job.wants(channel.name)]
+            pixels = images if len(wanted) == len(ready) else [
+                job.image for job in wanted if job.image is not None]
+            if wanted and not _extract_batch(channel, wanted, pixels):
                 ready = [job for job in ready if not job.error]
                 images = [job.image for job in ready if job.image is not None]
     for job in jobs:
@@ -183,12 +197,26 @@ def _described(error: Exception) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+OUTCOMES = ("added", "updated", "completed", "unchanged", "failed")
+
+
 @dataclass
 class WriteCounts:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
+    """What became of each image (``outcomes``: key -> one of :data:`OUTCOMES`), and why
+    each failure failed. A later pass over the same key overrides an earlier one's outcome
+    (an image added and then completed is added)."""
+
+    outcomes: dict[str, str] = field(default_factory=dict)
     failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, key: str, outcome: str) -> None:
+        earlier = self.outcomes.get(key)
+        if outcome == "completed" and earlier in ("added", "updated"):
+            return  # finished in the same run: still what it was
+        self.outcomes[key] = outcome
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for found in self.outcomes.values() if found == outcome)
 
 
 class Sink(Protocol):
@@ -211,17 +239,15 @@ class CatalogSink:
                 if job.error:
                     self._failed(conn, job)
                     counts.failures.append((job.key, job.error))
-                elif job.unchanged_content:
-                    if job.known is not None:
-                        self.catalog.images.touch(conn, job.known.id, job.size or 0,
-                                                  job.mtime_ns or 0)
-                    counts.unchanged += 1
+                    counts.record(job.key, "failed")
+                elif job.unchanged_content and job.known is not None:
+                    self.catalog.images.touch(conn, job.known.id, job.size or 0,
+                                              job.mtime_ns or 0)
+                    self._store(conn, job.known.id, job)
+                    counts.record(job.key, "completed" if job.vectors else "unchanged")
                 else:
                     self._indexed(conn, job)
-                    if job.known is not None:
-                        counts.updated += 1
-                    else:
-                        counts.added += 1
+                    counts.record(job.key, "updated" if job.known is not None else "added")
 
     def _failed(self, conn: Transaction, job: Job) -> None:
         image_id = self.catalog.images.upsert(
@@ -231,16 +257,29 @@ class CatalogSink:
         # content any more, nor by what the models or the file said about it (the user's
         # own text stays: it is about the photo, not the bytes).
         self.catalog.vectors.delete_of_image(conn, image_id)
+        self.catalog.images.unmark(conn, image_id)
         self.catalog.annotations.delete_sources(conn, image_id, FILE_SOURCES)
 
     def _indexed(self, conn: Transaction, job: Job) -> None:
         image_id = self.catalog.images.upsert(
             conn, path=job.key, sha256=job.sha256, size=job.size, mtime_ns=job.mtime_ns,
             width=job.width, height=job.height, status="indexed", error=None)
+        self.catalog.images.unmark(conn, image_id)
         for channel in self.channels:
-            channel.store(self.catalog, conn, image_id, job.vectors[channel.name])
+            if channel.name not in job.vectors:
+                # Not reached by this pass (a tree still training): the old content's rows
+                # must not stand for the new content meanwhile.
+                self.catalog.vectors.replace(conn, channel.name, image_id, [])
+        self._store(conn, image_id, job)
         self.catalog.annotations.replace(conn, image_id, "embedded",
                                          embedded_annotations(job.embedded))
+
+    def _store(self, conn: Transaction, image_id: int, job: Job) -> None:
+        """The rows of every channel that extracted this image, each marked done."""
+        done = [channel for channel in self.channels if channel.name in job.vectors]
+        for channel in done:
+            channel.store(self.catalog, conn, image_id, job.vectors[channel.name])
+        self.catalog.images.mark(conn, image_id, [channel.name for channel in done])
 
 
 def write_stage(sink: Sink, jobs: Sequence[Job], times: StageTimes, counts: WriteCounts) -> None:

@@ -112,7 +112,7 @@ class TextIndexes:
             changed = catalog.annotations.changed_since(applied)
         upserts, deletes = self._documents(changed)
         index.write(upserts, deletes, {"catalog_id": catalog.catalog_id, "revision": revision})
-        catalog.set_meta(TEXT_REVISION_KEY, str(revision))
+        catalog.set_meta(TEXT_REVISION_KEY, str(revision), locked=False)
         return revision
 
     def _documents(self, image_ids: list[int]) -> tuple[list[TextDocument], list[int]]:

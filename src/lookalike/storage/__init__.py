@@ -5,12 +5,15 @@ from lookalike.storage.catalog import Catalog
 from lookalike.storage.database import Database, Transaction
 from lookalike.storage.feedback import FeedbackRepository
 from lookalike.storage.images import ImageConditions, ImageRecord, ImageRepository, folder_range
+from lookalike.storage.lock import DEFAULT_WAIT, WriteLock
 from lookalike.storage.people import PeopleRepository
-from lookalike.storage.schema import FILE_SOURCES, MODEL_SOURCES, SCHEMA_VERSION
+from lookalike.storage.schema import FILE_SOURCES, MARKS_PENDING, MODEL_SOURCES, SCHEMA_VERSION
 from lookalike.storage.vectors import VectorRepository
 
 __all__ = [
+    "DEFAULT_WAIT",
     "FILE_SOURCES",
+    "MARKS_PENDING",
     "MODEL_SOURCES",
     "SCHEMA_VERSION",
     "AnnotationRecord",
@@ -24,5 +27,6 @@ __all__ = [
     "PeopleRepository",
     "Transaction",
     "VectorRepository",
+    "WriteLock",
     "folder_range",
 ]

@@ -8,24 +8,33 @@ backend (Postgres, for a shared deployment) has one place to go. Search structur
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from lookalike.storage.annotations import AnnotationRepository
-from lookalike.storage.database import Database
+from lookalike.storage.database import Database, Transaction
 from lookalike.storage.feedback import FeedbackRepository
 from lookalike.storage.images import ImageRepository
+from lookalike.storage.lock import DEFAULT_WAIT, WriteLock
 from lookalike.storage.people import PeopleRepository
+from lookalike.storage.schema import MARKS_PENDING
 from lookalike.storage.vectors import VectorRepository
 
 
 class Catalog:
-    """The catalog file and its repositories; :meth:`open` connects (creating the tables)."""
+    """The catalog file and its repositories; :meth:`open` connects (creating the tables).
 
-    def __init__(self, path: Path) -> None:
+    Every logical write (:meth:`transaction`, :meth:`writing`) holds the collection's
+    inter-process :class:`WriteLock`, waiting ``wait`` seconds at most for another process
+    (None: as long as it takes). Reads never take it, nor do the writes that only keep a
+    derived cache or the click log (SQLite makes those safe on its own).
+    """
+
+    def __init__(self, path: Path, *, wait: float | None = DEFAULT_WAIT) -> None:
         self.path = path
+        self.wait = wait
+        self.lock = WriteLock(path.parent / "write.lock")
         self.db = Database(path)
         self.images = ImageRepository(self.db)
         self.vectors = VectorRepository(self.db)
@@ -41,10 +50,16 @@ class Catalog:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work: all of it is committed, or none of it."""
-        with self.db.transaction() as conn:
+    def transaction(self) -> Iterator[Transaction]:
+        """One atomic unit of work: all of it is committed, or none of it; under the lock."""
+        with self.lock.held("editing", wait=self.wait), self.db.transaction() as conn:
             yield conn
+
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[None]:
+        """Hold the write lock for a run of transactions (an indexing run)."""
+        with self.lock.held(doing, wait=self.wait):
+            yield
 
     @property
     def catalog_id(self) -> str:
@@ -54,5 +69,19 @@ class Catalog:
     def meta(self, key: str) -> str | None:
         return self.db.meta(key)
 
-    def set_meta(self, key: str, value: str) -> None:
-        self.db.set_meta(key, value)
+    def fill_marks(self, channels: Sequence[str]) -> None:
+        """Finish upgrading a schema 1 catalog: every indexed image went through every
+        channel of its collection (``channels``), as indexing then always did."""
+        if self.meta(MARKS_PENDING) is None:
+            return
+        with self.transaction() as conn:
+            self.images.mark_all_indexed(conn, channels)
+            conn.execute("DELETE FROM meta WHERE key = ?", (MARKS_PENDING,))
+
+    def set_meta(self, key: str, value: str, *, locked: bool = True) -> None:
+        """Write a meta entry; ``locked=False`` for a derived cache's own bookkeeping."""
+        if not locked:
+            self.db.set_meta(key, value)
+            return
+        with self.lock.held("editing", wait=self.wait):
+            self.db.set_meta(key, value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from lookalike.errors import CollectionError
-from lookalike.storage.schema import SCHEMA, SCHEMA_VERSION
+from lookalike.storage.schema import MARKS_PENDING, SCHEMA, SCHEMA_VERSION
 
 #: An open write: what every repository's write method takes, inside ``transaction()``.
 #: Outside this package it is only passed along, never used for SQL.
@@ -121,10 +121,15 @@ def _connect(path: Path) -> sqlite3.Connection:
     # SQLite's lower() folds ASCII only; filters compare names as Python does.
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
+    if version not in (0, 1, SCHEMA_VERSION):
         conn.close()
-        raise CollectionError(f"{path}: expected catalog schema {SCHEMA_VERSION}, got {version}")
+        raise CollectionError(f"{path}: expected catalog schema {SCHEMA_VERSION} or older, got "
+                              f"{version}: it was written by a newer Lookalike; upgrade it "
+                              "(pip install -U lookalike)")
     conn.executescript(SCHEMA)
+    if version == 1:  # schema 1 -> 2: channel marks, filled by the collection that knows
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')",
+                     (MARKS_PENDING,))
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     return conn
 

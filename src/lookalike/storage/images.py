@@ -115,6 +115,30 @@ class ImageRepository:
         # Vectors and annotations go with their image through ON DELETE CASCADE.
         conn.executemany("DELETE FROM images WHERE id = ?", [(int(i),) for i in ids])
 
+    # -- which channels each image has been through -----------------------------------------
+
+    def channels_of(self, ids: Iterable[int]) -> dict[int, set[str]]:
+        """image id -> the channels done with it."""
+        found: dict[int, set[str]] = {}
+        for image_id, channel in self.db.select_in(
+                "SELECT image_id, channel FROM image_channels WHERE image_id IN ({marks})",
+                (int(i) for i in ids)):
+            found.setdefault(int(image_id), set()).add(str(channel))
+        return found
+
+    def mark(self, conn: sqlite3.Connection, image_id: int, channels: Sequence[str]) -> None:
+        conn.executemany("INSERT OR IGNORE INTO image_channels (image_id, channel) VALUES (?, ?)",
+                         [(image_id, channel) for channel in channels])
+
+    def unmark(self, conn: sqlite3.Connection, image_id: int) -> None:
+        conn.execute("DELETE FROM image_channels WHERE image_id = ?", (image_id,))
+
+    def mark_all_indexed(self, conn: sqlite3.Connection, channels: Sequence[str]) -> None:
+        """Every indexed image done with ``channels`` (a schema 1 catalog, upgraded)."""
+        for channel in channels:
+            conn.execute("INSERT OR IGNORE INTO image_channels (image_id, channel) "
+                         "SELECT id, ? FROM images WHERE status = 'indexed'", (channel,))
+
     # -- filtering --------------------------------------------------------------------------
 
     def passing(self, conditions: ImageConditions, ids: Iterable[int]) -> set[int]:

@@ -1,6 +1,8 @@
 """The catalog's tables, in one place.
 
-Images, their vectors (or a channel's packed records) and their annotations; people
+Images, their vectors (or a channel's packed records) and their annotations; which
+channels each image has been through (``image_channels``: a channel may store no rows for
+an image, a photo without faces, yet be done with it); people
 (faces grouped by the user and by clustering) in ``people``, ``face_people`` and
 ``face_rejections``, where a face is a vector id, so removing or re-embedding an image
 drops its faces' assignments with it (ON DELETE CASCADE); the search and click log.
@@ -10,7 +12,10 @@ A vector's id is never reused (AUTOINCREMENT), so derived indexes follow the cat
 comparing id sets.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: A catalog of schema 1 has no channel marks yet: its collection fills them on open (every
+#: indexed image then went through every channel of the manifest).
+MARKS_PENDING = "channel_marks_pending"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -32,6 +37,11 @@ CREATE TABLE IF NOT EXISTS vectors (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vectors_by_image ON vectors(image_id);
+CREATE TABLE IF NOT EXISTS image_channels (
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    channel TEXT NOT NULL,
+    PRIMARY KEY (image_id, channel)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vectors_by_channel ON vectors(channel, id);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
