@@ -78,7 +78,8 @@ def _collection(args: argparse.Namespace) -> Collection:
 def format_report(report: IndexReport) -> str:
     lines = [
         f"indexed {report.added} new, {report.updated} changed, {report.unchanged} unchanged, "
-        f"{report.removed} removed, {len(report.failures)} failed "
+        + (f"{report.completed} completed, " if report.completed else "")
+        + f"{report.removed} removed, {len(report.failures)} failed "
         f"in {report.seconds:.1f} s ({report.images_per_s:.1f} images/s)"
     ]
     lines += [f"  failed: {path}: {reason}" for path, reason in report.failures]

@@ -39,7 +39,7 @@ from lookalike.errors import (
 )
 from lookalike.images import Box
 from lookalike.local.features import LocalFeatures, SiftExtractor
-from lookalike.local.inverted import ScoringConfig
+from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.training import extract_all, sample_descriptors
 from lookalike.local.tree import VocabularyTree
 from lookalike.local.verify import (
@@ -289,13 +289,20 @@ class LocalChannel(Channel):
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         self.prepare()  # a tree another process trained since this one opened
-        index = self.inverted.synced(self.catalog, self.tree)
+        inverted = self.inverted
+        index = inverted.synced(self.catalog, self.tree)
         if index is None:
             return []  # no tree yet: nothing indexed had keypoints
         query = self.sift.extract(image)
         if box is not None:
             query = query.inside(box)
         words = self._words(query)
+        with inverted.lock.reading():
+            return self._ranked(index, query, words, k)
+
+    def _ranked(self, index: InvertedIndex, query: LocalFeatures, words: np.ndarray,
+                k: int) -> list[Hit]:
+        """Score by the tree, verify the best, expand the query with what verified."""
         candidates = index.search(words, max(k, self.config.verify))
         if self.config.verify == 0 or not candidates:
             return [_tree_hit(image_id, score) for image_id, score in candidates[:k]]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookalike.concurrency import ReadWriteLock
 from lookalike.local.features import LocalFeatures
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.tree import VocabularyTree
@@ -77,17 +78,27 @@ class InvertedFiles:
         self.index: InvertedIndex | None = None
         self._held: dict[int, int] = {}  # vector id -> image id, as in the inverted files
         self._stale = True
+        # Searches share the inverted files; bringing them up to date holds them alone.
+        self.lock = ReadWriteLock()
 
     def mark_stale(self) -> None:
-        self._stale = True
+        with self.lock.writing():
+            self._stale = True
 
     def synced(self, catalog: Catalog, tree: VocabularyTree | None) -> InvertedIndex | None:
-        """The inverted files, brought up to the catalog; None before there is a tree."""
-        if not self._stale:
-            return self.index
+        """The inverted files, brought up to the catalog (and built, so that searching
+        only reads them); None before there is a tree. Search within :attr:`lock`'s
+        ``reading()``."""
+        if self._stale:
+            with self.lock.writing():
+                if self._stale:
+                    self._bring_up_to_date(catalog, tree)
+        return self.index
+
+    def _bring_up_to_date(self, catalog: Catalog, tree: VocabularyTree | None) -> None:
         if tree is None:
             self._stale = False
-            return None
+            return
         if self.index is None:
             self.index = InvertedIndex(tree.n_nodes, self.scoring, tree=tree)
         vector_ids, image_ids = catalog.vectors.ids(self.channel)
@@ -98,6 +109,6 @@ class InvertedFiles:
         for vector_id, image_id, blob in catalog.vectors.blobs(added):
             self.index.add(image_id, unpack(blob).words)
             self._held[vector_id] = image_id
+        self.index.build()
         self._stale = False
-        return self.index
 

@@ -184,10 +184,11 @@ class TextChannel(Channel):
         expect(mode in TEXT_MODES, f"expected a mode among {list(TEXT_MODES)}, got {mode!r}")
         self.indexes.sync()
         depth = max(4 * k, 50)
-        lexical = (self.indexes.fulltext().search(_without_stop_words(text), depth)
-                   if mode != "semantic" else [])
-        semantic = (self._semantic(text, depth)
-                    if self.config.semantic and mode != "bm25" else [])
+        with self.indexes.lock.reading():
+            lexical = (self.indexes.fulltext().search(_without_stop_words(text), depth)
+                       if mode != "semantic" else [])
+            semantic = (self._semantic(text, depth)
+                        if self.config.semantic and mode != "bm25" else [])
         return _fuse(lexical, semantic)[:k]
 
     def _semantic(self, text: str, depth: int) -> list[tuple[int, float, str]]:

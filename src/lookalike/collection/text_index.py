@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.concurrency import ReadWriteLock
 from lookalike.errors import LookalikeError
 from lookalike.paths import atomic_write_bytes
 from lookalike.storage import Catalog
@@ -48,6 +49,8 @@ class TextIndexes:
         # The catalog's annotation revision the indexes reflect; any change to any image's
         # text (here or in another process) moves the catalog's revision past it.
         self._applied = -1
+        # Searches share the indexes; bringing them up to date holds them alone.
+        self.lock = ReadWriteLock()
 
     def attach(self, catalog: Catalog, root: Path) -> None:
         self._catalog = catalog
@@ -67,16 +70,19 @@ class TextIndexes:
         return self._catalog
 
     def fulltext(self) -> FullTextIndex:
-        """The BM25 index, up to date."""
-        self.sync()
+        """The BM25 index (search it within ``lock.reading()``, after :meth:`sync`)."""
         return self._index()
 
     def sync(self) -> None:
+        """Bring both indexes up to the catalog's text (call it outside ``lock.reading()``)."""
         if self.catalog.annotations.revision() == self._applied:
             return
-        self._applied = self._sync_fulltext()
-        if self.semantic:
-            self._sync_semantic()
+        with self.lock.writing():
+            if self.catalog.annotations.revision() == self._applied:
+                return
+            self._applied = self._sync_fulltext()
+            if self.semantic:
+                self._sync_semantic()
 
     def save(self) -> None:
         if self._catalog is None:
@@ -84,6 +90,10 @@ class TextIndexes:
         if self._written_here:
             # A read-only session (info, a search) must not pay for reading every text.
             self.sync()
+        with self.lock.writing():
+            self._save()
+
+    def _save(self) -> None:
         if self._semantic_dirty:
             atomic_write_bytes(self._semantic_path(), _semantic_bytes(
                 self.texts, self.text_vectors, self.encoder.info["name"]))

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from lookalike.collection.index_cache import IndexCache, IndexState
+from lookalike.concurrency import ReadWriteLock
 from lookalike.errors import LookalikeError
 from lookalike.index import choose_index_spec, get_index_class, make_index, parse_index_spec
 from lookalike.storage import Catalog
@@ -69,6 +70,8 @@ class DerivedVectorIndex:
         self._cache_dirty = False  # the in-memory index differs from the cache on disk
         self._written_here = False  # this session changed the catalog
         self._max_id_at_open = 0
+        # Searches share the index; bringing it up to date holds it alone.
+        self._lock = ReadWriteLock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -79,8 +82,9 @@ class DerivedVectorIndex:
         self._stale = True
 
     def mark_stale(self) -> None:
-        self._stale = True
-        self._written_here = True
+        with self._lock.writing():  # not while a sync that read the catalog before is running
+            self._stale = True
+            self._written_here = True
 
     @property
     def catalog(self) -> Catalog:
@@ -94,31 +98,35 @@ class DerivedVectorIndex:
         # use (info, a removal of nothing) must not pay for a build.
         if self._state is None and not self._written_here:
             return
-        self._sync()
-        if self._cache_dirty and self._state is not None and self._cache is not None:
-            self._cache.write(self._state)
-            self._cache_dirty = False
+        with self._lock.writing():
+            self._sync()
+            if self._cache_dirty and self._state is not None and self._cache is not None:
+                self._cache.write(self._state)
+                self._cache_dirty = False
 
     # -- searching --------------------------------------------------------------------------
 
     def whitening(self) -> PCAWhitening | None:
         """The whitening the index holds vectors in (None: raw vectors)."""
         self._sync()
-        return self._state.whitening if self._state else None
+        with self._lock.reading():
+            return self._state.whitening if self._state else None
 
     def nearest(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(scores, vector ids, image ids) of the ``k`` nearest stored vectors, best first."""
         self._sync()
-        index = self._state.index if self._state else None
-        empty = np.empty(0, dtype=np.int64)
-        if index is None or len(index) == 0 or len(self._vector_ids) == 0:
-            return np.empty(0, dtype=np.float32), empty, empty
-        scores, ids = index.search(np.atleast_2d(vector), min(k, len(index)))
+        with self._lock.reading():
+            index = self._state.index if self._state else None
+            vector_ids, vector_images = self._vector_ids, self._vector_images
+            empty = np.empty(0, dtype=np.int64)
+            if index is None or len(index) == 0 or len(vector_ids) == 0:
+                return np.empty(0, dtype=np.float32), empty, empty
+            scores, ids = index.search(np.atleast_2d(vector), min(k, len(index)))
         found, found_scores = ids[0], scores[0]
-        rows = np.minimum(np.searchsorted(self._vector_ids, found), len(self._vector_ids) - 1)
+        rows = np.minimum(np.searchsorted(vector_ids, found), len(vector_ids) - 1)
         # An id the catalog no longer has (a stale cache) must never be shown as another image.
-        known = (found >= 0) & (self._vector_ids[rows] == found)
-        return found_scores[known], found[known], self._vector_images[rows[known]]
+        known = (found >= 0) & (vector_ids[rows] == found)
+        return found_scores[known], found[known], vector_images[rows[known]]
 
     def best_per_image(self, vector: np.ndarray, k: int, depth: int
                        ) -> list[tuple[int, float, int]]:
@@ -159,7 +167,8 @@ class DerivedVectorIndex:
 
     def stats(self) -> dict[str, Any]:
         n = self.catalog.vectors.count(self.layout.channel)
-        state = self._state
+        with self._lock.reading():
+            state = self._state
         return {
             "vectors": n,
             "index": state.spec if state else self._wanted_spec(n),
@@ -182,6 +191,11 @@ class DerivedVectorIndex:
     def _sync(self) -> None:
         if not self._stale:
             return
+        with self._lock.writing():
+            if self._stale:  # another thread may have done it meanwhile
+                self._bring_up_to_date()
+
+    def _bring_up_to_date(self) -> None:
         self._vector_ids, self._vector_images = self.catalog.vectors.ids(self.layout.channel)
         spec = self._wanted_spec(len(self._vector_ids))
         if self._state is None and self._cache is not None:

@@ -124,6 +124,12 @@ class InvertedIndex:
         tf = counts.astype(np.float32)
         return np.sqrt(tf) if self.config.burstiness == "sqrt" else tf
 
+    def build(self) -> None:
+        """Compute the weights and postings now (searches would otherwise do it on the next
+        query); afterwards searching only reads, so threads may search at once."""
+        if not self._built:
+            self._build()
+
     def _build(self) -> None:
         images = np.fromiter(self._terms, dtype=np.int64, count=len(self._terms))
         sizes = np.fromiter((len(nodes) for nodes, _ in self._terms.values()), dtype=np.int64,

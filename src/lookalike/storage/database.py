@@ -8,6 +8,7 @@ intact and the next run simply carries on.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,31 +24,50 @@ _IN_CHUNK = 500  # values per IN (...) list, well below SQLite's bound-parameter
 
 
 class Database:
-    """The catalog file's connection: opened once, shared by the repositories."""
+    """The catalog file's connections, shared by the repositories: one per thread, so that
+    threads read at once (WAL lets readers run beside the one writer) and a thread's reads
+    inside its own transaction see its own writes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
 
     def open(self) -> Database:
-        if self._conn is not None:
+        if self._opened:
             return self
         try:
-            self._conn = _connect(self.path)
+            self._register(_connect(self.path))
         except sqlite3.DatabaseError as error:
             raise CollectionError(f"{self.path}: not a usable catalog ({error})") from error
         return self
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._guard:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
 
     @property
     def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
+        """This thread's connection (made on its first use, once the catalog is open)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if not self._opened:
             raise CollectionError(f"{self.path}: catalog is not open; call open() first")
-        return self._conn
+        try:
+            return self._register(_reader(self.path))
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(f"{self.path}: not a usable catalog ({error})") from error
+
+    def _register(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        with self._guard:
+            self._opened.append(conn)
+        self._local.conn = conn
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -112,14 +132,21 @@ class Database:
         return int(value) if value is not None else 0
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _reader(path: Path) -> sqlite3.Connection:
+    """A connection of another thread to a catalog already opened (and upgraded)."""
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per batch.
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     # SQLite's lower() folds ASCII only; filters compare names as Python does.
     conn.create_function("casefold", 1, _casefold, deterministic=True)
+    return conn
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The first connection: sets WAL mode, creates or upgrades the tables."""
+    conn = _reader(path)
+    conn.execute("PRAGMA journal_mode=WAL")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version not in (0, 1, SCHEMA_VERSION):
         conn.close()

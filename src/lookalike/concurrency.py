@@ -1,0 +1,65 @@
+"""A readers-writer lock: many searches at once, an update alone.
+
+A derived index (vectors, inverted files, the full-text index) is searched by many threads
+and brought up to date by one: searches share it, an update waits for them to finish and
+holds it alone. Writers go first once one is waiting, so a stream of searches cannot keep
+an update out forever.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class ReadWriteLock:
+    """``with lock.reading():`` for the many, ``with lock.writing():`` for the one."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None  # the thread that holds it alone
+        self._depth = 0  # how many times that thread has taken it (re-entrant)
+        self._waiting_writers = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._condition:
+            if self._writer == me:  # a writer may read what it holds
+                self._depth += 1
+            else:
+                while self._writer is not None or self._waiting_writers:
+                    self._condition.wait()
+                self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                if self._writer == me:
+                    self._depth -= 1
+                else:
+                    self._readers -= 1
+                    if self._readers == 0:
+                        self._condition.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._condition:
+            if self._writer != me:
+                self._waiting_writers += 1
+                while self._writer is not None or self._readers:
+                    self._condition.wait()
+                self._waiting_writers -= 1
+                self._writer = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._writer = None
+                    self._condition.notify_all()
