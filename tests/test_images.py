@@ -416,14 +416,17 @@ def test_permission_denied(tmp_path: Path) -> None:
 
 
 def test_permission_denied_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Works as root too: simulate the OS refusing to open the file.
-    import lookalike.images as images
-
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise PermissionError(13, "Permission denied")
-
+    # Works as root too: simulate the OS refusing to open the file (images.py opens it
+    # with os.open, non-blocking, after checking that it is a regular file).
     path = save(Image.new("RGB", (2, 2)), tmp_path / "locked.png")
-    monkeypatch.setattr(images, "open", refuse, raising=False)
+    real_open = os.open
+
+    def refuse(where: object, *args: object, **kwargs: object) -> int:
+        if os.fspath(where) == str(path):  # type: ignore[call-overload]
+            raise PermissionError(13, "Permission denied")
+        return real_open(where, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refuse)
     assert "locked.png" in str(expect_image_error(path, "permission denied"))
     with pytest.raises(ImageError, match="permission denied"):
         read_image_bytes(path)

@@ -12,7 +12,10 @@ of real photo collections the same way:
   16-bit images are scaled by their bit depth rather than clipped;
 * transparency is composited over white, the way most viewers show it;
 * the pixel count is checked from the header *before* the pixels are decoded, so
-  a tiny file that claims to be 60000x60000 cannot exhaust memory.
+  a tiny file that claims to be 60000x60000 cannot exhaust memory;
+* only regular files are opened: a FIFO, a socket or a device is refused from its
+  file type, never read (reading a FIFO waits forever for a writer); PostScript is
+  never decoded (Pillow would hand it to Ghostscript, an interpreter).
 
 Every failure raises :class:`~lookalike.errors.ImageError` naming the file and a
 short reason, or :class:`~lookalike.errors.ValidationError` when the caller
@@ -27,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import stat
 import struct
 from typing import Any, BinaryIO, TypeAlias
@@ -35,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lookalike.discovery import NOT_FOUND, fspath, not_regular_reason, os_error_reason
 from lookalike.errors import ImageError, ValidationError, expect
 
 __all__ = [
@@ -44,7 +49,6 @@ __all__ = [
     "decode_image",
     "fspath",
     "load_image",
-    "os_error_reason",
     "read_image_bytes",
 ]
 
@@ -93,12 +97,12 @@ def load_image(
     a numpy array (HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, uint16 or float in
     [0, 1]) or a PIL image (its current frame is used). ``name`` replaces the
     label errors use for the source ('<bytes>', '<array>', '<PIL image>' or the
-    path). Images with more than ``max_pixels`` pixels are refused; note that
-    Pillow itself refuses anything above twice its own limit whatever
-    ``max_pixels`` says. ``min_side`` lets a JPEG decode at a reduced scale
-    (1/2, 1/4 or 1/8, chosen by the decoder) as long as its shorter side stays at
-    least ``min_side``: several times faster for large photos that a model will
-    shrink anyway.
+    path). Images with more than ``max_pixels`` pixels are refused, and the error
+    quotes ``max_pixels``; note that Pillow itself refuses anything above twice its
+    own limit whatever ``max_pixels`` says. ``min_side`` lets a JPEG decode at a
+    reduced scale (1/2, 1/4 or 1/8, chosen by the decoder) as long as its shorter
+    side stays at least ``min_side``: several times faster for large photos that a
+    model will shrink anyway.
 
     Raises:
         ImageError: the image is missing, unreadable, corrupt, truncated or too large.
@@ -126,16 +130,16 @@ def read_image_bytes(path: str | os.PathLike[str], *, name: str | None = None) -
     """Read the raw bytes of the image file at ``path``.
 
     Raises :class:`ImageError` (labelled ``name`` or the path) when the file is
-    missing, a directory, empty or unreadable; the bytes are not decoded here.
+    missing, a directory, a FIFO, socket or device, empty or unreadable; the bytes
+    are not decoded here.
     """
     where = fspath(path)
     label = name if name is not None else where
-    _check_regular_file(where, label)
-    try:
-        with open(where, "rb") as fh:
+    with _open_regular_file(where, label) as fh:
+        try:
             data = fh.read()
-    except OSError as exc:
-        raise ImageError(label, os_error_reason(exc)) from exc
+        except OSError as exc:
+            raise ImageError(label, os_error_reason(exc)) from exc
     # The file may have been emptied between the stat and the read.
     if not data:
         raise ImageError(label, "empty file (0 bytes)")
@@ -178,56 +182,43 @@ def decode_image_and_size(
 # ------------------------------------------------------------------ reading from disk
 
 
-def fspath(path: str | os.PathLike[str]) -> str:
-    """``os.fspath`` that also tolerates a bytes path, for labels and ``open``."""
-    value = os.fspath(path)
-    return os.fsdecode(value) if isinstance(value, bytes) else value
+def _open_regular_file(path: str, label: str) -> BinaryIO:
+    """Open ``path`` for reading, raising :class:`ImageError` unless it is a non-empty file.
 
-
-def _check_regular_file(path: str, label: str) -> None:
-    """Raise :class:`ImageError` with a precise reason unless ``path`` is a non-empty file.
-
-    Checked up front because ``open`` on a directory fails differently per OS,
-    and an empty file would otherwise reach Pillow as a vague 'cannot identify'.
+    The type is checked from ``stat`` *before* opening (opening a FIFO waits for a writer,
+    opening a device can act on it), then again with ``fstat`` on the non-blocking open in
+    case another file was swapped in between. Directories fail differently per OS, and an
+    empty file would reach Pillow as a vague 'cannot identify': both are named here.
     """
     try:
-        info = os.stat(path)
+        _check_file_type(os.stat(path).st_mode, label)
+        descriptor = os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise ImageError(label, os_error_reason(exc)) from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise ImageError(label, "is a directory")
-    if not stat.S_ISREG(info.st_mode):
-        raise ImageError(label, "not a regular file")
-    if info.st_size == 0:
-        raise ImageError(label, "empty file (0 bytes)")
+    try:
+        info = os.fstat(descriptor)
+        _check_file_type(info.st_mode, label)
+        if info.st_size == 0:
+            raise ImageError(label, "empty file (0 bytes)")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
-#: The reason of an ImageError for a path that does not exist; indexing relies on it to
-#: tell "gone" (remove it) from "unreadable" (keep it).
-NOT_FOUND = "file not found"
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
-def os_error_reason(exc: OSError) -> str:
-    """A short human reason for an ``OSError`` met while reading a file."""
-    if isinstance(exc, FileNotFoundError | NotADirectoryError):
-        return NOT_FOUND
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    return f"cannot read file: {exc.strerror or exc}"
+def _check_file_type(mode: int, label: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise ImageError(label, not_regular_reason(mode))
 
 
 def _load_path(
     path: str, label: str, max_pixels: int, min_side: int | None = None
 ) -> tuple[RGBArray, tuple[int, int]]:
     """Decode the file at ``path`` straight from disk (no full read into memory first)."""
-    _check_regular_file(path, label)
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the try
-    except OSError as exc:
-        raise ImageError(label, os_error_reason(exc)) from exc
-    with fh:
+    with _open_regular_file(path, label) as fh:
         return _decode_stream(fh, label, max_pixels, min_side)
 
 
@@ -242,11 +233,11 @@ def _decode_stream(
     # max_pixels. Silencing it here with catch_warnings would not be thread-safe (the
     # pipeline decodes in threads), so the CLI filters it once for its own process.
     try:
-        img = Image.open(fp)
+        img = Image.open(fp, formats=_readable_formats())
     except UnidentifiedImageError:
-        raise ImageError(source, "not an image (unrecognised format)") from None
+        raise ImageError(source, _unidentified_reason(fp)) from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(source, _bomb_reason(exc)) from None
+        raise ImageError(source, _bomb_reason(exc, max_pixels)) from None
     except _DECODE_ERRORS as exc:
         raise ImageError(source, _corrupt_reason(exc)) from exc
     with img:
@@ -275,7 +266,7 @@ def _decode_pil(
         upright = (full_size[1], full_size[0]) if turned else full_size
         return _pil_to_rgb(oriented), upright
     except Image.DecompressionBombError as exc:
-        raise ImageError(source, _bomb_reason(exc)) from None
+        raise ImageError(source, _bomb_reason(exc, max_pixels)) from None
     except MemoryError:
         raise ImageError(source, "not enough memory to decode the image") from None
     except _DECODE_ERRORS as exc:
@@ -322,13 +313,55 @@ def _check_max_pixels(max_pixels: int) -> None:
     )
 
 
-def _bomb_reason(exc: Exception) -> str:
-    return f"refused as a possible decompression bomb: {exc}"
+def _bomb_reason(exc: Exception, max_pixels: int) -> str:
+    """Pillow's refusal of a huge image (above twice its ``MAX_IMAGE_PIXELS``, while it reads
+    the header), told with the cap in force: ``max_pixels``, or Pillow's where that is lower."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    if found is None:  # a message of another shape: keep Pillow's words
+        return f"refused as a possible decompression bomb: {exc}"
+    pixels, pillows = int(found.group(1)), 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    cap = (f"the limit of {max_pixels}" if pixels > max_pixels or not pillows else
+           f"the limit of {pillows} that Pillow enforces whatever max_pixels ({max_pixels}) is")
+    return f"image has {pixels} pixels, above {cap}; refused as a possible decompression bomb"
 
 
 def _corrupt_reason(exc: BaseException) -> str:
     message = str(exc).strip() or type(exc).__name__
+    if message.startswith("Decompressed data too large"):  # a PNG text or ICC chunk
+        return f"refused as a possible decompression bomb: {message}"
     return f"truncated or corrupt image: {message}"
+
+
+# Pillow decodes PostScript by running Ghostscript, an interpreter with a history of
+# exploits, on whatever the file holds: never for a file from a photo folder.
+_REFUSED_FORMATS = frozenset({"EPS"})
+
+# How the formats of a photo folder start, to tell a damaged image that Pillow's parser
+# gave up on from a file that is not an image at all.
+_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF",
+               b"GIF89a": "GIF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"II+\x00": "TIFF",
+               b"MM\x00+": "TIFF", b"RIFF": "WebP", b"BM": "BMP"}
+
+
+def _readable_formats() -> list[str]:
+    Image.init()  # cheap once done; plugins registered later (HEIF) are in OPEN too
+    return [fmt for fmt in Image.OPEN if fmt not in _REFUSED_FORMATS]
+
+
+def _unidentified_reason(fp: BinaryIO) -> str:
+    """'not an image', unless the file starts like an image format Pillow then gave up on."""
+    try:
+        fp.seek(0)
+        head = fp.read(16)
+    except (OSError, ValueError):
+        head = b""
+    fmt = next((name for magic, name in _SIGNATURES.items() if head.startswith(magic)), None)
+    # RIFF also holds WAV and AVI; a BMP's reserved words are zero, a text's are not.
+    if (fmt == "WebP" and head[8:12] != b"WEBP") or (fmt == "BMP" and any(head[6:10])):
+        fmt = None
+    if fmt is None:
+        return "not an image (unrecognised format)"
+    return f"truncated or corrupt image: it starts like a {fmt} file, but its header is damaged"
 
 
 def _apply_exif_orientation(img: Image.Image, *, owned: bool) -> Image.Image:
