@@ -83,6 +83,21 @@ def test_errors_are_one_clear_line(
         main(["search", "x.png", "--collection", col, "--box", "1,2"])
 
 
+def test_printed_paths_cannot_drive_the_terminal(
+    tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name with an escape sequence, a newline or a bidi mark is printed escaped:
+    it can neither recolour the screen nor forge a line of the report."""
+    hostile = "evil\x1b[2J\nindexed 999 new\u202egpj.png"
+    (image_folder / hostile).write_bytes(b"not an image")
+    code, out, _ = run(capsys, "index", str(image_folder), "--collection", str(tmp_path / "c"),
+                       "--extractor", "thumbnail", "-q")
+    assert code == 0 and "\x1b" not in out and "\u202e" not in out
+    failed = [line for line in out.splitlines() if "failed:" in line]
+    assert len(failed) == 1 and "evil\\x1b[2J\\x0aindexed 999 new\\u202egpj.png" in failed[0]
+    assert not any(line.startswith("indexed 999") for line in out.splitlines())
+
+
 def test_eval_custom_reports_the_contract_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import lookalike.discovery
 from lookalike.discovery import IMAGE_EXTENSIONS, DiscoveryResult, discover_images
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import (
@@ -396,6 +397,15 @@ def test_directory(tmp_path: Path) -> None:
     assert "folder.jpg" in str(expect_image_error(folder, "is a directory"))
     with pytest.raises(ImageError, match="is a directory"):
         read_image_bytes(folder)
+
+
+def test_a_file_over_the_size_cap_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save(Image.new("RGB", (8, 8)), tmp_path / "huge.png")
+    monkeypatch.setattr(lookalike.discovery, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ImageError, match=r"huge.png: file too large .* the limit is"):
+        read_image_bytes(path)
 
 
 def test_missing_path(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, features
 
@@ -194,6 +195,44 @@ def not_regular_reason(mode: int) -> str:
              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
     what = next((name for test, name in kinds if test(mode)), "of an unknown type")
     return f"not a regular file: {what}"
+
+
+def open_regular_file(path: str, label: str) -> BinaryIO:
+    """Open ``path`` for reading, raising :class:`ImageError` unless it is a non-empty file.
+
+    The type is checked from ``stat`` *before* opening (opening a FIFO waits for a writer,
+    opening a device can act on it), then again with ``fstat`` on the non-blocking open in
+    case another file was swapped in between. Directories fail differently per OS, and an
+    empty file would reach Pillow as a vague 'cannot identify': both are named here.
+    """
+    try:
+        _check_regular(os.stat(path).st_mode, label)
+        descriptor = os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ImageError(label, os_error_reason(exc)) from exc
+    try:
+        info = os.fstat(descriptor)
+        _check_regular(info.st_mode, label)
+        if info.st_size == 0:
+            raise ImageError(label, "empty file (0 bytes)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageError(label, f"file too large ({info.st_size / 2**20:,.0f} MiB; "
+                                    f"the limit is {MAX_FILE_BYTES // 2**20:,} MiB)")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+# Files are read whole into memory; no real photo, even an uncompressed TIFF at the pixel
+# cap, comes near this, and a bigger file would take the memory of every reader thread.
+MAX_FILE_BYTES = 2**30
+
+
+def _check_regular(mode: int, label: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise ImageError(label, not_regular_reason(mode))
 
 
 def _not_a_file(path: Path) -> ImageError:

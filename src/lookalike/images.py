@@ -31,7 +31,6 @@ import io
 import math
 import os
 import re
-import stat
 import struct
 from typing import Any, BinaryIO, TypeAlias
 
@@ -39,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lookalike.discovery import NOT_FOUND, fspath, not_regular_reason, os_error_reason
+from lookalike.discovery import NOT_FOUND, fspath, open_regular_file, os_error_reason
 from lookalike.errors import ImageError, ValidationError, expect
 
 __all__ = [
@@ -135,7 +134,7 @@ def read_image_bytes(path: str | os.PathLike[str], *, name: str | None = None) -
     """
     where = fspath(path)
     label = name if name is not None else where
-    with _open_regular_file(where, label) as fh:
+    with open_regular_file(where, label) as fh:
         try:
             data = fh.read()
         except OSError as exc:
@@ -182,43 +181,11 @@ def decode_image_and_size(
 # ------------------------------------------------------------------ reading from disk
 
 
-def _open_regular_file(path: str, label: str) -> BinaryIO:
-    """Open ``path`` for reading, raising :class:`ImageError` unless it is a non-empty file.
-
-    The type is checked from ``stat`` *before* opening (opening a FIFO waits for a writer,
-    opening a device can act on it), then again with ``fstat`` on the non-blocking open in
-    case another file was swapped in between. Directories fail differently per OS, and an
-    empty file would reach Pillow as a vague 'cannot identify': both are named here.
-    """
-    try:
-        _check_file_type(os.stat(path).st_mode, label)
-        descriptor = os.open(path, os.O_RDONLY | _O_NONBLOCK | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise ImageError(label, os_error_reason(exc)) from exc
-    try:
-        info = os.fstat(descriptor)
-        _check_file_type(info.st_mode, label)
-        if info.st_size == 0:
-            raise ImageError(label, "empty file (0 bytes)")
-        return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-
-
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-
-
-def _check_file_type(mode: int, label: str) -> None:
-    if not stat.S_ISREG(mode):
-        raise ImageError(label, not_regular_reason(mode))
-
-
 def _load_path(
     path: str, label: str, max_pixels: int, min_side: int | None = None
 ) -> tuple[RGBArray, tuple[int, int]]:
     """Decode the file at ``path`` straight from disk (no full read into memory first)."""
-    with _open_regular_file(path, label) as fh:
+    with open_regular_file(path, label) as fh:
         return _decode_stream(fh, label, max_pixels, min_side)
 
 

@@ -112,7 +112,7 @@ def _xmp(image: ImageFile.ImageFile) -> tuple[list[str], str | None]:
 def _iptc(image: ImageFile.ImageFile) -> tuple[list[str], str | None]:
     try:
         info = IptcImagePlugin.getiptcinfo(image) or {}
-    except (SyntaxError, ValueError, OSError, IndexError):
+    except Exception:  # Pillow's IPTC parser raises struct.error, IndexError... on damage
         return [], None
     found = info.get(_IPTC_KEYWORDS) or []
     words = found if isinstance(found, list) else [found]  # one keyword comes as bytes
@@ -129,7 +129,10 @@ def _exif(image: ImageFile.ImageFile) -> tuple[list[str], str | None]:
     words: list[str] = []
     raw = exif.get(_EXIF_XP_KEYWORDS)
     if isinstance(raw, bytes | tuple | list):
-        data = bytes(raw)
+        try:
+            data = bytes(raw)
+        except (ValueError, TypeError):  # stored as SHORTs above 255: not UTF-16 bytes
+            data = b""
         text = data.decode("utf-16-le", "replace").rstrip("\0")
         words = [w for w in (_clean(part) for part in text.split(";")) if w]
     description = exif.get(_EXIF_DESCRIPTION)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from lookalike import __version__
 from lookalike.cli.annotate import add_parser as add_annotate
+from lookalike.cli.common import printable
 from lookalike.cli.demo import add_parser as add_demo
 from lookalike.cli.evaluate import add_parser as add_eval
 from lookalike.cli.faces import add_parser as add_faces
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(args)
         return result
     except LookalikeError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; everything committed so far is kept", file=sys.stderr)

@@ -173,6 +173,18 @@ def channel_configs(args: argparse.Namespace, root: Path | None = None
 
 # -- output -----------------------------------------------------------------------------------
 
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_UNPRINTABLE.update({ord(mark): f"\\u{ord(mark):04x}" for mark in _BIDI})
+
+
+def printable(text: object) -> str:
+    """``text`` safe for a terminal: a file name may hold escape sequences that would
+    rewrite the screen, newlines that forge report lines, or bidi marks that reverse
+    them; each is shown as its escape instead."""
+    return str(text).translate(_UNPRINTABLE)
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")

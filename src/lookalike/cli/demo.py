@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lookalike.cli.common import Commands, progress_bar
+from lookalike.cli.common import Commands, printable, progress_bar
 from lookalike.cli.index import format_report
 from lookalike.collection import Collection, GlobalChannelConfig
 from lookalike.errors import ValidationError
@@ -36,7 +36,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(format_report(report))
         print(f"\nquery: {query} (not in the collection); the 5 most similar images:")
         for result in collection.search(query, k=5):
-            print(f"{result.rank:>3}  {result.score:.4f}  {Path(result.path).name}")
+            print(f"{result.rank:>3}  {result.score:.4f}  {printable(Path(result.path).name)}")
     print(f"\ntry it yourself: lookalike search IMAGE --collection {args.collection}")
     return 0
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lookalike.cli.common import Commands, collection_option, max_pixels_option, print_json, waiting
+from lookalike.cli.common import (
+    Commands,
+    collection_option,
+    max_pixels_option,
+    print_json,
+    printable,
+    waiting,
+)
 from lookalike.collection import Collection, Person
 from lookalike.faces import CLUSTERERS, DETECTORS
 
@@ -127,7 +134,7 @@ def _list_faces(args: argparse.Namespace) -> int:
             _print_person(people.get(args.person))
             for face in faces:
                 mark = "*" if face.confirmed else " "
-                print(f"  face {face.face_id:>7}{mark} {face.path} {face.box}")
+                print(f"  face {face.face_id:>7}{mark} {printable(face.path)} {face.box}")
     return 0
 
 

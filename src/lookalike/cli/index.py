@@ -14,6 +14,7 @@ from lookalike.cli.common import (
     max_pixels_option,
     model_options,
     print_json,
+    printable,
     progress_bar,
     waiting,
 )
@@ -82,7 +83,8 @@ def format_report(report: IndexReport) -> str:
         + f"{report.removed} removed, {len(report.failures)} failed "
         f"in {report.seconds:.1f} s ({report.images_per_s:.1f} images/s)"
     ]
-    lines += [f"  failed: {path}: {reason}" for path, reason in report.failures]
+    lines += [f"  failed: {printable(path)}: {printable(reason)}"
+              for path, reason in report.failures]
     return "\n".join(lines)
 
 

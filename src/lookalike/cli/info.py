@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lookalike.cli.common import Commands, collection_option, print_json, waiting
+from lookalike.cli.common import Commands, collection_option, print_json, printable, waiting
 from lookalike.collection import Collection
 
 
@@ -36,7 +36,7 @@ def run_info(args: argparse.Namespace) -> int:
     for name, channel in info["channels"].items():
         print(f"channel     {name}: {channel['summary']}")
     for failure in info["failures"]:
-        print(f"  failed: {failure['path']}: {failure['reason']}")
+        print(f"  failed: {printable(failure['path'])}: {printable(failure['reason'])}")
     return 0
 
 

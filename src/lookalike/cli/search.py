@@ -14,6 +14,7 @@ from lookalike.cli.common import (
     parse_box,
     parse_date,
     print_json,
+    printable,
 )
 from lookalike.collection import CHANNELS, Collection, SearchFilter
 from lookalike.errors import ValidationError
@@ -75,5 +76,5 @@ def run_search(args: argparse.Namespace) -> int:
     else:
         for result in results:
             reason = f"  ({result.reason})" if result.reason else ""
-            print(f"{result.rank:>3}  {result.score:.4f}  {result.path}{reason}")
+            print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}{reason}")
     return 0

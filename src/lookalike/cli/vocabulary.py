@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lookalike.cli.common import Commands, max_pixels_option, print_json, progress_bar
+from lookalike.cli.common import Commands, max_pixels_option, print_json, printable, progress_bar
 from lookalike.local import FEATURE_KINDS
 
 
@@ -41,5 +41,6 @@ def run_vocabulary(args: argparse.Namespace) -> int:
               f"{report['descriptors']:,} descriptors of {report['images']} images in "
               f"{report['train_seconds']:.1f} s -> {args.out}")
         for failure in report["failures"]:
-            print(f"  failed: {failure['path']}: {failure['reason']}")
+            print(f"  failed: {printable(failure['path'])}: "
+                  f"{printable(failure['reason'])}")
     return 0

@@ -27,7 +27,13 @@ import numpy as np
 from lookalike.annotations.embedded import EmbeddedText, read_embedded_text
 from lookalike.collection.channels import Channel
 from lookalike.errors import ImageError, ValidationError
-from lookalike.images import DEFAULT_MAX_PIXELS, ImageInput, decode_image_and_size, load_image
+from lookalike.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageInput,
+    decode_image_and_size,
+    load_image,
+    read_image_bytes,
+)
 from lookalike.storage import FILE_SOURCES, Catalog, ImageRecord, Transaction
 
 ProgressCallback = Callable[[int], None]
@@ -103,13 +109,16 @@ def read_stage(job: Job, times: StageTimes) -> Job:
 def _read(job: Job) -> None:
     try:
         if job.path is not None:
-            job.data = job.path.read_bytes()
+            # Not Path.read_bytes: a file swapped for a FIFO since the listing would block it
+            job.data = read_image_bytes(job.path, name=job.key)
             job.size = len(job.data)
         elif isinstance(job.source, bytes):
             job.data = job.source
             job.size = len(job.data)
         if job.data is not None:
             job.sha256 = hashlib.sha256(job.data).hexdigest()
+    except ImageError as error:
+        job.error = error.reason
     except OSError as error:
         job.error = f"cannot read file ({error.strerror or error})"
 
@@ -134,7 +143,7 @@ def _decode(job: Job, max_pixels: int, min_side: int | None) -> None:
         if job.data is not None:
             job.image, (job.width, job.height) = decode_image_and_size(
                 job.data, source=job.key, max_pixels=max_pixels, min_side=min_side)
-            job.embedded = read_embedded_text(job.data, name=job.key)
+            job.embedded = _embedded_text(job.data, job.key)
         else:
             job.image = load_image(job.source, max_pixels=max_pixels, name=job.key)  # type: ignore[arg-type]
             job.sha256 = hashlib.sha256(job.image.tobytes()).hexdigest()
@@ -145,6 +154,15 @@ def _decode(job: Job, max_pixels: int, min_side: int | None) -> None:
     except ValidationError as error:  # an in-memory array of the wrong shape or type
         job.error = str(error)
     job.data = None  # the bytes are no longer needed; keep memory flat
+
+
+def _embedded_text(data: bytes, key: str) -> EmbeddedText:
+    """The file's keywords and description; metadata damaged in a way nobody foresaw costs
+    the text, never the pixels that decoded."""
+    try:
+        return read_embedded_text(data, name=key)
+    except Exception:
+        return EmbeddedText()
 
 
 def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: StageTimes) -> None:
