@@ -2,13 +2,17 @@
 
     python benchmarks/bench_server.py [--data ../shared/data] [--seconds 15]
 
-The collection: 504 Oxford-subset photos and 500 LFW faces (1,004 images), with the
-global, local and faces channels. The server is `lookalike serve` in its own process;
-the load comes from another process on loopback (this script), with one HTTP
-connection per client thread, each uploading a query image and waiting for the answer
-before sending the next (a closed loop). Queries: Oxford photos for global, local and
-auto; LFW faces for faces. Also measured: cold start (process start to the first
-/health answer, models loaded) and the server's resident memory (peak).
+Two collections of the same 1,004 images (504 Oxford-subset photos and 500 LFW faces):
+"global+faces" (so ``auto`` fuses global and faces, as on the page) and
+"global+local+faces" (for the local channel, and ``auto`` over all three). The server is
+`lookalike serve` in its own process; the load comes from another process on loopback
+(this script), with one HTTP connection per client thread, each uploading a query image
+and waiting for the answer before sending the next (a closed loop). Queries: Oxford
+photos for global, local and auto; LFW faces for faces. While 32 clients search, a probe
+asks GET /health five times a second; its latency is reported beside the searches.
+Side by side in the same run: the server as shipped (``--inference-threads 1``) and with
+every core for each model call (``--inference-threads 0``). Also measured: cold start
+(process start to the first /health answer, models loaded) and peak resident memory.
 """
 
 from __future__ import annotations
@@ -31,16 +35,21 @@ from lookalike.eval import metrics
 from lookalike.paths import cache_dir
 
 CLIENTS = (1, 8, 32)
-CHANNELS = ("global", "local", "faces", "auto")
+# (collection channels, searched channels, --inference-threads values)
+PLAN = (
+    (("global", "faces"), ("global", "faces", "auto"), (1, 0)),
+    (("global", "local", "faces"), ("local", "auto"), (1,)),
+)
+HEALTH_EVERY_S = 0.2
 
 
-def build(data: Path) -> tuple[Path, list[Path], list[Path]]:
+def build(data: Path, channels: tuple[str, ...]) -> tuple[Path, list[Path], list[Path]]:
     oxford = sorted((data / "oxford5k_subset" / "jpg").glob("*.jpg"))[::2]
     faces = sorted((data / "lfw" / "lfw").glob("*/*_0001.jpg"))[:500]
-    root = cache_dir() / "bench" / "server-1k"
-    with Collection(root, channels=["global", "local", "faces"]).open() as collection:
+    root = cache_dir() / "bench" / ("server-1k-" + "-".join(channels))
+    with Collection(root, channels=list(channels)).open() as collection:
         report = collection.index([*oxford, *faces])
-        print(f"collection: {collection.info()['images']} images "
+        print(f"collection {'+'.join(channels)}: {collection.info()['images']} images "
               f"({report.added} indexed now)", flush=True)
     return root, oxford, faces
 
@@ -51,11 +60,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(root: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+def start_server(root: Path, port: int, threads: int) -> tuple[subprocess.Popen[bytes], float]:
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "lookalike.cli", "serve", "--collection", str(root),
-         "--port", str(port)], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+         "--port", str(port), "--inference-threads", str(threads)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while True:
         try:
@@ -75,12 +85,30 @@ def peak_memory_mb(pid: int) -> float:
     return float("nan")
 
 
+def probe_health(url: str, until: threading.Event) -> list[float]:
+    """GET /health every :data:`HEALTH_EVERY_S` until ``until`` is set; the latencies
+    (a failed or non-200 answer counts as infinitely slow)."""
+    latencies: list[float] = []
+    with httpx.Client(timeout=30) as session:
+        while not until.wait(HEALTH_EVERY_S):
+            begin = time.perf_counter()
+            try:
+                ok = session.get(f"{url}/health").status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - begin if ok else float("inf"))
+    return latencies
+
+
 def load(url: str, queries: list[bytes], channel: str, clients: int,
          seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
+    probing = threading.Event()
+    health: list[float] = []
+    prober = threading.Thread(target=lambda: health.extend(probe_health(url, probing)))
 
     def client(number: int) -> None:
         nonlocal errors
@@ -101,15 +129,51 @@ def load(url: str, queries: list[bytes], channel: str, clients: int,
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    if clients == max(CLIENTS):
+        prober.start()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    probing.set()
+    if prober.is_alive():
+        prober.join()
     percentiles = metrics.latency_percentiles(latencies)
-    return {"channel": channel, "clients": clients, "requests": len(latencies),
-            "errors": errors, "throughput_rps": len(latencies) / wall,
-            "p50_ms": percentiles["p50_ms"], "p99_ms": percentiles["p99_ms"]}
+    row = {"channel": channel, "clients": clients, "requests": len(latencies),
+           "errors": errors, "throughput_rps": len(latencies) / wall,
+           "p50_ms": percentiles["p50_ms"], "p99_ms": percentiles["p99_ms"]}
+    if health:
+        probes = metrics.latency_percentiles([t for t in health if t != float("inf")])
+        row.update(health_probes=len(health),
+                   health_failed=sum(t == float("inf") for t in health),
+                   health_p50_ms=probes["p50_ms"], health_max_ms=probes["max_ms"])
+    return row
+
+
+def measure(root: Path, searched: tuple[str, ...], threads: int, photos: list[bytes],
+            portraits: list[bytes], seconds: float, label: str) -> tuple[list[dict[str, Any]],
+                                                                        dict[str, Any]]:
+    """Every client count for each searched channel, on one server; its rows and facts."""
+    port = free_port()
+    server, cold = start_server(root, port, threads)
+    rows: list[dict[str, Any]] = []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for channel in searched:
+            queries = portraits if channel == "faces" else photos
+            load(url, queries[:2], channel, 1, 2.0)  # warm the channel's index
+            for clients in CLIENTS:
+                row = {"collection": label, "inference_threads": threads,
+                       **load(url, queries, channel, clients, seconds)}
+                rows.append(row)
+                print(row, flush=True)
+        memory = peak_memory_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return rows, {"collection": label, "inference_threads": threads,
+                  "cold_start_s": round(cold, 2), "server_peak_rss_mb": round(memory, 1)}
 
 
 def main() -> None:
@@ -117,30 +181,24 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
-    root, oxford, faces = build(args.data)
-    port = free_port()
-    server, cold = start_server(root, port)
     rows: list[dict[str, Any]] = []
-    try:
-        url = f"http://127.0.0.1:{port}"
+    servers: list[dict[str, Any]] = []
+    for channels, searched, thread_choices in PLAN:
+        root, oxford, faces = build(args.data, channels)
         photos = [path.read_bytes() for path in oxford[1::25]]
         portraits = [path.read_bytes() for path in faces[::25]]
-        for channel in CHANNELS:
-            queries = portraits if channel == "faces" else photos
-            load(url, queries[:2], channel, 1, 2.0)  # warm the channel's index
-            for clients in CLIENTS:
-                rows.append(load(url, queries, channel, clients, args.seconds))
-                print(rows[-1], flush=True)
-        memory = peak_memory_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    summary = {"cold_start_s": round(cold, 2), "server_peak_rss_mb": round(memory, 1),
-               "images": len(oxford) + len(faces), "seconds_per_run": args.seconds}
+        for threads in thread_choices:
+            found, facts = measure(root, searched, threads, photos, portraits, args.seconds,
+                                   "+".join(channels))
+            rows += found
+            servers.append(facts)
+    summary = {"images": 1004, "seconds_per_run": args.seconds, "clients": list(CLIENTS),
+               "health_probe_every_s": HEALTH_EVERY_S, "servers": servers}
     print(summary)
     save("server_load", summary, rows)
-    print(markdown_table(rows, ["channel", "clients", "requests", "errors", "throughput_rps",
-                                "p50_ms", "p99_ms"]))
+    print(markdown_table(rows, ["collection", "inference_threads", "channel", "clients",
+                                "requests", "errors", "throughput_rps", "p50_ms", "p99_ms",
+                                "health_p50_ms", "health_max_ms"]))
 
 
 if __name__ == "__main__":

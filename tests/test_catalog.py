@@ -68,7 +68,10 @@ def test_every_sql_statement_lives_in_the_storage_package() -> None:
     """A later backend (Postgres) has one place to go: no module outside
     ``lookalike.storage`` runs SQL or touches a connection."""
     sql = ("execute(", "executemany(", "executescript(", "select_in(", ".conn", "sqlite3.connect")
+    # h11's HTTP connection, not a database's
+    http = {("server/slow_clients.py", ".conn")}
     offenders = [f"{path.relative_to(SOURCE)}: {needle}"
                  for path in sorted(SOURCE.rglob("*.py")) if "storage" not in path.parts
-                 for needle in sql if needle in path.read_text()]
+                 for needle in sql if needle in path.read_text()
+                 and (path.relative_to(SOURCE).as_posix(), needle) not in http]
     assert offenders == []

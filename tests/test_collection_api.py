@@ -83,3 +83,24 @@ def test_the_search_and_click_log(collection: Collection, image_folder: Path) ->
     assert judged.relevant == {found[1].image_id}
     with pytest.raises(NotFoundError):
         collection.feedback.log_click("nope", found[0].image_id)
+
+
+def test_a_query_is_refused_the_same_whatever_the_filter_lets_through(
+    collection: Collection,
+) -> None:
+    """A filter that keeps nothing answers 'no results' only to a query that could be
+    served: a text without a text channel, an unknown channel or a ranker that was never
+    trained is refused as it is without the filter."""
+    from lookalike.collection import SearchFilter
+    from lookalike.errors import CollectionError
+
+    nothing = SearchFilter(categories=("no such category",))
+    query = pattern(1)
+    assert collection.search(query, k=3, filters=nothing) == []
+    for unfiltered in (None, nothing):
+        with pytest.raises(ValidationError, match="'text' channel"):
+            collection.search(query, text="cat", k=3, filters=unfiltered)
+        with pytest.raises(ValidationError, match="channel"):
+            collection.search(query, k=3, channel="nope", filters=unfiltered)
+        with pytest.raises(CollectionError, match="no learned ranker"):
+            collection.search(query, k=3, fusion="learned", filters=unfiltered)

@@ -92,6 +92,32 @@ def test_centerface_matches_the_reference_decoder(astronaut: np.ndarray) -> None
     np.testing.assert_allclose(faces[0].landmarks.reshape(-1), landmarks[0], atol=0.05)
 
 
+def test_centerface_through_onnx_runtime_matches_opencv_and_runs_in_threads(
+        astronaut: np.ndarray) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    from lookalike.faces.detect import centerface_model_path
+
+    detector = make_detector("centerface").load()
+    wide = cv2.resize(astronaut, (640, 352))  # not square: the free height and width
+    blob = cv2.dnn.blobFromImage(wide, 1.0, (640, 352), (0, 0, 0), swapRB=False, crop=False)
+    net = cv2.dnn.readNetFromONNX(centerface_model_path())
+    net.setInput(blob)
+    expected = net.forward(list(detector.outputs))
+    found = detector._session.run(list(detector.outputs), {"input.1": blob})
+    for ours, opencv in zip(found, expected, strict=True):
+        np.testing.assert_allclose(ours, opencv, atol=1e-4)
+    # The session is shared by threads without a lock: each answer is the serial one.
+    images = [astronaut, wide, astronaut[:, ::-1].copy(), wide[::-1].copy()] * 4
+    alone = [detector.detect(image) for image in images]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(detector.detect, images))
+    assert [[f.box for f in faces] for faces in together] == \
+        [[f.box for f in faces] for faces in alone]
+
+
 def test_each_detector_finds_the_one_face(astronaut: np.ndarray) -> None:
     assert sorted(DETECTORS) == ["blazeface", "centerface", "dlib-hog"]
     for name in DETECTORS:

@@ -259,3 +259,129 @@ def test_boxes_paths_docs_and_sniffing(client: TestClient) -> None:
     assert client.get("/docs").status_code == 404  # its page would load scripts from a CDN
     assert client.get("/health").headers["x-content-type-options"] == "nosniff"
     assert client.get("/images/1").headers["x-content-type-options"] == "nosniff"
+
+
+# -- one error shape, true Allow headers ------------------------------------------------
+
+def test_every_error_is_one_line_of_detail(client: TestClient) -> None:
+    # FastAPI's validation errors (a list of dicts) become one line naming the field.
+    strict = client.post("/people/update", json={"reset": 0}, headers=AUTH)
+    assert strict.status_code == 422
+    assert strict.json() == {"detail": "expected true or false for 'reset' in the body, got 0"}
+    missing = client.post("/clicks", json={"image_id": 1})
+    assert missing.json() == {"detail": "expected 'query_id' in the body: it is required, "
+                                        "got nothing"}
+    big = client.get("/images/1/thumbnail", params={"size": 5000})
+    assert big.json() == {"detail": "expected a number at most 1024 for 'size' in the query, "
+                                    "got '5000'"}
+    broken = client.post("/clicks", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["detail"].startswith("expected valid JSON")
+    host = client.get("/health", headers={"Host": "evil.example"})
+    assert host.status_code == 400 and "evil.example" in host.json()["detail"]
+    for answer in (strict, missing, big, broken, host):
+        assert isinstance(answer.json()["detail"], str)
+
+
+def test_a_query_parameter_given_twice_is_refused(client: TestClient) -> None:
+    # FastAPI would keep the last value: ?offset=5&offset=0 would be offset 0.
+    answer = client.get("/images?offset=5&offset=0")
+    assert answer.status_code == 400
+    assert answer.json() == {"detail": "expected one value for 'offset' in the query, got 2"}
+    assert client.get("/images?offset=0&limit=2").status_code == 200
+
+
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/images", "GET, POST"), ("/images/1", "DELETE, GET"),
+    ("/images/1/annotations", "POST, PUT"), ("/health", "GET"),
+])
+def test_a_405_lists_every_method_of_the_path(client: TestClient, path: str,
+                                              allowed: str) -> None:
+    answer = client.request("PATCH", path)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == allowed
+    assert answer.json()["detail"] == f"expected a method among {allowed}, got PATCH"
+
+
+# -- slow clients, over a real socket -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served(root: Path) -> Iterator[int]:
+    """The server as `lookalike serve` runs it, with short read timeouts; its port."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from lookalike.server import server_config
+
+    app = create_app(root, token=TOKEN, max_upload_bytes=1000)
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0,
+                                          header_timeout=0.5, body_timeout=0.5))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield int(server.servers[0].sockets[0].getsockname()[1])
+    server.should_exit = True
+    thread.join(10)
+
+
+def _talk(port: int, data: bytes, *, wait: float = 0.0) -> tuple[bytes, float]:
+    """Send ``data``, pause ``wait`` s, then read until the server closes; what it said,
+    and how long after the sending it closed."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(data)
+        started = time.monotonic()
+        time.sleep(wait)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        return answer, time.monotonic() - started
+
+
+def test_slow_clients_are_timed_out(served: int) -> None:
+    host = b"Host: 127.0.0.1\r\n"
+    # A whole request is answered, and the idle connection is closed after keep-alive.
+    answer, _ = _talk(served, b"GET /health HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200")
+    # Headers that never end: closed at the header timeout, without an answer.
+    answer, took = _talk(served, b"GET /health HTTP/1.1\r\n" + host + b"X-Slow: 1\r\n")
+    assert answer == b"" and took < 3
+    # A body that stops coming: closed at the body timeout.
+    answer, took = _talk(served, b"POST /clicks HTTP/1.1\r\n" + host
+                         + b"Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{")
+    assert answer == b"" and took < 3
+    # Headers still unfinished past 16 KiB: refused by the HTTP layer.
+    answer, took = _talk(served, b"GET /health HTTP/1.1\r\n" + host
+                         + b"X-Big: " + b"x" * 20_000)
+    assert answer.startswith(b"HTTP/1.1 400") and took < 0.5
+
+
+def test_an_oversized_chunked_upload_gets_413_over_the_wire(served: int) -> None:
+    head = (b"POST /images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=XyZ\r\nConnection: close\r\n\r\n")
+    chunk = b"\0" * 16_384
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(8)) + b"0\r\n\r\n"
+    answer, _ = _talk(served, head + body)
+    assert answer.startswith(b"HTTP/1.1 413") and b"request body" in answer
+
+
+def test_a_collection_another_process_writes_answers_409(client: TestClient,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.collection import Annotations
+    from lookalike.errors import CollectionBusyError
+
+    def busy(*args: Any, **kwargs: Any) -> None:
+        raise CollectionBusyError("busy: another process is indexing this collection (pid 7)")
+
+    monkeypatch.setattr(Annotations, "add", busy)
+    answer = client.post("/images/1/annotations", json={"kind": "tag", "text": "x"}, headers=AUTH)
+    assert answer.status_code == 409 and "pid 7" in answer.json()["detail"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "409" in paths["/images/{image_id}/annotations"]["post"]["responses"]

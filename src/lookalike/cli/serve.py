@@ -9,6 +9,7 @@ import sys
 from lookalike.cli.common import Commands, collection_option, parse_list
 from lookalike.collection import Collection
 from lookalike.errors import MissingDependencyError, ValidationError
+from lookalike.runtime import set_inference_threads
 
 
 def add_parser(commands: Commands) -> None:
@@ -25,6 +26,9 @@ def add_parser(commands: Commands) -> None:
                         help="refuse uploads and images with more pixels (default 40,000,000)")
     parser.add_argument("--cors", default=None, metavar="ORIGINS",
                         help="comma-separated origins allowed to call the API (default: none)")
+    parser.add_argument("--inference-threads", type=_thread_count, default=1, metavar="N",
+                        help="cores one model call may use (default 1: concurrent requests "
+                             "fill the cores; 0: every core for each call)")
     parser.set_defaults(handler=run_serve)
 
 
@@ -32,7 +36,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from lookalike.server import LOCAL_HOSTS, create_app
+        from lookalike.server import LOCAL_HOSTS, create_app, server_config
     except ImportError as error:
         raise MissingDependencyError("fastapi and uvicorn", "lookalike serve", "server") \
             from error
@@ -40,6 +44,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValidationError(f"expected a collection at {args.collection}, found none; "
                               "create one with lookalike index")
     token = args.token or os.environ.get("LOOKALIKE_TOKEN") or None
+    set_inference_threads(args.inference_threads or None)  # before the models load
     app = create_app(args.collection, token=token,
                      max_upload_bytes=int(args.max_upload_mb * 2**20),
                      max_pixels=args.max_pixels,
@@ -48,7 +53,7 @@ def run_serve(args: argparse.Namespace) -> int:
     writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
     print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
           file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(server_config(app, host=args.host, port=args.port)).run()
     return 0
 
 
@@ -56,3 +61,14 @@ def _allowed_hosts(host: str, local: tuple[str, ...]) -> list[str]:
     """Host names the server answers to: this machine's, and the address it binds to; bound
     to every interface, any name (then a token guards the writes, nothing the reads)."""
     return ["*"] if host in ("0.0.0.0", "::") else [*local, host]
+
+
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, 0 or more, "
+                                         f"got {text!r}")
+    return value

@@ -96,6 +96,7 @@ class Searcher:
         expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
         has_ranker = self.ranker.exists()  # read once: the whole search uses one policy
         method = self.policy.method(has_ranker) if fusion == "auto" else fusion
+        self._check_query(image, text, channel, method)
         wanted, depth, total = k, k, self.catalog.images.count("indexed")
         if filters is not None and filters.active:
             # Never look for more than the filter lets through (and nothing when it is none).
@@ -119,6 +120,19 @@ class Searcher:
             if len(fused) >= wanted or longest < depth or depth >= total:
                 return self.results(fused[:k]), rankings
             depth = min(depth * 4, total)
+
+    def _check_query(self, image: np.ndarray | None, text: str | None, channel: str,
+                     method: str) -> None:
+        """Refuse what no collection state can serve before a filter can answer 'nothing':
+        the same query is refused whatever the filter lets through."""
+        expect(image is not None or (isinstance(text, str) and bool(text.strip())),
+               f"expected a query image, a text or both, got neither (text={text!r})")
+        if image is not None:
+            self._searchers(channel)  # an unknown channel raises
+        if text is not None:
+            self._text_searcher()
+        if method == "learned":
+            self.ranker.get()  # no trained ranker raises
 
     def rankings(self, image: np.ndarray | None, *, text: str | None = None, k: int = 10,
                  channel: str = "auto", box: Box | None = None,

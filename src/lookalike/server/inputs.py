@@ -1,14 +1,15 @@
 """What requests carry, checked at the boundary: ids, uploads, boxes and dates.
 
 Each check answers with the HTTP error a client can act on ("expected X, got Y") before
-the library is called.
+the library is called. The patterns here are also the OpenAPI document's, so what the
+document allows is what the server takes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+import re
 from typing import Annotated
 
 from fastapi import HTTPException, UploadFile
@@ -20,13 +21,19 @@ from lookalike.images import Box
 # An id in a path: beyond SQLite's integers it could name nothing, so it is refused up front.
 Id = Annotated[int, Path_(ge=1, le=MAX_ID)]
 
+_NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2})?"
+# "x0,y0,x1,y1": four finite decimal numbers (an exponent of at most two digits keeps them
+# finite), spaces allowed around each.
+BOX_PATTERN = rf"^ *{_NUMBER} *, *{_NUMBER} *, *{_NUMBER} *, *{_NUMBER} *$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_BOX = re.compile(BOX_PATTERN)
+_DATE = re.compile(DATE_PATTERN)
 
-def check_ids(ids: Iterable[int], what: str) -> None:
-    """Refuse ids that do not fit SQLite's 64-bit integers (they would fail deep in it);
-    an id that fits and names nothing is the library's to refuse."""
-    for value in ids:
-        if not -MAX_ID - 1 <= value <= MAX_ID:
-            raise HTTPException(422, f"expected {what} ids that fit in 64 bits, got {value}")
+
+# An uploaded image, as the document describes it (what :func:`read_upload` takes).
+IMAGE = {"minLength": 1, "description": "an image file (JPEG, PNG, WebP, ...) sent with an "
+                                        "image/... Content-Type, within the server's limits "
+                                        "on bytes and pixels"}
 
 
 def read_upload(upload: UploadFile, limit: int) -> bytes:
@@ -48,6 +55,8 @@ def parse_date(text: str | None) -> dt.date | None:
     if not text:
         return None
     try:
+        if not _DATE.fullmatch(text):
+            raise ValueError(text)
         return dt.date.fromisoformat(text)
     except ValueError as error:
         raise HTTPException(422, f"expected a date YYYY-MM-DD, got {text!r}") from error
@@ -62,4 +71,7 @@ def parse_box(text: str | None) -> Box | None:
         raise HTTPException(422, f"expected box as 'x0,y0,x1,y1', got '{text[:80]}'") from error
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
         raise HTTPException(422, f"expected a box of finite numbers, got '{text[:80]}'")
+    if not _BOX.fullmatch(text):
+        raise HTTPException(422, f"expected box as 'x0,y0,x1,y1' in decimal numbers, got "
+                                 f"'{text[:80]}'")
     return x0, y0, x1, y1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi.responses import Response
 
@@ -43,6 +44,12 @@ def annotation_out(note: AnnotationRecord) -> schemas.AnnotationOut:
 
 def person_out(person: Person) -> schemas.PersonOut:
     return schemas.PersonOut(**person.as_dict())
+
+
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The documented answer of a route that answers with :func:`jpeg`.
+JPEG: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a JPEG", "content": {"image/jpeg": BINARY}}}
 
 
 def jpeg(data: bytes) -> Response:

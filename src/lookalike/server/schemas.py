@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+from lookalike.collection import MAX_ID
+
+# An id: beyond SQLite's 64-bit integers it could name nothing, so it is refused up front.
+IdValue = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Python's whitespace (what str.split and str.strip take away), as a regular expression
+# class that JSON Schema (ECMA 262), pydantic and Python read alike.
+SPACE = (r"\t\n\u000b\u000c\r \u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"
+         r"\u202f\u205f\u3000")
+# A text with a word in it; BLANK: one without.
+NOT_SPACE = f"[^{SPACE}]"
+BLANK = f"^[{SPACE}]*$"
+# What the library keeps of a person's text is its words, NUL taken for a space: such a
+# text must have a character besides those. Documented here; the library refuses a blank
+# text itself, with its own reason.
+NOT_BLANK = f"[^\\u0000{SPACE}]"
+# The kinds of text a user adds (the library's, documented here; it refuses the others).
+USER_KINDS = ("caption", "tag", "category", "keyword", "description")
+MAX_TEXT = 10_000
+UserText = Annotated[str, Field(max_length=MAX_TEXT, json_schema_extra={"pattern": NOT_BLANK})]
 
 
 class Health(BaseModel):
@@ -91,19 +111,19 @@ class ImageInfo(ImageOut):
 class AnnotationsIn(BaseModel):
     """Replaces the user's texts of each kind given; a kind left out is kept."""
 
-    captions: list[str] | None = Field(default=None, max_length=100)
-    tags: list[str] | None = Field(default=None, max_length=1000)
-    categories: list[str] | None = Field(default=None, max_length=100)
+    captions: list[UserText] | None = Field(default=None, max_length=100)
+    tags: list[UserText] | None = Field(default=None, max_length=1000)
+    categories: list[UserText] | None = Field(default=None, max_length=100)
 
 
 class AnnotationIn(BaseModel):
-    kind: str = Field(max_length=20)
-    text: str = Field(max_length=10_000)
+    kind: str = Field(max_length=20, json_schema_extra={"enum": list(USER_KINDS)})
+    text: UserText
 
 
 class ClickIn(BaseModel):
-    query_id: str = Field(max_length=64)
-    image_id: int = Field(ge=1, le=2**63 - 1)
+    query_id: str = Field(min_length=1, max_length=64)
+    image_id: IdValue
 
 
 class Category(BaseModel):
@@ -147,12 +167,14 @@ class NameIn(BaseModel):
 
 
 class MergeIn(BaseModel):
-    people: list[int] = Field(min_length=2, max_length=1000)
+    people: list[IdValue] = Field(min_length=2, max_length=1000,
+                                  description="at least two different people; the first "
+                                              "keeps the faces of the others")
 
 
 class FacesIn(BaseModel):
-    faces: list[int] = Field(min_length=1, max_length=10_000)
+    faces: list[IdValue] = Field(min_length=1, max_length=10_000)
 
 
 class UpdateIn(BaseModel):
-    reset: bool = False
+    reset: StrictBool = False  # {"reset": 0} is refused, not taken as false

@@ -1,9 +1,10 @@
-"""What every route shares: the open collection behind one lock, and the token check.
+"""What every route shares: the open collection, the counters and the token check.
 
-The calls into the collection hold one lock, because the catalog connection and the
-channels' lazily synchronised indexes are shared state. Work that needs neither (reading
-and decoding an upload, making a thumbnail) runs outside it, in parallel. Routes get the
-state through :func:`get_state`, a FastAPI dependency, instead of closing over it.
+Requests call into the collection at the same time, without a server-wide lock: the
+library is safe to share between threads (a database connection per thread, readers-writer
+locks on the derived indexes, one writer at a time through the collection's write lock),
+so searches run in parallel and a write waits only for other writes. Routes get the state
+through :func:`get_state`, a FastAPI dependency, instead of closing over it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,21 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Header, HTTPException, Request
 
 from lookalike.collection import Collection
-from lookalike.errors import ImageError, LookalikeError, NotFoundError, ValidationError
+from lookalike.errors import (
+    CollectionBusyError,
+    ImageError,
+    LookalikeError,
+    NotFoundError,
+    ValidationError,
+)
 from lookalike.faces import NoFaceError
 
 T = TypeVar("T")
+
+
+# How old /health's image count may be. A probe never waits for a count of a large
+# catalog, and a count a second old is as true as one taken while images are added.
+HEALTH_COUNT_TTL_S = 1.0
 
 
 @dataclass
@@ -30,16 +42,28 @@ class ServerState:
     collection: Collection
     token: str | None
     max_upload_bytes: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.time)
-    requests: int = 0
+    requests: int = 0  # counted in the event loop's thread only
     searches: int = 0
+    _counter_lock: threading.Lock = field(default_factory=threading.Lock)
+    _count: tuple[float, int] | None = None  # (when, how many images)
 
     @contextmanager
     def using(self) -> Iterator[Collection]:
-        """The collection, for one call at a time; library errors become HTTP errors."""
-        with self.lock, _http_errors():
+        """The collection, with library errors turned into HTTP errors."""
+        with _http_errors():
             yield self.collection
+
+    def count_search(self) -> None:
+        with self._counter_lock:  # searches finish in many threads
+            self.searches += 1
+
+    def image_count(self) -> int:
+        """The number of indexed images, at most :data:`HEALTH_COUNT_TTL_S` old."""
+        now = time.monotonic()
+        if self._count is None or now - self._count[0] > HEALTH_COUNT_TTL_S:
+            self._count = (now, self.collection.count())
+        return self._count[1]
 
     def guard(self, call: Callable[[], T]) -> T:
         """``call()`` without the lock, with library errors turned into HTTP errors."""
@@ -59,6 +83,8 @@ def _http_errors() -> Iterator[None]:
         raise HTTPException(_image_status(error.reason), str(error)) from error
     except ValidationError as error:
         raise HTTPException(422, str(error)) from error
+    except CollectionBusyError as error:  # another process writes: try again later
+        raise HTTPException(409, str(error)) from error
     except LookalikeError as error:
         raise HTTPException(400, str(error)) from error
 
@@ -74,10 +100,16 @@ def get_state(request: Request) -> ServerState:
     return state
 
 
-State = Annotated[ServerState, Depends(get_state)]
+async def _state(request: Request) -> ServerState:
+    # Async, so that it runs in the event loop: FastAPI runs a plain-function dependency in
+    # the thread pool, and /health would then wait for a free worker thread.
+    return get_state(request)
 
 
-def writer(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
+State = Annotated[ServerState, Depends(_state)]
+
+
+async def writer(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
     """Let a write through only with ``Authorization: Bearer <the server's token>``."""
     if state.token is None:
         raise HTTPException(403, "writes are disabled: start the server with --token or "

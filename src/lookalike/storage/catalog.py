@@ -43,7 +43,13 @@ class Catalog:
         self.feedback = FeedbackRepository(self.db)
 
     def open(self) -> Catalog:
-        self.db.open()
+        if self.db.needs_setup():
+            # Two processes creating one collection would otherwise both switch the new file
+            # to WAL and create its tables, and one of them would find it locked.
+            with self.lock.held("creating the catalog", wait=self.wait):
+                self.db.open()
+        else:
+            self.db.open()  # readers never take the lock
         return self
 
     def close(self) -> None:

@@ -43,6 +43,20 @@ class Database:
             raise CollectionError(f"{self.path}: not a usable catalog ({error})") from error
         return self
 
+    def needs_setup(self) -> bool:
+        """Whether opening will create or upgrade the tables (or switch to WAL): work that
+        two processes must not do at once, so the catalog does it under its write lock."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0)
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            return True  # open() reports what is wrong
+        return bool(version != SCHEMA_VERSION or str(mode).lower() != "wal")
+
     def close(self) -> None:
         with self._guard:
             opened, self._opened = self._opened, []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from lookalike.server import schemas
+from lookalike.server.errors import WRITES, errors
 from lookalike.server.inputs import Id
 from lookalike.server.outputs import annotation_out
 from lookalike.server.state import WRITE, State
@@ -12,14 +13,15 @@ from lookalike.server.state import WRITE, State
 router = APIRouter()
 
 
-@router.get("/categories")
+@router.get("/categories", responses=errors())
 def categories(state: State) -> list[schemas.Category]:
     with state.using() as collection:
         return [schemas.Category(name=name, images=count)
                 for name, count in collection.annotations.categories()]
 
 
-@router.put("/images/{image_id}/annotations", dependencies=WRITE)
+@router.put("/images/{image_id}/annotations", dependencies=WRITE,
+            responses=errors(*WRITES, 404, 413, 422))
 def set_annotations(state: State, image_id: Id,
                     body: schemas.AnnotationsIn) -> list[schemas.AnnotationOut]:
     with state.using() as collection:
@@ -28,7 +30,8 @@ def set_annotations(state: State, image_id: Id,
     return [annotation_out(note) for note in notes]
 
 
-@router.post("/images/{image_id}/annotations", dependencies=WRITE)
+@router.post("/images/{image_id}/annotations", dependencies=WRITE,
+             responses=errors(*WRITES, 404, 413, 422))
 def add_annotation(state: State, image_id: Id,
                    body: schemas.AnnotationIn) -> schemas.AnnotationOut:
     with state.using() as collection:
@@ -36,7 +39,8 @@ def add_annotation(state: State, image_id: Id,
     return annotation_out(note)
 
 
-@router.delete("/annotations/{annotation_id}", dependencies=WRITE)
+@router.delete("/annotations/{annotation_id}", dependencies=WRITE,
+               responses=errors(*WRITES, 404, 422))
 def delete_annotation(state: State, annotation_id: Id) -> schemas.AnnotationOut:
     with state.using() as collection:
         note = collection.annotations.remove(annotation_id)

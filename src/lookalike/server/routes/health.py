@@ -8,19 +8,22 @@ from typing import Any
 from fastapi import APIRouter
 
 from lookalike.server import schemas
+from lookalike.server.errors import errors
 from lookalike.server.state import State
 
 router = APIRouter()
 
 
-@router.get("/health")
-def health(state: State) -> schemas.Health:
+@router.get("/health", responses=errors())
+async def health(state: State) -> schemas.Health:
+    # Answered in the event loop, not the thread pool, so that a probe never queues behind
+    # searches that fill the pool; the image count is cached for a second.
     with state.using() as collection:
-        return schemas.Health(status="ok", images=collection.count(),
+        return schemas.Health(status="ok", images=state.image_count(),
                               channels=collection.channel_names)
 
 
-@router.get("/stats")
+@router.get("/stats", responses=errors())
 def stats(state: State) -> dict[str, Any]:
     with state.using() as collection:
         info = collection.info()

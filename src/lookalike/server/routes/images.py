@@ -4,21 +4,30 @@ an upload and delete an image (with the token)."""
 from __future__ import annotations
 
 import mimetypes
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 
+from lookalike.collection import MAX_ID
 from lookalike.server import schemas
-from lookalike.server.inputs import Id, read_upload
-from lookalike.server.outputs import annotation_out, face_out, image_out, jpeg
+from lookalike.server.errors import WRITES, errors
+from lookalike.server.inputs import IMAGE, Id, read_upload
+from lookalike.server.outputs import BINARY, JPEG, annotation_out, face_out, image_out, jpeg
 from lookalike.server.state import WRITE, State
 
 router = APIRouter()
 
+# The file as it is: its own image type (served only for images the collection indexed).
+IMAGE_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the image file, with its own type", "content": {"image/*": BINARY}}}
+UPLOAD_FORM = {"requestBody": {"content": {"multipart/form-data": {
+    "encoding": {"image": {"contentType": "image/*"}}}}}}
 
-@router.get("/images")
-def images(state: State, offset: Annotated[int, Query(ge=0)] = 0,
+
+@router.get("/images", responses=errors(422))
+def images(state: State, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> schemas.ImageList:
     with state.using() as collection:
         everything = collection.images()
@@ -26,17 +35,18 @@ def images(state: State, offset: Annotated[int, Query(ge=0)] = 0,
                              images=[image_out(r) for r in everything[offset:offset + limit]])
 
 
-@router.get("/images/{image_id}")
-def image_file(state: State, image_id: Id) -> FileResponse:
+@router.get("/images/{image_id}", response_class=Response,
+            responses={**errors(404, 422), **IMAGE_FILE})
+def image_file(state: State, image_id: Id) -> Response:
     # Only a catalogued id reaches the file system: the path is the catalog's, never the
     # client's.
     with state.using() as collection:
         path = collection.image_file(image_id)
-    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media)
+    return FileResponse(path, media_type=image_type(path.name))
 
 
-@router.get("/images/{image_id}/thumbnail")
+@router.get("/images/{image_id}/thumbnail", response_class=Response,
+            responses={**errors(404, 422), **JPEG})
 def thumbnail(state: State, image_id: Id,
               size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
     with state.using() as collection:
@@ -47,7 +57,7 @@ def thumbnail(state: State, image_id: Id,
         record.id, record.path, record.sha256, size)))
 
 
-@router.get("/images/{image_id}/info")
+@router.get("/images/{image_id}/info", responses=errors(404, 422))
 def image_info(state: State, image_id: Id) -> schemas.ImageInfo:
     with state.using() as collection:
         record = collection.image(image_id)
@@ -58,9 +68,11 @@ def image_info(state: State, image_id: Id) -> schemas.ImageInfo:
                              annotations=[annotation_out(note) for note in notes])
 
 
-@router.post("/images", dependencies=WRITE)
-def add_image(state: State, image: Annotated[UploadFile, File()]) -> schemas.Added:
-    # Read, checked, decoded and kept outside the lock; only indexing needs the collection.
+@router.post("/images", dependencies=WRITE, openapi_extra=UPLOAD_FORM,
+             responses=errors(*WRITES, 413, 415, 422))
+def add_image(state: State,
+              image: Annotated[UploadFile, File(json_schema_extra=IMAGE)]) -> schemas.Added:
+    # Read and checked before the collection is touched; a refused upload costs no write.
     data = read_upload(image, state.max_upload_bytes)
     name = image.filename or "upload"
     path = state.guard(lambda: state.collection.store_upload(data, name))
@@ -69,7 +81,21 @@ def add_image(state: State, image: Annotated[UploadFile, File()]) -> schemas.Add
     return schemas.Added(image_id=record.id, path=record.path, report=report.as_dict())
 
 
-@router.delete("/images/{image_id}", dependencies=WRITE)
+@router.delete("/images/{image_id}", dependencies=WRITE, responses=errors(*WRITES, 404, 422))
 def delete_image(state: State, image_id: Id) -> dict[str, int]:
     with state.using() as collection:
         return {"removed": collection.delete_image(image_id)}
+
+
+# Image types Python's table may lack (it varies with the version and the system).
+_IMAGE_TYPES = {".avif": "image/avif", ".heic": "image/heic", ".heif": "image/heif",
+                ".jxl": "image/jxl", ".webp": "image/webp", ".jfif": "image/jpeg"}
+
+
+def image_type(name: str) -> str:
+    """The Content-Type of an indexed image: an image/... type, whatever its suffix."""
+    guessed = mimetypes.guess_type(name)[0]
+    if guessed and guessed.startswith("image/"):
+        return guessed
+    return _IMAGE_TYPES.get(Path(name).suffix.lower(), "image/" + (
+        Path(name).suffix.lower().lstrip(".") or "unknown"))

@@ -10,30 +10,48 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 
-from lookalike.collection import SearchFilter
+from lookalike.collection import MAX_ID, SearchFilter
+from lookalike.fusion import FUSIONS
 from lookalike.images import Box
 from lookalike.server import schemas
-from lookalike.server.inputs import parse_box, parse_date, read_upload
+from lookalike.server.errors import errors
+from lookalike.server.inputs import BOX_PATTERN, IMAGE, parse_box, parse_date, read_upload
 from lookalike.server.outputs import result_out
 from lookalike.server.state import ServerState, State
 
 router = APIRouter()
 
+# What the form's fields cannot say one by one: a query is an image (an upload or an
+# indexed image's id, not both), a text with a word in it, or both.
+_ONE_QUERY = {
+    "anyOf": [{"required": ["image"]}, {"required": ["image_id"]},
+              {"required": ["text"], "properties": {"text": {"pattern": schemas.NOT_SPACE}}}],
+    "not": {"required": ["image", "image_id"]},
+}
+SEARCH_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": _ONE_QUERY, "encoding": {"image": {"contentType": "image/*"}}}}}}
+Category = Annotated[str, Form(max_length=200)]
+# An empty field is a field left out (HTML forms send them).
+_BOX = {"pattern": f"^$|{BOX_PATTERN}"}
+_DATE = {"oneOf": [{"format": "date"}, {"maxLength": 0}]}
 
-@router.post("/search")
+
+@router.post("/search", responses=errors(404, 409, 413, 415, 422), openapi_extra=SEARCH_FORM)
 def search(state: State,
-           image: Annotated[UploadFile | None, File()] = None,
-           image_id: Annotated[int | None, Form()] = None,
+           image: Annotated[UploadFile | None, File(json_schema_extra=IMAGE)] = None,
+           image_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
            text: Annotated[str | None, Form(max_length=1000)] = None,
-           box: Annotated[str | None, Form()] = None,
-           channel: Annotated[str, Form()] = "auto",
-           fusion: Annotated[str, Form()] = "auto",
+           box: Annotated[str | None, Form(max_length=200,
+                                           json_schema_extra=_BOX)] = None,
+           channel: Annotated[str, Form(max_length=100)] = "auto",
+           fusion: Annotated[str, Form(json_schema_extra={"enum": list(FUSIONS)})] = "auto",
            k: Annotated[int, Form(ge=1, le=200)] = 24,
            offset: Annotated[int, Form(ge=0, le=10_000)] = 0,
-           folder: Annotated[str | None, Form(max_length=4096)] = None,
-           category: Annotated[list[str] | None, Form(max_length=200)] = None,
-           date_from: Annotated[str | None, Form(max_length=10)] = None,
-           date_to: Annotated[str | None, Form(max_length=10)] = None,
+           folder: Annotated[str | None, Form(max_length=4096,
+                                              json_schema_extra={"pattern": "^(/|$)"})] = None,
+           category: Annotated[list[Category] | None, Form(max_length=200)] = None,
+           date_from: Annotated[str | None, Form(max_length=10, json_schema_extra=_DATE)] = None,
+           date_to: Annotated[str | None, Form(max_length=10, json_schema_extra=_DATE)] = None,
            log: Annotated[bool, Form()] = False,
            ) -> schemas.SearchResponse:
     text = (text or "").strip() or None
@@ -52,7 +70,7 @@ def search(state: State,
         # Logged only when asked (the page asks, so its clicks can train the ranker).
         query_id = collection.feedback.log_search(
             rankings, [result.image_id for result in page]) if log else None
-        state.searches += 1
+        state.count_search()
     return schemas.SearchResponse(
         channel=channel, k=k, offset=offset, text=text, fusion=fusion,
         filters=filters.as_dict(), query_id=query_id,
@@ -63,7 +81,7 @@ def search(state: State,
         results=[result_out(result) for result in page])
 
 
-@router.post("/clicks")
+@router.post("/clicks", responses=errors(404, 409, 413, 422))
 def click(state: State, body: schemas.ClickIn) -> dict[str, int]:
     """Log that a result was opened; clicks train the learned ranker (no token needed:
     the owner decides when to train on them)."""
