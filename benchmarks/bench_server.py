@@ -10,9 +10,11 @@ Two collections of the same 1,004 images (504 Oxford-subset photos and 500 LFW f
 and waiting for the answer before sending the next (a closed loop). Queries: Oxford
 photos for global, local and auto; LFW faces for faces. While 32 clients search, a probe
 asks GET /health five times a second; its latency is reported beside the searches.
-Side by side in the same run: the server as shipped (``--inference-threads 1``) and with
-every core for each model call (``--inference-threads 0``). Also measured: cold start
-(process start to the first /health answer, models loaded) and peak resident memory.
+Side by side in the same run: the server as shipped (one thread per model call, two
+requests at once per core) and with the libraries' defaults (``--inference-threads 0``:
+every core for each call; ``--concurrency 40``: AnyIO's default thread pool). Also
+measured: cold start (process start to the first /health answer, models loaded) and peak
+resident memory.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from lookalike.eval import metrics
 from lookalike.paths import cache_dir
 
 CLIENTS = (1, 8, 32)
-# (collection channels, searched channels, --inference-threads values)
+SHIPPED = "shipped"
+LIBRARY_DEFAULTS = "library defaults"
+SETTINGS = {SHIPPED: [], LIBRARY_DEFAULTS: ["--inference-threads", "0", "--concurrency", "40"]}
+# (collection channels, searched channels, server settings)
 PLAN = (
-    (("global", "faces"), ("global", "faces", "auto"), (1, 0)),
-    (("global", "local", "faces"), ("local", "auto"), (1,)),
+    (("global", "faces"), ("global", "faces", "auto"), (SHIPPED, LIBRARY_DEFAULTS)),
+    (("global", "local", "faces"), ("local", "auto"), (SHIPPED,)),
 )
 HEALTH_EVERY_S = 0.2
 
@@ -60,11 +65,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(root: Path, port: int, threads: int) -> tuple[subprocess.Popen[bytes], float]:
+def start_server(root: Path, port: int, settings: str) -> tuple[subprocess.Popen[bytes], float]:
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "lookalike.cli", "serve", "--collection", str(root),
-         "--port", str(port), "--inference-threads", str(threads)],
+         "--port", str(port), *SETTINGS[settings]],
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while True:
@@ -151,12 +156,12 @@ def load(url: str, queries: list[bytes], channel: str, clients: int,
     return row
 
 
-def measure(root: Path, searched: tuple[str, ...], threads: int, photos: list[bytes],
+def measure(root: Path, searched: tuple[str, ...], settings: str, photos: list[bytes],
             portraits: list[bytes], seconds: float, label: str) -> tuple[list[dict[str, Any]],
                                                                         dict[str, Any]]:
     """Every client count for each searched channel, on one server; its rows and facts."""
     port = free_port()
-    server, cold = start_server(root, port, threads)
+    server, cold = start_server(root, port, settings)
     rows: list[dict[str, Any]] = []
     try:
         url = f"http://127.0.0.1:{port}"
@@ -164,7 +169,7 @@ def measure(root: Path, searched: tuple[str, ...], threads: int, photos: list[by
             queries = portraits if channel == "faces" else photos
             load(url, queries[:2], channel, 1, 2.0)  # warm the channel's index
             for clients in CLIENTS:
-                row = {"collection": label, "inference_threads": threads,
+                row = {"collection": label, "server": settings,
                        **load(url, queries, channel, clients, seconds)}
                 rows.append(row)
                 print(row, flush=True)
@@ -172,7 +177,7 @@ def measure(root: Path, searched: tuple[str, ...], threads: int, photos: list[by
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return rows, {"collection": label, "inference_threads": threads,
+    return rows, {"collection": label, "server": settings,
                   "cold_start_s": round(cold, 2), "server_peak_rss_mb": round(memory, 1)}
 
 
@@ -183,12 +188,12 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     servers: list[dict[str, Any]] = []
-    for channels, searched, thread_choices in PLAN:
+    for channels, searched, choices in PLAN:
         root, oxford, faces = build(args.data, channels)
         photos = [path.read_bytes() for path in oxford[1::25]]
         portraits = [path.read_bytes() for path in faces[::25]]
-        for threads in thread_choices:
-            found, facts = measure(root, searched, threads, photos, portraits, args.seconds,
+        for settings in choices:
+            found, facts = measure(root, searched, settings, photos, portraits, args.seconds,
                                    "+".join(channels))
             rows += found
             servers.append(facts)
@@ -196,7 +201,7 @@ def main() -> None:
                "health_probe_every_s": HEALTH_EVERY_S, "servers": servers}
     print(summary)
     save("server_load", summary, rows)
-    print(markdown_table(rows, ["collection", "inference_threads", "channel", "clients",
+    print(markdown_table(rows, ["collection", "server", "channel", "clients",
                                 "requests", "errors", "throughput_rps", "p50_ms", "p99_ms",
                                 "health_p50_ms", "health_max_ms"]))
 

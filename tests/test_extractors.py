@@ -123,3 +123,21 @@ def test_large_jpegs_decode_reduced_yet_find_themselves(tmp_path: Path) -> None:
         assert top.path.endswith("big1.jpg") and top.score > 0.9999
         cropped = collection.search(folder / "big2.jpg", k=1, box=(0, 0, 2048, 1536))[0]
         assert cropped.path.endswith("big2.jpg") and cropped.score > 0.99
+
+
+def test_inference_threads_limit_sessions_and_native_pools() -> None:
+    from threadpoolctl import threadpool_info
+
+    from lookalike.runtime import inference_threads, session_options, set_inference_threads
+
+    try:
+        set_inference_threads(1)
+        assert inference_threads() == 1
+        assert session_options().intra_op_num_threads == 1
+        assert session_options(3).intra_op_num_threads == 3  # a model's own choice wins
+        assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+    finally:
+        set_inference_threads(None)
+    assert session_options().intra_op_num_threads == 0  # ONNX Runtime's default
+    with pytest.raises(ValidationError, match="positive number of threads"):
+        set_inference_threads(0)

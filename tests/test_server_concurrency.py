@@ -27,6 +27,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Long enough for a loaded CI machine; a request that waits on a lock never comes back
 # before the test releases it, so the limit only bounds a failing run.
 PATIENCE_S = 30.0
+CONCURRENCY = 3
 
 
 @pytest.fixture()
@@ -45,7 +46,7 @@ def url(root: Path) -> Iterator[str]:
 
     from lookalike.server import server_config
 
-    server = uvicorn.Server(server_config(create_app(root, token=TOKEN),
+    server = uvicorn.Server(server_config(create_app(root, token=TOKEN, concurrency=CONCURRENCY),
                                           host="127.0.0.1", port=0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -82,25 +83,34 @@ def test_searches_run_side_by_side(url: str, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_health_answers_while_every_worker_is_busy(url: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    # More searches than the thread pool has threads (40), each held until /health has
-    # answered: a /health that needed a worker thread would wait for them.
+    # More searches than the server works on at once, each held until /health has
+    # answered: a /health that needed a worker thread would wait for them. The searches
+    # beyond the server's concurrency wait their turn.
     release = threading.Event()
     started = threading.Semaphore(0)
+    inside, most = 0, 0
+    counting = threading.Lock()
     real = Collection.search_with_rankings
 
     def held(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, most
+        with counting:
+            inside += 1
+            most = max(most, inside)
         started.release()
         release.wait(PATIENCE_S * 2)
-        return real(self, *args, **kwargs)
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            with counting:
+                inside -= 1
 
     monkeypatch.setattr(Collection, "search_with_rankings", held)
     query = png_bytes(pattern(3))
-    limits = httpx.Limits(max_connections=64)
-    with ThreadPoolExecutor(48) as pool, \
-            httpx.Client(timeout=PATIENCE_S * 3, limits=limits) as client:
-        pending = [pool.submit(search, client, url, query) for _ in range(48)]
+    with ThreadPoolExecutor(8) as pool, httpx.Client(timeout=PATIENCE_S * 3) as client:
+        pending = [pool.submit(search, client, url, query) for _ in range(8)]
         try:
-            for _ in range(40):  # every worker thread is inside a search
+            for _ in range(CONCURRENCY):  # every worker thread is inside a search
                 assert started.acquire(timeout=PATIENCE_S)
             # The searches are held until this answers (or times out, failing the test).
             health = httpx.get(f"{url}/health", timeout=PATIENCE_S / 3)
@@ -108,7 +118,8 @@ def test_health_answers_while_every_worker_is_busy(url: str,
             release.set()
         codes = [future.result().status_code for future in pending]
     assert health.status_code == 200 and health.json()["images"] == 8
-    assert codes == [200] * 48
+    assert codes == [200] * 8
+    assert most == CONCURRENCY
 
 
 def test_searches_beside_writes_answer_as_alone(url: str) -> None:

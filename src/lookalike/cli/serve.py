@@ -26,6 +26,9 @@ def add_parser(commands: Commands) -> None:
                         help="refuse uploads and images with more pixels (default 40,000,000)")
     parser.add_argument("--cors", default=None, metavar="ORIGINS",
                         help="comma-separated origins allowed to call the API (default: none)")
+    parser.add_argument("--concurrency", type=_thread_count, default=0, metavar="N",
+                        help="requests worked on at once; the rest wait their turn "
+                             "(default 0: two per core)")
     parser.add_argument("--inference-threads", type=_thread_count, default=1, metavar="N",
                         help="cores one model call may use (default 1: concurrent requests "
                              "fill the cores; 0: every core for each call)")
@@ -49,7 +52,8 @@ def run_serve(args: argparse.Namespace) -> int:
                      max_upload_bytes=int(args.max_upload_mb * 2**20),
                      max_pixels=args.max_pixels,
                      cors_origins=parse_list(args.cors) if args.cors else None,
-                     allowed_hosts=_allowed_hosts(args.host, LOCAL_HOSTS))
+                     allowed_hosts=_allowed_hosts(args.host, LOCAL_HOSTS),
+                     concurrency=args.concurrency or None)
     writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
     print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
           file=sys.stderr)
@@ -69,6 +73,6 @@ def _thread_count(text: str) -> int:
     except ValueError:
         value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of threads, 0 or more, "
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, "
                                          f"got {text!r}")
     return value

@@ -42,6 +42,7 @@ class ServerState:
     collection: Collection
     token: str | None
     max_upload_bytes: int
+    concurrency: int
     started: float = field(default_factory=time.time)
     requests: int = 0  # counted in the event loop's thread only
     searches: int = 0
