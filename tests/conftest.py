@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,3 +55,28 @@ def image_folder(tmp_path: Path) -> Path:
 
 DATA = Path(os.environ.get("LOOKALIKE_DATA",
                           Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@contextmanager
+def serving(app: Any, **options: Any) -> Iterator[int]:
+    """``app`` served as `lookalike serve` serves it (``server_config`` with ``options``),
+    in a thread on a free loopback port; yields the port, and stops the server after."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from lookalike.server import server_config
+
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the server did not start within 20 s"
+    try:
+        yield int(server.servers[0].sockets[0].getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -5,7 +5,6 @@ the answers they give alone, with nothing lost and no 5xx."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +16,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 import httpx
-from conftest import THUMBNAIL, pattern, png_bytes, write_images
+from conftest import THUMBNAIL, pattern, png_bytes, serving, write_images
 
 from lookalike import Collection
 from lookalike.server import create_app
@@ -42,21 +41,8 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture()
 def url(root: Path) -> Iterator[str]:
     """The server as `lookalike serve` runs it, in a thread; its address."""
-    import uvicorn
-
-    from lookalike.server import server_config
-
-    server = uvicorn.Server(server_config(create_app(root, token=TOKEN, concurrency=CONCURRENCY),
-                                          host="127.0.0.1", port=0))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(root, token=TOKEN, concurrency=CONCURRENCY)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def search(client: Any, base: str, image: bytes) -> Any:

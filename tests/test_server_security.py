@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from conftest import THUMBNAIL, pattern, png_bytes, write_images
+from conftest import THUMBNAIL, pattern, png_bytes, serving, write_images
 from fastapi.testclient import TestClient
 
 from lookalike import Collection
@@ -307,25 +307,9 @@ def test_a_405_lists_every_method_of_the_path(client: TestClient, path: str,
 @pytest.fixture(scope="module")
 def served(root: Path) -> Iterator[int]:
     """The server as `lookalike serve` runs it, with short read timeouts; its port."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from lookalike.server import server_config
-
     app = create_app(root, token=TOKEN, max_upload_bytes=1000)
-    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0,
-                                          header_timeout=0.5, body_timeout=0.5))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield int(server.servers[0].sockets[0].getsockname()[1])
-    server.should_exit = True
-    thread.join(10)
+    with serving(app, header_timeout=0.5, body_timeout=0.5) as port:
+        yield port
 
 
 def _talk(port: int, data: bytes, *, wait: float = 0.0) -> tuple[bytes, float]:
