@@ -67,7 +67,8 @@ class ServerState:
         return self._count[1]
 
     def guard(self, call: Callable[[], T]) -> T:
-        """``call()`` without the lock, with library errors turned into HTTP errors."""
+        """``call()``, with library errors turned into HTTP errors (:meth:`using` for a
+        block)."""
         with _http_errors():
             return call()
 

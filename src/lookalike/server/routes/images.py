@@ -51,10 +51,7 @@ def thumbnail(state: State, image_id: Id,
               size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
     with state.using() as collection:
         record = collection.image(image_id)
-    # Made (or read from the collection's cache) outside the lock: a page of results asks
-    # for all its thumbnails at once, and none of them needs the catalog.
-    return jpeg(state.guard(lambda: state.collection.media.thumbnail(
-        record.id, record.path, record.sha256, size)))
+        return jpeg(collection.media.thumbnail(record.id, record.path, record.sha256, size))
 
 
 @router.get("/images/{image_id}/info", responses=errors(404, 422))

@@ -77,7 +77,5 @@ def face_thumbnail(state: State, face_id: Id,
     with state.using() as collection:
         face = collection.face(face_id)
         record = collection.image(face.image_id)
-    x0, y0, x1, y1 = face.box
-    # Cropped (or read from the collection's cache) outside the lock, like thumbnails.
-    return jpeg(state.guard(lambda: state.collection.media.face_crop(
-        face_id, record.path, (x0, y0, x1, y1), size)))
+        x0, y0, x1, y1 = face.box
+        return jpeg(collection.media.face_crop(face_id, record.path, (x0, y0, x1, y1), size))

@@ -102,8 +102,7 @@ def _check_query(image: UploadFile | None, image_id: int | None, text: str | Non
 
 def _query_pixels(state: ServerState, image: UploadFile | None, image_id: int | None,
                   channel: str, region: Box | None) -> np.ndarray | None:
-    """The query image decoded, or None for a search by text alone. Read and decoded
-    outside the lock, so uploads decode in parallel."""
+    """The query image decoded, or None for a search by text alone."""
     if image is None and image_id is None:
         return None
     name = None
