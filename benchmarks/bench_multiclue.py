@@ -17,8 +17,9 @@
   ranker on UKBench56, Oxford 1k and Fashion-MNIST (10 image queries per class). The
   learned ranker and the Platt calibration are trained on half the queries and scored on
   the other half, both ways; they never see the queries they are scored on.
-* ``regions``: the regions channel alone on Oxford box crops, with objects and windows,
-  windows at scale 2 only, objects only, windows only.
+* ``regions``: the regions channel alone on Oxford box crops and Revisited Oxford
+  (medium): regions embedded crop by crop against pooled from one pass at several input
+  sides, and with fewer kinds of region.
 * ``speed``: indexing images/s with the regions and text channels beside the global one,
   as ratios to the global channel alone, in the same run.
 """
@@ -77,22 +78,51 @@ def run_crop(args: argparse.Namespace) -> None:
 
 
 def run_regions(args: argparse.Namespace) -> None:
-    """The regions channel alone on Oxford box crops, with each kind of region: what the
-    R-MAC windows and the detected objects each add, and what they cost to index."""
-    setups = {"objects + windows 2,3 (default)": RegionsChannelConfig(),
-              "objects + windows 2": RegionsChannelConfig(grid_levels=(2,)),
-              "objects only": RegionsChannelConfig(grid_levels=()),
-              "windows 2,3 only": RegionsChannelConfig(max_objects=0)}
+    """The regions channel alone on Oxford box crops and on Revisited Oxford (medium), each
+    way of making region vectors: one pass of the network per cropped region (``crop``,
+    as before issue 14) against pooling one pass's feature map at several input sides,
+    and with fewer kinds of region. Each setup is indexed afresh, one after another, so
+    the images/s are comparable; Revisited Oxford searches the same collection."""
+    import shutil
+    import tempfile
+
+    setups = {"crop: objects + windows 2,3 (before)": RegionsChannelConfig(pooling="crop"),
+              "GeM 224: objects + windows 2,3": RegionsChannelConfig(map_side=224),
+              "GeM 256: objects + windows 2,3 (default)": RegionsChannelConfig(),
+              "GeM 288: objects + windows 2,3": RegionsChannelConfig(map_side=288),
+              "GeM 320: objects + windows 2,3": RegionsChannelConfig(map_side=320),
+              "max 256: objects + windows 2,3": RegionsChannelConfig(pooling="max"),
+              "GeM 256: windows 2,3 only": RegionsChannelConfig(max_objects=0),
+              "GeM 256: objects + windows 2": RegionsChannelConfig(grid_levels=(2,)),
+              "GeM 256: objects only": RegionsChannelConfig(grid_levels=())}
+    if args.setups:
+        setups = {name: config for name, config in setups.items()
+                  if any(word in name for word in args.setups.split(","))}
+    data = args.data / "oxford5k_subset"
     rows = []
     for name, config in setups.items():
-        report = evaluate("oxford", data=args.data / "oxford5k_subset", channel="regions",
-            configs={"regions": config})
-        rows.append({"regions": name, **config.stored_settings(), "map": report["map"],
-                     "top1": report["top1"], "index_images_per_s": report["index_images_per_s"],
-                     "query_ms_p50": report["query_ms_p50"]})
-        print(f"{name:<34} mAP {report['map']:.4f}  top1 {report['top1']:.2f}  "
-              f"{report['index_images_per_s']:.2f} img/s  {report['query_ms_p50']:.0f} ms")
-    save("multiclue_regions", {"dataset": "oxford5k_subset", "query": "box crop",
+        folder = Path(tempfile.mkdtemp(prefix="lookalike-regions-"))
+        try:
+            oxford = evaluate("oxford", data=data, channel="regions",
+                              configs={"regions": config}, collection=folder / "c")
+            medium = evaluate("roxford-medium", data=data, channel="regions",
+                              configs={"regions": config}, collection=folder / "c")
+            with Collection(folder / "c").open(create=False) as collection:
+                stats = collection.info()["channels"]["regions"]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        rows.append({"regions": name, **config.stored_settings(), "map": oxford["map"],
+                     "top1": oxford["top1"], "roxford_medium_map": medium["map"],
+                     "index_images_per_s": oxford["index_images_per_s"],
+                     "query_ms_p50": oxford["query_ms_p50"],
+                     "regions_per_image": stats["regions_per_image"],
+                     "stored_bytes_per_image": stats["stored_bytes_per_image"]})
+        print(f"{name:<42} mAP {oxford['map']:.4f}  top1 {oxford['top1']:.2f}  rOxf-M "
+              f"{medium['map']:.4f}  {oxford['index_images_per_s']:.2f} img/s  "
+              f"{oxford['query_ms_p50']:.0f} ms  {stats['regions_per_image']} regions  "
+              f"{stats['stored_bytes_per_image']} B", flush=True)
+    save("multiclue_regions", {"dataset": "oxford5k_subset (gnd_subset.json) and Revisited "
+                               "Oxford medium (gnd_roxford_subset.json)", "query": "box crop",
                                "channel": "regions"}, rows)
 
 
@@ -254,6 +284,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--fmnist", type=Path, default=None,
                         help="an exported Fashion-MNIST folder (default: export one)")
+    parser.add_argument("--setups", default=None,
+                        help="regions: only the setups whose name holds one of these words")
     parser.add_argument("--invert", action="store_true",
                         help="text: dark products on white, as catalogue photos are")
     args = parser.parse_args()

@@ -29,9 +29,10 @@ def test_index_search_info_remove(
     (image_folder / "broken.jpg").write_bytes(b"nope")
     col = str(tmp_path / "c")
     code, out, _ = run(capsys, "index", str(image_folder), "--collection", col,
-                       "--extractor", "thumbnail", "--json")
+                       "--extractor", "thumbnail", "--workers", "2", "--json")
     report = json.loads(out)
     assert code == 0 and report["added"] == 12 and report["failed"] == 1
+    assert report["stage_seconds"]["extract.global"] > 0
     assert report["failures"][0]["path"].endswith("broken.jpg") and report["failures"][0]["reason"]
 
     code, out, _ = run(capsys, "search", str(image_folder / "img005.png"), "--collection", col,
@@ -59,11 +60,13 @@ def test_index_search_info_remove(
     code, out, _ = run(capsys, "info", "--collection", col, "--json", "--failures")
     info = json.loads(out)
     assert info["images"] == 12 and info["failed"] == 1 and info["failures"][0]["reason"]
+    # The thumbnail extractor's 192 float32 values per image.
+    assert info["channels"]["global"]["stored_bytes_per_image"] == 192 * 4
 
     code, out, _ = run(capsys, "remove", str(image_folder / "img005.png"), "--collection", col)
     assert code == 0 and "removed 1" in out
     code, out, _ = run(capsys, "info", "--collection", col)
-    assert "11 indexed" in out
+    assert "11 indexed" in out and "768 bytes per image" in out
 
 
 def test_errors_are_one_clear_line(

@@ -295,6 +295,32 @@ def test_oxford(tmp_path: Path) -> None:
     assert all(q.box is None for q in load_oxford(tmp_path, crop=False).queries)
 
 
+def test_revisited_oxford_medium_and_hard(tmp_path: Path) -> None:
+    """Medium counts easy and hard images, hard only the hard ones; the query image is
+    ignored, and a query with nothing relevant left is left out."""
+    from lookalike.eval.datasets import load_dataset
+
+    names = ["q", "easy", "hard", "junk", "other", "lonely"]
+    for name in names:
+        _touch(tmp_path / "jpg" / f"{name}.jpg")
+    gnd = {"imlist_subset": names, "queries": [
+        {"query": "q", "bbx_scaled": [0, 0, 9, 9], "easy": ["easy"], "hard": ["hard"],
+         "junk": ["junk"]},
+        {"query": "lonely", "bbx_scaled": [0, 0, 9, 9], "easy": ["lonely", "other"], "hard": [],
+         "junk": []}]}
+    (tmp_path / "gnd_roxford_subset.json").write_text(json.dumps(gnd))
+    jpg = tmp_path / "jpg"
+    medium = load_dataset("roxford-medium", data=tmp_path)
+    hard = load_dataset("roxford-hard", data=tmp_path)
+    assert isinstance(medium, RetrievalDataset) and isinstance(hard, RetrievalDataset)
+    assert medium.name == "roxford-medium" and len(medium.queries) == 2
+    assert medium.queries[0].relevant == {jpg / "easy.jpg", jpg / "hard.jpg"}
+    assert medium.queries[0].junk == {jpg / "junk.jpg", jpg / "q.jpg"}
+    assert len(hard.queries) == 1  # "lonely" has no hard image
+    assert hard.queries[0].relevant == {jpg / "hard.jpg"}
+    assert hard.queries[0].junk == {jpg / "easy.jpg", jpg / "junk.jpg", jpg / "q.jpg"}
+
+
 def test_oxford_revisitop_layout(tmp_path: Path) -> None:
     _touch(tmp_path / "jpg" / "a.jpg")
     _touch(tmp_path / "jpg" / "b.jpg")

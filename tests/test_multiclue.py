@@ -317,9 +317,11 @@ def test_labels_come_from_the_global_channels_pass(tmp_path: Path,
 
     monkeypatch.setattr(OnnxExtractor, "run_outputs", counted)
     images = {name: np.asarray(getattr(skimage_data, name)()) for name in ("coffee", "chelsea")}
-    with Collection(tmp_path / "shared", channels=["global", "text"]) as collection:
+    with Collection(tmp_path / "shared", channels=["global", "text"], workers=2) as collection:
         collection.add(images)
-        assert runs == [("features", "logits")]  # one pass of the network for both channels
+        # Two workers, a batch of one image each: one pass of the network each, for both
+        # channels (each worker's text channel takes the labels of its own batch).
+        assert runs == [("features", "logits")] * 2
         ids = ids_by_name(collection)
         labels = [n.text for n in collection.annotations.of(ids["coffee"]) if n.kind == "label"]
     with Collection(tmp_path / "apart", channels=["text"]) as alone:

@@ -99,3 +99,37 @@ def test_a_channel_failure_is_reported_with_the_file_and_the_rest_is_indexed(
         assert report.failures == [(str(folder / "3.png"),
                                     "the 'global' channel failed on it (square)")]
         assert [Path(r.path).name for r in c.failures()] == ["3.png"]
+
+
+class Recording:
+    """A sink that keeps what each batch held, in the order the batches came."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, bytes]]] = []
+
+    def write(self, jobs: Any, counts: Any) -> None:
+        self.batches.append([(job.key, job.vectors["picky"].tobytes()) for job in jobs])
+
+
+def test_workers_extract_side_by_side_and_write_in_order() -> None:
+    """Two workers give the same rows as one, in the same order, each image once, and the
+    extract stage is timed per channel; a worker count below one is refused."""
+    from lookalike.collection.pipeline import run_local
+
+    def jobs() -> list[Job]:
+        return [Job(key=f"img{i:02d}", source=pattern(i, (96, 72))) for i in range(23)]
+
+    written = {}
+    for workers in (1, 2):
+        sink = Recording()
+        counts, times = run_local(jobs(), sink=sink, channels=[Picky()], batch_size=32,
+                                  workers=workers)
+        written[workers] = [row for batch in sink.batches for row in batch]
+        assert not counts.failures
+        assert set(times.as_dict()) >= {"extract", "extract.picky"}
+        # A short run is split evenly, so one worker does not wait on the other's full batch.
+        assert [len(batch) for batch in sink.batches] == ([23] if workers == 1 else [12, 11])
+    assert [key for key, _ in written[1]] == [f"img{i:02d}" for i in range(23)]
+    assert written[2] == written[1]
+    with pytest.raises(ValueError, match="expected workers >= 1, got 0"):
+        run_local(jobs(), sink=Recording(), channels=[Picky()], workers=0)

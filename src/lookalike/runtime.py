@@ -12,6 +12,9 @@ models, and applies it again once they are loaded (:func:`apply_thread_limits`).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lookalike.errors import ValidationError
@@ -36,9 +39,25 @@ def inference_threads() -> int | None:
     return _inference_threads
 
 
+@contextmanager
+def threads_shared_by(workers: int, cores: int) -> Iterator[None]:
+    """While ``workers`` threads call models side by side, give each call its share of the
+    ``cores`` (models loaded meanwhile keep it), unless a choice was made already: two
+    workers each running a session with a thread per core would fight over the cores."""
+    if workers <= 1 or _inference_threads is not None:
+        yield
+        return
+    set_inference_threads(max(1, cores // workers))
+    try:
+        yield
+    finally:
+        set_inference_threads(None)
+
+
 def apply_thread_limits() -> None:
-    """Apply the choice to the BLAS and OpenMP libraries loaded by now (a library loaded
-    later, with the model that needs it, keeps its default until this is called again)."""
+    """Apply the choice to the BLAS and OpenMP libraries and to OpenCV's pool, as far as
+    they are loaded by now (a library loaded later, with the model that needs it, keeps its
+    default until this is called again)."""
     global _native_limits
     from threadpoolctl import threadpool_limits
 
@@ -47,6 +66,9 @@ def apply_thread_limits() -> None:
         _native_limits = None
     if _inference_threads is not None:
         _native_limits = threadpool_limits(limits=_inference_threads)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:  # SIFT and the image warps run on OpenCV's own pool
+        cv2.setNumThreads(-1 if _inference_threads is None else _inference_threads)
 
 
 def session_options(threads: int | None = None) -> Any:

@@ -25,7 +25,8 @@ def add_parser(commands: Commands) -> None:
     parser = commands.add_parser("eval", help="measure search quality on a benchmark")
     parser.add_argument("dataset", choices=DATASET_NAMES)
     parser.add_argument("--data", type=Path,
-                        help="the dataset folder (ukbench, oxford, lfw, lfw-people, orl)")
+                        help="the dataset folder (ukbench, oxford and roxford-*, lfw, "
+                             "lfw-people, orl)")
     parser.add_argument("--root", type=Path, help="custom: folder of database images")
     parser.add_argument("--truth", type=Path, help="custom: TSV of (query, relevant) path pairs")
     parser.add_argument("--pairs", type=Path, help="lfw: pairs file in the official format")
@@ -42,7 +43,8 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--max-people", type=int, default=None, metavar="N",
                         help="lfw-people: cluster only the first N identities")
     parser.add_argument("--full-query", action="store_true",
-                        help="oxford: query with the whole image instead of the official box crop")
+                        help="oxford, roxford-*: query with the whole image instead of the "
+                             "official box crop")
     parser.add_argument("--collection", type=Path, default=None, metavar="DIR",
                         help="index into (or reuse) this collection instead of the cache")
     model_options(parser, default_extractor="efficientnet-lite0")

@@ -37,6 +37,9 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--no-recursive", action="store_true",
                         help="do not descend into sub-folders")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="images extracted side by side, each on its own core "
+                             "(default: every core)")
     parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
                         help="captions, tags and categories from a CSV/TSV/JSON sidecar, "
                              "imported after indexing (paths relative to the file)")
@@ -73,7 +76,8 @@ def _collection(args: argparse.Namespace) -> Collection:
                 configs[name] = CHANNELS.get(name).default_config(whole)
     return Collection(args.collection, channels=args.channels, configs=configs,
                       wait=waiting(args),
-                      batch_size=args.batch_size, max_pixels=args.max_pixels)
+                      batch_size=args.batch_size, max_pixels=args.max_pixels,
+                      workers=args.workers)
 
 
 def format_report(report: IndexReport) -> str:

@@ -34,7 +34,9 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"images      {info['images']} indexed, {info['failed']} failed")
     print(f"disk        {info['disk_bytes'] / 1e6:.1f} MB")
     for name, channel in info["channels"].items():
-        print(f"channel     {name}: {channel['summary']}")
+        stored = channel["stored_bytes_per_image"]
+        print(f"channel     {name}: {channel['summary']}"
+              + (f"; {stored:,} bytes per image" if stored else ""))
     for failure in info["failures"]:
         print(f"  failed: {printable(failure['path'])}: {printable(failure['reason'])}")
     return 0

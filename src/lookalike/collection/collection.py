@@ -78,20 +78,22 @@ class Collection:
         self, root: str | os.PathLike[str], *, channels: Sequence[str] | None = None,
         configs: Mapping[str, ChannelConfig] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
-        wait: float | None = DEFAULT_WAIT,
+        wait: float | None = DEFAULT_WAIT, workers: int | None = None,
     ) -> None:
         """``channels`` are the kinds of search a new collection supports (default: the
         default channels, ``["global"]``, plus each channel whose config is given);
         ``configs`` maps channel names to their settings, which override an existing
         collection's where that is allowed (search settings, not stored ones). One process
         writes at a time: a write waits ``wait`` seconds at most for another process's
-        (None: as long as it takes), then raises :class:`CollectionBusyError`."""
+        (None: as long as it takes), then raises :class:`CollectionBusyError`. Indexing
+        runs ``workers`` threads side by side (default: one per core)."""
         self.root = Path(root)
         self.asked_channels = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = dict(configs or {})
         check_channel_names(list(self.configs) or ["global"])
         self.max_pixels = max_pixels
         self.batch_size = batch_size
+        self.workers = workers
         self.wait = wait
         self.channels: dict[str, Channel] = {}
         self._catalog: Catalog | None = None
@@ -260,7 +262,7 @@ class Collection:
 
     def _indexer(self) -> Indexer:
         return Indexer(self.catalog, self.channels, max_pixels=self.max_pixels,
-                       batch_size=self.batch_size)
+                       batch_size=self.batch_size, workers=self.workers)
 
     def _changed(self) -> None:
         for channel in self.channels.values():
@@ -367,15 +369,19 @@ class Collection:
 
     def info(self) -> dict[str, Any]:
         """What the collection holds: images, disk use, and per channel its settings,
-        its stats and a one-line ``summary``."""
+        its stats, a one-line ``summary`` and ``stored_bytes_per_image``, what its rows in
+        the catalog take per indexed image (the text channel's are annotations: 0)."""
         manifest = Manifest.load(self.root)
+        images = self.count()
         channels = {}
         for name, channel in self.channels.items():
             found = {**manifest.channels.get(name, {}), **channel.stats()}
-            channels[name] = {**found, "summary": CHANNELS.get(name).describe(found)}
+            stored = self.catalog.vectors.total_bytes(name)
+            channels[name] = {**found, "summary": CHANNELS.get(name).describe(found),
+                              "stored_bytes_per_image": round(stored / images) if images else 0}
         return {
             "root": str(self.root), "created_at": manifest.created_at,
-            "created_by": manifest.created_by, "images": self.count(),
+            "created_by": manifest.created_by, "images": images,
             "failed": self.catalog.images.count("failed"),
             "disk_bytes": folder_bytes(self.root), "channels": channels,
         }

@@ -19,11 +19,19 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.channels import Channel
-from lookalike.collection.pipeline import CatalogSink, Job, Sink, WriteCounts, run_local
+from lookalike.collection.pipeline import (
+    CatalogSink,
+    Job,
+    Sink,
+    WriteCounts,
+    default_workers,
+    run_local,
+)
 from lookalike.discovery import discover_images
 from lookalike.errors import ImageError, ValidationError, expect
 from lookalike.images import NOT_FOUND, ImageInput, load_image
 from lookalike.paths import catalog_key
+from lookalike.runtime import apply_thread_limits, threads_shared_by
 from lookalike.storage import Catalog, ImageRecord
 
 Progress = Callable[[int, int], None]
@@ -74,11 +82,12 @@ class Indexer:
     """
 
     def __init__(self, catalog: Catalog, channels: Mapping[str, Channel], *, max_pixels: int,
-                 batch_size: int, sink: Sink | None = None) -> None:
+                 batch_size: int, workers: int | None = None, sink: Sink | None = None) -> None:
         self.catalog = catalog
         self.channels = channels
         self.max_pixels = max_pixels
         self.batch_size = batch_size
+        self.workers = default_workers() if workers is None else workers
         self.sink = sink or CatalogSink(catalog, list(channels.values()))
 
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
@@ -197,7 +206,15 @@ class Indexer:
         first, and give them the images in a second pass (``replan`` finds what is left)."""
         expect(isinstance(self.batch_size, int) and self.batch_size >= 1,
                f"expected a batch size of at least 1, got {self.batch_size!r}")
+        expect(isinstance(self.workers, int) and not isinstance(self.workers, bool)
+               and self.workers >= 1, f"expected workers >= 1, got {self.workers!r}")
+        with threads_shared_by(self.workers, default_workers()):
+            self._passes(jobs, replan, counts, report, progress)
+
+    def _passes(self, jobs: list[Job], replan: Callable[[], list[Job]], counts: WriteCounts,
+                report: IndexReport, progress: Progress | None) -> None:
         report.prepare_seconds = self._load_models() if jobs else 0.0
+        apply_thread_limits()  # again: the models just loaded their libraries (OpenCV)
         learners = [c for c in self.channels.values() if c.needs_training]
         ready = [c for c in self.channels.values() if c not in learners]
         if learners and jobs and not ready:  # nothing to index meanwhile: learn first
@@ -224,8 +241,8 @@ class Indexer:
         if not jobs:
             return {}
         found, times = run_local(jobs, sink=self.sink, channels=channels,
-                                 batch_size=self.batch_size, max_pixels=self.max_pixels,
-                                 progress=step.advance)
+                                 batch_size=self.batch_size, workers=self.workers,
+                                 max_pixels=self.max_pixels, progress=step.advance)
         for key, outcome in found.outcomes.items():
             counts.record(key, outcome)
         counts.failures.extend(found.failures)

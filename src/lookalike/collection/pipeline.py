@@ -12,21 +12,22 @@ error to the write stage, which records it; the rest of the batch goes on.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from lookalike.annotations.embedded import EmbeddedText, read_embedded_text
 from lookalike.collection.channels import Channel
-from lookalike.errors import ImageError, ValidationError
+from lookalike.errors import ImageError, ValidationError, expect
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
     ImageInput,
@@ -37,6 +38,8 @@ from lookalike.images import (
 from lookalike.storage import FILE_SOURCES, Catalog, ImageRecord, Transaction
 
 ProgressCallback = Callable[[int], None]
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass
@@ -77,7 +80,8 @@ class Job:
 
 
 class StageTimes:
-    """Seconds spent in each stage, summed over the worker threads."""
+    """Seconds spent in each stage, summed over the worker threads; ``extract.<channel>``
+    splits the extract stage by channel."""
 
     STAGES = ("read", "decode", "extract", "write")
 
@@ -92,7 +96,8 @@ class StageTimes:
             yield
         finally:
             with self._lock:
-                self._seconds[stage] += time.perf_counter() - started
+                self._seconds[stage] = (self._seconds.get(stage, 0.0)
+                                        + time.perf_counter() - started)
 
     def as_dict(self) -> dict[str, float]:
         with self._lock:
@@ -183,7 +188,11 @@ def extract_stage(jobs: Sequence[Job], channels: Sequence[Channel], times: Stage
             wanted = [job for job in ready if job.wants(channel.name)]
             pixels = images if len(wanted) == len(ready) else [
                 job.image for job in wanted if job.image is not None]
-            if wanted and not _extract_batch(channel, wanted, pixels):
+            if not wanted:
+                continue
+            with times.timing(f"extract.{channel.name}"):
+                passed = _extract_batch(channel, wanted, pixels)
+            if not passed:
                 ready = [job for job in ready if not job.error]
                 images = [job.image for job in ready if job.image is not None]
     for job in jobs:
@@ -321,24 +330,51 @@ def embedded_annotations(found: EmbeddedText | None) -> list[tuple[str, str, flo
 
 def run_local(
     jobs: Iterable[Job], *, sink: Sink, channels: Sequence[Channel],
-    batch_size: int = 32, workers: int = 2, max_pixels: int = DEFAULT_MAX_PIXELS,
+    batch_size: int = 32, workers: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
 ) -> tuple[WriteCounts, StageTimes]:
-    """Run the four stages in this process: threads read and decode ahead of inference,
-    and ``sink`` records each batch."""
+    """Run the four stages in this process.
+
+    ``workers`` threads (default: one per core) read and decode ahead, and as many extract
+    whole batches side by side: the models, SIFT and the image operations release the GIL,
+    so each thread keeps a core busy. Batches are written in order, by this thread, while
+    the next ones extract. At most ``workers`` batches extract and two batches' worth of
+    decoded images wait at any time, so memory stays flat however long the run.
+    """
+    workers = default_workers() if workers is None else workers
+    expect(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1,
+           f"expected workers >= 1, got {workers!r}")
+    if isinstance(jobs, Sized) and workers > 1:
+        # A short run split evenly, so no worker idles while another finishes a full batch.
+        batch_size = max(1, min(batch_size, -(-len(jobs) // workers)))
     times, counts = StageTimes(), WriteCounts()
     min_side = decode_min_side(channels)
 
     def prepare(job: Job) -> Job:
         return decode_stage(read_stage(job, times), times, max_pixels, min_side)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool:
-        for batch in _batched(_prefetch(pool, prepare, jobs, depth=batch_size * 2), batch_size):
-            extract_stage(batch, channels, times)
+    def extract(batch: list[Job]) -> list[Job]:
+        extract_stage(batch, channels, times)
+        return batch
+
+    with (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode")
+          as readers,
+          ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-extract")
+          as extractors):
+        decoded = _prefetch(readers, prepare, jobs, depth=batch_size * 2)
+        for batch in _prefetch(extractors, extract, _batched(decoded, batch_size), depth=workers):
             write_stage(sink, batch, times, counts)
             if progress is not None:
                 progress(len(batch))
     return counts, times
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def decode_min_side(channels: Sequence[Channel], *, query: bool = False) -> int | None:
@@ -350,15 +386,15 @@ def decode_min_side(channels: Sequence[Channel], *, query: bool = False) -> int 
 
 
 def _prefetch(
-    pool: ThreadPoolExecutor, work: Callable[[Job], Job], jobs: Iterable[Job], depth: int
-) -> Iterator[Job]:
-    """Like pool.map, but only ``depth`` jobs ahead, so memory stays bounded."""
-    pending = iter(jobs)
-    window = [pool.submit(work, job) for job in islice(pending, depth)]
+    pool: ThreadPoolExecutor, work: Callable[[T], U], items: Iterable[T], depth: int
+) -> Iterator[U]:
+    """Like pool.map, but only ``depth`` items ahead, so memory stays bounded."""
+    pending = iter(items)
+    window = [pool.submit(work, item) for item in islice(pending, depth)]
     while window:
         done = window.pop(0).result()
-        for job in islice(pending, 1):
-            window.append(pool.submit(work, job))
+        for item in islice(pending, 1):
+            window.append(pool.submit(work, item))
         yield done
 
 

@@ -1,11 +1,18 @@
 """The regions channel: objects and windows inside each image, searchable on their own.
 
-Each image is stored as several regions, each embedded with the global extractor:
+Each image is stored as several regions:
 
 * the objects a COCO detector finds (box, label, score), grown to squares;
 * class-agnostic R-MAC windows at a few scales (:mod:`lookalike.regions.grid`), so that
   things the detector has no name for still have a region;
 * the whole image, so a query matches whole images *and* regions in one search.
+
+By default every region's vector is pooled from one pass of the global extractor's network
+over the whole image (:mod:`lookalike.extractors.feature_map`: GeM pooling of the cells of
+its last convolutional map under the region, as R-MAC does); a query (an image or a user's
+crop) is one pass too, pooled whole, so query and regions share one space. ``pooling="crop"``
+instead crops each region and embeds the crop with the extractor, one pass per region: the
+way collections made before pooling were filled, kept for them.
 
 A catalog row is the unit vector followed by the region's box (as fractions of the image's
 width and height, so it holds at any decode size), its COCO label id (-1 for a window, -2 for
@@ -26,6 +33,8 @@ import numpy as np
 from lookalike.collection.channels import VectorChannel
 from lookalike.errors import expect
 from lookalike.extractors import Extractor, make_extractor
+from lookalike.extractors.feature_map import POOLINGS, FeatureMapModel
+from lookalike.extractors.onnx import MODEL_SPECS
 from lookalike.images import Box, crop
 from lookalike.index import parse_index_spec
 from lookalike.regions import COCO_LABELS, DETECTORS, ObjectDetector, ObjectDetectorConfig
@@ -36,13 +45,18 @@ from lookalike.storage import Catalog, Transaction
 
 _EXTRA = 4 + 1 + 1  # box, label id, score after the vector
 WINDOW, WHOLE = -1, -2
+CROP = "crop"
 
 
 @dataclass(frozen=True)
 class RegionsChannelConfig:
     """Settings of the regions channel: the embedder, the detector and its thresholds
-    (``min_score``, at most ``max_objects`` per image), and the R-MAC scales of the
-    class-agnostic windows (``grid_levels``; empty for none)."""
+    (``min_score``, at most ``max_objects`` per image), the R-MAC scales of the
+    class-agnostic windows (``grid_levels``; empty for none), and how a region becomes a
+    vector: ``pooling`` "gem" or "max" over the feature map of one pass whose shorter side
+    is ``map_side`` pixels, or "crop", one pass of the extractor per cropped region. The
+    default, "auto", is "gem" for the built-in networks and "crop" for an extractor that
+    has no feature map to pool (a plug-in, the test thumbnail)."""
 
     extractor: str = "efficientnet-lite0"
     detector: str = "nanodet"
@@ -51,6 +65,8 @@ class RegionsChannelConfig:
     grid_levels: tuple[int, ...] = (2, 3)
     index: str = "auto"
     exact_below: int = 50_000
+    pooling: str = "auto"
+    map_side: int = 256
 
     def __post_init__(self) -> None:
         # A manifest gives the scales back as a JSON list.
@@ -63,7 +79,13 @@ class RegionsChannelConfig:
                f"expected R-MAC scales between 1 and 6, got {list(self.grid_levels)}")
         expect(isinstance(self.exact_below, int) and self.exact_below >= 1,
                f"expected exact_below >= 1, got {self.exact_below!r}")
+        if self.pooling == "auto":
+            object.__setattr__(self, "pooling", "gem" if self.extractor in MODEL_SPECS else CROP)
+        expect(self.pooling in (*POOLINGS, CROP),
+               f"expected a pooling among {[*POOLINGS, CROP]}, got {self.pooling!r}")
         self.detector_config()  # checks the score
+        if self.pooling != CROP:
+            self.feature_map()  # checks the side
         if self.index != "auto":
             parse_index_spec(self.index)
 
@@ -71,10 +93,19 @@ class RegionsChannelConfig:
         return ObjectDetectorConfig(min_score=self.min_score,
                                     max_regions=max(self.max_objects, 1))
 
+    def feature_map(self) -> FeatureMapModel:
+        return FeatureMapModel(self.extractor, side=self.map_side, pooling=self.pooling)
+
     def stored_settings(self) -> dict[str, Any]:
         return {"extractor": self.extractor, "detector": self.detector,
                 "min_score": self.min_score, "max_objects": self.max_objects,
-                "grid_levels": list(self.grid_levels)}
+                "grid_levels": list(self.grid_levels), "pooling": self.pooling,
+                "map_side": self.map_side}
+
+
+def from_manifest(settings: dict[str, Any]) -> dict[str, Any]:
+    """A collection made before pooling embedded every cropped region: it goes on so."""
+    return {"pooling": CROP, **settings}
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,7 @@ class RegionsChannel(VectorChannel):
         self.extractor = extractor or make_extractor(config.extractor)
         self.detector = detector or make_object_detector(config.detector,
                                                          config.detector_config())
+        self.feature_map = None if config.pooling == CROP else config.feature_map()
         super().__init__(index=config.index, exact_below=config.exact_below)
 
     def manifest(self) -> dict[str, Any]:
@@ -120,7 +152,10 @@ class RegionsChannel(VectorChannel):
                 **self.model_info()}
 
     def model_info(self) -> dict[str, Any]:
-        return {"extractor_info": self.extractor.info.as_dict()}
+        found = {"extractor_info": self.extractor.info.as_dict()}
+        if self.feature_map is not None:
+            found["feature_map_info"] = self.feature_map.info.as_dict()
+        return found
 
     @property
     def dim(self) -> int:
@@ -128,12 +163,18 @@ class RegionsChannel(VectorChannel):
 
     @property
     def min_image_side(self) -> int | None:
+        if self.feature_map is not None:
+            # The map's pass and the detector see no more than this (NanoDet takes 416 px).
+            return max(self.config.map_side, 416)
         # Windows at scale 3 are half the shorter side: 480 px leaves them 240 px, more
         # than the embedder's 224 px input.
         return 480
 
     def prepare(self) -> None:
-        self.extractor.load()
+        if self.feature_map is not None:
+            self.feature_map.load()
+        else:
+            self.extractor.load()
         if self.config.max_objects:
             self.detector.load()
 
@@ -155,9 +196,8 @@ class RegionsChannel(VectorChannel):
 
     def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
         per_image = [self.regions_of(image) for image in images]
-        crops = [crop(image, box) for image, regions in zip(images, per_image, strict=True)
-                 for box, _, _ in regions]
-        vectors = self.extractor.embed(crops) if crops else np.empty((0, self.dim), np.float32)
+        vectors = (self._cropped_vectors(images, per_image) if self.feature_map is None
+                   else self._pooled_vectors(self.feature_map, images, per_image))
         records, start = [], 0
         for image, regions in zip(images, per_image, strict=True):
             height, width = image.shape[:2]
@@ -171,6 +211,23 @@ class RegionsChannel(VectorChannel):
             records.append(rows)
             start += len(regions)
         return records
+
+    def _cropped_vectors(self, images: list[np.ndarray],
+                         per_image: list[list[tuple[Box, int, float]]]) -> np.ndarray:
+        crops = [crop(image, box) for image, regions in zip(images, per_image, strict=True)
+                 for box, _, _ in regions]
+        return self.extractor.embed(crops) if crops else np.empty((0, self.dim), np.float32)
+
+    @staticmethod
+    def _pooled_vectors(model: FeatureMapModel, images: list[np.ndarray],
+                        per_image: list[list[tuple[Box, int, float]]]) -> np.ndarray:
+        pooled = []
+        for image, regions in zip(images, per_image, strict=True):
+            height, width = image.shape[:2]
+            fractions = [(box[0] / width, box[1] / height, box[2] / width, box[3] / height)
+                         for box, _, _ in regions]
+            pooled.append(model.pool(model.feature_map(image), fractions))
+        return np.concatenate(pooled) if pooled else np.empty((0, model.dim), np.float32)
 
     def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
@@ -195,15 +252,23 @@ class RegionsChannel(VectorChannel):
     # -- searching ------------------------------------------------------------------------------
 
     def embed_query(self, image: np.ndarray) -> np.ndarray:
+        if self.feature_map is not None:
+            return self.feature_map.embed_whole(image)
         return self.extractor.embed([image])
 
     def query_vector(self, image: np.ndarray, box: Box | None) -> np.ndarray:
-        """The query's vector: the whole image, or the crop grown to a square as stored
-        objects are."""
+        """The query's vector: the whole image, or the box grown to a square as stored
+        objects are. Pooled from the query image's own map, a box is seen at the scale a
+        region of a stored image is."""
         if box is None:
             return self.embed_query(image)
         height, width = image.shape[:2]
-        return self.embed_query(crop(image, square_box(box, width, height)))
+        square = square_box(box, width, height)
+        if self.feature_map is not None:
+            fractions = (square[0] / width, square[1] / height, square[2] / width,
+                         square[3] / height)
+            return self.feature_map.pool(self.feature_map.feature_map(image), [fractions])
+        return self.embed_query(crop(image, square))
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
@@ -224,11 +289,15 @@ class RegionsChannel(VectorChannel):
         images = self.catalog.vectors.count_images(self.name)
         return {**super().stats(), "regions_per_image": round(
             self.catalog.vectors.count(self.name) / images, 2) if images else 0.0,
-            "extractor_info": self.extractor.info.as_dict()}
+            **self.model_info()}
 
 
 def describe(stats: Mapping[str, Any]) -> str:
     """One line about a regions channel, from its manifest entry and :meth:`stats`."""
+    pooling = stats.get("pooling", CROP)
+    how = (f"each crop embedded by {stats['extractor']}" if pooling == CROP else
+           f"{pooling.upper()}-pooled from one {stats['extractor']} pass at "
+           f"{stats['map_side']} px")
     return (f"{stats['detector']} objects + R-MAC windows at scales {stats['grid_levels']}, "
-            f"embedded by {stats['extractor']}: {stats['vectors']} regions "
+            f"{how}: {stats['vectors']} regions "
             f"({stats['regions_per_image']} per image), index {stats['index']}")

@@ -15,6 +15,7 @@ import io
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,6 +70,44 @@ BUILDERS: Registry[Callable[[], nn.Module]] = Registry("exportable model",
 for _variant in (0, 1, 2):
     BUILDERS.add(f"efficientnet-lite{_variant}", functools.partial(_efficientnet_lite, _variant))
 BUILDERS.add("mobilenetv2", _mobilenetv2)
+
+
+class _FeatureMap(nn.Module):
+    """A backbone's last convolutional map, before any pooling."""
+
+    def __init__(self, pooled: nn.Module) -> None:
+        super().__init__()
+        self.pooled = pooled
+        # EfficientNet-Lite's wrapper holds the map as ``features``; MobileNetV2's model does.
+        model: Any = pooled.features if isinstance(pooled, _PooledAndLogits) else pooled.model
+        self.backbone: Callable[[torch.Tensor], torch.Tensor] = (
+            model if isinstance(pooled, _PooledAndLogits) else model.features)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        result: torch.Tensor = self.backbone(batch)
+        return result
+
+
+def export_feature_map(name: str, path: Path) -> None:
+    """Write the named network's last convolutional map as ONNX, with free batch, height and
+    width. EfficientNet-Lite's "same" padding is fixed for its training size; Lite0's, 224,
+    is a multiple of 32, so every input whose sides are multiples of 32 is padded exactly as
+    TensorFlow would (Lite1 and Lite2 pad a few layers one pixel differently)."""
+    module = _FeatureMap(BUILDERS.get(name)().eval()).eval()
+    dummy = torch.zeros(1, 3, 224, 288)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=["input"],
+            output_names=["feature_map"],
+            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                          "feature_map": {0: "batch", 2: "rows", 3: "cols"}},
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 def export_model(name: str, path: Path, *, size: int = 224) -> None:

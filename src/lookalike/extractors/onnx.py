@@ -89,10 +89,10 @@ class OnnxExtractor(Extractor):
         self._session: Any = None
         # With keep_labels, embed() also keeps the batch's class probabilities for the next
         # classify() of the very same batch: the text channel labels what the global
-        # channel embeds, from one pass of the network instead of two.
+        # channel embeds, from one pass of the network instead of two. One slot per
+        # thread, since indexing workers extract their batches side by side.
         self.keep_labels = False
-        self._kept: tuple[Sequence[np.ndarray], np.ndarray] | None = None
-        self._kept_lock = threading.Lock()
+        self._kept = threading.local()
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -146,8 +146,7 @@ class OnnxExtractor(Extractor):
         if not self.keep_labels:
             return super().embed(images)
         vectors, probabilities = self.embed_and_classify(images)
-        with self._kept_lock:
-            self._kept = (images, probabilities)
+        self._kept.batch = (images, probabilities)
         return vectors
 
     def classify(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -157,10 +156,11 @@ class OnnxExtractor(Extractor):
         classes with :func:`lookalike.extractors.imagenet.imagenet_classes` and pick the
         best with :func:`~lookalike.extractors.imagenet.top_classes`. With
         ``keep_labels``, the probabilities of the last :meth:`embed` are reused when it was
-        given this very sequence (the same object, still held, so never a look-alike).
+        given this very sequence in this thread (the same object, still held, so never a
+        look-alike).
         """
-        with self._kept_lock:
-            kept, self._kept = self._kept, None
+        kept: tuple[Sequence[np.ndarray], np.ndarray] | None = getattr(self._kept, "batch", None)
+        self._kept.batch = None
         if kept is not None and kept[0] is images:
             return kept[1]
         return self.embed_and_classify(images)[1]
@@ -208,14 +208,19 @@ class _PassWithLogits(Extractor):
         return features
 
 
-def _manifest_for(spec: OnnxModelSpec, checksum: str) -> dict[str, Any]:
+#: What each kind of exported graph outputs: the pooled features and the classifier's logits
+#: of a fixed-size crop, or the last convolutional map of an image of any size.
+OUTPUTS = {"pooled": ["features", "logits"], "map": ["feature_map"]}
+
+
+def _manifest_for(spec: OnnxModelSpec, checksum: str, kind: str = "pooled") -> dict[str, Any]:
     # Round-trip through JSON so that it compares equal to the copy read from disk.
     manifest: dict[str, Any] = json.loads(json.dumps({
         **spec.info.as_dict(),
         "preprocessing": spec.preprocessing.as_dict(),
         "weights_package": spec.weights_package,
         "sha256": checksum,
-        "outputs": ["features", "logits"],
+        "outputs": OUTPUTS[kind],
     }))
     return manifest
 
@@ -228,8 +233,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_model_is_valid(spec: OnnxModelSpec, path: Path) -> bool:
-    """True when ``path`` and its manifest describe exactly this spec."""
+def cached_model_is_valid(spec: OnnxModelSpec, path: Path, kind: str = "pooled") -> bool:
+    """True when ``path`` and its manifest describe exactly this spec and kind of graph."""
     manifest_path = path.with_suffix(".json")
     if not (path.is_file() and manifest_path.is_file()):
         return False
@@ -237,12 +242,15 @@ def cached_model_is_valid(spec: OnnxModelSpec, path: Path) -> bool:
         recorded = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return False
-    return bool(recorded == _manifest_for(spec, _sha256(path)))
+    return bool(recorded == _manifest_for(spec, _sha256(path), kind))
 
 
-def ensure_exported(spec: OnnxModelSpec, path: Path) -> Path:
-    """Return ``path``, exporting the model there first unless a valid copy exists."""
-    if cached_model_is_valid(spec, path):
+def ensure_exported(spec: OnnxModelSpec, path: Path, *, kind: str = "pooled") -> Path:
+    """Return ``path``, exporting the model there first unless a valid copy exists.
+    ``kind`` is a key of :data:`OUTPUTS`."""
+    if kind not in OUTPUTS:
+        raise ValidationError(f"expected a graph kind among {sorted(OUTPUTS)}, got {kind!r}")
+    if cached_model_is_valid(spec, path, kind):
         return path
     try:
         from lookalike.extractors import export
@@ -254,14 +262,17 @@ def ensure_exported(spec: OnnxModelSpec, path: Path) -> Path:
     # Export next to the target, then rename: a killed export never leaves a half file.
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        export.export_model(spec.info.name, scratch, size=spec.preprocessing.crop)
+        if kind == "map":
+            export.export_feature_map(spec.info.name, scratch)
+        else:
+            export.export_model(spec.info.name, scratch, size=spec.preprocessing.crop)
         data = scratch.read_bytes()
     finally:
         scratch.unlink(missing_ok=True)
     if not data:
         raise LookalikeError(f"exporting {spec.info.name} produced an empty ONNX file")
     atomic_write_bytes(path, data)
-    manifest = _manifest_for(spec, hashlib.sha256(data).hexdigest())
+    manifest = _manifest_for(spec, hashlib.sha256(data).hexdigest(), kind)
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(manifest, indent=2).encode())
     return path
 

@@ -35,6 +35,30 @@ def load_oxford(
     usually in its own ok list. ``box`` is the query box (``bbx_scaled``, in the
     stored images' pixels) when ``crop`` is true, else None (whole image).
     """
+    return _load(data_dir, crop=crop, gnd_file=gnd_file, protocol=None)
+
+
+@register_dataset("roxford-medium", inputs=("data",), options=("crop",))
+def load_roxford_medium(data_dir: PathLike, *, crop: bool = True,
+                        gnd_file: str = "gnd_roxford_subset.json") -> RetrievalDataset:
+    """Revisited Oxford (Radenović et al., CVPR 2018), medium protocol: the easy and hard
+    images are relevant, junk is ignored. Reads ``easy``, ``hard`` and ``junk`` lists per
+    query from ``data_dir/gnd_roxford_subset.json`` (or the revisitop layout). As in the
+    paper, the query image itself is not counted (ignored as junk), and a query left with
+    no relevant image in the database is left out."""
+    return _load(data_dir, crop=crop, gnd_file=gnd_file, protocol="medium")
+
+
+@register_dataset("roxford-hard", inputs=("data",), options=("crop",))
+def load_roxford_hard(data_dir: PathLike, *, crop: bool = True,
+                      gnd_file: str = "gnd_roxford_subset.json") -> RetrievalDataset:
+    """Revisited Oxford, hard protocol: only the hard images are relevant; easy ones are
+    ignored with the junk (see :func:`load_roxford_medium`)."""
+    return _load(data_dir, crop=crop, gnd_file=gnd_file, protocol="hard")
+
+
+def _load(data_dir: PathLike, *, crop: bool, gnd_file: str,
+          protocol: str | None) -> RetrievalDataset:
     root = Path(data_dir)
     require_dir(root, "an Oxford Buildings folder holding jpg/ and " + gnd_file)
     gnd_path = root / gnd_file
@@ -44,13 +68,32 @@ def load_oxford(
     gnd = _read_gnd(gnd_path)
     database = _oxford_database(gnd, gnd_path, image_dir)
     in_database = frozenset(database)
+    raw = _oxford_raw_queries(gnd, gnd_path)
+    if protocol is not None:
+        raw = [entry for entry in (_revisited(entry, protocol, gnd_path, image_dir, in_database)
+                                   for entry in raw) if entry["ok"]]
     queries = tuple(
         _oxford_query(entry, f"{gnd_path}: query {index}", gnd_path, image_dir, in_database, crop)
-        for index, entry in enumerate(_oxford_raw_queries(gnd, gnd_path))
+        for index, entry in enumerate(raw)
     )
     if not queries:
         raise DatasetError(f"{gnd_path}: expected at least one query, got none")
-    return RetrievalDataset(name="oxford", database=database, queries=queries)
+    name = "oxford" if protocol is None else f"roxford-{protocol}"
+    return RetrievalDataset(name=name, database=database, queries=queries)
+
+
+def _revisited(entry: dict[str, Any], protocol: str, gnd_path: Path, image_dir: Path,
+               in_database: frozenset[Path]) -> dict[str, Any]:
+    """A Revisited Oxford entry (easy, hard, junk) as ok and junk lists for ``protocol``;
+    the query image, where the database holds it, is ignored as junk."""
+    name = entry.get("query")
+    lists = {key: _string_list(entry.get(key, []), gnd_path, f"{name}.{key}")
+             for key in ("easy", "hard", "junk")}
+    ok = lists["hard"] if protocol == "hard" else lists["easy"] + lists["hard"]
+    junk = lists["junk"] + (lists["easy"] if protocol == "hard" else [])
+    own = {name} if isinstance(name, str) and _image_path(image_dir, name) in in_database \
+        else set()
+    return {**entry, "ok": [n for n in ok if n != name], "junk": sorted({*junk, *own})}
 
 
 def _image_path(image_dir: Path, name: str) -> Path:
