@@ -141,3 +141,25 @@ def test_inference_threads_limit_sessions_and_native_pools() -> None:
     assert session_options().intra_op_num_threads == 0  # ONNX Runtime's default
     with pytest.raises(ValidationError, match="positive number of threads"):
         set_inference_threads(0)
+
+
+@pytest.mark.slow
+def test_int8_model_is_quantised_once_and_stays_close_to_float32(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("skimage")
+    import json
+
+    from skimage import data
+
+    int8 = OnnxExtractor(MODEL_SPECS["efficientnet-lite0-int8"], model_dir=tmp_path)
+    full = OnnxExtractor(MODEL_SPECS["efficientnet-lite0"], model_dir=tmp_path)
+    left, right = data.stereo_motorcycle()[:2]
+    images = [np.asarray(left), np.asarray(right), data.astronaut(), data.coffee(),
+              data.chelsea()]
+    quantised, reference = int8.embed(images), full.embed(images)
+    manifest = json.loads(int8.model_path().with_suffix(".json").read_text())
+    assert manifest["network"] == "efficientnet-lite0" and "per-channel" in manifest["int8"]
+    # Several times smaller on disk, and each vector within a few degrees of float32's.
+    assert int8.model_path().stat().st_size * 2.5 < full.model_path().stat().st_size
+    assert np.all(np.sum(quantised * reference, axis=1) > 0.95)
+    assert int(np.argmax(quantised[1:] @ quantised[0])) == 0  # the other view still first

@@ -30,6 +30,22 @@ def _loader(data: Any, name: str) -> Callable[[], np.ndarray]:
     return lambda: np.asarray(getattr(data, name)())
 
 
+def load_sample(name: str) -> np.ndarray:
+    """One sample photo by name (:data:`DATABASE_SAMPLES`, :data:`QUERY_SAMPLE`) as an RGB
+    uint8 array."""
+    try:
+        from skimage import data
+    except ImportError as error:
+        raise MissingDependencyError(
+            "scikit-image", "the sample photos", "samples") from error
+    image = _loader(data, name)()
+    if image.dtype == bool:  # the horse is a silhouette
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 2:  # camera, moon and the like are grey
+        image = np.stack([image] * 3, axis=2)
+    return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+
+
 def write_sample_images(folder: Path) -> tuple[Path, Path]:
     """Write the sample photos as PNG files (once); return (database folder, query image)."""
     try:

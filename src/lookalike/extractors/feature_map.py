@@ -64,7 +64,8 @@ class FeatureMapModel(LoadOnce):
                f"expected a side that is a multiple of {STRIDE} between {STRIDE} and 1024, "
                f"got {side!r}")
         expect(pooling in POOLINGS, f"expected a pooling among {POOLINGS}, got {pooling!r}")
-        self.spec: OnnxModelSpec = MODEL_SPECS[model]
+        # An int8 model's map is its float32 network's: pooling wants the full precision.
+        self.spec: OnnxModelSpec = MODEL_SPECS[MODEL_SPECS[model].network]
         self.info = FeatureMapInfo(name=model, side=side, pooling=pooling)
         self.threads = threads
         self.model_dir = model_dir
