@@ -89,6 +89,8 @@ def run_regions(args: argparse.Namespace) -> None:
     setups = {"crop: objects + windows 2,3 (before)": RegionsChannelConfig(pooling="crop"),
               "GeM 224: objects + windows 2,3": RegionsChannelConfig(map_side=224),
               "GeM 256: objects + windows 2,3 (default)": RegionsChannelConfig(),
+              "GeM 256: objects + windows 2,3, float32 rows":
+                  RegionsChannelConfig(storage="float32"),
               "GeM 288: objects + windows 2,3": RegionsChannelConfig(map_side=288),
               "GeM 320: objects + windows 2,3": RegionsChannelConfig(map_side=320),
               "max 256: objects + windows 2,3": RegionsChannelConfig(pooling="max"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -170,13 +171,22 @@ def test_whitening_waits_for_enough_images_then_is_learned_and_relearned(tmp_pat
         assert collection.info()["channels"]["global"]["whitening_learned_on"] == 85
 
 
-def test_stored_vectors_match_a_fresh_embedding(tmp_path: Path, image_folder: Path) -> None:
-    with open_collection(tmp_path / "c") as collection:
+@pytest.mark.parametrize("storage", ["float32", "int8"])
+def test_stored_vectors_match_a_fresh_embedding(tmp_path: Path, image_folder: Path,
+                                                storage: str) -> None:
+    """float32 rows give the embedding back; int8 rows within half a quantisation step,
+    at a quarter of the bytes."""
+    config = dataclasses.replace(THUMBNAIL, storage=storage)
+    with Collection(tmp_path / "c", configs={"global": config}) as collection:
         collection.index([image_folder])
         path = str(image_folder / "img002.png")
         stored = collection.vectors([path])
         fresh = collection.channels["global"].extractor.embed([pattern(2)])  # type: ignore[attr-defined]
-    np.testing.assert_allclose(stored, fresh, atol=1e-6)
+        stored_bytes = collection.info()["channels"]["global"]["stored_bytes_per_image"]
+    step = np.abs(fresh).max() / 127
+    np.testing.assert_allclose(stored, fresh, atol=1e-6 if storage == "float32" else step / 2)
+    assert stored_bytes == (192 * 4 if storage == "float32" else 4 + 192)
+    assert storage == "float32" or not np.allclose(stored, fresh, atol=1e-6)
 
 
 def test_auto_channel_searches_every_channel(tmp_path: Path, image_folder: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lookalike import Collection
-from lookalike.collection import RegionsChannelConfig
+from lookalike.collection import GlobalChannelConfig, RegionsChannelConfig
 from lookalike.errors import ValidationError
 from lookalike.extractors import MODEL_SPECS, OnnxExtractor
 from lookalike.extractors.feature_map import FeatureMapModel
@@ -101,18 +101,44 @@ def test_a_crop_finds_its_photo_through_pooled_regions(tmp_path: Path) -> None:
 
 def test_a_collection_made_before_pooling_keeps_cropping(tmp_path: Path) -> None:
     """A manifest without ``pooling`` is a collection filled by crop-and-embed: it must go
-    on embedding crops, or its queries would land in another space."""
+    on embedding crops, or its queries would land in another space; one without
+    ``storage`` keeps float32 rows."""
     config = RegionsChannelConfig(extractor="thumbnail", grid_levels=(2,), max_objects=0)
     assert config.pooling == "crop"  # no map to pool for a plug-in extractor
-    with Collection(tmp_path / "c", channels=["regions"], configs={"regions": config}):
+    with Collection(tmp_path / "c", channels=["global", "regions"],
+                    configs={"global": GlobalChannelConfig(extractor="thumbnail"),
+                             "regions": config}):
         pass
     manifest_path = tmp_path / "c" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     entry = manifest["channels"]["regions"]
-    entry.pop("pooling")
-    entry.pop("map_side")
+    for key in ("pooling", "map_side", "storage"):
+        entry.pop(key)
+    manifest["channels"]["global"].pop("storage")
     manifest_path.write_text(json.dumps(manifest))
     with Collection(tmp_path / "c") as collection:
         channel = collection.channels["regions"]
         assert channel.config.pooling == "crop"  # type: ignore[attr-defined]
         assert channel.feature_map is None  # type: ignore[attr-defined]
+        assert channel.codec.storage == "float32"  # type: ignore[attr-defined]
+        assert collection.channels["global"].codec.storage == "float32"  # type: ignore[attr-defined]
+
+
+def test_int8_rows_keep_their_extra_values_exact() -> None:
+    from lookalike.collection import FloatRows
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5, 1280)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = np.concatenate([vectors, rng.uniform(size=(5, 6)).astype(np.float32)], axis=1)
+    codec = FloatRows(1280, 6, "int8")
+    blobs = codec.encode(rows)
+    assert all(len(blob) == 4 + 1280 + 6 * 4 == codec.row_bytes for blob in blobs)
+    decoded = codec.decode_many(blobs)
+    np.testing.assert_array_equal(decoded[:, 1280:], rows[:, 1280:])
+    cosines = np.sum(decoded[:, :1280] * vectors, axis=1) / np.linalg.norm(decoded[:, :1280],
+                                                                            axis=1)
+    assert np.all(cosines > 0.9995)
+    np.testing.assert_array_equal(codec.decode(blobs[2]), decoded[2])
+    with pytest.raises(ValidationError, match="vector storage"):
+        FloatRows(4, storage="float16")

@@ -23,14 +23,14 @@ Channels are declared once, by a :class:`~lookalike.collection.registry.ChannelS
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
 from lookalike.collection.vector_index import DerivedVectorIndex, Layout, Whitening
-from lookalike.errors import CollectionError
+from lookalike.errors import CollectionError, ValidationError
 from lookalike.images import Box
 from lookalike.results import Hit
 from lookalike.storage import Catalog, Transaction
@@ -46,21 +46,51 @@ class RecordCodec(Protocol):
         """True when an image gave nothing searchable and should be reported as failed."""
 
 
-class FloatRows:
-    """Rows of float32 values: a unit vector of ``dim`` first, then ``extra`` values (a
-    face's box and landmarks, a region's box and label)."""
+STORAGES = ("float32", "int8")
 
-    def __init__(self, dim: int, extra: int = 0) -> None:
+
+class FloatRows:
+    """Rows of a unit vector of ``dim`` first, then ``extra`` float32 values (a face's box
+    and landmarks, a region's box and label).
+
+    ``storage`` is how the vector is kept: ``float32``, or ``int8``, a quarter of the bytes:
+    each vector scaled so its largest component is 127 and rounded, its scale kept as one
+    float32 before it (the rounding moves a unit vector by at most about 0.3% of its length
+    in 1280 dimensions; BENCHMARKS.md measures what it does to search). Rows decode to
+    float32 either way."""
+
+    def __init__(self, dim: int, extra: int = 0, storage: str = "float32") -> None:
+        if storage not in STORAGES:
+            raise ValidationError(f"expected a vector storage among {STORAGES}, got {storage!r}")
         self.dim = dim
         self.extra = extra
+        self.storage = storage
 
     @property
     def width(self) -> int:
         return self.dim + self.extra
 
+    @property
+    def row_bytes(self) -> int:
+        if self.storage == "int8":
+            return 4 + self.dim + 4 * self.extra
+        return 4 * self.width
+
     def encode(self, extracted: np.ndarray) -> list[bytes]:
-        return [np.ascontiguousarray(row, dtype=np.float32).tobytes()
-                for row in np.atleast_2d(extracted)] if extracted.size else []
+        if not extracted.size:
+            return []
+        return [self._encode_row(row)
+                for row in np.atleast_2d(np.asarray(extracted, dtype=np.float32))]
+
+    def _encode_row(self, row: np.ndarray) -> bytes:
+        if self.storage == "float32":
+            return np.ascontiguousarray(row, dtype=np.float32).tobytes()
+        vector = row[:self.dim]
+        peak = float(np.max(np.abs(vector))) if self.dim else 0.0
+        scale = np.float32(peak / 127.0 if peak > 0 else 1.0)
+        quantised = np.clip(np.rint(vector / scale), -127, 127).astype(np.int8)
+        return (scale.tobytes() + quantised.tobytes()
+                + np.ascontiguousarray(row[self.dim:], dtype=np.float32).tobytes())
 
     def is_blank(self, extracted: np.ndarray) -> bool:
         # A uniform image can embed to all zeros: it matches nothing and would poison a
@@ -72,7 +102,20 @@ class FloatRows:
                                     or not np.any(rows[:1, :self.dim]))
 
     def decode(self, blob: bytes) -> np.ndarray:
-        return np.frombuffer(blob, dtype=np.float32, count=self.width)
+        row: np.ndarray = self.decode_many([blob])[0]
+        return row
+
+    def decode_many(self, blobs: Sequence[bytes]) -> np.ndarray:
+        """(n, width) float32 rows of ``blobs``."""
+        if self.storage == "float32":
+            matrix = np.frombuffer(b"".join(blobs), dtype=np.float32)
+            return matrix.reshape(len(blobs), self.width).copy()
+        raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), self.row_bytes)
+        scales = raw[:, :4].copy().view(np.float32)
+        rows = np.empty((len(blobs), self.width), dtype=np.float32)
+        rows[:, :self.dim] = raw[:, 4:4 + self.dim].view(np.int8) * scales
+        rows[:, self.dim:] = raw[:, 4 + self.dim:].copy().view(np.float32)
+        return rows
 
 
 class NoRows:
@@ -195,9 +238,10 @@ class VectorChannel(Channel):
     codec: FloatRows
 
     def __init__(self, *, index: str = "auto", exact_below: int = 50_000,
-                 whitening: Whitening | None = None) -> None:
-        self.codec = FloatRows(self.dim, self.record_extra)
-        self.vectors = DerivedVectorIndex(Layout(self.name, self.dim, self.codec.width),
+                 whitening: Whitening | None = None, storage: str = "float32") -> None:
+        self.codec = FloatRows(self.dim, self.record_extra, storage)
+        self.vectors = DerivedVectorIndex(Layout(self.name, self.dim, self.codec.width,
+                                                 self.codec.decode_many),
                                           index=index, exact_below=exact_below,
                                           whitening=whitening)
 

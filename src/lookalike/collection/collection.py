@@ -171,7 +171,9 @@ class Collection:
             config = config_from_manifest(name, recorded)
             wanted = self.configs.get(name)
             if wanted is not None:
-                check_channel(self.root, name, recorded, wanted.stored_settings())
+                # As read: an older manifest's missing setting is what it was made with.
+                check_channel(self.root, name, {**recorded, **config.stored_settings()},
+                              wanted.stored_settings())
                 # Search-time settings (index type, scoring, verification) may differ per open.
                 config = wanted
             channel = make_channel(name, config)
@@ -368,9 +370,8 @@ class Collection:
         return self.catalog.images.count("indexed")
 
     def info(self) -> dict[str, Any]:
-        """What the collection holds: images, disk use, and per channel its settings,
-        its stats, a one-line ``summary`` and ``stored_bytes_per_image``, what its rows in
-        the catalog take per indexed image (the text channel's are annotations: 0)."""
+        """What the collection holds: images, disk use, and per channel its settings, its
+        stats, a one-line ``summary`` and the catalog bytes per image of its rows."""
         manifest = Manifest.load(self.root)
         images = self.count()
         channels = {}

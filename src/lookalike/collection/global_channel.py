@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection.channels import VectorChannel
+from lookalike.collection.channels import STORAGES, VectorChannel
 from lookalike.errors import ValidationError
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.images import Box, crop
@@ -26,13 +26,16 @@ class GlobalChannelConfig:
     ``exact_below`` vectors and HNSW above; ``whiten`` is a PCA-whitening target
     dimension learned on the collection (None keeps the raw embedding);
     ``whiten_from`` instead loads a whitening learned elsewhere (an .npz written by
-    :meth:`GlobalChannel.save_whitening`), as papers do for small collections."""
+    :meth:`GlobalChannel.save_whitening`), as papers do for small collections.
+    ``storage`` is how the catalog keeps each vector: ``int8`` (a quarter of the bytes, the
+    default) or ``float32``; search runs on float32 either way."""
 
     extractor: str = "efficientnet-lite0"
     index: str = "auto"
     whiten: int | None = None
     whiten_from: str | None = None
     exact_below: int = 50_000
+    storage: str = "int8"
 
     def __post_init__(self) -> None:
         # Checked here, when a collection is created, so a bad setting is never recorded.
@@ -42,6 +45,9 @@ class GlobalChannelConfig:
             raise ValidationError(f"expected a positive whitening dimension, got {self.whiten!r}")
         if not isinstance(self.exact_below, int) or self.exact_below < 1:
             raise ValidationError(f"expected exact_below >= 1, got {self.exact_below!r}")
+        if self.storage not in STORAGES:
+            raise ValidationError(f"expected a vector storage among {STORAGES}, got "
+                                  f"{self.storage!r}")
         if self.index != "auto":
             parse_index_spec(self.index)  # names and types; values are tried at creation
         if self.whiten_from is not None:
@@ -57,7 +63,12 @@ class GlobalChannelConfig:
 
     def stored_settings(self) -> dict[str, Any]:
         """The settings that change what is stored, as opposed to how it is searched."""
-        return {"extractor": self.extractor}
+        return {"extractor": self.extractor, "storage": self.storage}
+
+
+def from_manifest(settings: dict[str, Any]) -> dict[str, Any]:
+    """A collection made before int8 storage keeps float32 vectors."""
+    return {"storage": "float32", **settings}
 
 
 class ConfiguredWhitening:
@@ -104,7 +115,7 @@ class GlobalChannel(VectorChannel):
         self.config = config
         self.extractor = extractor or make_extractor(config.extractor)
         super().__init__(index=config.index, exact_below=config.exact_below,
-                         whitening=ConfiguredWhitening(config, self.dim))
+                         whitening=ConfiguredWhitening(config, self.dim), storage=config.storage)
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), **self.model_info()}

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection.channels import VectorChannel
+from lookalike.collection.channels import STORAGES, VectorChannel
 from lookalike.errors import expect
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.extractors.feature_map import POOLINGS, FeatureMapModel
@@ -56,7 +56,8 @@ class RegionsChannelConfig:
     vector: ``pooling`` "gem" or "max" over the feature map of one pass whose shorter side
     is ``map_side`` pixels, or "crop", one pass of the extractor per cropped region. The
     default, "auto", is "gem" for the built-in networks and "crop" for an extractor that
-    has no feature map to pool (a plug-in, the test thumbnail)."""
+    has no feature map to pool (a plug-in, the test thumbnail). ``storage`` is how the
+    catalog keeps each vector (``int8``, the default, or ``float32``)."""
 
     extractor: str = "efficientnet-lite0"
     detector: str = "nanodet"
@@ -67,6 +68,7 @@ class RegionsChannelConfig:
     exact_below: int = 50_000
     pooling: str = "auto"
     map_side: int = 256
+    storage: str = "int8"
 
     def __post_init__(self) -> None:
         # A manifest gives the scales back as a JSON list.
@@ -81,6 +83,8 @@ class RegionsChannelConfig:
                f"expected exact_below >= 1, got {self.exact_below!r}")
         if self.pooling == "auto":
             object.__setattr__(self, "pooling", "gem" if self.extractor in MODEL_SPECS else CROP)
+        expect(self.storage in STORAGES,
+               f"expected a vector storage among {STORAGES}, got {self.storage!r}")
         expect(self.pooling in (*POOLINGS, CROP),
                f"expected a pooling among {[*POOLINGS, CROP]}, got {self.pooling!r}")
         self.detector_config()  # checks the score
@@ -100,12 +104,13 @@ class RegionsChannelConfig:
         return {"extractor": self.extractor, "detector": self.detector,
                 "min_score": self.min_score, "max_objects": self.max_objects,
                 "grid_levels": list(self.grid_levels), "pooling": self.pooling,
-                "map_side": self.map_side}
+                "map_side": self.map_side, "storage": self.storage}
 
 
 def from_manifest(settings: dict[str, Any]) -> dict[str, Any]:
-    """A collection made before pooling embedded every cropped region: it goes on so."""
-    return {"pooling": CROP, **settings}
+    """A collection made before pooling embedded every cropped region in float32 rows: it
+    goes on so."""
+    return {"pooling": CROP, "storage": "float32", **settings}
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,8 @@ class RegionsChannel(VectorChannel):
         self.detector = detector or make_object_detector(config.detector,
                                                          config.detector_config())
         self.feature_map = None if config.pooling == CROP else config.feature_map()
-        super().__init__(index=config.index, exact_below=config.exact_below)
+        super().__init__(index=config.index, exact_below=config.exact_below,
+                         storage=config.storage)
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), "grid_levels": list(self.config.grid_levels),

@@ -167,7 +167,8 @@ def _text_like(whole: global_channel.GlobalChannelConfig) -> Any:
 
 for _spec in (
     ChannelSpec("global", global_channel.GlobalChannel, global_channel.GlobalChannelConfig,
-                GlobalEvidence, global_channel.describe, default=True),
+                GlobalEvidence, global_channel.describe, default=True,
+                from_manifest=global_channel.from_manifest),
     ChannelSpec("local", local_channel.LocalChannel, local_channel.LocalChannelConfig,
                 LocalEvidence, local_channel.describe, from_manifest=_forget_vocabulary_file),
     ChannelSpec("faces", faces_channel.FacesChannel, faces_channel.FacesChannelConfig,

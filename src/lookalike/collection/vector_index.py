@@ -9,7 +9,7 @@ when the cache is built from scratch and again each time the collection doubles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,11 +45,13 @@ class Whitening(Protocol):
 @dataclass(frozen=True)
 class Layout:
     """Where a channel's vectors are: its catalog rows start with a ``dim`` vector among
-    ``record_floats`` float32 values."""
+    ``record_floats`` values; ``decode`` turns a list of rows into an (n, record_floats)
+    float32 matrix (default: rows stored as float32)."""
 
     channel: str
     dim: int
     record_floats: int
+    decode: Callable[[Sequence[bytes]], np.ndarray] | None = None
 
 
 class DerivedVectorIndex:
@@ -148,8 +150,12 @@ class DerivedVectorIndex:
 
     def matrix(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(vector ids, (n, dim) vectors) of ``ids``, or of the whole channel, as stored."""
-        vector_ids, rows = self.catalog.vectors.load(self.layout.channel,
-                                                     self.layout.record_floats, ids)
+        if self.layout.decode is None:
+            vector_ids, rows = self.catalog.vectors.load(self.layout.channel,
+                                                         self.layout.record_floats, ids)
+        else:
+            vector_ids, blobs = self.catalog.vectors.load_blobs(self.layout.channel, ids)
+            rows = self.layout.decode(blobs)
         return vector_ids, np.ascontiguousarray(rows[:, :self.layout.dim])
 
     def check_settings(self) -> None:

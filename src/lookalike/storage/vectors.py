@@ -55,7 +55,15 @@ class VectorRepository:
 
     def load(self, channel: str, dim: int, ids: Sequence[int] | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
-        """(vector ids, (n, dim) float32 matrix) for ``ids``, or the whole channel."""
+        """(vector ids, (n, dim) float32 matrix) for ``ids``, or the whole channel, of rows
+        stored as ``dim`` float32 values."""
+        vector_ids, blobs = self.load_blobs(channel, ids)
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32)
+        return vector_ids, matrix.reshape(len(blobs), dim).copy()
+
+    def load_blobs(self, channel: str, ids: Sequence[int] | None = None
+                   ) -> tuple[np.ndarray, list[bytes]]:
+        """(vector ids, their blobs in the same order) for ``ids``, or the whole channel."""
         if ids is None:
             rows = self.db.conn.execute(
                 "SELECT id, vector FROM vectors WHERE channel = ? ORDER BY id", (channel,)
@@ -64,8 +72,7 @@ class VectorRepository:
             rows = sorted(self.db.select_in("SELECT id, vector FROM vectors WHERE id IN "
                                             "({marks})", (int(i) for i in ids)))
         vector_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-        return vector_ids, matrix.reshape(len(rows), dim).copy()
+        return vector_ids, [row[1] for row in rows]
 
     def of_images(self, channel: str, image_ids: Sequence[int]) -> dict[int, list[bytes]]:
         """Raw blobs of each image in a channel, in id order."""
