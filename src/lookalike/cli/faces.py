@@ -15,7 +15,7 @@ from lookalike.cli.common import (
     waiting,
 )
 from lookalike.collection import Collection, Person
-from lookalike.faces import CLUSTERERS, DETECTORS
+from lookalike.faces import CLUSTERERS, DETECTORS, EMBEDDERS
 
 
 def add_parser(commands: Commands) -> None:
@@ -33,6 +33,8 @@ def _add_verify(actions: Commands) -> None:
     verify.add_argument("first", type=Path, metavar="IMAGE_A")
     verify.add_argument("second", type=Path, metavar="IMAGE_B")
     verify.add_argument("--detector", choices=sorted(DETECTORS), default="centerface")
+    verify.add_argument("--embedder", choices=sorted(EMBEDDERS), default="sface",
+                        help="face embedder (default: sface)")
     verify.add_argument("--threshold", type=float, default=None, metavar="COSINE",
                         help="same-person similarity (default: calibrated on LFW View 1 train)")
     max_pixels_option(verify)
@@ -90,7 +92,7 @@ def run_faces_verify(args: argparse.Namespace) -> int:
     from lookalike.faces import FaceAnalyzer
     from lookalike.images import load_image
 
-    analyzer = FaceAnalyzer(args.detector)
+    analyzer = FaceAnalyzer(args.detector, args.embedder)
     images = [load_image(path, max_pixels=args.max_pixels) for path in (args.first, args.second)]
     result = analyzer.verify(images[0], images[1], threshold=args.threshold)
     if args.json:

