@@ -3,6 +3,8 @@
     python benchmarks/bench_local.py quality [--data ../shared/data]
     python benchmarks/bench_local.py speed   [--data ../shared/data]
     python benchmarks/bench_local.py scaling [--data ../shared/data] [--sizes 1000,10000,100000]
+    python benchmarks/bench_local.py knee    [--data ../shared/data] [--sides 1024,640,512,400,320]
+                                             [--features 1500,1000,700,400] [--repeats 2]
 
 quality: UKBench56 N-S and Oxford 1k-subset mAP (official query boxes), side by
 side: the paper's configuration (SIFT, k=10, L=6, every node scored, L1,
@@ -21,6 +23,13 @@ images indexed per second, and the share of SIFT in the indexing time.
 scaling: tree search (quantise + inverted-file scoring) time and memory as the
 database grows, with the real Oxford images plus synthetic distractor images
 whose words are drawn from the real word frequencies.
+
+knee: cheaper SIFT, a grid of image sizes (max_side) and keypoint caps
+(max_features). Per setting, Oxford mAP (and Revisited Oxford medium where that
+data set is registered) with a tree trained on the subset's own features at that
+setting, UKBench N-S with that tree, and the SIFT speed on the same 200 images
+(the 56 UKBench ones and the first 144 Oxford ones), one thread, every setting
+timed in the same loop, as a ratio to today's setting (the machine is shared).
 """
 
 from __future__ import annotations
@@ -35,12 +44,12 @@ import numpy as np
 from common import DEFAULT_DATA, markdown_table, save
 
 from lookalike import Collection, LocalChannelConfig
-from lookalike.collection.local_records import unpack
-from lookalike.eval import evaluate
-from lookalike.eval.datasets import load_oxford
+from lookalike.collection.local_records import RECORD, unpack
+from lookalike.eval import DATASET_NAMES, evaluate
+from lookalike.eval.datasets import load_oxford, load_ukbench
 from lookalike.eval.settings import EvalSettings, default_collection_dir
 from lookalike.images import load_image
-from lookalike.local.features import SiftExtractor
+from lookalike.local.features import SiftExtractor, import_cv2
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.tree import VocabularyTree
 
@@ -73,13 +82,16 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def oxford_tree(data: Path, features: str) -> Path:
     """Index the Oxford subset with the local channel (training its tree); the tree's file."""
+    config = LocalChannelConfig(features=features)
+    evaluate("oxford", data=data / "oxford5k_subset", channel="local", configs={"local": config})
+    return oxford_collection(data, config) / "local" / "vocabulary.npz"
+
+
+def oxford_collection(data: Path, config: LocalChannelConfig) -> Path:
+    """The cached collection that ``evaluate("oxford", ...)`` builds with ``config``."""
     dataset = load_oxford(data / "oxford5k_subset")
-    settings = EvalSettings(channel="local",
-                            configs={"local": LocalChannelConfig(features=features)})
-    evaluate("oxford", data=data / "oxford5k_subset", channel="local",
-             configs={"local": settings.config("local")})
-    return default_collection_dir(dataset.name, dataset.database, settings) / "local" / \
-        "vocabulary.npz"
+    settings = EvalSettings(channel="local", configs={"local": config})
+    return default_collection_dir(dataset.name, dataset.database, settings)
 
 
 def quality(data: Path) -> None:
@@ -284,13 +296,161 @@ def scaling(data: Path, sizes: list[int]) -> None:
     print(f"saved {path}")
 
 
+KNEE_TODAY = (1024, 1500)  # (max_side, max_features): LocalChannelConfig's defaults
+KNEE_TIMING_OXFORD = 144  # with UKBench's 56: 200 timing images
+
+
+def knee(data: Path, sides: list[int], caps: list[int], repeats: int) -> None:
+    """Quality and SIFT speed over a grid of (max_side, max_features), to find the knee."""
+    grid = [(side, cap) for side in sides for cap in caps]
+    if KNEE_TODAY not in grid:
+        raise SystemExit(f"the grid must hold today's setting {KNEE_TODAY} to give ratios")
+    timing = _knee_timing(data, grid, repeats)
+    largest = _largest_side(load_oxford(data / "oxford5k_subset").database)
+    oxford: dict[tuple[int | None, int], dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for side, cap in grid:
+        # Oxford images are no larger than `largest`: every max_side >= it sees the same
+        # pixels, hence the same features, tree and mAP; those settings share one run.
+        key = (side if side < largest else None, cap)
+        if key not in oxford:
+            oxford[key] = _knee_oxford(data, LocalChannelConfig(max_side=side, max_features=cap))
+        row = {"max_side": side, "max_features": cap, **oxford[key]}
+        config = LocalChannelConfig(max_side=side, max_features=cap, vocabulary=row["tree"])
+        ukbench = evaluate("ukbench", data=data / "ukbench56", channel="local",
+                           configs={"local": config})
+        row.update(ukbench_ns=ukbench["ns_score"], ukbench_map=ukbench["map"],
+                   ukbench_query_ms=ukbench["query_ms_p50"], **timing[(side, cap)])
+        rows.append(row)
+        print(row, flush=True)
+    print(markdown_table(rows, ["max_side", "max_features", "oxford_map", "roxford_medium_map",
+                                "ukbench_ns", "sift_images_per_s", "speed_vs_today",
+                                "cpu_speed_vs_today", "ukbench_sift_ms", "oxford_sift_ms",
+                                "ukbench_speed_vs_today", "keypoints_per_image",
+                                "stored_bytes_per_image", "oxford_query_ms",
+                                "ukbench_query_ms"]))
+    path = save("local_knee", {
+        "grid": {"max_side": sides, "max_features": caps}, "today": list(KNEE_TODAY),
+        "features": "rootsift", "search": "LocalChannelConfig defaults (leaves, verification "
+                  "of the top 100, expansion 5)",
+        "oxford": f"1,008-image subset (longest side {largest} px), official box queries; tree "
+                  "k=10, L=6 trained on the subset's own features at each setting (settings "
+                  f"with max_side >= {largest} see identical Oxford pixels and share one run)",
+        "roxford_medium": "same collection, Revisited Oxford medium lists"
+                          if "roxford-medium" in DATASET_NAMES else "not registered: skipped",
+        "ukbench": "56 images (640x480), searched with that setting's Oxford-trained tree",
+        "timing": f"SIFT extraction (grey, resize, detect, describe, RootSIFT) of the 56 UKBench "
+                  f"and first {KNEE_TIMING_OXFORD} Oxford images, decoded beforehand, "
+                  f"cv2.setNumThreads(1); {repeats} passes, every setting interleaved per image "
+                  "in a rotating order; speed_vs_today = today's wall time / this setting's, "
+                  "cpu_speed_vs_today the same with thread CPU time; ukbench_speed_vs_today on the "
+                  "56 640x480 photos alone (the Oxford ones are at most 512 px)",
+        "stored_bytes_per_image": f"4 + {RECORD.itemsize} x keypoints (the local channel's "
+                                  "record), mean over the 200 timing images",
+    }, rows)
+    print(f"saved {path}")
+
+
+def _knee_oxford(data: Path, config: LocalChannelConfig) -> dict[str, Any]:
+    """Oxford (and Revisited Oxford medium) with a tree trained on the subset at ``config``."""
+    oxford = evaluate("oxford", data=data / "oxford5k_subset", channel="local",
+                      configs={"local": config})
+    root = oxford_collection(data, config)
+    found: dict[str, Any] = {"oxford_map": oxford["map"],
+                             "oxford_query_ms": oxford["query_ms_p50"],
+                             "tree": str(root / "local" / "vocabulary.npz")}
+    if "roxford-medium" in DATASET_NAMES:
+        # Same database: the Oxford collection (and its tree) serves it as it is.
+        revisited = evaluate("roxford-medium", data=data / "oxford5k_subset", channel="local",
+                             configs={"local": config}, collection=root)
+        found["roxford_medium_map"] = revisited["map"]
+    return found
+
+
+def _largest_side(files: tuple[Path, ...]) -> int:
+    from PIL import Image
+
+    largest = 0
+    for path in files:
+        with Image.open(path) as image:
+            largest = max(largest, *image.size)
+    return largest
+
+
+def _knee_timing(data: Path, grid: list[tuple[int, int]],
+                 repeats: int) -> dict[tuple[int, int], dict[str, float]]:
+    """SIFT time and keypoints per setting, all settings timed in one loop over the images."""
+    ukbench = list(load_ukbench(data / "ukbench56").database)
+    oxford = sorted(load_oxford(data / "oxford5k_subset").database)[:KNEE_TIMING_OXFORD]
+    images = [load_image(path) for path in ukbench + oxford]
+    extractors = {setting: SiftExtractor("rootsift", setting[1], setting[0])
+                  for setting in grid}
+    wall, cpu, keypoints = _time_sift(images, extractors, repeats)
+    photos = slice(0, len(ukbench))  # 640x480: every max_side below 640 shrinks them
+    rows = {}
+    for setting in grid:
+        today, this, cpu_today, cpu_this = (wall[KNEE_TODAY], wall[setting], cpu[KNEE_TODAY],
+                                            cpu[setting])
+        found = {
+            "sift_images_per_s": repeats * len(images) / this.sum(),
+            "sift_ms_per_image": 1000 * this.mean() / repeats,
+            "speed_vs_today": today.sum() / this.sum(),
+            "cpu_speed_vs_today": cpu_today.sum() / cpu_this.sum(),
+            "ukbench_sift_ms": 1000 * this[photos].mean() / repeats,
+            "oxford_sift_ms": 1000 * this[len(ukbench):].mean() / repeats,
+            "ukbench_speed_vs_today": today[photos].sum() / this[photos].sum(),
+            "keypoints_per_image": keypoints[setting].mean(),
+            "ukbench_keypoints_per_image": keypoints[setting][photos].mean(),
+            "oxford_keypoints_per_image": keypoints[setting][len(ukbench):].mean(),
+            "stored_bytes_per_image": 4 + RECORD.itemsize * keypoints[setting].mean(),
+        }
+        rows[setting] = {key: float(value) for key, value in found.items()}
+    return rows
+
+
+Timings = dict[tuple[int, int], np.ndarray]
+
+
+def _time_sift(images: list[np.ndarray], extractors: dict[tuple[int, int], SiftExtractor],
+               repeats: int) -> tuple[Timings, Timings, Timings]:
+    """Per setting and image: wall seconds, thread CPU seconds (both summed over the
+    passes) and keypoints, with OpenCV on one thread."""
+    wall = {setting: np.zeros(len(images)) for setting in extractors}
+    cpu = {setting: np.zeros(len(images)) for setting in extractors}
+    keypoints = {setting: np.zeros(len(images), np.int64) for setting in extractors}
+    settings = list(extractors)
+    cv2 = import_cv2()
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        for extractor in extractors.values():
+            extractor.extract(images[0])  # creates the detector outside the timing
+        for step in range(repeats * len(images)):
+            index = step % len(images)
+            # A rotating order, so that no setting always runs first (or after the largest).
+            shift = step % len(settings)
+            for setting in settings[shift:] + settings[:shift]:
+                started, started_cpu = time.perf_counter(), time.thread_time()
+                found = extractors[setting].extract(images[index])
+                wall[setting][index] += time.perf_counter() - started
+                cpu[setting][index] += time.thread_time() - started_cpu
+                keypoints[setting][index] = len(found)
+    finally:
+        cv2.setNumThreads(threads)
+    return wall, cpu, keypoints
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["quality", "speed", "scaling", "variance"])
+    parser.add_argument("part", choices=["quality", "speed", "scaling", "variance", "knee"])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sizes", default="1000,10000,50000,100000")
     parser.add_argument("--seeds", default="0,1,2", help="variance: tree seeds")
+    parser.add_argument("--sides", default="1024,640,512,400,320", help="knee: max_side values")
+    parser.add_argument("--features", default="1500,1000,700,400",
+                        help="knee: max_features values")
+    parser.add_argument("--repeats", type=int, default=2, help="knee: timing passes")
     args = parser.parse_args()
     if args.part == "quality":
         quality(args.data)
@@ -298,6 +458,9 @@ def main() -> None:
         speed(args.data)
     elif args.part == "variance":
         variance(args.data, [int(seed) for seed in args.seeds.split(",")])
+    elif args.part == "knee":
+        knee(args.data, [int(side) for side in args.sides.split(",")],
+             [int(cap) for cap in args.features.split(",")], args.repeats)
     else:
         scaling(args.data, [int(size) for size in args.sizes.split(",")])
 
