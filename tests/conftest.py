@@ -80,3 +80,15 @@ def serving(app: Any, **options: Any) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut photo (one face), RGB."""
+    return np.asarray(pytest.importorskip("skimage.data").astronaut())
+
+
+@pytest.fixture(scope="module")
+def cameraman() -> np.ndarray:
+    """scikit-image's cameraman (one face), grey made RGB."""
+    return np.stack([pytest.importorskip("skimage.data").camera()] * 3, axis=-1)

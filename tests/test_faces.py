@@ -47,16 +47,6 @@ def resize(image: np.ndarray, side: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return np.asarray(skimage_data.astronaut())
-
-
-@pytest.fixture(scope="module")
-def cameraman() -> np.ndarray:
-    return np.stack([skimage_data.camera()] * 3, axis=-1)
-
-
-@pytest.fixture(scope="module")
 def analyzer() -> FaceAnalyzer:
     return FaceAnalyzer().load()
 

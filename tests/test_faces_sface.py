@@ -38,16 +38,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return np.asarray(skimage_data.astronaut())
-
-
-@pytest.fixture(scope="module")
-def cameraman() -> np.ndarray:
-    return np.stack([skimage_data.camera()] * 3, axis=-1)
-
-
-@pytest.fixture(scope="module")
 def sface() -> FaceEmbedder:
     return make_embedder("sface").load()
 

@@ -93,21 +93,9 @@ def export_feature_map(name: str, path: Path) -> None:
     width. EfficientNet-Lite's "same" padding is fixed for its training size; Lite0's, 224,
     is a multiple of 32, so every input whose sides are multiples of 32 is padded exactly as
     TensorFlow would (Lite1 and Lite2 pad a few layers one pixel differently)."""
-    module = _FeatureMap(BUILDERS.get(name)().eval()).eval()
-    dummy = torch.zeros(1, 3, 224, 288)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (dummy,),
-            str(path),
-            input_names=["input"],
-            output_names=["feature_map"],
-            dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                          "feature_map": {0: "batch", 2: "rows", 3: "cols"}},
-            opset_version=17,
-            dynamo=False,
-        )
+    _export(_FeatureMap(BUILDERS.get(name)().eval()).eval(), torch.zeros(1, 3, 224, 288), path,
+            {"feature_map": {0: "batch", 2: "rows", 3: "cols"}},
+            {0: "batch", 2: "height", 3: "width"})
 
 
 def export_model(name: str, path: Path, *, size: int = 224) -> None:
@@ -116,8 +104,14 @@ def export_model(name: str, path: Path, *, size: int = 224) -> None:
     ``size`` must be the model's input side: EfficientNet-Lite fixes its "same"
     padding for one resolution, so only the batch dimension is dynamic.
     """
-    module = BUILDERS.get(name)().eval()
-    dummy = torch.zeros(2, 3, size, size)
+    _export(BUILDERS.get(name)().eval(), torch.zeros(2, 3, size, size), path,
+            {"features": {0: "batch"}, "logits": {0: "batch"}}, {0: "batch"})
+
+
+def _export(module: nn.Module, dummy: torch.Tensor, path: Path,
+            outputs: dict[str, dict[int, str]], input_axes: dict[int, str]) -> None:
+    """Trace ``module`` on ``dummy`` into ONNX at ``path``: one input named ``input`` with
+    ``input_axes`` free, and the named ``outputs`` with theirs."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -125,8 +119,8 @@ def export_model(name: str, path: Path, *, size: int = 224) -> None:
             (dummy,),
             str(path),
             input_names=["input"],
-            output_names=["features", "logits"],
-            dynamic_axes={"input": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}},
+            output_names=list(outputs),
+            dynamic_axes={"input": input_axes, **outputs},
             opset_version=17,
             dynamo=False,
         )
