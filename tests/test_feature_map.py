@@ -142,3 +142,17 @@ def test_int8_rows_keep_their_extra_values_exact() -> None:
     np.testing.assert_array_equal(codec.decode(blobs[2]), decoded[2])
     with pytest.raises(ValidationError, match="vector storage"):
         FloatRows(4, storage="float16")
+
+
+@pytest.mark.slow
+def test_an_int8_extractor_pools_its_float32_networks_map() -> None:
+    """Regions of a collection that embeds with the int8 model pool the float32 map (one
+    file for both), so quantisation never touches the regional vectors."""
+    pytest.importorskip("torch")
+    int8 = FeatureMapModel("efficientnet-lite0-int8")
+    full = FeatureMapModel("efficientnet-lite0")
+    assert int8.model_path() == full.model_path()
+    assert int8.info.name == "efficientnet-lite0-int8"
+    assert int8.spec.info.name == full.spec.info.name
+    image = skimage_data.coffee()
+    np.testing.assert_allclose(int8.embed_whole(image), full.embed_whole(image), atol=1e-6)
