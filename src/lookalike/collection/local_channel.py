@@ -416,5 +416,5 @@ def describe(stats: Mapping[str, Any]) -> str:
     tree = stats.get("vocabulary")
     vocabulary = (f"tree {tree['id']} ({tree['leaves']:,} words)" if tree
                   else "no vocabulary tree yet")
-    return (f"{stats['features']} x {stats['max_features']}, {vocabulary}, "
-            f"{stats['vectors']} images, {stats['bytes_per_image']:.0f} bytes per image")
+    # The bytes per image are shown for every channel alike (``stored_bytes_per_image``).
+    return f"{stats['features']} x {stats['max_features']}, {vocabulary}, {stats['vectors']} images"
