@@ -254,8 +254,9 @@ def test_cli_index_search_info_and_eval(scenes: Path, tmp_path: Path,
     root = tmp_path / "c"
     query = save(tmp_path, "query.png", another_view(scene(2)))
     assert main(["index", str(scenes), "-c", str(root), "--channels", "local",
-                 "--max-features", "400", "-q"]) == 0
+                 "--max-features", "400", "--max-side", "400", "-q"]) == 0
     capsys.readouterr()
+    assert json.loads((root / "manifest.json").read_text())["channels"]["local"]["max_side"] == 400
     assert main(["search", str(query), "-c", str(root), "--channel", "local", "-k", "2",
                  "--json"]) == 0
     found = json.loads(capsys.readouterr().out)["results"]

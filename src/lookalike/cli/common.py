@@ -99,6 +99,10 @@ def local_options(parser: argparse.ArgumentParser, *, stored: bool,
                             help="local features (default rootsift)")
         parser.add_argument("--max-features", type=int, default=None, metavar="N",
                             help="keypoints kept per image, strongest first (default 1500)")
+        parser.add_argument("--max-side", type=int, default=None, metavar="PX",
+                            help="local channel: longer side SIFT sees (default 1024; 400 with "
+                                 "--max-features 700 is 2.5x faster on 640-px photos, "
+                                 "BENCHMARKS.md)")
         parser.add_argument("--vocabulary", type=Path, default=None, metavar="NPZ",
                             help="a vocabulary tree trained elsewhere (lookalike vocabulary); "
                                  "default: train one on the collection")
@@ -142,8 +146,8 @@ def config(args: argparse.Namespace, root: Path | None = None) -> GlobalChannelC
 
 def local_config(args: argparse.Namespace, root: Path | None = None) -> LocalChannelConfig | None:
     """The local-channel settings asked for on the command line, on top of the collection's."""
-    given = {name: getattr(args, name) for name in ("features", "max_features", "vocabulary",
-                                                    "verify")
+    given = {name: getattr(args, name) for name in ("features", "max_features", "max_side",
+                                                    "vocabulary", "verify")
              if getattr(args, name, None) is not None}
     if "vocabulary" in given:
         given["vocabulary"] = str(given["vocabulary"])
