@@ -143,6 +143,24 @@ def test_inference_threads_limit_sessions_and_native_pools() -> None:
         set_inference_threads(0)
 
 
+def test_inference_threads_limit_opencv_and_give_back_its_own_count() -> None:
+    cv2 = pytest.importorskip("cv2")
+    from lookalike.runtime import set_inference_threads
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(3)  # the user's own choice
+        set_inference_threads(1)
+        assert cv2.getNumThreads() == 1
+        set_inference_threads(None)
+        assert cv2.getNumThreads() == 3
+        set_inference_threads(None)  # no choice: the user's count is left alone
+        assert cv2.getNumThreads() == 3
+    finally:
+        set_inference_threads(None)
+        cv2.setNumThreads(before)
+
+
 @pytest.mark.slow
 def test_int8_model_is_quantised_once_and_stays_close_to_float32(tmp_path: Path) -> None:
     pytest.importorskip("torch")

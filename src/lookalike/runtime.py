@@ -21,6 +21,7 @@ from lookalike.errors import ValidationError
 
 _inference_threads: int | None = None
 _native_limits: Any = None  # threadpoolctl's handle, to restore the libraries' defaults
+_opencv_before: int | None = None  # OpenCV's thread count before a choice changed it
 
 
 def set_inference_threads(threads: int | None) -> None:
@@ -68,7 +69,20 @@ def apply_thread_limits() -> None:
         _native_limits = threadpool_limits(limits=_inference_threads)
     cv2 = sys.modules.get("cv2")
     if cv2 is not None:  # SIFT and the image warps run on OpenCV's own pool
-        cv2.setNumThreads(-1 if _inference_threads is None else _inference_threads)
+        _limit_opencv(cv2)
+
+
+def _limit_opencv(cv2: Any) -> None:
+    """OpenCV's pool follows the choice; with none, it gets back the count it had before a
+    choice changed it (a count set by the user stays theirs)."""
+    global _opencv_before
+    if _inference_threads is not None:
+        if _opencv_before is None:
+            _opencv_before = cv2.getNumThreads()
+        cv2.setNumThreads(_inference_threads)
+    elif _opencv_before is not None:
+        cv2.setNumThreads(_opencv_before)
+        _opencv_before = None
 
 
 def session_options(threads: int | None = None) -> Any:
