@@ -49,6 +49,12 @@ class RecordCodec(Protocol):
 STORAGES = ("float32", "int8")
 
 
+def check_storage(storage: object) -> None:
+    """Raise unless ``storage`` names a way :class:`FloatRows` keeps vectors."""
+    if storage not in STORAGES:
+        raise ValidationError(f"expected a vector storage among {STORAGES}, got {storage!r}")
+
+
 class FloatRows:
     """Rows of a unit vector of ``dim`` first, then ``extra`` float32 values (a face's box
     and landmarks, a region's box and label).
@@ -59,8 +65,7 @@ class FloatRows:
     BENCHMARKS.md measures what it does to search). Rows decode to float32 either way."""
 
     def __init__(self, dim: int, extra: int = 0, storage: str = "float32") -> None:
-        if storage not in STORAGES:
-            raise ValidationError(f"expected a vector storage among {STORAGES}, got {storage!r}")
+        check_storage(storage)
         self.dim = dim
         self.extra = extra
         self.storage = storage

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection.channels import STORAGES, VectorChannel
+from lookalike.collection.channels import VectorChannel, check_storage
 from lookalike.errors import ValidationError
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.images import Box, crop
@@ -45,9 +45,7 @@ class GlobalChannelConfig:
             raise ValidationError(f"expected a positive whitening dimension, got {self.whiten!r}")
         if not isinstance(self.exact_below, int) or self.exact_below < 1:
             raise ValidationError(f"expected exact_below >= 1, got {self.exact_below!r}")
-        if self.storage not in STORAGES:
-            raise ValidationError(f"expected a vector storage among {STORAGES}, got "
-                                  f"{self.storage!r}")
+        check_storage(self.storage)
         if self.index != "auto":
             parse_index_spec(self.index)  # names and types; values are tried at creation
         if self.whiten_from is not None:

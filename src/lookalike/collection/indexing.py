@@ -25,6 +25,7 @@ from lookalike.collection.pipeline import (
     Sink,
     WriteCounts,
     default_workers,
+    resolve_workers,
     run_local,
 )
 from lookalike.discovery import discover_images
@@ -87,7 +88,7 @@ class Indexer:
         self.channels = channels
         self.max_pixels = max_pixels
         self.batch_size = batch_size
-        self.workers = default_workers() if workers is None else workers
+        self.workers = workers
         self.sink = sink or CatalogSink(catalog, list(channels.values()))
 
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
@@ -206,9 +207,8 @@ class Indexer:
         first, and give them the images in a second pass (``replan`` finds what is left)."""
         expect(isinstance(self.batch_size, int) and self.batch_size >= 1,
                f"expected a batch size of at least 1, got {self.batch_size!r}")
-        expect(isinstance(self.workers, int) and not isinstance(self.workers, bool)
-               and self.workers >= 1, f"expected workers >= 1, got {self.workers!r}")
-        with threads_shared_by(self.workers, default_workers()):
+        workers = resolve_workers(self.workers)  # before any model loads
+        with threads_shared_by(workers, default_workers()):
             self._passes(jobs, replan, counts, report, progress)
 
     def _passes(self, jobs: list[Job], replan: Callable[[], list[Job]], counts: WriteCounts,

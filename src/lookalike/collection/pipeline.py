@@ -341,9 +341,7 @@ def run_local(
     the next ones extract. At most ``workers`` batches extract and two batches' worth of
     decoded images wait at any time, so memory stays flat however long the run.
     """
-    workers = default_workers() if workers is None else workers
-    expect(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1,
-           f"expected workers >= 1, got {workers!r}")
+    workers = resolve_workers(workers)
     if isinstance(jobs, Sized) and workers > 1:
         # A short run split evenly, so no worker idles while another finishes a full batch.
         batch_size = max(1, min(batch_size, -(-len(jobs) // workers)))
@@ -367,6 +365,15 @@ def run_local(
             if progress is not None:
                 progress(len(batch))
     return counts, times
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``workers`` checked, or one per core for None."""
+    if workers is None:
+        return default_workers()
+    expect(isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1,
+           f"expected workers >= 1, got {workers!r}")
+    return workers
 
 
 def default_workers() -> int:

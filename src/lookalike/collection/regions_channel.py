@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.collection.channels import STORAGES, VectorChannel
+from lookalike.collection.channels import VectorChannel, check_storage
 from lookalike.errors import expect
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.extractors.feature_map import POOLINGS, FeatureMapModel
@@ -83,8 +83,7 @@ class RegionsChannelConfig:
                f"expected exact_below >= 1, got {self.exact_below!r}")
         if self.pooling == "auto":
             object.__setattr__(self, "pooling", "gem" if self.extractor in MODEL_SPECS else CROP)
-        expect(self.storage in STORAGES,
-               f"expected a vector storage among {STORAGES}, got {self.storage!r}")
+        check_storage(self.storage)
         expect(self.pooling in (*POOLINGS, CROP),
                f"expected a pooling among {[*POOLINGS, CROP]}, got {self.pooling!r}")
         self.detector_config()  # checks the score
@@ -105,6 +104,12 @@ class RegionsChannelConfig:
                 "min_score": self.min_score, "max_objects": self.max_objects,
                 "grid_levels": list(self.grid_levels), "pooling": self.pooling,
                 "map_side": self.map_side, "storage": self.storage}
+
+
+def fractions_of(box: Box, width: int, height: int) -> Box:
+    """``box`` in pixels as fractions of the image's width and height, as rows store it and
+    the feature map pools it."""
+    return (box[0] / width, box[1] / height, box[2] / width, box[3] / height)
 
 
 def from_manifest(settings: dict[str, Any]) -> dict[str, Any]:
@@ -210,8 +215,7 @@ class RegionsChannel(VectorChannel):
             rows = np.empty((len(regions), self.codec.width), dtype=np.float32)
             rows[:, :self.dim] = vectors[start:start + len(regions)]
             for row, (box, label_id, score) in zip(rows, regions, strict=True):
-                row[self.dim:self.dim + 4] = (box[0] / width, box[1] / height, box[2] / width,
-                                              box[3] / height)
+                row[self.dim:self.dim + 4] = fractions_of(box, width, height)
                 row[self.dim + 4] = label_id
                 row[self.dim + 5] = score
             records.append(rows)
@@ -230,8 +234,7 @@ class RegionsChannel(VectorChannel):
         pooled = []
         for image, regions in zip(images, per_image, strict=True):
             height, width = image.shape[:2]
-            fractions = [(box[0] / width, box[1] / height, box[2] / width, box[3] / height)
-                         for box, _, _ in regions]
+            fractions = [fractions_of(box, width, height) for box, _, _ in regions]
             pooled.append(model.pool(model.feature_map(image), fractions))
         return np.concatenate(pooled) if pooled else np.empty((0, model.dim), np.float32)
 
@@ -271,9 +274,8 @@ class RegionsChannel(VectorChannel):
         height, width = image.shape[:2]
         square = square_box(box, width, height)
         if self.feature_map is not None:
-            fractions = (square[0] / width, square[1] / height, square[2] / width,
-                         square[3] / height)
-            return self.feature_map.pool(self.feature_map.feature_map(image), [fractions])
+            return self.feature_map.pool(self.feature_map.feature_map(image),
+                                         [fractions_of(square, width, height)])
         return self.embed_query(crop(image, square))
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:

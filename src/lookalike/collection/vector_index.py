@@ -46,12 +46,12 @@ class Whitening(Protocol):
 class Layout:
     """Where a channel's vectors are: its catalog rows start with a ``dim`` vector among
     ``record_floats`` values; ``decode`` turns a list of rows into an (n, record_floats)
-    float32 matrix (default: rows stored as float32)."""
+    float32 matrix (the channel's codec knows how they are stored)."""
 
     channel: str
     dim: int
     record_floats: int
-    decode: Callable[[Sequence[bytes]], np.ndarray] | None = None
+    decode: Callable[[Sequence[bytes]], np.ndarray]
 
 
 class DerivedVectorIndex:
@@ -150,12 +150,8 @@ class DerivedVectorIndex:
 
     def matrix(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(vector ids, (n, dim) vectors) of ``ids``, or of the whole channel, as stored."""
-        if self.layout.decode is None:
-            vector_ids, rows = self.catalog.vectors.load(self.layout.channel,
-                                                         self.layout.record_floats, ids)
-        else:
-            vector_ids, blobs = self.catalog.vectors.load_blobs(self.layout.channel, ids)
-            rows = self.layout.decode(blobs)
+        vector_ids, blobs = self.catalog.vectors.load_blobs(self.layout.channel, ids)
+        rows = self.layout.decode(blobs)
         return vector_ids, np.ascontiguousarray(rows[:, :self.layout.dim])
 
     def check_settings(self) -> None:

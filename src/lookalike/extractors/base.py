@@ -45,12 +45,7 @@ class Extractor(LoadOnce, ABC):
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         expect(len(images) > 0, "expected at least one image, got an empty batch")
-        for image in images:
-            if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
-                    and image.dtype == np.uint8):
-                found = (f"{type(image).__name__} {getattr(image, 'shape', '')} "
-                         f"{getattr(image, 'dtype', '')}")
-                raise ValidationError(f"expected HxWx3 uint8 RGB arrays, got {found.strip()}")
+        check_rgb_images(images)
         self.load()
         vectors = np.asarray(self._embed(images), dtype=np.float32)
         expect(
@@ -58,6 +53,16 @@ class Extractor(LoadOnce, ABC):
             f"expected embeddings of shape {(len(images), self.info.dim)}, got {vectors.shape}",
         )
         return l2_normalise(vectors)
+
+
+def check_rgb_images(images: Sequence[np.ndarray]) -> None:
+    """Raise unless every image is an HxWx3 uint8 RGB array, naming what came instead."""
+    for image in images:
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+                and image.dtype == np.uint8):
+            found = (f"{type(image).__name__} {getattr(image, 'shape', '')} "
+                     f"{getattr(image, 'dtype', '')}")
+            raise ValidationError(f"expected HxWx3 uint8 RGB arrays, got {found.strip()}")
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

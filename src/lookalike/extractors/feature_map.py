@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from lookalike.errors import ValidationError, expect
+from lookalike.errors import expect
+from lookalike.extractors.base import check_rgb_images, l2_normalise
 from lookalike.extractors.onnx import MODEL_SPECS, OnnxModelSpec, ensure_exported
 from lookalike.loading import LoadOnce
 from lookalike.paths import cache_dir
@@ -103,7 +104,7 @@ class FeatureMapModel(LoadOnce):
         """The (channels, h, w) float32 map of one HxWx3 uint8 RGB image. The whole image
         is seen (a panorama longer than ``MAX_ASPECT`` squeezed), so a box given as
         fractions of the image falls on the same fractions of the map."""
-        _check_image(image)
+        check_rgb_images([image])
         height, width = image.shape[:2]
         size = self.input_size(width, height)
         resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR,
@@ -132,9 +133,7 @@ class FeatureMapModel(LoadOnce):
                 pooled[i] = window.mean(axis=(1, 2)) ** (1.0 / GEM_P)
             else:
                 pooled[i] = window.max(axis=(1, 2))
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        normalised: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return normalised
+        return l2_normalise(pooled)
 
     def embed_whole(self, image: np.ndarray) -> np.ndarray:
         """(1, channels): the whole image pooled, as a query is."""
@@ -146,11 +145,3 @@ def _cell_span(start: float, end: float, cells: int) -> tuple[int, int]:
     first = min(cells - 1, max(0, math.floor(start * cells + 1e-6)))
     last = max(first + 1, min(cells, math.ceil(end * cells - 1e-6)))
     return first, last
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
-            and image.dtype == np.uint8):
-        found = (f"{type(image).__name__} {getattr(image, 'shape', '')} "
-                 f"{getattr(image, 'dtype', '')}")
-        raise ValidationError(f"expected an HxWx3 uint8 RGB array, got {found.strip()}")

@@ -292,8 +292,9 @@ def ensure_exported(spec: OnnxModelSpec, path: Path, *, kind: str = "pooled") ->
             export.export_model(spec.network, scratch, size=spec.preprocessing.crop)
         if spec.int8 and kind == "pooled":
             quantize_model(scratch, quantised, spec.preprocessing)
-            scratch.write_bytes(quantised.read_bytes())
-        data = scratch.read_bytes()
+            data = quantised.read_bytes()
+        else:
+            data = scratch.read_bytes()
     finally:
         scratch.unlink(missing_ok=True)
         quantised.unlink(missing_ok=True)

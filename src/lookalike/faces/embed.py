@@ -19,6 +19,7 @@ Two embedders ship:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import threading
 from abc import ABC, abstractmethod
@@ -94,11 +95,8 @@ class FaceEmbedder(LoadOnce, ABC):
                 raise ValidationError(f"expected {shape} uint8 face chips, got "
                                       f"{type(chip).__name__} {getattr(chip, 'shape', '')}")
         self.load()
-        if self.thread_safe:
+        with contextlib.nullcontext() if self.thread_safe else self._lock:
             vectors = np.asarray(self._embed(chips), dtype=np.float32)
-        else:
-            with self._lock:
-                vectors = np.asarray(self._embed(chips), dtype=np.float32)
         expect(vectors.shape == (len(chips), self.info.dim),
                f"expected embeddings of shape {(len(chips), self.info.dim)}, got {vectors.shape}")
         return l2_normalise(vectors)
