@@ -331,3 +331,11 @@ def test_auto_index_falls_back_to_exact_search_without_faiss(
         collection.index([image_folder])
         assert Path(collection.search(pattern(6), k=1)[0].path).name == "img006.png"
         assert collection.info()["channels"]["global"]["index"] == "flat"
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_a_bad_worker_count_is_refused_before_anything_is_made(tmp_path: Path,
+                                                               workers: object) -> None:
+    with pytest.raises(ValidationError, match="expected workers >= 1"):
+        Collection(tmp_path / "c", workers=workers)  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()

@@ -33,6 +33,7 @@ from lookalike.collection.learning import Feedback, judged_from_truth
 from lookalike.collection.manifest import Manifest, check_channel
 from lookalike.collection.media import Media, folder_bytes
 from lookalike.collection.people import ImageFace, People
+from lookalike.collection.pipeline import resolve_workers
 from lookalike.collection.registry import (
     CHANNELS,
     ChannelConfig,
@@ -93,7 +94,7 @@ class Collection:
         check_channel_names(list(self.configs) or ["global"])
         self.max_pixels = max_pixels
         self.batch_size = batch_size
-        self.workers = workers
+        self.workers = None if workers is None else resolve_workers(workers)
         self.wait = wait
         self.channels: dict[str, Channel] = {}
         self._catalog: Catalog | None = None
@@ -370,8 +371,7 @@ class Collection:
         return self.catalog.images.count("indexed")
 
     def info(self) -> dict[str, Any]:
-        """What the collection holds: images, disk use, and per channel its settings, its
-        stats, a one-line ``summary`` and the catalog bytes per image of its rows."""
+        """Images, disk use, and per channel: settings, stats, summary, bytes per image."""
         manifest = Manifest.load(self.root)
         images = self.count()
         channels = {}
