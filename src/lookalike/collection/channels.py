@@ -207,6 +207,10 @@ class Channel(ABC):
         """Make ``extracted`` the image's rows, inside the batch's transaction ``conn``."""
         catalog.vectors.replace(conn, self.name, image_id, self.codec.encode(extracted))
 
+    def after_write(self, catalog: Catalog, conn: Transaction) -> None:
+        """Called once a batch's images are stored, inside the same transaction: learn what
+        needs the collection's own rows (the regions channel's projection). Optional."""
+
     # -- derived structures -----------------------------------------------------------------
 
     @abstractmethod

@@ -275,6 +275,8 @@ class CatalogSink:
                 else:
                     self._indexed(conn, job)
                     counts.record(job.key, "updated" if job.known is not None else "added")
+            for channel in self.channels:
+                channel.after_write(self.catalog, conn)
 
     def _failed(self, conn: Transaction, job: Job) -> None:
         image_id = self.catalog.images.upsert(

@@ -20,18 +20,31 @@ the whole image) and the detector's score. A query (an image or a user's crop) i
 once and matched against every region; each image scores by its best region, which is
 returned as evidence. The detector's labels are also stored as the image's ``object``
 annotations, for text search.
+
+Once the collection holds ``pca_after`` images, its regions are stored in ``pca``
+dimensions, projected on the principal components of its own regions
+(:mod:`lookalike.collection.regions_projection`); queries are projected the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 
-from lookalike.collection.channels import VectorChannel, check_storage
-from lookalike.errors import expect
+from lookalike.collection.channels import FloatRows, VectorChannel, check_storage
+from lookalike.collection.regions_projection import (
+    PROJECTION_KEY,
+    LearnedOn,
+    ProjectedRows,
+    learn_and_rewrite,
+    load_projection,
+)
+from lookalike.collection.vector_index import Layout
+from lookalike.errors import ManifestMismatchError, expect
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.extractors.feature_map import POOLINGS, FeatureMapModel
 from lookalike.extractors.onnx import MODEL_SPECS
@@ -42,6 +55,7 @@ from lookalike.regions import make_detector as make_object_detector
 from lookalike.regions.grid import MIN_SIDE, grid_regions, square_box
 from lookalike.results import Hit, RegionEvidence
 from lookalike.storage import Catalog, Transaction
+from lookalike.whitening import PCAWhitening
 
 _EXTRA = 4 + 1 + 1  # box, label id, score after the vector
 WINDOW, WHOLE = -1, -2
@@ -57,7 +71,10 @@ class RegionsChannelConfig:
     is ``map_side`` pixels, or "crop", one pass of the extractor per cropped region. The
     default, "auto", is "gem" for the built-in networks and "crop" for an extractor that
     has no feature map to pool (a plug-in, the test thumbnail). ``storage`` is how the
-    catalog keeps each vector (``int8``, the default, or ``float32``)."""
+    catalog keeps each vector (``int8``, the default, or ``float32``). ``pca`` is how many
+    dimensions the vectors keep once the collection holds ``pca_after`` images, projected
+    on the principal components of its own regions (None, or a dimension no smaller than
+    the extractor's, keeps them whole)."""
 
     extractor: str = "efficientnet-lite0"
     detector: str = "nanodet"
@@ -69,6 +86,8 @@ class RegionsChannelConfig:
     pooling: str = "auto"
     map_side: int = 256
     storage: str = "int8"
+    pca: int | None = 256
+    pca_after: int = 1000
 
     def __post_init__(self) -> None:
         # A manifest gives the scales back as a JSON list.
@@ -84,6 +103,10 @@ class RegionsChannelConfig:
         if self.pooling == "auto":
             object.__setattr__(self, "pooling", "gem" if self.extractor in MODEL_SPECS else CROP)
         check_storage(self.storage)
+        expect(self.pca is None or (isinstance(self.pca, int) and self.pca >= 1),
+               f"expected pca to be a positive number of dimensions or None, got {self.pca!r}")
+        expect(isinstance(self.pca_after, int) and self.pca_after >= 1,
+               f"expected pca_after >= 1 images, got {self.pca_after!r}")
         expect(self.pooling in (*POOLINGS, CROP),
                f"expected a pooling among {[*POOLINGS, CROP]}, got {self.pooling!r}")
         self.detector_config()  # checks the score
@@ -103,7 +126,8 @@ class RegionsChannelConfig:
         return {"extractor": self.extractor, "detector": self.detector,
                 "min_score": self.min_score, "max_objects": self.max_objects,
                 "grid_levels": list(self.grid_levels), "pooling": self.pooling,
-                "map_side": self.map_side, "storage": self.storage}
+                "map_side": self.map_side, "storage": self.storage, "pca": self.pca,
+                "pca_after": self.pca_after}
 
 
 def fractions_of(box: Box, width: int, height: int) -> Box:
@@ -113,9 +137,9 @@ def fractions_of(box: Box, width: int, height: int) -> Box:
 
 
 def from_manifest(settings: dict[str, Any]) -> dict[str, Any]:
-    """A collection made before pooling embedded every cropped region in float32 rows: it
-    goes on so."""
-    return {"pooling": CROP, "storage": "float32", **settings}
+    """A collection made before pooling embedded every cropped region in float32 rows, and
+    one made before projections keeps its whole vectors: each goes on so."""
+    return {"pooling": CROP, "storage": "float32", "pca": None, **settings}
 
 
 @dataclass(frozen=True)
@@ -155,8 +179,12 @@ class RegionsChannel(VectorChannel):
         self.detector = detector or make_object_detector(config.detector,
                                                          config.detector_config())
         self.feature_map = None if config.pooling == CROP else config.feature_map()
+        self.codec: ProjectedRows
+        self._learned: LearnedOn | None = None
+        self._folder: Path | None = None
         super().__init__(index=config.index, exact_below=config.exact_below,
                          storage=config.storage)
+        self._adopt(None, None)
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), "grid_levels": list(self.config.grid_levels),
@@ -170,7 +198,57 @@ class RegionsChannel(VectorChannel):
 
     @property
     def dim(self) -> int:
+        """The length of the stored vectors: the extractor's, or the projection's."""
+        codec = getattr(self, "codec", None)
+        return codec.dim if isinstance(codec, ProjectedRows) else self.embed_dim
+
+    @property
+    def embed_dim(self) -> int:
+        """The length of the vectors the extractor makes, before any projection."""
         return self.extractor.info.dim
+
+    # -- the projection ---------------------------------------------------------------------
+
+    def attach(self, catalog: Catalog, root: Path) -> Self:
+        super().attach(catalog, root)
+        self._folder = root / self.name
+        self._follow(catalog)
+        return self
+
+    @property
+    def _projects(self) -> bool:
+        return self.config.pca is not None and self.config.pca < self.embed_dim
+
+    def _follow(self, catalog: Catalog) -> None:
+        """Use the projection the catalog names (learned by this process or another)."""
+        learned = LearnedOn.from_json(catalog.meta(PROJECTION_KEY))
+        if learned == self._learned:
+            return
+        if learned is None:
+            self._adopt(None, None)
+        elif self._folder is not None:
+            self._adopt(load_projection(self._folder, learned), learned)
+
+    def _adopt(self, projection: PCAWhitening | None, learned: LearnedOn | None) -> None:
+        if projection is not None and projection.input_dim != self.embed_dim:
+            raise ManifestMismatchError(
+                f"expected a regions projection of {self.embed_dim}-d vectors, got one of "
+                f"{projection.input_dim}-d")
+        self.codec = ProjectedRows(FloatRows(self.embed_dim, self.record_extra,
+                                             self.config.storage), projection)
+        self._learned = learned
+        self.vectors.relayout(Layout(self.name, self.codec.dim, self.codec.width,
+                                     self.codec.decode_many))
+
+    def after_write(self, catalog: Catalog, conn: Transaction) -> None:
+        """Learn the projection once enough images have regions (see the module's doc)."""
+        if (not self._projects or self._learned is not None or self._folder is None
+                or catalog.vectors.count_images(self.name) < self.config.pca_after
+                or catalog.vectors.count(self.name) <= 2 * (self.config.pca or 0)):
+            return
+        projection, learned = learn_and_rewrite(catalog, conn, self.name, self.codec.full,
+                                                self.config.pca or 0, self._folder)
+        self._adopt(projection, learned)
 
     @property
     def min_image_side(self) -> int | None:
@@ -182,6 +260,8 @@ class RegionsChannel(VectorChannel):
         return 480
 
     def prepare(self) -> None:
+        if self._folder is not None:  # a projection learned since this process opened
+            self._follow(self.catalog)
         if self.feature_map is not None:
             self.feature_map.load()
         else:
@@ -212,12 +292,13 @@ class RegionsChannel(VectorChannel):
         records, start = [], 0
         for image, regions in zip(images, per_image, strict=True):
             height, width = image.shape[:2]
-            rows = np.empty((len(regions), self.codec.width), dtype=np.float32)
-            rows[:, :self.dim] = vectors[start:start + len(regions)]
+            d = self.embed_dim
+            rows = np.empty((len(regions), d + _EXTRA), dtype=np.float32)
+            rows[:, :d] = vectors[start:start + len(regions)]
             for row, (box, label_id, score) in zip(rows, regions, strict=True):
-                row[self.dim:self.dim + 4] = fractions_of(box, width, height)
-                row[self.dim + 4] = label_id
-                row[self.dim + 5] = score
+                row[d:d + 4] = fractions_of(box, width, height)
+                row[d + 4] = label_id
+                row[d + 5] = score
             records.append(rows)
             start += len(regions)
         return records
@@ -226,7 +307,8 @@ class RegionsChannel(VectorChannel):
                          per_image: list[list[tuple[Box, int, float]]]) -> np.ndarray:
         crops = [crop(image, box) for image, regions in zip(images, per_image, strict=True)
                  for box, _, _ in regions]
-        return self.extractor.embed(crops) if crops else np.empty((0, self.dim), np.float32)
+        return (self.extractor.embed(crops) if crops
+                else np.empty((0, self.embed_dim), np.float32))
 
     @staticmethod
     def _pooled_vectors(model: FeatureMapModel, images: list[np.ndarray],
@@ -240,11 +322,14 @@ class RegionsChannel(VectorChannel):
 
     def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
-        """The image's regions, and its detected labels as ``object`` annotations."""
+        """The image's regions (projected once the collection has a projection), and its
+        detected labels as ``object`` annotations."""
+        self._follow(catalog)  # as this transaction sees it
         super().store(catalog, conn, image_id, extracted)
         best: dict[int, float] = {}
+        d = self.embed_dim
         for row in extracted:
-            label_id, score = int(row[self.dim + 4]), float(row[self.dim + 5])
+            label_id, score = int(row[d + 4]), float(row[d + 5])
             if label_id >= 0:
                 best[label_id] = max(best.get(label_id, 0.0), score)
         catalog.annotations.replace(conn, image_id, "detector", [
@@ -261,25 +346,30 @@ class RegionsChannel(VectorChannel):
     # -- searching ------------------------------------------------------------------------------
 
     def embed_query(self, image: np.ndarray) -> np.ndarray:
+        """The whole query image's vector, in the stored space."""
+        return self.codec.project(self._embed_whole(image))
+
+    def _embed_whole(self, image: np.ndarray) -> np.ndarray:
         if self.feature_map is not None:
             return self.feature_map.embed_whole(image)
         return self.extractor.embed([image])
 
     def query_vector(self, image: np.ndarray, box: Box | None) -> np.ndarray:
         """The query's vector: the whole image, or the box grown to a square as stored
-        objects are. Pooled from the query image's own map, a box is seen at the scale a
-        region of a stored image is."""
+        objects are, in the stored space. Pooled from the query image's own map, a box is
+        seen at the scale a region of a stored image is."""
         if box is None:
             return self.embed_query(image)
         height, width = image.shape[:2]
         square = square_box(box, width, height)
         if self.feature_map is not None:
-            return self.feature_map.pool(self.feature_map.feature_map(image),
-                                         [fractions_of(square, width, height)])
+            return self.codec.project(self.feature_map.pool(
+                self.feature_map.feature_map(image), [fractions_of(square, width, height)]))
         return self.embed_query(crop(image, square))
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
+        self._follow(self.catalog)  # a projection another process learned since
         chosen = self.vectors.best_per_image(self.query_vector(image, box), k,
                                              depth=8 * k + 32)
         blobs = {vid: blob for vid, _, blob in
@@ -295,8 +385,11 @@ class RegionsChannel(VectorChannel):
 
     def stats(self) -> dict[str, Any]:
         images = self.catalog.vectors.count_images(self.name)
+        learned = self._learned
         return {**super().stats(), "regions_per_image": round(
             self.catalog.vectors.count(self.name) / images, 2) if images else 0.0,
+            "stored_dim": self.dim,
+            "projection_learned_on_images": learned.images if learned else None,
             **self.model_info()}
 
 
@@ -307,5 +400,15 @@ def describe(stats: Mapping[str, Any]) -> str:
            f"{pooling.upper()}-pooled from one {stats['extractor']} pass at "
            f"{stats['map_side']} px")
     return (f"{stats['detector']} objects + R-MAC windows at scales {stats['grid_levels']}, "
-            f"{how}: {stats['vectors']} regions "
+            f"{how}, {_dimensions(stats)}: {stats['vectors']} regions "
             f"({stats['regions_per_image']} per image), index {stats['index']}")
+
+
+def _dimensions(stats: Mapping[str, Any]) -> str:
+    stored, learned = stats.get("stored_dim"), stats.get("projection_learned_on_images")
+    if learned:
+        return f"stored in {stored} dims (PCA learned on {learned} images)"
+    if stats.get("pca") and stored and stats["pca"] < stored:
+        return (f"stored in {stored} dims until {stats['pca_after']} images teach a "
+                f"{stats['pca']}-d PCA")
+    return f"stored in {stored} dims"

@@ -88,6 +88,13 @@ class DerivedVectorIndex:
             self._stale = True
             self._written_here = True
 
+    def relayout(self, layout: Layout) -> None:
+        """The channel now stores its rows so (fewer dimensions, say): the index is rebuilt
+        from them before the next search."""
+        with self._lock.writing():
+            self.layout = layout
+            self._stale = True
+
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -216,9 +223,17 @@ class DerivedVectorIndex:
     def _still_valid(self, state: IndexState, spec: str) -> bool:
         """Can ``state`` be brought up to date by adding and removing vectors?"""
         policy = self.whitening_policy
-        return (state.spec == spec and state.whitening_key == self._whitening_key
+        return (state.spec == spec and self._fits_layout(state)
+                and state.whitening_key == self._whitening_key
                 and state.catalog_id == self.catalog.catalog_id
                 and not (policy and policy.relearn(state.whitened_on, len(self._vector_ids))))
+
+    def _fits_layout(self, state: IndexState) -> bool:
+        """Whether ``state`` holds vectors of the width the catalog's rows now have."""
+        whitening = state.whitening
+        if whitening is not None:
+            return whitening.input_dim == self.layout.dim and state.index.dim == whitening.dim
+        return state.index.dim == self.layout.dim
 
     def _trusted(self, state: IndexState | None) -> IndexState | None:
         """A cache read from disk, unless it has seen vector ids the catalog never issued.

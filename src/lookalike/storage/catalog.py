@@ -84,6 +84,13 @@ class Catalog:
             self.images.mark_all_indexed(conn, channels)
             conn.execute("DELETE FROM meta WHERE key = ?", (MARKS_PENDING,))
 
+    @staticmethod
+    def put_meta(conn: Transaction, key: str, value: str) -> None:
+        """Write a meta entry inside the open transaction ``conn``: it commits with the
+        rows it describes, or not at all."""
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                     "DO UPDATE SET value = excluded.value", (key, value))
+
     def set_meta(self, key: str, value: str, *, locked: bool = True) -> None:
         """Write a meta entry; ``locked=False`` for a derived cache's own bookkeeping."""
         if not locked:

@@ -105,6 +105,13 @@ class VectorRepository:
             "SELECT id, vector FROM vectors WHERE channel = ? AND image_id = ? ORDER BY id",
             (channel, image_id))]
 
+    def rows_of_channel(self, conn: sqlite3.Connection, channel: str
+                        ) -> list[tuple[int, bytes]]:
+        """(image id, blob) of every row of ``channel``, in id order, as ``conn`` sees them
+        (its own uncommitted writes included)."""
+        return [(int(row[0]), row[1]) for row in conn.execute(
+            "SELECT image_id, vector FROM vectors WHERE channel = ? ORDER BY id", (channel,))]
+
     def replace(self, conn: sqlite3.Connection, channel: str, image_id: int,
                 blobs: Sequence[bytes]) -> list[int]:
         """Make ``blobs`` (each a vector, or a channel's packed record) the image's rows;
