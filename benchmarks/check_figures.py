@@ -64,6 +64,7 @@ CROP = "Search by crop"
 FUSION = "Fusion"
 FACES = "Faces channel"
 PROJECTION = "Regions in fewer dimensions"
+INT8 = "int8: the global model and the stored vectors"  # int8 rows: 0.361, not 0.362
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("oxford-global", "Oxford mAP, global, whole image", "whole/map", 0.639, 3, GLOBAL),
     Figure("oxford-local", "Oxford mAP, local (default)", "map", 0.587, 3, LOCAL,
            OXFORD_TREE),
-    Figure("oxford-auto", "Oxford mAP, auto run: global", "by_method/global/map", 0.362, 3,
-           CROP),
+    Figure("oxford-auto", "Oxford mAP, auto run: global", "by_method/global/map", 0.361, 3,
+           INT8),
     Figure("oxford-auto", "Oxford mAP, auto run: local", "by_method/local/map", 0.587, 3, CROP,
            OXFORD_TREE),
     Figure("oxford-auto", "Oxford mAP, auto run: regions", "by_method/regions/map", 0.763, 3,
