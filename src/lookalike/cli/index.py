@@ -20,10 +20,12 @@ from lookalike.cli.common import (
 )
 from lookalike.collection import (
     CHANNELS,
+    ENGINES,
     Collection,
     GlobalChannelConfig,
     ImportReport,
     IndexReport,
+    make_engine,
 )
 
 
@@ -39,7 +41,14 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="images extracted side by side, each on its own core "
-                             "(default: every core)")
+                             "(default: every core; with --engine ray, every CPU of the "
+                             "cluster)")
+    parser.add_argument("--engine", choices=ENGINES, default="local",
+                        help="where the models run: this process (local, default) or a Ray "
+                             "cluster (ray); the collection is written here either way")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="with --engine ray: the cluster to join (auto, host:6379, "
+                             "ray://host:10001; default: start a local Ray)")
     parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
                         help="captions, tags and categories from a CSV/TSV/JSON sidecar, "
                              "imported after indexing (paths relative to the file)")
@@ -77,7 +86,7 @@ def _collection(args: argparse.Namespace) -> Collection:
     return Collection(args.collection, channels=args.channels, configs=configs,
                       wait=waiting(args),
                       batch_size=args.batch_size, max_pixels=args.max_pixels,
-                      workers=args.workers)
+                      workers=args.workers, engine=make_engine(args.engine, args.address))
 
 
 def format_report(report: IndexReport) -> str:

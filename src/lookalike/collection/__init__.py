@@ -14,6 +14,7 @@ from lookalike.collection.channels import (
     VectorChannel,
 )
 from lookalike.collection.collection import MAX_ID, Collection
+from lookalike.collection.engines import ENGINES, Engine, LocalEngine, RayEngine, make_engine
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.global_channel import GlobalChannel, GlobalChannelConfig
@@ -37,6 +38,7 @@ from lookalike.storage import DEFAULT_WAIT, AnnotationRecord, ImageRecord
 __all__ = [
     "CHANNELS",
     "DEFAULT_WAIT",
+    "ENGINES",
     "MAX_ID",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",
@@ -45,6 +47,7 @@ __all__ = [
     "ChannelConfig",
     "ChannelSpec",
     "Collection",
+    "Engine",
     "FaceRef",
     "FacesChannel",
     "FacesChannelConfig",
@@ -59,10 +62,12 @@ __all__ = [
     "IndexReport",
     "LocalChannel",
     "LocalChannelConfig",
+    "LocalEngine",
     "Media",
     "NoRows",
     "People",
     "Person",
+    "RayEngine",
     "RecordCodec",
     "RegionsChannel",
     "RegionsChannelConfig",
@@ -75,5 +80,6 @@ __all__ = [
     "UpdateReport",
     "VectorChannel",
     "auto_fusion",
+    "make_engine",
     "register_channel",
 ]

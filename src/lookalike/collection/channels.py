@@ -200,6 +200,15 @@ class Channel(ABC):
     def train(self, images: Iterable[np.ndarray], count: int) -> None:
         """Learn what extraction needs (a vocabulary) from ``count`` sample images."""
 
+    def extraction_state(self) -> object:
+        """What :meth:`extract` needs that the settings do not give (what :meth:`train`
+        learned), picklable, so that another process can build the channel from its
+        registry entry and extract as this one does (the Ray engine's workers)."""
+        return None
+
+    def adopt_extraction_state(self, state: object) -> None:
+        """Take :meth:`extraction_state` from a channel of another process."""
+
     # -- persistence ------------------------------------------------------------------------
 
     def store(self, catalog: Catalog, conn: Transaction, image_id: int,
@@ -286,6 +295,10 @@ class VectorChannel(Channel):
     def one_vector_each(self, image_ids: Mapping[str, int]) -> np.ndarray:
         """The stored vector of each image (``name -> image id``), one row each, in order;
         an image without exactly one row is a :class:`CollectionError` naming it."""
+        if self.codec.extra:
+            # Faces and regions keep many rows per image, each with more than its vector.
+            raise ValidationError(f"expected a channel that stores vectors, one per image "
+                                  f"('global'), got '{self.name}'")
         by_image = self.catalog.vectors.of_images(self.name, list(image_ids.values()))
         rows = []
         for name, image_id in image_ids.items():

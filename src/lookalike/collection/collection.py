@@ -26,6 +26,7 @@ import numpy as np
 
 from lookalike.collection.annotations import Annotations
 from lookalike.collection.channels import Channel, VectorChannel
+from lookalike.collection.engines import Engine, make_engine
 from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.indexing import Indexer, IndexReport
@@ -80,6 +81,7 @@ class Collection:
         configs: Mapping[str, ChannelConfig] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
         wait: float | None = DEFAULT_WAIT, workers: int | None = None,
+        engine: str | Engine = "local",
     ) -> None:
         """``channels`` are the kinds of search a new collection supports (default: the
         default channels, ``["global"]``, plus each channel whose config is given);
@@ -87,7 +89,8 @@ class Collection:
         collection's where that is allowed (search settings, not stored ones). One process
         writes at a time: a write waits ``wait`` seconds at most for another process's
         (None: as long as it takes), then raises :class:`CollectionBusyError`. Indexing
-        runs ``workers`` threads side by side (default: one per core)."""
+        runs ``workers`` threads side by side (default: one per core), or ``engine="ray"``
+        on a Ray cluster (:class:`RayEngine`)."""
         self.root = Path(root)
         self.asked_channels = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = dict(configs or {})
@@ -95,6 +98,7 @@ class Collection:
         self.max_pixels = max_pixels
         self.batch_size = batch_size
         self.workers = None if workers is None else resolve_workers(workers)
+        self.engine = make_engine(engine)
         self.wait = wait
         self.channels: dict[str, Channel] = {}
         self._catalog: Catalog | None = None
@@ -265,7 +269,7 @@ class Collection:
 
     def _indexer(self) -> Indexer:
         return Indexer(self.catalog, self.channels, max_pixels=self.max_pixels,
-                       batch_size=self.batch_size, workers=self.workers)
+                       batch_size=self.batch_size, workers=self.workers, engine=self.engine)
 
     def _changed(self) -> None:
         for channel in self.channels.values():
@@ -388,19 +392,15 @@ class Collection:
         }
 
     def vectors(self, paths: Sequence[str], *, channel: str = "global") -> np.ndarray:
-        """The stored vectors of images given by path, one row each, in the order given.
-
-        Raises if an image is not indexed or has no single vector in that channel.
-        """
+        """The stored vectors of images given by path, one row each, in the order given;
+        raises if an image is not indexed or has no single vector in that channel."""
         records = self.catalog.images.by_path(paths)
         missing = [path for path in paths if path not in records]
         if missing:
             raise CollectionError(f"{len(missing)} images are not indexed, e.g. {missing[0]}")
         found = self.channel(channel)
-        if not isinstance(found, VectorChannel) or found.codec.extra:
-            # Faces and regions keep many rows per image, each with more than its vector.
-            raise ValidationError(f"expected a channel that stores vectors, one per image "
-                                  f"('global'), got '{channel}'")
+        if not isinstance(found, VectorChannel):
+            raise ValidationError(f"expected a channel that stores vectors, got '{channel}'")
         return found.one_vector_each({path: records[path].id for path in paths})
 
     @property

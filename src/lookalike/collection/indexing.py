@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.channels import Channel
+from lookalike.collection.engines import Engine, LocalEngine
 from lookalike.collection.pipeline import (
     CatalogSink,
     Job,
@@ -26,7 +27,6 @@ from lookalike.collection.pipeline import (
     WriteCounts,
     default_workers,
     resolve_workers,
-    run_local,
 )
 from lookalike.discovery import discover_images
 from lookalike.errors import ImageError, ValidationError, expect
@@ -83,8 +83,10 @@ class Indexer:
     """
 
     def __init__(self, catalog: Catalog, channels: Mapping[str, Channel], *, max_pixels: int,
-                 batch_size: int, workers: int | None = None, sink: Sink | None = None) -> None:
+                 batch_size: int, workers: int | None = None, sink: Sink | None = None,
+                 engine: Engine | None = None) -> None:
         self.catalog = catalog
+        self.engine = engine or LocalEngine()
         self.channels = channels
         self.max_pixels = max_pixels
         self.batch_size = batch_size
@@ -240,9 +242,9 @@ class Indexer:
               step: _Progress) -> dict[str, float]:
         if not jobs:
             return {}
-        found, times = run_local(jobs, sink=self.sink, channels=channels,
-                                 batch_size=self.batch_size, workers=self.workers,
-                                 max_pixels=self.max_pixels, progress=step.advance)
+        found, times = self.engine.run(jobs, sink=self.sink, channels=channels,
+                                       batch_size=self.batch_size, workers=self.workers,
+                                       max_pixels=self.max_pixels, progress=step.advance)
         for key, outcome in found.outcomes.items():
             counts.record(key, outcome)
         counts.failures.extend(found.failures)

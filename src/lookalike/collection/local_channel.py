@@ -173,6 +173,8 @@ class LocalChannel(Channel):
     def prepare(self) -> None:
         """Load the tree the catalog names, also one another process trained since this one
         opened the collection (an indexing run calls this once it holds the write lock)."""
+        if self._catalog is None:
+            return  # built to extract elsewhere (a Ray worker): the tree came with it
         recorded = self.catalog.meta(_VOCABULARY_KEY)
         if recorded is not None and (self.tree is None or self.tree.id != recorded):
             self.tree = self._load_tree(recorded)
@@ -263,6 +265,14 @@ class LocalChannel(Channel):
         tree.save(self.tree_path)
         self.catalog.set_meta(_VOCABULARY_KEY, tree.id)
         self.tree = tree
+
+    def extraction_state(self) -> object:
+        return self.tree
+
+    def adopt_extraction_state(self, state: object) -> None:
+        if state is not None and not isinstance(state, VocabularyTree):
+            raise LookalikeError(f"expected a vocabulary tree, got {type(state).__name__}")
+        self.tree = state
 
     def _check_shape(self, tree: VocabularyTree) -> None:
         if (tree.branching, tree.depth) != (self.config.branching, self.config.depth):

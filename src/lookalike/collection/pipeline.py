@@ -95,9 +95,12 @@ class StageTimes:
         try:
             yield
         finally:
-            with self._lock:
-                self._seconds[stage] = (self._seconds.get(stage, 0.0)
-                                        + time.perf_counter() - started)
+            self.add(stage, time.perf_counter() - started)
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` measured elsewhere (another process's worker)."""
+        with self._lock:
+            self._seconds[stage] = self._seconds.get(stage, 0.0) + seconds
 
     def as_dict(self) -> dict[str, float]:
         with self._lock:
