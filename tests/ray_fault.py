@@ -3,8 +3,8 @@ the middle of an indexing run.
 
 Its first extraction anywhere creates ``marker`` and ends its process at once, as a crash
 or ``kill -9`` would; every later one (the batch again, on the restarted actor) extracts the
-mean colour of each image. A Ray worker imports this module when it unpickles the config,
-which registers the channel there too.
+mean colour of each image. With ``always``, every extraction ends its process. A Ray worker
+imports this module when it unpickles the config, which registers the channel there too.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ class MeanColourEvidence(Evidence):
 @dataclass(frozen=True)
 class CrashOnceConfig:
     marker: str = ""
+    always: bool = False  # a file that kills every worker that reads it
 
     def stored_settings(self) -> dict[str, Any]:
-        return {"marker": self.marker}
+        return {"marker": self.marker, "always": self.always}
 
 
 class CrashOnceChannel(VectorChannel):
@@ -62,7 +63,7 @@ class CrashOnceChannel(VectorChannel):
 
     def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
         marker = Path(self.config.marker)
-        if not marker.exists():
+        if self.config.always or not marker.exists():
             marker.write_text(str(os.getpid()))
             os._exit(1)
         return [self.embed_query(image) for image in images]

@@ -24,8 +24,15 @@ from test_local_channel import SMALL, scene
 
 from lookalike import Collection
 from lookalike.cli import main
-from lookalike.collection import CHANNELS, RayEngine, RegionsChannelConfig, make_engine
-from lookalike.errors import ValidationError
+from lookalike.collection import (
+    CHANNELS,
+    RayEngine,
+    RegionsChannelConfig,
+    make_engine,
+)
+from lookalike.collection.ray_engine import ChannelRecipe
+from lookalike.collection.registry import make_channel
+from lookalike.errors import LookalikeError, ValidationError
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("cv2")
@@ -127,6 +134,31 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
         CHANNELS.remove(ray_fault.NAME)
 
 
+def test_a_file_that_kills_every_worker_stops_the_run_and_keeps_the_rest(
+        cluster: str, photos: Path, tmp_path: Path) -> None:
+    import ray_fault
+
+    ray_fault.register()
+    configs = {"global": THUMBNAIL, ray_fault.NAME: ray_fault.CrashOnceConfig(
+        marker=str(tmp_path / "killed"), always=True)}
+    try:
+        with Collection(tmp_path / "c", channels=list(configs), configs=configs,
+                        engine="ray") as collection:
+            with pytest.raises(LookalikeError, match="failed 4 times or a node was lost"):
+                collection.index([photos / "plain"])
+            assert collection.count() == 0  # nothing half-written
+    finally:
+        CHANNELS.remove(ray_fault.NAME)
+
+
+def test_another_cluster_than_the_one_joined_is_refused(cluster: str, photos: Path,
+                                                        tmp_path: Path) -> None:
+    with (Collection(tmp_path / "c", configs={"global": THUMBNAIL},
+                     engine=RayEngine("10.255.255.1:6379")) as collection,
+          pytest.raises(LookalikeError, match="already joined the one at")):
+        collection.index([photos / "plain"])
+
+
 def test_the_cli_indexes_on_the_cluster(cluster: str, photos: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     col = str(tmp_path / "c")
@@ -137,6 +169,13 @@ def test_the_cli_indexes_on_the_cluster(cluster: str, photos: Path, tmp_path: Pa
     with Collection(col).open() as collection:
         vectors = collection.vectors([record.path for record in collection.images()])
         assert vectors.shape == (4, 192) and np.all(np.isfinite(vectors))
+
+
+def test_a_channel_without_settings_is_refused_before_anything_runs() -> None:
+    channel = make_channel("global", THUMBNAIL)
+    del channel.config  # type: ignore[attr-defined]
+    with pytest.raises(LookalikeError, match="has no config"):
+        ChannelRecipe.of(channel)
 
 
 def test_engine_choices_are_checked() -> None:

@@ -6,6 +6,7 @@ dimensions once 3 images have regions."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,11 @@ import pytest
 from conftest import pattern
 
 from lookalike import Collection
-from lookalike.collection import RegionsChannelConfig
+from lookalike.collection import RegionsChannelConfig, regions_channel
 from lookalike.collection.channels import FloatRows
 from lookalike.collection.regions_channel import RegionsChannel, from_manifest
 from lookalike.collection.regions_projection import PROJECTION_KEY, ProjectedRows
-from lookalike.errors import ValidationError
+from lookalike.errors import CollectionError, ValidationError
 from lookalike.storage import Catalog
 from lookalike.whitening import PCAWhitening
 
@@ -128,7 +129,7 @@ def test_a_run_killed_while_learning_keeps_the_whole_rows(tmp_path: Path,
         assert reopened.search(pattern(1, (96, 72)), k=1, channel="regions")[0].path == "p1"
     with Collection(root).open() as again:
         again.add(images(2, start=2))
-        assert regions_of(again).dim == 8
+        assert again.info()["channels"]["regions"]["stored_dim"] == 8
         assert again.info()["images"] == 4
         assert again.search(pattern(3, (96, 72)), k=1, channel="regions")[0].path == "p3"
 
@@ -144,6 +145,42 @@ def test_a_reader_follows_a_projection_learned_by_another_writer(tmp_path: Path)
             writer.add(images(3, start=2))
         assert reader.search(pattern(4, (96, 72)), k=1, channel="regions")[0].path == "p4"
         assert regions_of(reader).dim == 8
+
+
+def test_a_commit_that_fails_after_learning_leaves_this_process_searching(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "c"
+    learn = regions_channel.learn_and_rewrite
+
+    def disk_full(*args: object, **kwargs: object) -> object:
+        learn(*args, **kwargs)  # type: ignore[arg-type]
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with Collection(root, channels=["regions"], configs={"regions": PROJECTED},
+                    workers=1) as collection:
+        collection.add(images(2))
+        with monkeypatch.context() as patched:
+            patched.setattr(regions_channel, "learn_and_rewrite", disk_full)
+            with pytest.raises(CollectionError, match="rolled back"):
+                collection.add(images(2, start=2))
+        assert collection.info()["channels"]["regions"]["stored_dim"] == 192
+        assert collection.search(pattern(1, (96, 72)), k=1, channel="regions")[0].path == "p1"
+    with Collection(root).open() as again:
+        assert again.search(pattern(0, (96, 72)), k=1, channel="regions")[0].path == "p0"
+
+
+def test_a_reader_that_only_removes_follows_the_new_rows(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    with Collection(root, channels=["regions"], configs={"regions": PROJECTED},
+                    workers=1) as writer:
+        writer.add(images(2))
+    with Collection(root).open() as reader:
+        with Collection(root).open() as writer:
+            writer.add(images(3, start=2))
+        assert reader.remove(["p0"]) == 1  # syncs the index on close, in the new width
+    with Collection(root).open() as again:
+        assert again.info()["images"] == 4
+        assert again.search(pattern(3, (96, 72)), k=1, channel="regions")[0].path == "p3"
 
 
 def test_projection_settings_are_checked_and_old_collections_stay_whole() -> None:

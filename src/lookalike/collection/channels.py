@@ -29,7 +29,12 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from lookalike.collection.vector_index import DerivedVectorIndex, Layout, Whitening
+from lookalike.collection.vector_index import (
+    DerivedVectorIndex,
+    Layout,
+    RowLayoutError,
+    Whitening,
+)
 from lookalike.errors import CollectionError, ValidationError
 from lookalike.images import Box
 from lookalike.results import Hit
@@ -111,6 +116,10 @@ class FloatRows:
 
     def decode_many(self, blobs: Sequence[bytes]) -> np.ndarray:
         """(n, width) float32 rows of ``blobs``."""
+        wrong = next((len(blob) for blob in blobs if len(blob) != self.row_bytes), None)
+        if wrong is not None:
+            raise RowLayoutError(f"expected catalog rows of {self.row_bytes} bytes, got one of "
+                                 f"{wrong}; the channel's rows changed layout, search again")
         if self.storage == "float32":
             matrix = np.frombuffer(b"".join(blobs), dtype=np.float32)
             return matrix.reshape(len(blobs), self.width).copy()

@@ -34,6 +34,9 @@ class Engine(Protocol):
             batch_size: int, workers: int | None, max_pixels: int,
             progress: ProgressCallback | None) -> tuple[WriteCounts, StageTimes]: ...
 
+    def close(self) -> None:
+        """The indexing run is over (after all its passes): let go of what it held."""
+
 
 @dataclass(frozen=True)
 class LocalEngine:
@@ -47,16 +50,21 @@ class LocalEngine:
         return run_local(jobs, sink=sink, channels=channels, batch_size=batch_size,
                          workers=workers, max_pixels=max_pixels, progress=progress)
 
+    def close(self) -> None:
+        """Nothing held between runs."""
+
 
 @dataclass(frozen=True)
 class RayEngine:
     """Ray Data over a pool of actors, each loading the channels' models once.
 
     ``address`` is the cluster's (``auto``, ``ray://host:10001``, ``host:6379``); None
-    joins the Ray this process already runs, or starts a local one. ``workers`` actors
-    (default: one per CPU of the cluster) each run one batch at a time on one core. The
-    files are read where the actors run, so on several machines their paths must be
-    visible to every node (a shared or network file system)."""
+    joins the Ray this process already joined, or the cluster ``RAY_ADDRESS`` or
+    ``ray start`` names, or starts a local one for the run (stopped by :meth:`close`).
+    ``workers`` actors (default: one per CPU of the cluster) each run one batch at a time
+    on one core. The files are read where the actors run, so on several machines their
+    paths must be visible to every node (a shared or network file system); a node that
+    cannot see one stops the run with a message that names it."""
 
     name: ClassVar[str] = "ray"
     address: str | None = None
@@ -69,6 +77,12 @@ class RayEngine:
         return run_ray(jobs, sink=sink, channels=channels, batch_size=batch_size,
                        workers=workers, max_pixels=max_pixels, progress=progress,
                        address=self.address)
+
+    def close(self) -> None:
+        """Stop the local Ray the run started; a cluster joined before stays."""
+        from lookalike.collection.ray_engine import release
+
+        release()
 
 
 ENGINES = ("local", "ray")

@@ -211,7 +211,10 @@ class Indexer:
                f"expected a batch size of at least 1, got {self.batch_size!r}")
         workers = resolve_workers(self.workers)  # before any model loads
         with threads_shared_by(workers, default_workers()):
-            self._passes(jobs, replan, counts, report, progress)
+            try:
+                self._passes(jobs, replan, counts, report, progress)
+            finally:
+                self.engine.close()
 
     def _passes(self, jobs: list[Job], replan: Callable[[], list[Job]], counts: WriteCounts,
                 report: IndexReport, progress: Progress | None) -> None:

@@ -28,6 +28,7 @@ dimensions, projected on the principal components of its own regions
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ from lookalike.collection.regions_projection import (
     load_projection,
 )
 from lookalike.collection.vector_index import Layout
-from lookalike.errors import ManifestMismatchError, expect
+from lookalike.errors import CollectionError, ManifestMismatchError, expect
 from lookalike.extractors import Extractor, make_extractor
 from lookalike.extractors.feature_map import POOLINGS, FeatureMapModel
 from lookalike.extractors.onnx import MODEL_SPECS
@@ -179,12 +180,15 @@ class RegionsChannel(VectorChannel):
         self.detector = detector or make_object_detector(config.detector,
                                                          config.detector_config())
         self.feature_map = None if config.pooling == CROP else config.feature_map()
-        self.codec: ProjectedRows
         self._learned: LearnedOn | None = None
+        self._loaded: dict[str, PCAWhitening] = {}
         self._folder: Path | None = None
+        self._state_lock = threading.Lock()
         super().__init__(index=config.index, exact_below=config.exact_below,
                          storage=config.storage)
-        self._adopt(None, None)
+        self._whole_rows = FloatRows(self.embed_dim, self.record_extra, config.storage)
+        self.codec: ProjectedRows = ProjectedRows(self._whole_rows)
+        self.vectors.follow = self._layout
 
     def manifest(self) -> dict[str, Any]:
         return {**asdict(self.config), "grid_levels": list(self.config.grid_levels),
@@ -208,10 +212,14 @@ class RegionsChannel(VectorChannel):
         return self.extractor.info.dim
 
     # -- the projection ---------------------------------------------------------------------
+    # What searching uses (``codec``, the index's layout) follows the catalog's committed
+    # projection, read again before every sync of the index; what a write uses is read in
+    # the write's own transaction each time, so a search in another thread can never make
+    # a batch store rows of the wrong width.
 
     def attach(self, catalog: Catalog, root: Path) -> Self:
-        super().attach(catalog, root)
         self._folder = root / self.name
+        super().attach(catalog, root)
         self._follow(catalog)
         return self
 
@@ -219,49 +227,52 @@ class RegionsChannel(VectorChannel):
     def _projects(self) -> bool:
         return self.config.pca is not None and self.config.pca < self.embed_dim
 
-    def _follow(self, catalog: Catalog) -> None:
-        """Use the projection the catalog names (learned by this process or another)."""
+    def _projection_for(self, catalog: Catalog) -> tuple[LearnedOn | None,
+                                                          PCAWhitening | None]:
+        """The projection ``catalog`` names, as this thread's connection sees it."""
         learned = LearnedOn.from_json(catalog.meta(PROJECTION_KEY))
-        if learned == self._learned:
-            return
-        if learned is None:
-            self._adopt(None, None)
-        elif self._folder is not None:
-            self._adopt(load_projection(self._folder, learned), learned)
+        if learned is None or self._folder is None:
+            return None, None
+        with self._state_lock:
+            if learned.id not in self._loaded:
+                projection = load_projection(self._folder, learned)
+                if projection.input_dim != self.embed_dim:
+                    raise ManifestMismatchError(
+                        f"expected a regions projection of {self.embed_dim}-d vectors, got "
+                        f"one of {projection.input_dim}-d")
+                self._loaded[learned.id] = projection
+            return learned, self._loaded[learned.id]
 
-    def _adopt(self, projection: PCAWhitening | None, learned: LearnedOn | None) -> None:
-        if projection is not None and projection.input_dim != self.embed_dim:
-            raise ManifestMismatchError(
-                f"expected a regions projection of {self.embed_dim}-d vectors, got one of "
-                f"{projection.input_dim}-d")
-        self.codec = ProjectedRows(FloatRows(self.embed_dim, self.record_extra,
-                                             self.config.storage), projection)
-        self._learned = learned
-        self.vectors.relayout(Layout(self.name, self.codec.dim, self.codec.width,
-                                     self.codec.decode_many))
+    def _follow(self, catalog: Catalog) -> bool:
+        """Search with the projection the catalog names; True when it changed."""
+        learned, projection = self._projection_for(catalog)
+        with self._state_lock:
+            if learned == self._learned:
+                return False
+            self.codec = ProjectedRows(self._whole_rows, projection)
+            self._learned = learned
+            return True
+
+    def _layout(self) -> Layout:
+        """The layout of the rows now (the index reads it before each sync)."""
+        self._follow(self.catalog)
+        codec = self.codec
+        return Layout(self.name, codec.dim, codec.width, codec.decode_many)
 
     def after_write(self, catalog: Catalog, conn: Transaction) -> None:
-        """Learn the projection once enough images have regions (see the module's doc)."""
-        if (not self._projects or self._learned is not None or self._folder is None
+        """Learn the projection once enough images have regions (see the module's doc).
+        Searching takes it up once the transaction has committed."""
+        if (not self._projects or self._folder is None
+                or self._projection_for(catalog)[0] is not None
                 or catalog.vectors.count_images(self.name) < self.config.pca_after
                 or catalog.vectors.count(self.name) <= 2 * (self.config.pca or 0)):
             return
-        projection, learned = learn_and_rewrite(catalog, conn, self.name, self.codec.full,
-                                                self.config.pca or 0, self._folder)
-        self._adopt(projection, learned)
-
-    @property
-    def min_image_side(self) -> int | None:
-        if self.feature_map is not None:
-            # The map's pass and the detector see no more than this (NanoDet takes 416 px).
-            return max(self.config.map_side, 416)
-        # Windows at scale 3 are half the shorter side: 480 px leaves them 240 px, more
-        # than the embedder's 224 px input.
-        return 480
+        projection, _ = learn_and_rewrite(catalog, conn, self.name, self._whole_rows,
+                                          self.config.pca or 0, self._folder)
+        with self._state_lock:
+            self._loaded[projection.id] = projection
 
     def prepare(self) -> None:
-        if self._folder is not None:  # a projection learned since this process opened
-            self._follow(self.catalog)
         if self.feature_map is not None:
             self.feature_map.load()
         else:
@@ -322,10 +333,10 @@ class RegionsChannel(VectorChannel):
 
     def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
-        """The image's regions (projected once the collection has a projection), and its
-        detected labels as ``object`` annotations."""
-        self._follow(catalog)  # as this transaction sees it
-        super().store(catalog, conn, image_id, extracted)
+        """The image's regions (projected once the collection has a projection, as this
+        transaction sees it), and its detected labels as ``object`` annotations."""
+        codec = ProjectedRows(self._whole_rows, self._projection_for(catalog)[1])
+        catalog.vectors.replace(conn, self.name, image_id, codec.encode(extracted))
         best: dict[int, float] = {}
         d = self.embed_dim
         for row in extracted:
@@ -336,9 +347,9 @@ class RegionsChannel(VectorChannel):
             ("object", COCO_LABELS[label_id], score) for label_id, score in
             sorted(best.items(), key=lambda item: -item[1])])
 
-    def unpack(self, blob: bytes) -> StoredRegion:
-        row = self.codec.decode(blob)
-        d = self.dim
+    def unpack(self, blob: bytes, codec: FloatRows | None = None) -> StoredRegion:
+        codec = codec or self.codec
+        row, d = codec.decode(blob), codec.dim
         return StoredRegion(box=(float(row[d]), float(row[d + 1]), float(row[d + 2]),
                                  float(row[d + 3])),
                             label_id=int(row[d + 4]), score=float(row[d + 5]))
@@ -347,43 +358,58 @@ class RegionsChannel(VectorChannel):
 
     def embed_query(self, image: np.ndarray) -> np.ndarray:
         """The whole query image's vector, in the stored space."""
-        return self.codec.project(self._embed_whole(image))
-
-    def _embed_whole(self, image: np.ndarray) -> np.ndarray:
-        if self.feature_map is not None:
-            return self.feature_map.embed_whole(image)
-        return self.extractor.embed([image])
+        return self.codec.project(self._whole_query(image, None))
 
     def query_vector(self, image: np.ndarray, box: Box | None) -> np.ndarray:
-        """The query's vector: the whole image, or the box grown to a square as stored
-        objects are, in the stored space. Pooled from the query image's own map, a box is
-        seen at the scale a region of a stored image is."""
+        """The query's vector, in the stored space (see :meth:`_whole_query`)."""
+        return self.codec.project(self._whole_query(image, box))
+
+    def _whole_query(self, image: np.ndarray, box: Box | None) -> np.ndarray:
+        """The whole image's vector, or the box's, grown to a square as stored objects are,
+        before any projection. Pooled from the query image's own map, a box is seen at the
+        scale a region of a stored image is."""
         if box is None:
-            return self.embed_query(image)
+            if self.feature_map is not None:
+                return self.feature_map.embed_whole(image)
+            return self.extractor.embed([image])
         height, width = image.shape[:2]
         square = square_box(box, width, height)
         if self.feature_map is not None:
-            return self.codec.project(self.feature_map.pool(
-                self.feature_map.feature_map(image), [fractions_of(square, width, height)]))
-        return self.embed_query(crop(image, square))
+            return self.feature_map.pool(self.feature_map.feature_map(image),
+                                         [fractions_of(square, width, height)])
+        return self._whole_query(crop(image, square), None)
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        self._follow(self.catalog)  # a projection another process learned since
-        chosen = self.vectors.best_per_image(self.query_vector(image, box), k,
-                                             depth=8 * k + 32)
-        blobs = {vid: blob for vid, _, blob in
-                 self.catalog.vectors.blobs([rid for _, _, rid in chosen], channel=self.name)}
+        whole = self._whole_query(image, box)
+        for _ in range(3):
+            if self._follow(self.catalog):  # a projection learned since the last search
+                self.vectors.mark_stale()
+            self.vectors.sync()
+            codec = self.codec
+            chosen = self.vectors.best_per_image(codec.project(whole), k, depth=8 * k + 32)
+            blobs = {vid: blob for vid, _, blob in self.catalog.vectors.blobs(
+                [rid for _, _, rid in chosen], channel=self.name)}
+            if self.codec is codec and all(rid in blobs for _, _, rid in chosen):
+                return self._hits(chosen, blobs, codec)
+            self.vectors.mark_stale()  # the rows were rewritten meanwhile: look again
+        raise CollectionError(f"{self.catalog.path}: the regions kept changing layout during "
+                              "the search; search again")
+
+    def _hits(self, chosen: list[tuple[int, float, int]], blobs: Mapping[int, bytes],
+              codec: FloatRows) -> list[Hit]:
         records = self.catalog.images.by_id([image_id for image_id, _, _ in chosen])
         hits = []
         for image_id, score, region_id in chosen:
             record = records.get(image_id)
-            evidence = self.unpack(blobs[region_id]).evidence(
+            evidence = self.unpack(blobs[region_id], codec).evidence(
                 record.width if record else None, record.height if record else None, score)
             hits.append(Hit(image_id=image_id, score=score, evidence=evidence))
         return hits
 
     def stats(self) -> dict[str, Any]:
+        if self._follow(self.catalog):
+            self.vectors.mark_stale()
         images = self.catalog.vectors.count_images(self.name)
         learned = self._learned
         return {**super().stats(), "regions_per_image": round(

@@ -18,7 +18,7 @@ import numpy as np
 
 from lookalike.collection.index_cache import IndexCache, IndexState
 from lookalike.concurrency import ReadWriteLock
-from lookalike.errors import LookalikeError
+from lookalike.errors import CollectionError, LookalikeError
 from lookalike.index import choose_index_spec, get_index_class, make_index, parse_index_spec
 from lookalike.storage import Catalog
 from lookalike.whitening import PCAWhitening
@@ -42,6 +42,11 @@ class Whitening(Protocol):
         """The whitening to apply and how many vectors it was learned on."""
 
 
+class RowLayoutError(CollectionError):
+    """A catalog row is not as wide as the layout says: the channel's rows were rewritten
+    in another layout (the regions channel's projection) since the layout was read."""
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where a channel's vectors are: its catalog rows start with a ``dim`` vector among
@@ -58,8 +63,12 @@ class DerivedVectorIndex:
     """The nearest-neighbour index over one channel's catalog vectors."""
 
     def __init__(self, layout: Layout, *, index: str = "auto", exact_below: int = 50_000,
-                 whitening: Whitening | None = None) -> None:
+                 whitening: Whitening | None = None,
+                 follow: Callable[[], Layout] | None = None) -> None:
         self.layout = layout
+        #: Reads the layout the catalog's rows have now, before every sync (a channel whose
+        #: row width can change while collections are open: regions).
+        self.follow = follow
         self.index_setting = index
         self.exact_below = exact_below
         self.whitening_policy = whitening
@@ -88,13 +97,6 @@ class DerivedVectorIndex:
             self._stale = True
             self._written_here = True
 
-    def relayout(self, layout: Layout) -> None:
-        """The channel now stores its rows so (fewer dimensions, say): the index is rebuilt
-        from them before the next search."""
-        with self._lock.writing():
-            self.layout = layout
-            self._stale = True
-
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -114,6 +116,10 @@ class DerivedVectorIndex:
                 self._cache_dirty = False
 
     # -- searching --------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Bring the index up to date with the catalog now (searches do it anyway)."""
+        self._sync()
 
     def whitening(self) -> PCAWhitening | None:
         """The whitening the index holds vectors in (None: raw vectors)."""
@@ -157,9 +163,10 @@ class DerivedVectorIndex:
 
     def matrix(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(vector ids, (n, dim) vectors) of ``ids``, or of the whole channel, as stored."""
-        vector_ids, blobs = self.catalog.vectors.load_blobs(self.layout.channel, ids)
-        rows = self.layout.decode(blobs)
-        return vector_ids, np.ascontiguousarray(rows[:, :self.layout.dim])
+        layout = self.follow() if self.follow is not None else self.layout
+        vector_ids, blobs = self.catalog.vectors.load_blobs(layout.channel, ids)
+        rows = layout.decode(blobs)
+        return vector_ids, np.ascontiguousarray(rows[:, :layout.dim])
 
     def check_settings(self) -> None:
         """Try the index settings on a few random vectors, so a bad one fails before indexing."""
@@ -201,8 +208,17 @@ class DerivedVectorIndex:
         if not self._stale:
             return
         with self._lock.writing():
-            if self._stale:  # another thread may have done it meanwhile
-                self._bring_up_to_date()
+            for attempt in range(3):
+                if not self._stale:  # another thread may have done it meanwhile
+                    return
+                if self.follow is not None:
+                    self.layout = self.follow()
+                try:
+                    self._bring_up_to_date()
+                except RowLayoutError:
+                    # Rewritten between reading the layout and reading the rows: again.
+                    if attempt == 2 or self.follow is None:
+                        raise
 
     def _bring_up_to_date(self) -> None:
         self._vector_ids, self._vector_images = self.catalog.vectors.ids(self.layout.channel)
