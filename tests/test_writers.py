@@ -166,9 +166,9 @@ def test_a_catalog_of_schema_1_is_upgraded_in_place(tmp_path: Path) -> None:
         report = collection.index([folder])  # every image counts as through every channel
         assert (report.unchanged, report.completed, report.added) == (10, 0, 0)
     with sqlite3.connect(root / "catalog.sqlite") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         assert conn.execute("SELECT COUNT(*) FROM image_channels").fetchone()[0] == 20
-        conn.execute("PRAGMA user_version=3")
+        conn.execute("PRAGMA user_version=4")
     with pytest.raises(CollectionError, match="newer Lookalike"):
         Collection(root).open()
 

@@ -5,8 +5,10 @@ top 256 principal components of the collection's own regions (centred, not white
 L2-normalised) they take about 6 kB, and search as well or better, since PCA drops the
 directions that every region shares (BENCHMARKS.md, "Regions in fewer dimensions").
 
-The projection is learned once, when the collection first holds ``learn_after`` images
-with regions: until then rows are stored whole; at that batch, inside its transaction,
+The projection is learned once, when the collection first holds ``pca_after`` images
+with regions (on all of them, so on as many as the batch that crosses the threshold brings:
+the batch size and the workers move the sample by a batch): until then rows are stored
+whole; at that batch, inside its transaction,
 every stored row is projected and rewritten, and the catalog names the projection (its
 file is written first, so a named projection always exists). A run killed before the
 commit leaves the whole rows and the next run learns again. Once projected, a row keeps

@@ -162,7 +162,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = _reader(path)
     conn.execute("PRAGMA journal_mode=WAL")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, 1, SCHEMA_VERSION):
+    if version not in (0, 1, 2, SCHEMA_VERSION):
         conn.close()
         raise CollectionError(f"{path}: expected catalog schema {SCHEMA_VERSION} or older, got "
                               f"{version}: it was written by a newer Lookalike; upgrade it "

@@ -12,7 +12,10 @@ A vector's id is never reused (AUTOINCREMENT), so derived indexes follow the cat
 comparing id sets.
 """
 
-SCHEMA_VERSION = 2
+#: 3: the tables are those of 2, but the regions channel may store its rows projected in fewer
+#: dimensions (collection/regions_projection.py); a Lookalike that does not know that would
+#: add whole rows beside them, so it must refuse the catalog, which a newer version makes it do.
+SCHEMA_VERSION = 3
 #: A catalog of schema 1 has no channel marks yet: its collection fills them on open (every
 #: indexed image then went through every channel of the manifest).
 MARKS_PENDING = "channel_marks_pending"
