@@ -173,6 +173,7 @@ class LocalChannel(Channel):
     def prepare(self) -> None:
         """Load the tree the catalog names, also one another process trained since this one
         opened the collection (an indexing run calls this once it holds the write lock)."""
+        self.sift.load()
         if self._catalog is None:
             return  # built to extract elsewhere (a Ray worker): the tree came with it
         recorded = self.catalog.meta(_VOCABULARY_KEY)

@@ -79,6 +79,11 @@ class SiftExtractor:
         # OpenCV does not promise that one detector may serve two threads at once.
         self._local = threading.local()
 
+    def load(self) -> None:
+        """Import OpenCV now: a thread choice made after this covers its pool too
+        (:func:`lookalike.runtime.apply_thread_limits` limits only what is loaded)."""
+        import_cv2()
+
     def extract(self, image: np.ndarray) -> LocalFeatures:
         """Features of an RGB (h, w, 3) or grey (h, w) uint8 image."""
         cv2 = import_cv2()
