@@ -31,6 +31,7 @@ from lookalike.collection.registry import (
     auto_fusion,
     register_channel,
 )
+from lookalike.collection.sharding import ShardSet, shard_of, split_collection
 from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 from lookalike.results import Hit, SearchResult
 from lookalike.storage import DEFAULT_WAIT, AnnotationRecord, ImageRecord
@@ -73,6 +74,7 @@ __all__ = [
     "RegionsChannelConfig",
     "SearchFilter",
     "SearchResult",
+    "ShardSet",
     "StoredFace",
     "TextChannel",
     "TextChannelConfig",
@@ -82,4 +84,6 @@ __all__ = [
     "auto_fusion",
     "make_engine",
     "register_channel",
+    "shard_of",
+    "split_collection",
 ]

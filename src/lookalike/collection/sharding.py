@@ -1,0 +1,106 @@
+"""A collection split into shards: each one an ordinary collection holding the images whose
+path hashes to it, all of them under one folder named by ``shards.json``.
+
+Splitting copies rows; nothing is extracted again. Every shard keeps the ids its images,
+vectors and people had, and what the collection learned from all its images (the
+vocabulary tree, the regions projection, the learned ranker) is the same file in every
+shard, so a shard's words and vectors mean what they meant in the whole collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from lookalike.collection.collection import Collection
+from lookalike.errors import CollectionError, expect
+from lookalike.paths import atomic_write_bytes
+from lookalike.storage.copying import copy_catalog_part, highest_id
+
+SHARDS_FILE = "shards.json"
+FORMAT = "lookalike-shards"
+#: Ids each shard may give after the split before it meets the next shard's.
+ID_STRIDE = 2**40
+MAX_SHARDS = 4096
+#: What a shard shares with the collection it came from, besides its catalog rows.
+_SHARED = ("manifest.json", "ranker.json", "local", "regions")
+
+
+def shard_of(path: str, shards: int) -> int:
+    """The shard of an image: a stable hash of its path (the same on every machine and
+    every run, unlike Python's ``hash``)."""
+    return int(hashlib.sha1(path.encode("utf-8", "surrogatepass")).hexdigest()[:16], 16) % shards
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    """The shards of a split collection: their folders, in shard order."""
+
+    root: Path
+    names: tuple[str, ...]
+
+    @property
+    def roots(self) -> list[Path]:
+        return [self.root / name for name in self.names]
+
+    @classmethod
+    def load(cls, root: str | os.PathLike[str]) -> ShardSet:
+        path = Path(root) / SHARDS_FILE
+        try:
+            data = json.loads(path.read_text())
+            names = tuple(str(name) for name in data["shards"])
+            if data.get("format") != FORMAT or not names:
+                raise ValueError("no shards named")
+        except FileNotFoundError as error:
+            raise CollectionError(f"{root}: not a sharded collection (no {SHARDS_FILE})") \
+                from error
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise CollectionError(f"{path}: expected a '{FORMAT}' file, got one that is not "
+                                  f"({error})") from error
+        return cls(Path(root), names)
+
+    def save(self) -> None:
+        atomic_write_bytes(self.root / SHARDS_FILE, json.dumps(
+            {"format": FORMAT, "shards": list(self.names), "key": "sha1(path) mod shards"},
+            indent=2).encode())
+
+
+def split_collection(source: str | os.PathLike[str], out: str | os.PathLike[str],
+                     shards: int) -> dict[str, int]:
+    """Split the collection at ``source`` into ``shards`` collections under ``out`` (a
+    new folder); the source is left as it is. Returns the images of each shard."""
+    expect(isinstance(shards, int) and not isinstance(shards, bool)
+           and 1 <= shards <= MAX_SHARDS,
+           f"expected between 1 and {MAX_SHARDS} shards, got {shards!r}")
+    target = Path(out)
+    if target.exists() and any(target.iterdir()):
+        raise CollectionError(f"{target}: expected a new or empty folder for the shards")
+    with Collection(source).open(create=False) as collection:
+        catalog_path = collection.catalog.path
+        with collection.catalog.writing("splitting"):  # nobody writes while it is copied
+            base = highest_id(catalog_path)
+            names = tuple(f"shard-{index:03d}" for index in range(shards))
+            counts = {}
+            for index, name in enumerate(names):
+                counts[name] = _copy_shard(Path(source), target / name, catalog_path,
+                                           index, shards, base + index * ID_STRIDE)
+    # Named last: a split killed half-way is no sharded collection, only a folder to remove.
+    ShardSet(target, names).save()
+    return counts
+
+
+def _copy_shard(source: Path, root: Path, catalog: Path, index: int, shards: int,
+                id_floor: int) -> int:
+    root.mkdir(parents=True)
+    for name in _SHARED:
+        found = source / name
+        if found.is_dir():
+            shutil.copytree(found, root / name)
+        elif found.is_file():
+            shutil.copy2(found, root / name)
+    return copy_catalog_part(catalog, root / "catalog.sqlite",
+                             lambda path: shard_of(path, shards) == index, id_floor)

@@ -1,0 +1,114 @@
+"""Splitting a collection into shards: each shard an ordinary collection, together exactly
+the collection's images with the same ids, rows, annotations and learned files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import THUMBNAIL, pattern, write_images
+from PIL import Image
+
+from lookalike import Collection
+from lookalike.cli import main
+from lookalike.collection import RegionsChannelConfig, ShardSet, shard_of, split_collection
+from lookalike.errors import CollectionError, ValidationError
+
+cv2 = pytest.importorskip("cv2")
+from test_local_channel import SMALL, scene  # noqa: E402  (needs OpenCV)
+
+CONFIGS: dict[str, Any] = {
+    "global": THUMBNAIL, "local": SMALL,
+    "regions": RegionsChannelConfig(extractor="thumbnail", max_objects=0, grid_levels=(2,),
+                                    pca=8, pca_after=4)}
+
+
+def everything(root: Path) -> dict[str, Any]:
+    """Images (id, path, hash), rows by (channel, id), annotations and meta of a catalog."""
+    with Collection(root).open() as collection:
+        records = {record.id: (record.path, record.sha256) for record in collection.images()}
+        rows = {(name, image_id): blobs for name in collection.channels
+                for image_id, blobs in collection.catalog.vectors.of_images(
+                    name, list(records)).items()}
+        notes = {image_id: sorted((a.kind, a.text, a.source) for a in
+                                  collection.annotations.of(image_id)) for image_id in records}
+        meta = {key: collection.catalog.meta(key) for key in
+                ("local.vocabulary_id", "regions.projection")}
+    return {"records": records, "rows": rows, "notes": notes, "meta": meta}
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(9):
+        Image.fromarray(scene(seed)).save(photos / f"scene{seed}.png")
+    root = tmp_path / "c"
+    with Collection(root, channels=list(CONFIGS), configs=CONFIGS) as collection:
+        collection.index([photos])
+        collection.annotations.set(collection.images()[0].id, captions=["the first one"])
+    return root
+
+
+def test_the_shards_together_are_the_collection(source: Path, tmp_path: Path) -> None:
+    counts = split_collection(source, tmp_path / "s", 3)
+    shards = ShardSet.load(tmp_path / "s")
+    assert list(counts) == list(shards.names) == ["shard-000", "shard-001", "shard-002"]
+    whole = everything(source)
+    parts = [everything(root) for root in shards.roots]
+    assert sum(counts.values()) == len(whole["records"]) == 9
+    assert all(whole["meta"].values())  # a tree and a projection were learned
+    merged: dict[str, dict[Any, Any]] = {"records": {}, "rows": {}, "notes": {}}
+    for index, part in enumerate(parts):
+        assert all(shard_of(path, 3) == index for path, _ in part["records"].values())
+        assert part["meta"] == whole["meta"]  # the same tree and projection everywhere
+        for key in merged:
+            merged[key].update(part[key])
+    assert merged == {key: whole[key] for key in merged}  # same ids, rows, annotations
+    with Collection(shards.roots[0]).open() as shard:
+        path = next(iter(everything(shards.roots[0])["records"].values()))[0]
+        found = shard.search(Path(path), k=1, channel="local")
+        assert found[0].path == path
+        assert shard.search(Path(path), k=1, channel="regions")[0].path == path
+        assert shard.info()["channels"]["regions"]["stored_dim"] == 8
+
+
+def test_ids_stay_unique_as_shards_grow(source: Path, tmp_path: Path) -> None:
+    split_collection(source, tmp_path / "s", 2)
+    shards = ShardSet.load(tmp_path / "s")
+    added = []
+    for root in shards.roots:
+        with Collection(root).open() as shard:
+            shard.add({f"new-{root.name}": pattern(7, (320, 240))})
+            added.append(shard.image_by_path(f"new-{root.name}").id)
+    assert len(set(added)) == 2 and min(added) > max(everything(source)["records"])
+
+
+def test_bad_splits_are_refused(source: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="between 1 and 4096 shards"):
+        split_collection(source, tmp_path / "s", 0)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("")
+    with pytest.raises(CollectionError, match="new or empty folder"):
+        split_collection(source, tmp_path / "taken", 2)
+    with pytest.raises(CollectionError, match="not a sharded collection"):
+        ShardSet.load(source)
+
+
+def test_the_cli_splits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_images(tmp_path / "photos", range(6))
+    col = str(tmp_path / "c")
+    assert main(["index", str(tmp_path / "photos"), "-c", col, "--extractor", "thumbnail",
+                 "-q"]) == 0
+    capsys.readouterr()
+    assert main(["shard", col, "--shards", "2", "--out", str(tmp_path / "s"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["images"].values()) == 6
+    vectors = []
+    for root in ShardSet.load(tmp_path / "s").roots:
+        with Collection(root).open() as shard:
+            vectors.append(shard.vectors([r.path for r in shard.images()]))
+    assert np.concatenate(vectors).shape == (6, 192)
