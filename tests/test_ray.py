@@ -28,7 +28,9 @@ from lookalike.collection import (
     CHANNELS,
     RayEngine,
     RegionsChannelConfig,
+    ShardedCollection,
     make_engine,
+    split_collection,
 )
 from lookalike.collection.ray_engine import ChannelRecipe
 from lookalike.collection.registry import make_channel
@@ -169,6 +171,25 @@ def test_the_cli_indexes_on_the_cluster(cluster: str, photos: Path, tmp_path: Pa
     with Collection(col).open() as collection:
         vectors = collection.vectors([record.path for record in collection.images()])
         assert vectors.shape == (4, 192) and np.all(np.isfinite(vectors))
+
+
+def test_shards_as_ray_actors_rank_as_one_collection_and_say_when_one_is_down(
+        cluster: str, photos: Path, tmp_path: Path) -> None:
+    index(tmp_path / "whole", photos, "local")
+    split_collection(tmp_path / "whole", tmp_path / "shards", 3)
+    queries = sorted(photos.glob("scene*.png"))[:4]
+    with Collection(tmp_path / "whole").open() as whole, \
+            ShardedCollection(tmp_path / "shards", address=cluster, timeout_s=20) as sharded:
+        for channel in ("global", "regions"):
+            for query in queries:
+                expected = [(r.image_id, r.path) for r in whole.search(query, k=5,
+                                                                       channel=channel)]
+                found = sharded.search(query, k=5, channel=channel)
+                assert not found.partial
+                assert [(r.image_id, r.path) for r in found.results] == expected
+        ray.kill(sharded._actors[2])
+        found = sharded.search(queries[0], k=5, channel="global")
+        assert found.partial and found.missing == ["shard-002"]
 
 
 def test_a_channel_without_settings_is_refused_before_anything_runs() -> None:

@@ -14,7 +14,13 @@ from PIL import Image
 
 from lookalike import Collection
 from lookalike.cli import main
-from lookalike.collection import RegionsChannelConfig, ShardSet, shard_of, split_collection
+from lookalike.collection import (
+    RegionsChannelConfig,
+    ShardedCollection,
+    ShardSet,
+    shard_of,
+    split_collection,
+)
 from lookalike.errors import CollectionError, ValidationError
 
 cv2 = pytest.importorskip("cv2")
@@ -68,8 +74,9 @@ def test_the_shards_together_are_the_collection(source: Path, tmp_path: Path) ->
         for key in merged:
             merged[key].update(part[key])
     assert merged == {key: whole[key] for key in merged}  # same ids, rows, annotations
-    with Collection(shards.roots[0]).open() as shard:
-        path = next(iter(everything(shards.roots[0])["records"].values()))[0]
+    largest = max(range(3), key=lambda index: len(parts[index]["records"]))
+    with Collection(shards.roots[largest]).open() as shard:
+        path = next(iter(parts[largest]["records"].values()))[0]
         found = shard.search(Path(path), k=1, channel="local")
         assert found[0].path == path
         assert shard.search(Path(path), k=1, channel="regions")[0].path == path
@@ -112,3 +119,42 @@ def test_the_cli_splits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         with Collection(root).open() as shard:
             vectors.append(shard.vectors([r.path for r in shard.images()]))
     assert np.concatenate(vectors).shape == (6, 192)
+    query = str(tmp_path / "photos" / "img003.png")
+    assert main(["search", query, "-c", str(tmp_path / "s"), "-k", "2", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["partial"] is False and found["results"][0]["path"] == query
+
+
+def test_a_sharded_search_ranks_as_the_whole_collection(source: Path, tmp_path: Path) -> None:
+    split_collection(source, tmp_path / "s", 3)
+    queries = sorted((tmp_path / "photos").glob("*.png"))[:5]
+    with Collection(source).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
+        for channel in ("global", "regions"):
+            for query in queries:
+                expected = whole.search(query, k=6, channel=channel)
+                found = sharded.search(query, k=6, channel=channel)
+                assert not found.partial
+                assert [(r.rank, r.image_id, r.path) for r in found.results] == [
+                    (r.rank, r.image_id, r.path) for r in expected]
+                # The same dot products, summed in another order by BLAS at another size.
+                np.testing.assert_allclose([r.score for r in found.results],
+                                           [r.score for r in expected], atol=1e-5)
+        with pytest.raises(ValidationError, match="statistics over every shard"):
+            sharded.search(queries[0], channel="local")
+
+
+def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    split_collection(source, tmp_path / "s", 3)
+    query = sorted((tmp_path / "photos").glob("*.png"))[0]
+    with ShardedCollection(tmp_path / "s") as sharded:
+        down = sharded._local[1]
+
+        def broken(*args: object) -> None:
+            raise OSError("disk gone")
+
+        monkeypatch.setattr(down, "search", broken)
+        found = sharded.search(query, k=9, channel="global")
+    assert found.partial and found.missing == ["shard-001"]
+    assert len(found.results) == 9 - len(everything(tmp_path / "s" / "shard-001")["records"])
+    assert found.as_dict()["partial"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lookalike.cli.common import (
@@ -16,7 +17,13 @@ from lookalike.cli.common import (
     print_json,
     printable,
 )
-from lookalike.collection import CHANNELS, Collection, SearchFilter
+from lookalike.collection import (
+    CHANNELS,
+    Collection,
+    SearchFilter,
+    ShardedCollection,
+    is_sharded,
+)
 from lookalike.errors import ValidationError
 from lookalike.fusion import FUSIONS
 
@@ -41,6 +48,10 @@ def add_parser(commands: Commands) -> None:
                         help="search with this region of the query only, in its pixels")
     _filter_options(parser)
     local_options(parser, stored=False)
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="a split collection (lookalike shard): search its shards as "
+                             "actors of this Ray cluster (auto, host:6379; default: in this "
+                             "process)")
     parser.add_argument("--json", action="store_true")
     max_pixels_option(parser)
     parser.set_defaults(handler=run_search)
@@ -60,6 +71,8 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 def run_search(args: argparse.Namespace) -> int:
     if args.image is None and args.text is None:
         raise ValidationError("expected a query IMAGE, --text or both, got neither")
+    if is_sharded(args.collection):
+        return _search_shards(args)
     local = local_config(args, args.collection)
     collection = Collection(args.collection, configs={"local": local} if local else None,
                             max_pixels=args.max_pixels)
@@ -77,4 +90,21 @@ def run_search(args: argparse.Namespace) -> int:
         for result in results:
             reason = f"  ({result.reason})" if result.reason else ""
             print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}{reason}")
+    return 0
+
+
+def _search_shards(args: argparse.Namespace) -> int:
+    """A collection split by ``lookalike shard``: every shard searched, merged by score."""
+    if args.image is None or args.text is not None:
+        raise ValidationError("expected a query IMAGE and no --text for a split collection")
+    with ShardedCollection(args.collection, address=args.address) as sharded:
+        found = sharded.search(args.image, k=args.k, channel=args.channel, box=args.box)
+    if args.json:
+        print_json({"query": str(args.image), "channel": args.channel, **found.as_dict()})
+    else:
+        for result in found.results:
+            print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}")
+        if found.partial:
+            print(f"partial: shards {', '.join(found.missing)} did not answer",
+                  file=sys.stderr)
     return 0

@@ -31,6 +31,12 @@ from lookalike.collection.registry import (
     auto_fusion,
     register_channel,
 )
+from lookalike.collection.sharded import (
+    MERGEABLE,
+    ShardedCollection,
+    ShardedResults,
+    is_sharded,
+)
 from lookalike.collection.sharding import ShardSet, shard_of, split_collection
 from lookalike.collection.text_channel import TextChannel, TextChannelConfig
 from lookalike.results import Hit, SearchResult
@@ -41,6 +47,7 @@ __all__ = [
     "DEFAULT_WAIT",
     "ENGINES",
     "MAX_ID",
+    "MERGEABLE",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",
     "Annotations",
@@ -75,6 +82,8 @@ __all__ = [
     "SearchFilter",
     "SearchResult",
     "ShardSet",
+    "ShardedCollection",
+    "ShardedResults",
     "StoredFace",
     "TextChannel",
     "TextChannelConfig",
@@ -82,6 +91,7 @@ __all__ = [
     "UpdateReport",
     "VectorChannel",
     "auto_fusion",
+    "is_sharded",
     "make_engine",
     "register_channel",
     "shard_of",
