@@ -12,7 +12,7 @@ import pytest
 from conftest import THUMBNAIL, pattern, write_images
 from PIL import Image
 
-from lookalike import Collection
+from lookalike import Collection, GlobalChannelConfig
 from lookalike.cli import main
 from lookalike.collection import (
     RegionsChannelConfig,
@@ -158,3 +158,13 @@ def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
     assert found.partial and found.missing == ["shard-001"]
     assert len(found.results) == 9 - len(everything(tmp_path / "s" / "shard-001")["records"])
     assert found.as_dict()["partial"] is True
+
+
+def test_a_learned_whitening_is_refused_across_shards(tmp_path: Path) -> None:
+    write_images(tmp_path / "photos", range(6))
+    whitened = {"global": GlobalChannelConfig(extractor="thumbnail", whiten=4)}
+    with Collection(tmp_path / "c", configs=whitened) as collection:
+        collection.index([tmp_path / "photos"])
+    split_collection(tmp_path / "c", tmp_path / "s", 2)
+    with pytest.raises(ValidationError, match="without a learned whitening"):
+        ShardedCollection(tmp_path / "s").open()

@@ -85,6 +85,14 @@ class ShardedCollection:
 
     def open(self) -> ShardedCollection:
         roots = [str(root) for root in self.shards.roots]
+        learned = getattr(Collection.read_configs(roots[0]).get("global"), "whiten", None)
+        if learned is not None:
+            # Each shard would learn its own whitening from its own vectors.
+            raise ValidationError(
+                f"{self.shards.root}: expected a global channel without a learned whitening "
+                f"for a sharded search, got whiten={learned}; a whitening learned over every "
+                "shard is not built yet "
+                "(whiten_from, a fixed file, works)")
         if self.address is None:
             self._local = [ShardSearcher(root) for root in roots]
         else:
