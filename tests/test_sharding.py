@@ -168,3 +168,18 @@ def test_a_learned_whitening_is_refused_across_shards(tmp_path: Path) -> None:
     split_collection(tmp_path / "c", tmp_path / "s", 2)
     with pytest.raises(ValidationError, match="without a learned whitening"):
         ShardedCollection(tmp_path / "s").open()
+
+
+def test_regions_not_projected_yet_stay_whole_in_every_shard(tmp_path: Path) -> None:
+    write_images(tmp_path / "photos", range(5))
+    regions = RegionsChannelConfig(extractor="thumbnail", max_objects=0, grid_levels=(2,),
+                                   pca=8, pca_after=50)
+    with Collection(tmp_path / "c", channels=["regions"],
+                    configs={"regions": regions}) as collection:
+        collection.index([tmp_path / "photos"])
+    split_collection(tmp_path / "c", tmp_path / "s", 2)
+    for root in ShardSet.load(tmp_path / "s").roots:
+        assert Collection.read_configs(root)["regions"].pca is None
+        with Collection(root).open() as shard:  # opens with the manifest as rewritten
+            shard.add({f"more-{i}": pattern(40 + i, (96, 72)) for i in range(60)})
+            assert shard.info()["channels"]["regions"]["stored_dim"] == 192

@@ -4,7 +4,9 @@ path hashes to it, all of them under one folder named by ``shards.json``.
 Splitting copies rows; nothing is extracted again. Every shard keeps the ids its images,
 vectors and people had, and what the collection learned from all its images (the
 vocabulary tree, the regions projection, the learned ranker) is the same file in every
-shard, so a shard's words and vectors mean what they meant in the whole collection.
+shard, so a shard's words and vectors mean what they meant in the whole collection. A
+collection split before its regions projection was learned keeps its regions whole in
+every shard.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.collection.collection import Collection
+from lookalike.collection.manifest import Manifest
+from lookalike.collection.regions_projection import PROJECTION_KEY
 from lookalike.errors import CollectionError, expect
 from lookalike.paths import atomic_write_bytes
 from lookalike.storage.copying import copy_catalog_part, highest_id
@@ -83,18 +87,19 @@ def split_collection(source: str | os.PathLike[str], out: str | os.PathLike[str]
         catalog_path = collection.catalog.path
         with collection.catalog.writing("splitting"):  # nobody writes while it is copied
             base = highest_id(catalog_path)
+            projected = collection.catalog.meta(PROJECTION_KEY) is not None
             names = tuple(f"shard-{index:03d}" for index in range(shards))
             counts = {}
             for index, name in enumerate(names):
                 counts[name] = _copy_shard(Path(source), target / name, catalog_path,
-                                           index, shards, base + index * ID_STRIDE)
+                                           index, shards, base + index * ID_STRIDE, projected)
     # Named last: a split killed half-way is no sharded collection, only a folder to remove.
     ShardSet(target, names).save()
     return counts
 
 
 def _copy_shard(source: Path, root: Path, catalog: Path, index: int, shards: int,
-                id_floor: int) -> int:
+                id_floor: int, projected: bool) -> int:
     root.mkdir(parents=True)
     for name in _SHARED:
         found = source / name
@@ -102,5 +107,17 @@ def _copy_shard(source: Path, root: Path, catalog: Path, index: int, shards: int
             shutil.copytree(found, root / name)
         elif found.is_file():
             shutil.copy2(found, root / name)
+    if not projected:
+        _keep_regions_whole(root)
     return copy_catalog_part(catalog, root / "catalog.sqlite",
                              lambda path: shard_of(path, shards) == index, id_floor)
+
+
+def _keep_regions_whole(root: Path) -> None:
+    """Regions not projected yet stay whole in every shard: each shard learning its own
+    projection later would put their scores in different spaces."""
+    manifest = Manifest.load(root)
+    regions = manifest.channels.get("regions")
+    if regions is not None and regions.get("pca") is not None:
+        regions["pca"] = None
+        manifest.save(root)
