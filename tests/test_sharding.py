@@ -4,6 +4,7 @@ the collection's images with the same ids, rows, annotations and learned files."
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from lookalike.collection import (
     ShardedCollection,
     ShardSet,
     shard_of,
+    sharding,
     split_collection,
 )
-from lookalike.errors import CollectionError, ValidationError
+from lookalike.errors import CollectionError, ImageError, ValidationError
 
 cv2 = pytest.importorskip("cv2")
 from test_local_channel import SMALL, scene  # noqa: E402  (needs OpenCV)
@@ -155,7 +157,8 @@ def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
 
         monkeypatch.setattr(down, "search", broken)
         found = sharded.search(query, k=9, channel="global")
-    assert found.partial and found.missing == ["shard-001"]
+    assert found.partial and list(found.missing) == ["shard-001"]
+    assert "disk gone" in found.missing["shard-001"]
     assert len(found.results) == 9 - len(everything(tmp_path / "s" / "shard-001")["records"])
     assert found.as_dict()["partial"] is True
 
@@ -183,3 +186,58 @@ def test_regions_not_projected_yet_stay_whole_in_every_shard(tmp_path: Path) -> 
         with Collection(root).open() as shard:  # opens with the manifest as rewritten
             shard.add({f"more-{i}": pattern(40 + i, (96, 72)) for i in range(60)})
             assert shard.info()["channels"]["regions"]["stored_dim"] == 192
+
+
+def test_a_file_query_is_decoded_by_each_shard_as_by_the_collection(tmp_path: Path) -> None:
+    # Large JPEGs decode at a reduced scale for the default network: the shards must see
+    # the pixels the one collection sees.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(12):
+        Image.fromarray(pattern(seed, (1600, 1200))).save(photos / f"{seed:02d}.jpg",
+                                                          quality=90)
+    with Collection(tmp_path / "c") as collection:
+        collection.index([photos])
+    split_collection(tmp_path / "c", tmp_path / "s", 2)
+    with Collection(tmp_path / "c").open() as whole, \
+            ShardedCollection(tmp_path / "s") as sharded:
+        for query in sorted(photos.glob("*.jpg"))[:4]:
+            expected = whole.search(query, k=5)
+            found = sharded.search(query, k=5).results
+            assert [r.image_id for r in found] == [r.image_id for r in expected]
+            np.testing.assert_allclose([r.score for r in found],
+                                       [r.score for r in expected], atol=1e-5)
+
+
+def test_one_deadline_no_leaked_connections_and_query_errors_raised(
+        source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    split_collection(source, tmp_path / "s", 2)
+    query = sorted((tmp_path / "photos").glob("*.png"))[0]
+    with ShardedCollection(tmp_path / "s", timeout_s=0.5) as sharded:
+        for _ in range(20):
+            sharded.search(query, k=3)
+        for searcher in sharded._local:  # one pool for the collection's life
+            assert len(searcher.collection.catalog.db._opened) <= 3
+        with pytest.raises(ImageError):  # the query's fault, not a shard's: raised
+            sharded.search(b"not an image", k=3)
+        slow = sharded._local[0]
+        monkeypatch.setattr(slow, "search", lambda *args: time.sleep(3) or [])
+        started = time.perf_counter()
+        found = sharded.search(query, k=3)
+        assert time.perf_counter() - started < 2.0
+        assert list(found.missing) == ["shard-000"] and "no answer" in found.missing["shard-000"]
+
+
+def test_a_split_folder_is_no_collection_and_a_failed_split_leaves_nothing(
+        source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    split_collection(source, tmp_path / "s", 2)
+    with pytest.raises(CollectionError, match="a split collection"):
+        Collection(tmp_path / "s").open()
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(sharding, "copy_catalog_part", broken)
+    with pytest.raises(CollectionError, match="cannot write the shards"):
+        split_collection(source, tmp_path / "t", 2)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["c", "photos", "s"]

@@ -24,7 +24,7 @@ from lookalike.collection import (
     ShardedCollection,
     is_sharded,
 )
-from lookalike.errors import ValidationError
+from lookalike.errors import CollectionError, ValidationError
 from lookalike.fusion import FUSIONS
 
 
@@ -73,6 +73,9 @@ def run_search(args: argparse.Namespace) -> int:
         raise ValidationError("expected a query IMAGE, --text or both, got neither")
     if is_sharded(args.collection):
         return _search_shards(args)
+    if args.address is not None:
+        raise ValidationError(f"expected a split collection (lookalike shard) with --address, "
+                              f"got {args.collection}, which is not one")
     local = local_config(args, args.collection)
     collection = Collection(args.collection, configs={"local": local} if local else None,
                             max_pixels=args.max_pixels)
@@ -97,14 +100,24 @@ def _search_shards(args: argparse.Namespace) -> int:
     """A collection split by ``lookalike shard``: every shard searched, merged by score."""
     if args.image is None or args.text is not None:
         raise ValidationError("expected a query IMAGE and no --text for a split collection")
-    with ShardedCollection(args.collection, address=args.address) as sharded:
+    unsupported = [option for option, given in (
+        ("--category", args.category), ("--folder", args.folder), ("--since", args.since),
+        ("--until", args.until), ("--fusion", args.fusion != "auto"),
+        ("--verify", getattr(args, "verify", None) is not None)) if given]
+    if unsupported:
+        raise ValidationError(f"expected no {', '.join(unsupported)} for a split collection: "
+                              "a sharded search does not take them yet")
+    with ShardedCollection(args.collection, address=args.address,
+                           max_pixels=args.max_pixels) as sharded:
         found = sharded.search(args.image, k=args.k, channel=args.channel, box=args.box)
+    if found.missing and not found.results:
+        raise CollectionError(f"{args.collection}: no shard answered: " + "; ".join(
+            f"{name}: {reason}" for name, reason in found.missing.items()))
     if args.json:
         print_json({"query": str(args.image), "channel": args.channel, **found.as_dict()})
     else:
         for result in found.results:
             print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}")
-        if found.partial:
-            print(f"partial: shards {', '.join(found.missing)} did not answer",
-                  file=sys.stderr)
+    for name, reason in found.missing.items():
+        print(f"partial: {name} did not answer ({reason})", file=sys.stderr)
     return 0

@@ -22,6 +22,7 @@ def add_parser(commands: Commands) -> None:
 
 def run_shard(args: argparse.Namespace) -> int:
     source = args.source
+    source = source.resolve()
     out = args.out or source.with_name(source.name + ".shards")
     counts = split_collection(source, out, args.shards)
     if args.json:

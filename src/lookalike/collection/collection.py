@@ -31,7 +31,7 @@ from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.indexing import Indexer, IndexReport
 from lookalike.collection.learning import Feedback, judged_from_truth
-from lookalike.collection.manifest import Manifest, check_channel
+from lookalike.collection.manifest import Manifest, check_channel, refuse_split
 from lookalike.collection.media import Media, folder_bytes
 from lookalike.collection.people import ImageFace, People
 from lookalike.collection.pipeline import resolve_workers
@@ -131,6 +131,7 @@ class Collection:
     def _create(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise CollectionError(f"{self.root}: expected a directory, got a file")
+        refuse_split(self.root)
         if (self.root / "catalog.sqlite").exists():
             # Writing a fresh manifest over old vectors would let another model search them.
             raise CollectionError(
@@ -370,8 +371,7 @@ class Collection:
     def failures(self) -> list[ImageRecord]:
         return self.catalog.images.all(status="failed")
 
-    def count(self) -> int:
-        """How many images are indexed."""
+    def count(self) -> int:  # indexed images
         return self.catalog.images.count("indexed")
 
     def info(self) -> dict[str, Any]:

@@ -76,3 +76,10 @@ def check_channel(root: Path, name: str, recorded: dict[str, Any], wanted: dict[
             f"{root}: channel '{name}' was built with other settings ({'; '.join(differences)}). "
             "Open it without those options to use its own, or index into a new collection."
         )
+
+
+def refuse_split(root: Path) -> None:
+    """A folder that holds a split collection's shards is no collection to create."""
+    if (root / "shards.json").exists():
+        raise CollectionError(f"{root}: a split collection (lookalike shard); index or open one "
+                              "of its shards, or search them all (ShardedCollection)")

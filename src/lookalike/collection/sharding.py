@@ -76,25 +76,39 @@ class ShardSet:
 def split_collection(source: str | os.PathLike[str], out: str | os.PathLike[str],
                      shards: int) -> dict[str, int]:
     """Split the collection at ``source`` into ``shards`` collections under ``out`` (a
-    new folder); the source is left as it is. Returns the images of each shard."""
+    new folder); the source is left as it is. Returns the images of each shard. The shards
+    are made in a folder beside ``out`` and renamed to it at the end, so a split that
+    fails or is killed leaves no half-made ``out``."""
     expect(isinstance(shards, int) and not isinstance(shards, bool)
            and 1 <= shards <= MAX_SHARDS,
            f"expected between 1 and {MAX_SHARDS} shards, got {shards!r}")
-    target = Path(out)
-    if target.exists() and any(target.iterdir()):
+    target = Path(out).resolve()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise CollectionError(f"{target}: expected a new or empty folder for the shards")
+    staging = target.with_name(f".{target.name}.splitting-{os.getpid()}")
+    try:
+        counts = _split_into(Path(source), staging, shards)
+        if target.exists():
+            target.rmdir()  # empty, as checked
+        os.replace(staging, target)
+    except OSError as error:
+        raise CollectionError(f"{target}: cannot write the shards ({error})") from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return counts
+
+
+def _split_into(source: Path, staging: Path, shards: int) -> dict[str, int]:
     with Collection(source).open(create=False) as collection:
         catalog_path = collection.catalog.path
         with collection.catalog.writing("splitting"):  # nobody writes while it is copied
             base = highest_id(catalog_path)
             projected = collection.catalog.meta(PROJECTION_KEY) is not None
             names = tuple(f"shard-{index:03d}" for index in range(shards))
-            counts = {}
-            for index, name in enumerate(names):
-                counts[name] = _copy_shard(Path(source), target / name, catalog_path,
-                                           index, shards, base + index * ID_STRIDE, projected)
-    # Named last: a split killed half-way is no sharded collection, only a folder to remove.
-    ShardSet(target, names).save()
+            counts = {name: _copy_shard(source, staging / name, catalog_path, index, shards,
+                                        base + index * ID_STRIDE, projected)
+                      for index, name in enumerate(names)}
+    ShardSet(staging, names).save()
     return counts
 
 
@@ -109,8 +123,10 @@ def _copy_shard(source: Path, root: Path, catalog: Path, index: int, shards: int
             shutil.copy2(found, root / name)
     if not projected:
         _keep_regions_whole(root)
+    # People with no face any more (a name kept on purpose) go with the first shard.
     return copy_catalog_part(catalog, root / "catalog.sqlite",
-                             lambda path: shard_of(path, shards) == index, id_floor)
+                             lambda path: shard_of(path, shards) == index, id_floor,
+                             faceless_people=index == 0)
 
 
 def _keep_regions_whole(root: Path) -> None:

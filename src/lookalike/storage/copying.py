@@ -26,7 +26,9 @@ _COPIES = (
                     "(SELECT id FROM main.images)"),
     ("people", "SELECT * FROM src.people WHERE id IN (SELECT person_id FROM src.face_people "
                "WHERE face_id IN (SELECT id FROM main.vectors)) OR id IN (SELECT person_id "
-               "FROM src.face_rejections WHERE face_id IN (SELECT id FROM main.vectors))"),
+               "FROM src.face_rejections WHERE face_id IN (SELECT id FROM main.vectors)) "
+               "OR (keep_faceless() AND id NOT IN (SELECT person_id FROM src.face_people) "
+               "AND id NOT IN (SELECT person_id FROM src.face_rejections))"),
     ("face_people", "SELECT * FROM src.face_people WHERE face_id IN "
                     "(SELECT id FROM main.vectors)"),
     ("face_rejections", "SELECT * FROM src.face_rejections WHERE face_id IN "
@@ -37,17 +39,22 @@ _SEQUENCED = ("images", "vectors", "annotations", "people")
 
 def highest_id(source: Path) -> int:
     """The highest id any AUTOINCREMENT table of the catalog at ``source`` ever gave."""
-    with sqlite3.connect(source) as conn:
+    conn = sqlite3.connect(source)
+    try:
         found = conn.execute("SELECT MAX(seq) FROM sqlite_sequence").fetchone()[0]
+    finally:
+        conn.close()
     return int(found or 0)
 
 
 def copy_catalog_part(source: Path, target: Path, keep: Callable[[str], bool],
-                      id_floor: int) -> int:
+                      id_floor: int, *, faceless_people: bool = False) -> int:
     """Make ``target`` a new catalog holding the images of ``source`` whose path ``keep``
     accepts, with their vectors, channel marks, annotations and people, and the catalog's
-    meta entries (the vocabulary tree's and the projection's ids; not its own id). Ids
-    the target gives from now on start above ``id_floor``. Returns the images copied."""
+    meta entries (the vocabulary tree's and the projection's ids; not its own id), and with
+    ``faceless_people`` the people who have no face (named, their faces since removed). Ids
+    the target gives from now on start above ``id_floor``. Returns the images copied. The
+    search and click log is not copied: it belongs to the collection that was searched."""
     if target.exists():
         raise CollectionError(f"{target}: expected a new catalog, got an existing file")
     database = Database(target).open()
@@ -55,6 +62,7 @@ def copy_catalog_part(source: Path, target: Path, keep: Callable[[str], bool],
         conn = database.conn
         conn.create_function("keep_path", 1, lambda path: bool(keep(path)),
                              deterministic=True)
+        conn.create_function("keep_faceless", 0, lambda: faceless_people, deterministic=True)
         conn.execute("ATTACH DATABASE ? AS src", (str(source),))
         with database.transaction() as write:
             for table, select in _COPIES:
