@@ -125,6 +125,11 @@ def test_the_cli_splits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["search", query, "-c", str(tmp_path / "s"), "-k", "2", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert found["partial"] is False and found["results"][0]["path"] == query
+    write_images(tmp_path / "photos", range(6, 9))
+    assert main(["index", str(tmp_path / "photos"), "-c", str(tmp_path / "s"), "--json"]) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert sorted(reports) == ["shard-000", "shard-001"]
+    assert sum(report["added"] for report in reports.values()) == 3
 
 
 def test_a_sharded_search_ranks_as_the_whole_collection(source: Path, tmp_path: Path) -> None:
@@ -241,3 +246,22 @@ def test_a_split_folder_is_no_collection_and_a_failed_split_leaves_nothing(
     with pytest.raises(CollectionError, match="cannot write the shards"):
         split_collection(source, tmp_path / "t", 2)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["c", "photos", "s"]
+
+
+def test_a_split_collection_keeps_up_with_its_folders(source: Path, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    split_collection(source, tmp_path / "s", 3)
+    for seed in (20, 21, 22, 23):
+        Image.fromarray(scene(seed)).save(photos / f"new{seed}.png")
+    (photos / "scene0.png").unlink()
+    with ShardedCollection(tmp_path / "s") as sharded:
+        reports = sharded.index([photos])
+        assert sum(r.added for r in reports.values()) == 4
+        assert sum(r.removed for r in reports.values()) == 1
+        assert sum(r.unchanged for r in reports.values()) == 8
+        found = sharded.search(photos / "new22.png", k=1, channel="global").results
+        assert found[0].path == str(photos / "new22.png")
+    for index, root in enumerate(ShardSet.load(tmp_path / "s").roots):
+        with Collection(root).open() as shard:
+            assert all(shard_of(record.path, 3) == index for record in shard.images())
+            assert str(photos / "scene0.png") not in {r.path for r in shard.images()}

@@ -25,8 +25,11 @@ from lookalike.collection import (
     GlobalChannelConfig,
     ImportReport,
     IndexReport,
+    ShardedCollection,
+    is_sharded,
     make_engine,
 )
+from lookalike.errors import ValidationError
 
 
 def add_parser(commands: Commands) -> None:
@@ -59,6 +62,8 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    if is_sharded(args.collection):
+        return _index_shards(args)
     collection = _collection(args)
     imported = None
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
@@ -105,3 +110,20 @@ def _format_import(imported: ImportReport, sidecar: Path) -> str:
     return (f"annotated {imported.annotated} images from {sidecar}"
             + (f"; {len(imported.unknown)} paths not in the collection, e.g. "
                f"{imported.unknown[0]}" if imported.unknown else ""))
+
+
+def _index_shards(args: argparse.Namespace) -> int:
+    """A collection split by ``lookalike shard``: each shard indexes the files that hash to
+    it, with the settings it was split with."""
+    if args.annotations is not None or channel_configs(args, None) or args.channels:
+        raise ValidationError("expected no --annotations, --channels or model options for a "
+                              "split collection: its shards keep the settings they have")
+    sharded = ShardedCollection(args.collection, max_pixels=args.max_pixels)
+    reports = sharded.index(args.paths, recursive=not args.no_recursive,
+                            engine=make_engine(args.engine, args.address))
+    if args.json:
+        print_json({name: report.as_dict() for name, report in reports.items()})
+    else:
+        for name, report in reports.items():
+            print(f"{name}: {format_report(report)}")
+    return 0

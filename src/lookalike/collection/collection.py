@@ -229,14 +229,14 @@ class Collection:
     # -- indexing ---------------------------------------------------------------------------
 
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
-              progress: Progress | None = None) -> IndexReport:
-        """Bring the collection in step with files and folders.
-
-        ``progress(done, total)`` is called as batches finish. Files that fail are
-        listed in the report with their reason; the rest of the run goes on.
-        """
+              progress: Progress | None = None,
+              keep: Callable[[str], bool] | None = None) -> IndexReport:
+        """Bring the collection in step with files and folders (those whose path ``keep``
+        accepts: a shard's). ``progress(done, total)`` is called as batches finish. Files
+        that fail are listed in the report with their reason; the rest of the run goes on."""
         try:
-            return self._indexer().index(paths, recursive=recursive, progress=progress)
+            return self._indexer().index(paths, recursive=recursive, progress=progress,
+                                         keep=keep)
         finally:
             self._changed()
 

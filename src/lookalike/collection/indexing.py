@@ -94,17 +94,21 @@ class Indexer:
         self.sink = sink or CatalogSink(catalog, list(channels.values()))
 
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
-              progress: Progress | None = None) -> IndexReport:
+              progress: Progress | None = None,
+              keep: Callable[[str], bool] | None = None) -> IndexReport:
         """See :meth:`lookalike.Collection.index`."""
         started = time.perf_counter()
         roots = [Path(catalog_key(p)) for p in paths]
         found = discover_images(roots, recursive=recursive)
-        report = IndexReport(failures=[(error.source, error.reason) for error in found.failures])
-        files = self._named(found.files, report)
+        report = IndexReport(failures=[(error.source, error.reason) for error in found.failures
+                                       if keep is None or keep(error.source)])
+        files = self._named([path for path in found.files if keep is None or keep(str(path))],
+                            report)
         with self.catalog.writing("indexing"):
             counts = WriteCounts()
             jobs = self._plan(files, counts)
-            report.removed = self._remove_missing(roots, {str(f) for f in files},
+            # What ``keep`` refused is there all the same: never removed for it.
+            report.removed = self._remove_missing(roots, {str(f) for f in found.files},
                                                   found.failures, recursive)
             self._run(jobs, lambda: self._plan(files, WriteCounts()), counts, report, progress)
         # One-off model loading and training are not indexing work; leave them out of

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lookalike.collection.collection import Collection
+from lookalike.collection.engines import Engine
+from lookalike.collection.indexing import IndexReport
 from lookalike.collection.ray_engine import connect, release
-from lookalike.collection.sharding import ShardSet
+from lookalike.collection.sharding import ShardSet, shard_of
 from lookalike.errors import (
     CollectionError,
     ImageError,
@@ -161,6 +164,23 @@ class ShardedCollection:
                 release()
         self._local, self._actors = [], []
 
+    def index(self, paths: Sequence[str | os.PathLike[str]], *, recursive: bool = True,
+              engine: str | Engine = "local") -> dict[str, IndexReport]:
+        """Bring every shard in step with ``paths``: each shard indexes the files that hash
+        to it (and removes its own that are gone), one shard after the other, with the
+        tree and projection the split gave it. Returns each shard's report."""
+        reports = {}
+        count = len(self.shards.names)
+        for index, (name, root) in enumerate(zip(self.shards.names, self.shards.roots,
+                                                 strict=True)):
+            with Collection(root, max_pixels=self.max_pixels, engine=engine) as shard:
+                reports[name] = shard.index(paths, recursive=recursive,
+                                            keep=_ShardFilter(index, count))
+        if self._local or self._actors:  # what is open searches the new rows too
+            self.close()
+            self.open()
+        return reports
+
     def search(self, query: ImageInput, *, k: int = 10, channel: str = "global",
                box: Box | None = None) -> ShardedResults:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
@@ -220,6 +240,17 @@ class ShardedCollection:
             except ray.exceptions.RayError as error:  # the actor or its node is gone
                 missing[name] = _reason(error)
         return found, missing
+
+
+@dataclass(frozen=True)
+class _ShardFilter:
+    """Keeps the paths that hash to shard ``index`` of ``count``."""
+
+    index: int
+    count: int
+
+    def __call__(self, path: str) -> bool:
+        return shard_of(path, self.count) == self.index
 
 
 def _collect(name: str, future: Future[list[SearchResult]], found: list[list[SearchResult]],
