@@ -549,3 +549,22 @@ def test_a_changed_photo_keeps_its_person(tmp_path: Path, four_of_one: Path) -> 
         # A named person is listed even when its photos are gone.
         collection.remove([str(four_of_one)])
         assert [(p.name, p.faces) for p in collection.people.all()] == [("Eileen", 0)]
+
+
+def test_a_split_faces_collection_ranks_as_the_whole(tmp_path: Path, face_photos: Path,
+                                                     astronaut: np.ndarray,
+                                                     cameraman: np.ndarray) -> None:
+    from lookalike.collection import ShardedCollection, split_collection
+
+    with faces_collection(tmp_path / "c").open() as collection:
+        collection.index([face_photos])
+    split_collection(tmp_path / "c", tmp_path / "s", 3)
+    with Collection(tmp_path / "c").open() as whole, \
+            ShardedCollection(tmp_path / "s") as sharded:
+        for query in (astronaut, cameraman, rotate(astronaut, -8)):
+            expected = whole.search(query, k=5, channel="faces")
+            found = sharded.search(query, k=5, channel="faces")
+            assert not found.partial
+            assert [r.image_id for r in found.results] == [r.image_id for r in expected]
+            np.testing.assert_allclose([r.score for r in found.results],
+                                       [r.score for r in expected], atol=1e-5)
