@@ -134,15 +134,23 @@ def test_a_run_killed_while_learning_keeps_the_whole_rows(tmp_path: Path,
         assert again.search(pattern(3, (96, 72)), k=1, channel="regions")[0].path == "p3"
 
 
-def test_a_reader_follows_a_projection_learned_by_another_writer(tmp_path: Path) -> None:
-    root = tmp_path / "c"
+def two_images_whole(root: Path) -> None:
     with Collection(root, channels=["regions"], configs={"regions": PROJECTED},
                     workers=1) as writer:
         writer.add(images(2))
+
+
+def projected_by_another_writer(root: Path) -> None:
+    with Collection(root).open() as writer:
+        writer.add(images(3, start=2))
+
+
+def test_a_reader_follows_a_projection_learned_by_another_writer(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    two_images_whole(root)
     with Collection(root).open() as reader:
         assert reader.search(pattern(0, (96, 72)), k=1, channel="regions")[0].path == "p0"
-        with Collection(root).open() as writer:
-            writer.add(images(3, start=2))
+        projected_by_another_writer(root)
         assert reader.search(pattern(4, (96, 72)), k=1, channel="regions")[0].path == "p4"
         assert regions_of(reader).dim == 8
 
@@ -171,12 +179,9 @@ def test_a_commit_that_fails_after_learning_leaves_this_process_searching(
 
 def test_a_reader_that_only_removes_follows_the_new_rows(tmp_path: Path) -> None:
     root = tmp_path / "c"
-    with Collection(root, channels=["regions"], configs={"regions": PROJECTED},
-                    workers=1) as writer:
-        writer.add(images(2))
+    two_images_whole(root)
     with Collection(root).open() as reader:
-        with Collection(root).open() as writer:
-            writer.add(images(3, start=2))
+        projected_by_another_writer(root)
         assert reader.remove(["p0"]) == 1  # syncs the index on close, in the new width
     with Collection(root).open() as again:
         assert again.info()["images"] == 4
