@@ -265,3 +265,18 @@ def test_a_split_collection_keeps_up_with_its_folders(source: Path, tmp_path: Pa
         with Collection(root).open() as shard:
             assert all(shard_of(record.path, 3) == index for record in shard.images())
             assert str(photos / "scene0.png") not in {r.path for r in shard.images()}
+
+
+def test_the_cli_creates_a_split_collection(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    write_images(tmp_path / "photos", range(8))
+    col = tmp_path / "split"
+    assert main(["index", str(tmp_path / "photos"), "-c", str(col), "--extractor",
+                 "thumbnail", "--shards", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["added"] == 8 and sum(report["shards"].values()) == 8
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["photos", "split"]
+    assert len(ShardSet.load(col).roots) == 3
+    assert main(["index", str(tmp_path / "photos"), "-c", str(tmp_path / "photos"),
+                 "--shards", "2"]) == 1
+    assert "new collection only" in capsys.readouterr().err

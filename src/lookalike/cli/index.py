@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 from pathlib import Path
 
 from lookalike.cli.common import (
@@ -28,6 +30,7 @@ from lookalike.collection import (
     ShardedCollection,
     is_sharded,
     make_engine,
+    split_collection,
 )
 from lookalike.errors import ValidationError
 
@@ -55,6 +58,10 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
                         help="captions, tags and categories from a CSV/TSV/JSON sidecar, "
                              "imported after indexing (paths relative to the file)")
+    parser.add_argument("--shards", type=int, default=None, metavar="N",
+                        help="a new collection split into N shards: indexed whole (so the "
+                             "vocabulary tree and the projection learn from every image), "
+                             "then split as 'lookalike shard' does")
     max_pixels_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -64,12 +71,9 @@ def add_parser(commands: Commands) -> None:
 def run_index(args: argparse.Namespace) -> int:
     if is_sharded(args.collection):
         return _index_shards(args)
-    collection = _collection(args)
-    imported = None
-    with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
-        report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
-        if args.annotations is not None:
-            imported = collection.annotations.import_sidecar(args.annotations)
+    if args.shards is not None:
+        return _index_and_split(args)
+    report, imported = _index_one(args)
     if args.json:
         print_json({**report.as_dict(),
                     **({"annotations": imported.as_dict()} if imported else {})})
@@ -78,6 +82,16 @@ def run_index(args: argparse.Namespace) -> int:
         if imported is not None:
             print(_format_import(imported, args.annotations))
     return 0
+
+
+def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | None]:
+    collection = _collection(args)
+    imported = None
+    with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
+        report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
+        if args.annotations is not None:
+            imported = collection.annotations.import_sidecar(args.annotations)
+    return report, imported
 
 
 def _collection(args: argparse.Namespace) -> Collection:
@@ -126,4 +140,30 @@ def _index_shards(args: argparse.Namespace) -> int:
     else:
         for name, report in reports.items():
             print(f"{name}: {format_report(report)}")
+    return 0
+
+
+def _index_and_split(args: argparse.Namespace) -> int:
+    """``--shards N`` for a new collection: index it whole beside the target, split it into
+    the target, and remove the whole one."""
+    target = args.collection
+    if target.exists() and any(target.iterdir()):
+        raise ValidationError(f"{target}: expected --shards for a new collection only; "
+                              "split an existing one with 'lookalike shard'")
+    whole = target.with_name(f".{target.name}.whole-{os.getpid()}")
+    try:
+        report, imported = _index_one(argparse.Namespace(**{**vars(args),
+                                                            "collection": whole}))
+        counts = split_collection(whole, target, args.shards)
+    finally:
+        shutil.rmtree(whole, ignore_errors=True)
+    if args.json:
+        print_json({**report.as_dict(), "shards": counts,
+                    **({"annotations": imported.as_dict()} if imported else {})})
+    else:
+        print(format_report(report))
+        if imported is not None:
+            print(_format_import(imported, args.annotations))
+        print(f"split into {len(counts)} shards under {printable(target)}: "
+              + ", ".join(f"{name} {count}" for name, count in counts.items()))
     return 0
