@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from lookalike.cli.common import (
     Commands,
@@ -74,14 +75,20 @@ def run_index(args: argparse.Namespace) -> int:
     if args.shards is not None:
         return _index_and_split(args)
     report, imported = _index_one(args)
+    _print_report(args, report, imported)
+    return 0
+
+
+def _print_report(args: argparse.Namespace, report: IndexReport,
+                  imported: ImportReport | None, **extra: Any) -> None:
+    """The run's report (and ``extra`` entries in its JSON), as ``--json`` asks."""
     if args.json:
-        print_json({**report.as_dict(),
+        print_json({**report.as_dict(), **extra,
                     **({"annotations": imported.as_dict()} if imported else {})})
     else:
         print(format_report(report))
         if imported is not None:
             print(_format_import(imported, args.annotations))
-    return 0
 
 
 def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | None]:
@@ -157,13 +164,8 @@ def _index_and_split(args: argparse.Namespace) -> int:
         counts = split_collection(whole, target, args.shards)
     finally:
         shutil.rmtree(whole, ignore_errors=True)
-    if args.json:
-        print_json({**report.as_dict(), "shards": counts,
-                    **({"annotations": imported.as_dict()} if imported else {})})
-    else:
-        print(format_report(report))
-        if imported is not None:
-            print(_format_import(imported, args.annotations))
+    _print_report(args, report, imported, shards=counts)
+    if not args.json:
         print(f"split into {len(counts)} shards under {printable(target)}: "
               + ", ".join(f"{name} {count}" for name, count in counts.items()))
     return 0

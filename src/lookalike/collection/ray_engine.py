@@ -176,9 +176,8 @@ def _next_batch(batches: Iterator[dict[str, np.ndarray]], counts: WriteCounts
         raise
     except Exception as error:  # whatever Ray raises for a failed task or a lost node
         written = sum(1 for outcome in counts.outcomes.values() if outcome != "failed")
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise LookalikeError(
-            f"the Ray cluster failed during indexing ({type(error).__name__}: {first_line}); "
+            f"the Ray cluster failed during indexing ({summary_of(error)}); "
             f"a batch failed {RETRIES + 1} times or a node was lost. The {written} images "
             "written so far are kept: index again to go on, or index with --engine local "
             "to find a file that breaks a worker") from error
@@ -267,6 +266,13 @@ def ray_data_settings(ray: Any) -> Iterator[None]:
          context.print_on_execution_start) = kept
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def summary_of(error: BaseException) -> str:
+    """``Type: first line of the message``: what a Ray error says, without its remote
+    traceback."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def cluster_cpus(ray: Any) -> int:

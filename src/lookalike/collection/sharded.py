@@ -31,7 +31,7 @@ from typing import Any
 from lookalike.collection.collection import Collection
 from lookalike.collection.engines import Engine
 from lookalike.collection.indexing import IndexReport
-from lookalike.collection.ray_engine import connect, release
+from lookalike.collection.ray_engine import connect, release, summary_of
 from lookalike.collection.sharding import ShardSet, shard_of
 from lookalike.errors import (
     CollectionError,
@@ -236,9 +236,9 @@ class ShardedCollection:
                 cause = error.cause if isinstance(error.cause, BaseException) else error
                 if isinstance(cause, QUERY_ERRORS):
                     raise cause from error
-                missing[name] = _reason(cause)
+                missing[name] = summary_of(cause)
             except ray.exceptions.RayError as error:  # the actor or its node is gone
-                missing[name] = _reason(error)
+                missing[name] = summary_of(error)
         return found, missing
 
 
@@ -260,12 +260,7 @@ def _collect(name: str, future: Future[list[SearchResult]], found: list[list[Sea
     except QUERY_ERRORS:
         raise  # the query itself is wrong: every shard would say so
     except Exception as error:  # a shard down or broken: reported, not hidden
-        missing[name] = _reason(error)
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+        missing[name] = summary_of(error)
 
 
 def _as_sent(query: ImageInput) -> ImageInput:

@@ -102,7 +102,7 @@ def _split_into(source: Path, staging: Path, shards: int) -> dict[str, int]:
     with Collection(source).open(create=False) as collection:
         catalog_path = collection.catalog.path
         with collection.catalog.writing("splitting"):  # nobody writes while it is copied
-            base = highest_id(catalog_path)
+            base = highest_id(collection.catalog.db)
             projected = collection.catalog.meta(PROJECTION_KEY) is not None
             names = tuple(f"shard-{index:03d}" for index in range(shards))
             counts = {name: _copy_shard(source, staging / name, catalog_path, index, shards,

@@ -63,12 +63,11 @@ class DerivedVectorIndex:
     """The nearest-neighbour index over one channel's catalog vectors."""
 
     def __init__(self, layout: Layout, *, index: str = "auto", exact_below: int = 50_000,
-                 whitening: Whitening | None = None,
-                 follow: Callable[[], Layout] | None = None) -> None:
+                 whitening: Whitening | None = None) -> None:
         self.layout = layout
-        #: Reads the layout the catalog's rows have now, before every sync (a channel whose
-        #: row width can change while collections are open: regions).
-        self.follow = follow
+        #: Reads the layout the catalog's rows have now, before every sync (set by a channel
+        #: whose row width can change while collections are open: regions).
+        self.follow: Callable[[], Layout] | None = None
         self.index_setting = index
         self.exact_below = exact_below
         self.whitening_policy = whitening
@@ -163,7 +162,11 @@ class DerivedVectorIndex:
 
     def matrix(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(vector ids, (n, dim) vectors) of ``ids``, or of the whole channel, as stored."""
-        layout = self.follow() if self.follow is not None else self.layout
+        return self._matrix(self.follow() if self.follow is not None else self.layout, ids)
+
+    def _matrix(self, layout: Layout, ids: Sequence[int] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        # A sync reads the rows in the layout it followed once at its start.
         vector_ids, blobs = self.catalog.vectors.load_blobs(layout.channel, ids)
         rows = layout.decode(blobs)
         return vector_ids, np.ascontiguousarray(rows[:, :layout.dim])
@@ -264,7 +267,7 @@ class DerivedVectorIndex:
         return state
 
     def _rebuild(self, spec: str) -> IndexState:
-        vector_ids, matrix = self.matrix()
+        vector_ids, matrix = self._matrix(self.layout)
         whitening, whitened_on = (self.whitening_policy.learn(matrix)
                                   if self.whitening_policy else (None, 0))
         if whitening is not None:
@@ -290,7 +293,7 @@ class DerivedVectorIndex:
         if len(removed):
             state.index.remove(removed)
         if len(added):
-            ids, matrix = self.matrix(added.tolist())
+            ids, matrix = self._matrix(self.layout, added.tolist())
             if state.whitening is not None:
                 matrix = state.whitening.transform(matrix)
             state.index.add(ids, matrix)

@@ -37,14 +37,9 @@ _COPIES = (
 _SEQUENCED = ("images", "vectors", "annotations", "people")
 
 
-def highest_id(source: Path) -> int:
-    """The highest id any AUTOINCREMENT table of the catalog at ``source`` ever gave."""
-    conn = sqlite3.connect(source)
-    try:
-        found = conn.execute("SELECT MAX(seq) FROM sqlite_sequence").fetchone()[0]
-    finally:
-        conn.close()
-    return int(found or 0)
+def highest_id(db: Database) -> int:
+    """The highest id any table whose ids a shard keeps ever gave."""
+    return max(db.sequence(table) for table in _SEQUENCED)
 
 
 def copy_catalog_part(source: Path, target: Path, keep: Callable[[str], bool],
