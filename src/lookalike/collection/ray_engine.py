@@ -17,6 +17,7 @@ import json
 import logging
 import pickle
 import socket
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,13 +139,16 @@ def run_ray(jobs: Sequence[Job], *, sink: Sink, channels: Sequence[Channel], bat
         dataset = ray.data.from_items(
             [{"position": position, "job": pickle.dumps(job)}
              for position, job in enumerate(jobs)], override_num_blocks=blocks)
-        extracted = dataset.map_batches(
-            ExtractWorker, batch_size=batch_size, num_cpus=1, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(actors, blocks)),
-            # Ray 2.60 warns that this goes in 2.64; lookalike[ray] pins 2.60.
-            ray_remote_args_fn=retry_limits,
-            fn_constructor_kwargs={"recipes": recipes, "max_pixels": max_pixels,
-                                   "min_side": decode_min_side(channels), "threads": 1})
+        with warnings.catch_warnings():
+            # Ray 2.60 warns that ray_remote_args_fn goes in 2.64; lookalike[ray] pins 2.60,
+            # and the notice means nothing to someone indexing photos.
+            warnings.filterwarnings("ignore", message=".*ray_remote_args_fn.*")
+            extracted = dataset.map_batches(
+                ExtractWorker, batch_size=batch_size, num_cpus=1, batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=min(actors, blocks)),
+                ray_remote_args_fn=retry_limits,
+                fn_constructor_kwargs={"recipes": recipes, "max_pixels": max_pixels,
+                                       "min_side": decode_min_side(channels), "threads": 1})
         batches = iter(extracted.iter_batches(batch_size=batch_size, batch_format="numpy"))
         try:
             while (batch := _next_batch(batches, counts)) is not None:
