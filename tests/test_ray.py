@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from conftest import THUMBNAIL, write_images
 from PIL import Image
-from test_local_channel import SMALL, scene
+from test_local_channel import SMALL, another_view, scene
 
 from lookalike import Collection
 from lookalike.cli import main
@@ -30,6 +30,7 @@ from lookalike.collection import (
     RegionsChannelConfig,
     ShardedCollection,
     make_engine,
+    shard_of,
     split_collection,
 )
 from lookalike.collection.ray_engine import ChannelRecipe
@@ -177,19 +178,22 @@ def test_shards_as_ray_actors_rank_as_one_collection_and_say_when_one_is_down(
         cluster: str, photos: Path, tmp_path: Path) -> None:
     index(tmp_path / "whole", photos, "local")
     split_collection(tmp_path / "whole", tmp_path / "shards", 3)
-    queries = sorted(photos.glob("scene*.png"))[:4]
+    queries: list[Any] = [*sorted(photos.glob("scene*.png"))[:4], another_view(scene(3))]
     with Collection(tmp_path / "whole").open() as whole, \
             ShardedCollection(tmp_path / "shards", address=cluster, timeout_s=20) as sharded:
-        for channel in ("global", "regions"):
+        for channel in ("global", "regions", "local", "auto"):
             for query in queries:
-                expected = [(r.image_id, r.path) for r in whole.search(query, k=5,
-                                                                       channel=channel)]
+                expected = whole.search(query, k=5, channel=channel)
                 found = sharded.search(query, k=5, channel=channel)
                 assert not found.partial
-                assert [(r.image_id, r.path) for r in found.results] == expected
+                assert [(r.image_id, r.path, r.evidence.as_dict().get("local"))
+                        for r in found.results] == [
+                    (r.image_id, r.path, r.evidence.as_dict().get("local")) for r in expected]
         ray.kill(sharded._actors[2])
-        found = sharded.search(queries[0], k=5, channel="global")
-        assert found.partial and list(found.missing) == ["shard-002"]
+        for channel in ("global", "local"):
+            found = sharded.search(queries[0], k=5, channel=channel)
+            assert found.partial and list(found.missing) == ["shard-002"]
+            assert found.results and all(shard_of(r.path, 3) != 2 for r in found.results)
 
 
 def test_a_channel_without_settings_is_refused_before_anything_runs() -> None:

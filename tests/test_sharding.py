@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from lookalike.collection import (
 from lookalike.errors import CollectionError, ImageError, ValidationError
 
 cv2 = pytest.importorskip("cv2")
-from test_local_channel import SMALL, scene  # noqa: E402  (needs OpenCV)
+from test_local_channel import SMALL, another_view, scene  # noqa: E402  (needs OpenCV)
 
 CONFIGS: dict[str, Any] = {
     "global": THUMBNAIL, "local": SMALL,
@@ -132,22 +133,103 @@ def test_the_cli_splits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert sum(report["added"] for report in reports.values()) == 3
 
 
-def test_a_sharded_search_ranks_as_the_whole_collection(source: Path, tmp_path: Path) -> None:
-    split_collection(source, tmp_path / "s", 3)
-    queries = sorted((tmp_path / "photos").glob("*.png"))[:5]
-    with Collection(source).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
-        for channel in ("global", "regions"):
+def same_results(found: list[Any], expected: list[Any]) -> None:
+    assert [(r.rank, r.image_id, r.path) for r in found] == [
+        (r.rank, r.image_id, r.path) for r in expected]
+    # The same dot products, summed in another order by BLAS at another size.
+    np.testing.assert_allclose([r.score for r in found], [r.score for r in expected],
+                               atol=1e-5)
+    for got, wanted in zip(found, expected, strict=True):
+        local = (got.evidence.as_dict().get("local"), wanted.evidence.as_dict().get("local"))
+        assert local[0] == local[1]  # the same inliers, verified or not, tree scores
+
+
+@pytest.fixture
+def views(tmp_path: Path) -> Path:
+    """Scenes, and other views of some of them: verification and query expansion have
+    several matches to find, in different shards."""
+    photos = tmp_path / "views"
+    photos.mkdir()
+    for seed in range(10):
+        Image.fromarray(scene(seed)).save(photos / f"scene{seed}.png")
+    for seed in (2, 5):
+        # Named so that, split in 3, the view lies in another shard than its scene.
+        name = next(f"scene{seed}-view{i}.png" for i in range(100)
+                    if shard_of(str(photos / f"scene{seed}-view{i}.png"), 3)
+                    != shard_of(str(photos / f"scene{seed}.png"), 3))
+        Image.fromarray(another_view(scene(seed))).save(photos / name)
+        Image.fromarray(another_view(another_view(scene(seed)))).save(
+            photos / f"scene{seed}-again.png")
+    root = tmp_path / "v"
+    with Collection(root, channels=list(CONFIGS), configs=CONFIGS) as collection:
+        collection.index([photos])
+    return root
+
+
+def test_every_channel_and_auto_rank_as_the_whole_collection(views: Path,
+                                                             tmp_path: Path) -> None:
+    split_collection(views, tmp_path / "s", 3)
+    photos = sorted((tmp_path / "views").glob("*.png"))
+    queries: list[Any] = [*photos, another_view(scene(5)), another_view(scene(7))]
+    with Collection(views).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
+        for channel in ("global", "regions", "local", "auto"):
             for query in queries:
-                expected = whole.search(query, k=6, channel=channel)
-                found = sharded.search(query, k=6, channel=channel)
+                expected = whole.search(query, k=6, channel=channel, fusion="rrf")
+                found = sharded.search(query, k=6, channel=channel, fusion="rrf")
                 assert not found.partial
-                assert [(r.rank, r.image_id, r.path) for r in found.results] == [
-                    (r.rank, r.image_id, r.path) for r in expected]
-                # The same dot products, summed in another order by BLAS at another size.
-                np.testing.assert_allclose([r.score for r in found.results],
-                                           [r.score for r in expected], atol=1e-5)
-        with pytest.raises(ValidationError, match="statistics over every shard"):
-            sharded.search(queries[0], channel="local")
+                same_results(found.results, expected)
+        box = (40, 30, 300, 260)
+        same_results(sharded.search(photos[4], k=5, channel="local", box=box).results,
+                     whole.search(photos[4], k=5, channel="local", box=box))
+        verified = [r for r in sharded.search(queries[-2], k=6, channel="local").results
+                    if r.evidence.as_dict()["local"]["verified"]]
+        assert {Path(r.path).stem.split("-")[0] for r in verified} == {"scene5"}
+        assert len(verified) == 3
+        assert len({shard_of(r.path, 3) for r in verified}) > 1  # found in several shards
+        # Each shard weighing by its own images would rank otherwise: the test can fail.
+        for searcher in sharded._local:
+            searcher.use_local_corpus(None)  # type: ignore[arg-type]
+        alone = [sharded.search(query, k=6, channel="local").results for query in queries]
+        assert any([r.score for r in found] != [r.score for r in whole.search(
+            query, k=6, channel="local")] for query, found in zip(queries, alone, strict=True))
+        with pytest.raises(ValidationError, match="BM25 over every shard"):
+            sharded.search(queries[0], channel="text")
+
+
+def test_a_learned_ranker_fuses_the_shards_as_the_whole(views: Path, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from lookalike.ranking import train_ranker
+
+    photos = sorted((tmp_path / "views").glob("*.png"))
+    family = {path: [str(other) for other in photos
+                     if other.stem.split("-")[0] == path.stem.split("-")[0]]
+              for path in photos}
+    truth = [SimpleNamespace(path=str(path), relevant=family[path], junk=[], box=None)
+             for path in photos]
+    with Collection(views).open() as whole:
+        whole.save_ranker(train_ranker(whole.judged(truth, depth=8)))
+    split_collection(views, tmp_path / "s", 3)
+    with Collection(views).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
+        for query in [*photos[:6], another_view(scene(2))]:
+            for fusion in ("auto", "weighted"):  # the learned ranker, its calibrations
+                expected = whole.search(query, k=6, channel="auto", fusion=fusion)
+                same_results(sharded.search(query, k=6, channel="auto", fusion=fusion).results,
+                             expected)
+
+
+def test_the_local_statistics_follow_a_shard_that_changes(views: Path, tmp_path: Path) -> None:
+    split_collection(views, tmp_path / "s", 2)
+    more = {f"more{seed}": scene(seed, (300, 400)) for seed in range(20, 24)}
+    query = another_view(scene(21, (300, 400)))
+    with ShardedCollection(tmp_path / "s") as sharded:
+        before = sharded.search(query, k=4, channel="local").results
+        sharded._local[1].collection.add(more)  # a writer the shard's searcher sees
+        after = sharded.search(query, k=4, channel="local").results
+    with Collection(views).open() as whole:
+        whole.add(more)
+        expected = whole.search(query, k=4, channel="local")
+    assert "more21" not in [r.path for r in before]
+    assert [(r.path, r.score) for r in after] == [(r.path, r.score) for r in expected]
 
 
 def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
@@ -160,7 +242,7 @@ def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
         def broken(*args: object) -> None:
             raise OSError("disk gone")
 
-        monkeypatch.setattr(down, "search", broken)
+        monkeypatch.setattr(down, "rankings", broken)
         found = sharded.search(query, k=9, channel="global")
     assert found.partial and list(found.missing) == ["shard-001"]
     assert "disk gone" in found.missing["shard-001"]
@@ -226,7 +308,7 @@ def test_one_deadline_no_leaked_connections_and_query_errors_raised(
         with pytest.raises(ImageError):  # the query's fault, not a shard's: raised
             sharded.search(b"not an image", k=3)
         slow = sharded._local[0]
-        monkeypatch.setattr(slow, "search", lambda *args: time.sleep(3) or [])
+        monkeypatch.setattr(slow, "rankings", lambda *args: time.sleep(3) or [])
         started = time.perf_counter()
         found = sharded.search(query, k=3)
         assert time.perf_counter() - started < 2.0

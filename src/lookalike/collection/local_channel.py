@@ -13,7 +13,7 @@ file trained elsewhere (``vocabulary=``), as papers do for small collections.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,6 +22,12 @@ from typing import Any
 import numpy as np
 
 from lookalike.collection.channels import Channel
+from lookalike.collection.local_ranking import (
+    LocalQuery,
+    OneCorpus,
+    RankingSettings,
+    rank,
+)
 from lookalike.collection.local_records import (
     RECORD,
     InvertedFiles,
@@ -299,65 +305,62 @@ class LocalChannel(Channel):
     # -- searching ------------------------------------------------------------------------
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
-        self.prepare()  # a tree another process trained since this one opened
-        inverted = self.inverted
-        index = inverted.synced(self.catalog, self.tree)
-        if index is None:
+        found = self._keypoints(image, box)
+        if found is None:
             return []  # no tree yet: nothing indexed had keypoints
-        query = self.sift.extract(image)
-        if box is not None:
-            query = query.inside(box)
-        words = self._words(query)
-        with inverted.lock.reading():
-            return self._ranked(index, query, words, k)
+        features, words, index = found
+        with self.inverted.lock.reading():
+            query = LocalQuery(features, words, index.query_vector(words))
+            return rank(OneCorpus(self, index), query, k, self.ranking_settings())
 
-    def _ranked(self, index: InvertedIndex, query: LocalFeatures, words: np.ndarray,
-                k: int) -> list[Hit]:
-        """Score by the tree, verify the best, expand the query with what verified."""
-        candidates = index.search(words, max(k, self.config.verify))
-        if self.config.verify == 0 or not candidates:
-            return [_tree_hit(image_id, score) for image_id, score in candidates[:k]]
-        verified, unverified = self._verify(query, words, candidates[: self.config.verify])
-        if self.config.expand and verified:
-            best = [hit.image_id for hit in verified[: self.config.expand]]
-            expanded = index.top(*index.scores_of_vector(*index.expanded_vector(words, best)),
-                                 k + len(verified))
-            done = {hit.image_id for hit in verified}
-            tried = {hit.image_id: hit.evidence for hit in unverified
-                     if isinstance(hit.evidence, LocalEvidence)}
-            rest = [Hit(image_id, score, replace(tried.get(image_id, LocalEvidence()),
-                                                 expanded_score=round(score, 6)))
-                    for image_id, score in expanded if image_id not in done]
-        else:
-            rest = unverified + [_tree_hit(image_id, score)
-                                 for image_id, score in candidates[self.config.verify:]]
-        return (verified + rest)[:k]
+    def query(self, image: np.ndarray, box: Box | None = None) -> LocalQuery | None:
+        """The query as searched here: keypoints, words and the vector weighted with the
+        collection's weights; None while there is no tree."""
+        found = self._keypoints(image, box)
+        if found is None:
+            return None
+        features, words, index = found
+        with self.inverted.lock.reading():
+            return LocalQuery(features, words, index.query_vector(words))
+
+    def _keypoints(self, image: np.ndarray, box: Box | None
+                   ) -> tuple[LocalFeatures, np.ndarray, InvertedIndex] | None:
+        self.prepare()  # a tree another process trained since this one opened
+        index = self.inverted.synced(self.catalog, self.tree)
+        if index is None:
+            return None
+        features = self.sift.extract(image)
+        if box is not None:
+            features = features.inside(box)
+        return features, self._words(features), index
+
+    def ranking_settings(self) -> RankingSettings:
+        return RankingSettings(self.config.verify, self.config.expand, self.config.norm)
 
     def _words(self, features: LocalFeatures) -> np.ndarray:
         if self.tree is None or not len(features):
             return np.empty(0, dtype=np.int64)
         return self.tree.quantize(features.descriptors).astype(np.int64)
 
-    def _verify(self, query: LocalFeatures, words: np.ndarray,
-                candidates: list[tuple[int, float]]) -> tuple[list[Hit], list[Hit]]:
-        """RANSAC on each candidate: (verified, by inlier count; the others, in tree order)."""
+    def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
+        """RANSAC on each candidate stored here: one hit per candidate, in their order; a
+        verified one scores its inliers plus the tree's score, so it ranks above all others."""
         config = self.config.verification()
         stored = self._stored(image_id for image_id, _ in candidates)
         records = self.catalog.images.by_id(stored)
-        coarse = self._coarse(words)
+        coarse = self._coarse(query.words)
 
         def check(image_id: int) -> Verification:
             match = stored.get(image_id)
             if match is None:
                 return NOT_VERIFIED
             pairs = tentative_matches(coarse, self._coarse(match.words), config.max_per_word)
-            return estimate(query.geometry, match.geometry, pairs, config)
+            return estimate(query.features.geometry, match.geometry, pairs, config)
 
         # OpenCV's RANSAC releases the GIL: two threads verify two candidates at once.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lookalike-ransac") as pool:
             results = list(pool.map(check, [image_id for image_id, _ in candidates]))
-        verified: list[Hit] = []
-        unverified: list[Hit] = []
+        hits: list[Hit] = []
         for (image_id, tree_score), result in zip(candidates, results, strict=True):
             match = stored.get(image_id)
             passed = result.verified(config.min_inliers)
@@ -365,14 +368,11 @@ class LocalChannel(Channel):
             evidence = LocalEvidence(tree_score=round(tree_score, 6), inliers=result.inliers,
                                      verified=passed)
             if passed and match is not None and record is not None:
-                evidence = replace(evidence, **_drawable(result, query, match, record.width))
-            if passed:
-                # Verified images rank above all others: their score is inliers plus the tree's.
-                verified.append(Hit(image_id, result.inliers + tree_score, evidence))
-            else:
-                unverified.append(Hit(image_id, tree_score, evidence))
-        verified.sort(key=lambda hit: -hit.score)
-        return verified, unverified
+                evidence = replace(evidence, **_drawable(result, query.features, match,
+                                                         record.width))
+            score = result.inliers + tree_score if passed else tree_score
+            hits.append(Hit(image_id, score, evidence))
+        return hits
 
     def _coarse(self, words: np.ndarray) -> np.ndarray:
         if self.tree is None:
@@ -399,10 +399,6 @@ class LocalChannel(Channel):
                 "id": tree.id, "nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum()),
                 "memory_bytes": tree.memory_bytes()},
         }
-
-
-def _tree_hit(image_id: int, score: float) -> Hit:
-    return Hit(image_id, score, LocalEvidence(tree_score=round(score, 6)))
 
 
 def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,

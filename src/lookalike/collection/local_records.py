@@ -14,7 +14,7 @@ import numpy as np
 
 from lookalike.concurrency import ReadWriteLock
 from lookalike.local.features import LocalFeatures
-from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.inverted import CorpusStatistics, InvertedIndex, ScoringConfig
 from lookalike.local.tree import VocabularyTree
 from lookalike.storage import Catalog
 
@@ -78,12 +78,25 @@ class InvertedFiles:
         self.index: InvertedIndex | None = None
         self._held: dict[int, int] = {}  # vector id -> image id, as in the inverted files
         self._stale = True
+        self._corpus: CorpusStatistics | None = None
+        #: Moves on every change of the images held, so that whoever gave the statistics of
+        #: a whole split collection (:meth:`use_corpus`) sees that they are out of date.
+        self.revision = 0
         # Searches share the inverted files; bringing them up to date holds them alone.
         self.lock = ReadWriteLock()
 
     def mark_stale(self) -> None:
         with self.lock.writing():
             self._stale = True
+
+    def use_corpus(self, corpus: CorpusStatistics | None) -> None:
+        """Weigh by the statistics of a whole split collection of which these files hold
+        one shard (None: by their own)."""
+        with self.lock.writing():
+            self._corpus = corpus
+            if self.index is not None:
+                self.index.use_corpus(corpus)
+                self.index.build()
 
     def synced(self, catalog: Catalog, tree: VocabularyTree | None) -> InvertedIndex | None:
         """The inverted files, brought up to the catalog (and built, so that searching
@@ -101,11 +114,15 @@ class InvertedFiles:
             return
         if self.index is None:
             self.index = InvertedIndex(tree.n_nodes, self.scoring, tree=tree)
+            self.index.use_corpus(self._corpus)
         vector_ids, image_ids = catalog.vectors.ids(self.channel)
         current = dict(zip(vector_ids.tolist(), image_ids.tolist(), strict=True))
-        for vector_id in set(self._held) - set(current):
+        removed = set(self._held) - set(current)
+        for vector_id in removed:
             self.index.remove(self._held.pop(vector_id))
         added = sorted(set(current) - set(self._held))
+        if removed or added:
+            self.revision += 1
         for vector_id, image_id, blob in catalog.vectors.blobs(added):
             self.index.add(image_id, unpack(blob).words)
             self._held[vector_id] = image_id

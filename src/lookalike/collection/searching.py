@@ -28,7 +28,7 @@ from lookalike.fusion import FUSIONS, AutoFusion, reciprocal_rank_fusion, weight
 from lookalike.images import Box, ImageInput, crop, load_image
 from lookalike.ranking import LearnedRanker
 from lookalike.results import FusedEvidence, Hit, SearchResult
-from lookalike.storage import Catalog
+from lookalike.storage import Catalog, ImageRecord
 
 RANKER_FILE = "ranker.json"
 
@@ -164,13 +164,7 @@ class Searcher:
         return self._fuse(rankings, self.resolved(fusion))
 
     def _fuse(self, rankings: Mapping[str, Sequence[Hit]], method: str) -> list[Hit]:
-        if method == "learned":
-            return self.ranker.get().rank(rankings)
-        if method == "weighted":
-            ranker = self.ranker.get() if self.ranker.exists() else None
-            return weighted_score_fusion(rankings,
-                                         calibrations=ranker.calibrations if ranker else None)
-        return reciprocal_rank_fusion(rankings)
+        return fuse_rankings(rankings, method, self.ranker)
 
     def resolved(self, fusion: str) -> str:
         """The fusion ``auto`` stands for here."""
@@ -178,20 +172,7 @@ class Searcher:
 
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
         """Attach paths to fused hits, keeping the best hit per image."""
-        best: dict[int, Hit] = {}
-        for hit in hits:
-            if hit.image_id not in best or hit.score > best[hit.image_id].score:
-                best[hit.image_id] = hit
-        records = self.catalog.images.by_id(best)
-        # A file that failed on re-indexing keeps the user's text, but is not a result.
-        ranked = sorted((hit for hit in best.values() if hit.image_id in records
-                         and records[hit.image_id].status == "indexed"),
-                        key=lambda hit: -hit.score)
-        return [SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,
-                             image_id=hit.image_id, evidence=_fused(hit),
-                             width=records[hit.image_id].width,
-                             height=records[hit.image_id].height)
-                for rank, hit in enumerate(ranked, start=1)]
+        return results_of(hits, self.catalog.images.by_id({hit.image_id for hit in hits}))
 
     def _searchers(self, channel: str) -> list[Channel]:
         return list(self.channels.values()) if channel == "auto" else [self.channel(channel)]
@@ -202,6 +183,35 @@ class Searcher:
                 return channel
         raise ValidationError("expected a collection with a 'text' channel for text search, "
                               "got none; create it with channels including 'text'")
+
+
+def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,
+                  ranker: RankerFile) -> list[Hit]:
+    """One ranking from the channels' rankings by ``method`` (rrf, weighted or learned)."""
+    if method == "learned":
+        return ranker.get().rank(rankings)
+    if method == "weighted":
+        found = ranker.get() if ranker.exists() else None
+        return weighted_score_fusion(rankings,
+                                     calibrations=found.calibrations if found else None)
+    return reciprocal_rank_fusion(rankings)
+
+
+def results_of(hits: Sequence[Hit], records: Mapping[int, ImageRecord]) -> list[SearchResult]:
+    """Fused hits as results: the best hit per image, with its path and size from
+    ``records``; an image without an indexed record (a file that failed on re-indexing
+    keeps the user's text) is not a result."""
+    best: dict[int, Hit] = {}
+    for hit in hits:
+        if hit.image_id not in best or hit.score > best[hit.image_id].score:
+            best[hit.image_id] = hit
+    ranked = sorted((hit for hit in best.values() if hit.image_id in records
+                     and records[hit.image_id].status == "indexed"),
+                    key=lambda hit: -hit.score)
+    return [SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,
+                         image_id=hit.image_id, evidence=_fused(hit),
+                         width=records[hit.image_id].width, height=records[hit.image_id].height)
+            for rank, hit in enumerate(ranked, start=1)]
 
 
 def _fused(hit: Hit) -> FusedEvidence:

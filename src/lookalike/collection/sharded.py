@@ -1,55 +1,63 @@
-"""Searching a split collection: every shard searched, the results merged by score.
+"""Searching a split collection: every shard searched, the results ranked as the whole's.
 
 The shards are opened in this process, or, given a Ray ``address``, each by a Ray actor
-that holds its shard's indexes in memory (on whichever node Ray puts it). Each shard gets
-the query as the caller gave it (a file's bytes, or the pixels) and decodes it as the one
-collection would, so that it sees the same pixels; the shards' top k are merged by score.
+that holds its shard's indexes in memory (on whichever node Ray puts it; see
+:mod:`lookalike.collection.shard_searcher`). Each shard gets the query as the caller gave
+it (a file's bytes, or the pixels) and decodes it as the one collection would.
 
-Only the channels whose scores do not depend on the rest of the collection are merged
-today: ``global``, ``regions`` and ``faces`` (cosine similarities), for which the merged
-top k of exact indexes is the top k of the whole collection (up to images whose scores
-tie to the last bit, whose order no index promises). The local channel's weights, BM25's
-document frequencies and the fusion of ``auto`` need statistics over every shard first
-(docs/scale-out.md); they are refused with a message until then. So are shards that do not
-share the same models and learned files.
+- ``global``, ``regions`` and ``faces`` score each image by itself (cosine similarities):
+  each shard's top k is merged by score, which for exact indexes is the whole collection's
+  top k (up to images whose scores tie to the last bit, whose order no index promises).
+- ``local`` weighs by statistics over every shard and verifies the whole collection's best
+  candidates, each in its own shard (:mod:`lookalike.collection.sharded_local`).
+- ``auto`` fuses those rankings here, as one collection fuses its own, with the learned
+  ranker the shards share.
+
+The text channel's BM25 and the fusion that would need it (``auto`` with a learned ranker
+over a collection with text) are refused with a message, as are shards that do not share
+the same models and learned files, and a global whitening each shard would learn alone.
 
 A shard that fails or does not answer within ``timeout_s`` (one deadline for the whole
-query) is left out of the results, which say so (``partial``, and why for each shard
-``missing``): never a silent short answer. An error in the query itself is raised.
+query, every step included) is left out of the results, which say so (``partial``, and
+why for each shard ``missing``): never a silent short answer. An error in the query
+itself is raised.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lookalike.collection.collection import Collection
 from lookalike.collection.engines import Engine
+from lookalike.collection.fanout import FanOut
 from lookalike.collection.indexing import IndexReport
-from lookalike.collection.ray_engine import connect, release, summary_of
+from lookalike.collection.ray_engine import connect, release
+from lookalike.collection.registry import auto_fusion
+from lookalike.collection.searching import RankerFile, fuse_rankings, results_of
+from lookalike.collection.shard_searcher import ShardAnswer, ShardSearcher
+from lookalike.collection.sharded_local import ShardedLocal, ranking_settings
 from lookalike.collection.sharding import ShardSet, shard_of
 from lookalike.errors import (
     CollectionError,
     ImageError,
     LookalikeError,
-    NothingToSearchError,
     ValidationError,
     expect,
 )
+from lookalike.fusion import DEFAULT_FUSION, FUSIONS
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
-from lookalike.results import SearchResult
+from lookalike.results import Hit, SearchResult
+from lookalike.storage import ImageRecord
 
 #: Channels whose scores mean the same in a shard as in the whole collection.
 MERGEABLE = ("global", "regions", "faces")
-#: Errors that come from the query, the same in every shard: raised, not a shard down.
-QUERY_ERRORS = (ValidationError, NothingToSearchError, ImageError)
-#: What every shard must share with the others for their scores to compare.
-_SHARED_META = ("regions.projection", "local.vocabulary_id")
+#: The channels a sharded search takes.
+SHARDED_CHANNELS = (*MERGEABLE, "local", "auto")
 
 
 @dataclass(frozen=True)
@@ -68,27 +76,6 @@ class ShardedResults:
                 "results": [result.as_dict() for result in self.results]}
 
 
-class ShardSearcher:
-    """One shard's collection, opened once; the Ray actor of a shard is this class."""
-
-    def __init__(self, root: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-        self.collection = Collection(root, max_pixels=max_pixels).open(create=False)
-
-    def identity(self) -> dict[str, Any]:
-        """What must be the same in every shard: the manifest and the learned files."""
-        catalog = self.collection.catalog
-        return {"channels": {name: channel.manifest()
-                             for name, channel in self.collection.channels.items()},
-                **{key: catalog.meta(key) for key in _SHARED_META}}
-
-    def search(self, query: ImageInput, k: int, channel: str,
-               box: Box | None) -> list[SearchResult]:
-        return self.collection.search(query, k=k, channel=channel, box=box)
-
-    def close(self) -> None:
-        self.collection.close()
-
-
 class ShardedCollection:
     """Search the shards under ``root`` (see the module's doc); ``address`` puts each shard
     in a Ray actor of that cluster ("auto", "host:6379"; "local" starts one here)."""
@@ -102,12 +89,19 @@ class ShardedCollection:
         self._local: list[ShardSearcher] = []
         self._pool: ThreadPoolExecutor | None = None
         self._actors: list[Any] = []
+        self._channels: dict[str, dict[str, Any]] = {}
+        self._local_channel: ShardedLocal | None = None
 
     def __enter__(self) -> ShardedCollection:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def channel_names(self) -> list[str]:
+        """The shards' channels, in the collection's order."""
+        return list(self._channels)
 
     def open(self) -> ShardedCollection:
         roots = [str(root) for root in self.shards.roots]
@@ -129,6 +123,9 @@ class ShardedCollection:
         except BaseException:
             self.close()
             raise
+        self._channels = identities[0]["channels"]
+        local = self._channels.get("local")
+        self._local_channel = None if local is None else ShardedLocal(ranking_settings(local))
         return self
 
     def _check_alike(self, identities: list[dict[str, Any]]) -> None:
@@ -182,64 +179,66 @@ class ShardedCollection:
         return reports
 
     def search(self, query: ImageInput, *, k: int = 10, channel: str = "global",
-               box: Box | None = None) -> ShardedResults:
+               box: Box | None = None, fusion: str = DEFAULT_FUSION) -> ShardedResults:
+        """The ``k`` images of all the shards most like ``query``, ranked as one collection
+        with the same images ranks them (see the module's doc)."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        if channel not in MERGEABLE:
+        expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
+        if channel not in SHARDED_CHANNELS:
             raise ValidationError(
-                f"expected a channel among {list(MERGEABLE)} for a sharded search, got "
-                f"'{channel}' (local, text and auto need statistics over every shard, not "
-                "built yet)")
+                f"expected a channel among {list(SHARDED_CHANNELS)} for a sharded search, got "
+                f"'{channel}' (BM25 over every shard's text is not built yet)")
         if not (self._local or self._actors):
             raise LookalikeError("the sharded collection is not open; call open() first")
-        query = _as_sent(query)
-        found, missing = (self._search_local(query, k, channel, box) if self._local
-                          else self._search_actors(query, k, channel, box))
-        return ShardedResults(merge(found, k), missing)
+        if channel != "auto" and channel not in self._channels:
+            raise ValidationError(f"expected a channel among {[*self._channels, 'auto']}, "
+                                  f"got '{channel}'")
+        fan = FanOut(self.shards.names, timeout_s=self.timeout_s, searchers=self._local,
+                     pool=self._pool, actors=self._actors)
+        query = self._shared(_as_sent(query))
+        ranker = RankerFile(self.shards.roots[0])
+        method = auto_fusion().method(ranker.exists()) if fusion == "auto" else fusion
+        rankings, records = self._rankings(fan, query, k, channel, box, ranker.exists())
+        fused = fuse_rankings(rankings, method, ranker)
+        return ShardedResults(results_of(fused[:k], records), fan.missing)
 
-    def _search_local(self, query: ImageInput, k: int, channel: str, box: Box | None
-                      ) -> tuple[list[list[SearchResult]], dict[str, str]]:
-        if self._pool is None:
-            raise LookalikeError("the sharded collection is not open; call open() first")
-        futures = [self._pool.submit(searcher.search, query, k, channel, box)
-                   for searcher in self._local]
-        wait(futures, timeout=self.timeout_s)  # one deadline for all the shards
-        found: list[list[SearchResult]] = []
-        missing: dict[str, str] = {}
-        for name, future in zip(self.shards.names, futures, strict=True):
-            if not future.done():
-                future.cancel()
-                missing[name] = f"no answer within {self.timeout_s:g} s"
-            else:
-                _collect(name, future, found, missing)
-        return found, missing
+    def _rankings(self, fan: FanOut, query: ImageInput, k: int, channel: str,
+                  box: Box | None, has_ranker: bool
+                  ) -> tuple[dict[str, list[Hit]], dict[int, ImageRecord]]:
+        """Each channel's ranking of the whole collection, in the collection's order, and
+        the records of the images in them."""
+        policy = auto_fusion()
+        names = self.channel_names if channel == "auto" else [channel]
+        left_out = [name for name in names if not policy.uses(name, has_ranker=has_ranker)]
+        if channel == "auto" and "text" in names and "text" not in left_out:
+            raise ValidationError(
+                "expected 'auto' without a learned ranker over a collection with a text "
+                "channel for a sharded search: the ranker reads the text channel's ranking, "
+                "and BM25 over every shard's text is not built yet")
+        rankings: dict[str, list[Hit]] = {}
+        records: dict[int, ImageRecord] = {}
+        if any(name in MERGEABLE for name in names):
+            answers = fan.all("rankings", query, k, channel, box, [*left_out, "local"])
+            for name in names:
+                found = [answer.rankings[name] for answer in answers.values()
+                         if name in answer.rankings]
+                if found:
+                    rankings[name] = merge(found, k)
+            records = _records(answers.values())
+        if "local" in names and self._local_channel is not None:
+            hits, seen = self._local_channel.ranking(fan, query, channel, box, k)
+            rankings["local"], records = hits, {**records, **seen}
+        if left_out and not any(rankings.values()):
+            raise ValidationError("nothing in the shards answers this query but the text "
+                                  "channel, and BM25 over every shard's text is not built yet")
+        return {name: rankings[name] for name in names if name in rankings}, records
 
-    def _search_actors(self, query: ImageInput, k: int, channel: str, box: Box | None
-                       ) -> tuple[list[list[SearchResult]], dict[str, str]]:
+    def _shared(self, query: ImageInput) -> Any:
+        if not self._actors:
+            return query
         import ray
 
-        shared = ray.put(query)  # one copy in the object store for every shard
-        calls = [actor.search.remote(shared, k, channel, box) for actor in self._actors]
-        deadline = time.monotonic() + self.timeout_s
-        ready, _ = ray.wait(calls, num_returns=len(calls),
-                            timeout=max(0.0, deadline - time.monotonic()))
-        done = set(ready)
-        found: list[list[SearchResult]] = []
-        missing: dict[str, str] = {}
-        for name, call in zip(self.shards.names, calls, strict=True):
-            if call not in done:
-                ray.cancel(call)
-                missing[name] = f"no answer within {self.timeout_s:g} s"
-                continue
-            try:
-                found.append(ray.get(call))
-            except ray.exceptions.RayTaskError as error:
-                cause = error.cause if isinstance(error.cause, BaseException) else error
-                if isinstance(cause, QUERY_ERRORS):
-                    raise cause from error
-                missing[name] = summary_of(cause)
-            except ray.exceptions.RayError as error:  # the actor or its node is gone
-                missing[name] = summary_of(error)
-        return found, missing
+        return ray.put(query)  # one copy in the object store for every shard and step
 
 
 @dataclass(frozen=True)
@@ -253,14 +252,12 @@ class _ShardFilter:
         return shard_of(path, self.count) == self.index
 
 
-def _collect(name: str, future: Future[list[SearchResult]], found: list[list[SearchResult]],
-             missing: dict[str, str]) -> None:
-    try:
-        found.append(future.result())
-    except QUERY_ERRORS:
-        raise  # the query itself is wrong: every shard would say so
-    except Exception as error:  # a shard down or broken: reported, not hidden
-        missing[name] = summary_of(error)
+def _records(answers: Any) -> dict[int, ImageRecord]:
+    records: dict[int, ImageRecord] = {}
+    for answer in answers:
+        if isinstance(answer, ShardAnswer):
+            records.update(answer.records)
+    return records
 
 
 def _as_sent(query: ImageInput) -> ImageInput:
@@ -276,12 +273,11 @@ def _as_sent(query: ImageInput) -> ImageInput:
     return query
 
 
-def merge(per_shard: list[list[SearchResult]], k: int) -> list[SearchResult]:
-    """The best ``k`` of the shards' results by score (ties by image id, unique across
-    the shards of one collection), ranked again from 1."""
-    pooled = sorted((result for results in per_shard for result in results),
-                    key=lambda result: (-result.score, result.image_id))
-    return [replace(result, rank=rank) for rank, result in enumerate(pooled[:k], start=1)]
+def merge(per_shard: list[list[Hit]], k: int) -> list[Hit]:
+    """The best ``k`` of the shards' rankings of one channel, by score (ties by image id,
+    unique across the shards of one collection)."""
+    return sorted((hit for hits in per_shard for hit in hits),
+                  key=lambda hit: (-hit.score, hit.image_id))[:k]
 
 
 def is_sharded(root: str | os.PathLike[str]) -> bool:

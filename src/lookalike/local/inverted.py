@@ -24,6 +24,10 @@ Switchable strategies, each measured in BENCHMARKS.md:
   structures (windows, text) that flood a few words (Jégou et al., CVPR 2009);
 - ``stop_words``: drop this fraction of the most frequent words (Sivic &
   Zisserman 2003).
+
+The weights are the database's, so a shard of a split collection scores as the whole only
+with the whole's statistics: :meth:`InvertedIndex.document_frequency` gives a shard's,
+their sum (:meth:`CorpusStatistics.total`) goes to every shard's :meth:`InvertedIndex.use_corpus`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,31 @@ LEVELS = ("leaves", "all")
 NORMS = ("l1", "l2")
 WEIGHTINGS = ("entropy", "none")
 BURSTINESS = ("none", "sqrt")
+
+
+@dataclass(frozen=True)
+class CorpusStatistics:
+    """What the weights are made of: how many images hold each node (sparse: ``nodes`` and
+    their ``counts``), and how many images there are."""
+
+    nodes: np.ndarray
+    counts: np.ndarray
+    images: int
+
+    @staticmethod
+    def total(parts: list[CorpusStatistics]) -> CorpusStatistics:
+        """The statistics of the union of disjoint image sets."""
+        nodes = np.concatenate([part.nodes for part in parts]).astype(np.int64)
+        counts = np.concatenate([part.counts for part in parts]).astype(np.int64)
+        unique, inverse = np.unique(nodes, return_inverse=True)
+        summed = np.bincount(inverse, weights=counts, minlength=len(unique))
+        return CorpusStatistics(unique, summed.astype(np.int64),
+                                sum(part.images for part in parts))
+
+    def dense(self, n_nodes: int) -> np.ndarray:
+        frequency = np.zeros(n_nodes, dtype=np.int64)
+        frequency[self.nodes] = self.counts
+        return frequency
 
 
 @dataclass(frozen=True)
@@ -78,6 +107,7 @@ class InvertedIndex:
         expect(self.config.levels == "leaves" or tree is not None,
                "expected the vocabulary tree for levels='all', got none")
         self._terms: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # image -> (nodes, counts)
+        self._corpus: CorpusStatistics | None = None  # weights from elsewhere (use_corpus)
         self._built = False
         self._weights = np.zeros(n_nodes, dtype=np.float32)
         self._images = np.empty(0, dtype=np.int64)
@@ -99,6 +129,21 @@ class InvertedIndex:
     def remove(self, image_id: int) -> None:
         if self._terms.pop(int(image_id), None) is not None:
             self._built = False
+
+    def document_frequency(self) -> CorpusStatistics:
+        """This index's own statistics: per node, how many of its images hold it."""
+        if not self._terms:
+            empty = np.empty(0, dtype=np.int64)
+            return CorpusStatistics(empty, empty, 0)
+        nodes, counts = np.unique(np.concatenate([nodes for nodes, _ in self._terms.values()]),
+                                  return_counts=True)
+        return CorpusStatistics(nodes.astype(np.int64), counts.astype(np.int64), len(self))
+
+    def use_corpus(self, corpus: CorpusStatistics | None) -> None:
+        """Weigh by ``corpus`` (a whole collection's statistics, of which this index holds a
+        part) instead of this index's own; None goes back to its own."""
+        self._corpus = corpus
+        self._built = False
 
     def _expand(self, words: np.ndarray) -> np.ndarray:
         words = np.asarray(words, dtype=np.int64)
@@ -141,8 +186,12 @@ class InvertedIndex:
             nodes = np.empty(0, dtype=np.int32)
             counts = np.empty(0, dtype=np.int32)
         rows = np.repeat(np.arange(len(images), dtype=np.int32), sizes)
-        self._weights = self._node_weights(np.bincount(nodes, minlength=self.n_nodes),
-                                           len(images))
+        if self._corpus is None:
+            self._weights = self._node_weights(np.bincount(nodes, minlength=self.n_nodes),
+                                               len(images))
+        else:
+            self._weights = self._node_weights(self._corpus.dense(self.n_nodes),
+                                               self._corpus.images)
         values = self._term_frequency(counts) * self._weights[nodes]
         values = self._normalise_rows(values, rows, len(images))
         keep = values > 0
@@ -169,11 +218,7 @@ class InvertedIndex:
         return weights
 
     def _normalise_rows(self, values: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
-        if self.config.norm == "l1":
-            norms = np.bincount(rows, weights=np.abs(values), minlength=n_rows)
-        else:
-            norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n_rows))
-        return np.asarray(values / np.maximum(norms[rows], 1e-12), dtype=np.float32)
+        return normalise_rows(values, rows, n_rows, self.config.norm)
 
     def query_vector(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The query's sparse (nodes, values), weighted and normalised like the database."""
@@ -209,12 +254,8 @@ class InvertedIndex:
                         images: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Average query expansion (Chum et al., ICCV 2007): the mean of the query's
         normalised vector and those of ``images`` (verified matches), normalised again."""
-        parts = [self.query_vector(words), *(self.stored_vector(i) for i in images)]
-        nodes = np.concatenate([part[0] for part in parts])
-        values = np.concatenate([part[1] for part in parts]).astype(np.float64)
-        unique, inverse = np.unique(nodes, return_inverse=True)
-        summed = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float32)
-        return unique, self._normalise_rows(summed, np.zeros(len(summed), dtype=np.int64), 1)
+        return average([self.query_vector(words), *(self.stored_vector(i) for i in images)],
+                       self.config.norm)
 
     def scores_of_vector(self, nodes: np.ndarray,
                          query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -253,6 +294,25 @@ class InvertedIndex:
         terms = sum(nodes.nbytes + counts.nbytes for nodes, counts in self._terms.values())
         return int(terms + self._post_rows.nbytes + self._post_values.nbytes
                    + self._offsets.nbytes + self._weights.nbytes + self._images.nbytes)
+
+
+def normalise_rows(values: np.ndarray, rows: np.ndarray, n_rows: int, norm: str) -> np.ndarray:
+    """``values`` divided by the norm of their row."""
+    if norm == "l1":
+        norms = np.bincount(rows, weights=np.abs(values), minlength=n_rows)
+    else:
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=n_rows))
+    return np.asarray(values / np.maximum(norms[rows], 1e-12), dtype=np.float32)
+
+
+def average(vectors: list[tuple[np.ndarray, np.ndarray]], norm: str
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of sparse (nodes, values) vectors, normalised again (query expansion)."""
+    nodes = np.concatenate([vector[0] for vector in vectors])
+    values = np.concatenate([vector[1] for vector in vectors]).astype(np.float64)
+    unique, inverse = np.unique(nodes, return_inverse=True)
+    summed = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float32)
+    return unique, normalise_rows(summed, np.zeros(len(summed), dtype=np.int64), 1, norm)
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

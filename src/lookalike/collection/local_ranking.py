@@ -1,0 +1,120 @@
+"""The local channel's ranking: score by the tree, verify the best, expand the query.
+
+It is written once, against :class:`LocalCorpus`: the three things it asks of the
+indexed images. One collection answers them from its own inverted files
+(:class:`OneCorpus`); a split collection answers them across its shards
+(:mod:`lookalike.collection.sharded_local`), each image's keypoints verified in the shard
+that holds them. Both therefore rank alike by construction, once the shards weigh by the
+statistics of the whole (:meth:`InvertedIndex.use_corpus`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from lookalike.local.features import LocalFeatures
+from lookalike.local.inverted import InvertedIndex, average
+from lookalike.results import Hit, LocalEvidence
+
+if TYPE_CHECKING:
+    from lookalike.collection.local_channel import LocalChannel
+
+#: A sparse node vector, weighted and normalised: (nodes, values).
+SparseVector = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class LocalQuery:
+    """A query as the local channel searches it: its keypoints, their visual words, and its
+    vector, weighted with the collection's weights."""
+
+    features: LocalFeatures
+    words: np.ndarray
+    vector: SparseVector
+
+
+class LocalCorpus(Protocol):
+    """What :func:`rank` asks of the indexed images."""
+
+    def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
+        """The ``n`` best (image id, tree score) for a weighted query vector, best first,
+        ties by image id; images sharing nothing left out."""
+        ...
+
+    def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
+        """One hit per candidate, in their order, its evidence saying whether RANSAC
+        verified it (then the score is inliers plus the tree score)."""
+        ...
+
+    def stored_vectors(self, image_ids: Sequence[int]) -> list[SparseVector]:
+        """The weighted vectors of indexed images, in the order asked."""
+        ...
+
+
+@dataclass(frozen=True)
+class RankingSettings:
+    """How deep to verify (0: not at all), how many verified matches expand the query (0:
+    none), and the vector norm the expanded query is normalised with."""
+
+    verify: int
+    expand: int
+    norm: str
+
+
+def rank(corpus: LocalCorpus, query: LocalQuery, k: int, settings: RankingSettings) -> list[Hit]:
+    """The ``k`` best images: verified ones first, by inliers, then the rest by the tree's
+    score (of the expanded query when some verified)."""
+    candidates = corpus.top(query.vector, max(k, settings.verify))
+    if settings.verify == 0 or not candidates:
+        return [tree_hit(image_id, score) for image_id, score in candidates[:k]]
+    checked = corpus.verify(query, candidates[: settings.verify])
+    verified = sorted((hit for hit in checked if _passed(hit)), key=lambda hit: -hit.score)
+    unverified = [hit for hit in checked if not _passed(hit)]
+    if settings.expand and verified:
+        best = [hit.image_id for hit in verified[: settings.expand]]
+        # Average query expansion (Chum et al., ICCV 2007).
+        vector = average([query.vector, *corpus.stored_vectors(best)], settings.norm)
+        expanded = corpus.top(vector, k + len(verified))
+        done = {hit.image_id for hit in verified}
+        tried = {hit.image_id: hit.evidence for hit in unverified
+                 if isinstance(hit.evidence, LocalEvidence)}
+        rest = [Hit(image_id, score, replace(tried.get(image_id, LocalEvidence()),
+                                             expanded_score=round(score, 6)))
+                for image_id, score in expanded if image_id not in done]
+    else:
+        rest = unverified + [tree_hit(image_id, score)
+                             for image_id, score in candidates[settings.verify:]]
+    return (verified + rest)[:k]
+
+
+def tree_hit(image_id: int, score: float) -> Hit:
+    return Hit(image_id, score, LocalEvidence(tree_score=round(score, 6)))
+
+
+def _passed(hit: Hit) -> bool:
+    return isinstance(hit.evidence, LocalEvidence) and bool(hit.evidence.verified)
+
+
+class OneCorpus:
+    """The images of one collection (or one shard): its inverted files and its keypoints.
+    Use it within the inverted files' ``lock.reading()``."""
+
+    def __init__(self, channel: LocalChannel, index: InvertedIndex) -> None:
+        self.channel = channel
+        self.index = index
+
+    def query_vector(self, words: np.ndarray) -> SparseVector:
+        return self.index.query_vector(words)
+
+    def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
+        return self.index.top(*self.index.scores_of_vector(*vector), n)
+
+    def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
+        return self.channel.verify(query, candidates)
+
+    def stored_vectors(self, image_ids: Sequence[int]) -> list[SparseVector]:
+        return [self.index.stored_vector(image_id) for image_id in image_ids]

@@ -1,0 +1,136 @@
+"""One shard of a split collection, as a sharded search asks it: in this process, or as the
+Ray actor that holds the shard's indexes in memory on whichever node Ray puts it.
+
+Every method answers one step of a sharded search (:mod:`lookalike.collection.sharded`):
+the channels whose scores mean the same in a shard as in the whole are searched whole
+(:meth:`ShardSearcher.rankings`); the local channel is searched step by step
+(:mod:`lookalike.collection.sharded_local`), weighed with the statistics of every shard
+and each candidate verified where its keypoints live. The records of every image named in
+an answer come with it, so that the results need no further round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lookalike.collection.collection import Collection
+from lookalike.collection.local_channel import LocalChannel
+from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector
+from lookalike.collection.registry import auto_fusion
+from lookalike.collection.searching import RankerFile, Searcher
+from lookalike.errors import LookalikeError
+from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
+from lookalike.local.inverted import CorpusStatistics
+from lookalike.results import Hit
+from lookalike.storage import ImageRecord
+
+#: What every shard must share with the others for their scores to compare.
+SHARED_META = ("regions.projection", "local.vocabulary_id")
+
+
+@dataclass(frozen=True)
+class ShardAnswer:
+    """Rankings (or a local step's hits) and the records of the images they name."""
+
+    rankings: dict[str, list[Hit]] = field(default_factory=dict)
+    records: dict[int, ImageRecord] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LocalTop:
+    """A shard's best images for a weighted query vector, their records, and the version
+    of its inverted files (which moves when its images change)."""
+
+    hits: list[tuple[int, float]]
+    records: dict[int, ImageRecord]
+    version: tuple[str | None, int]
+
+
+class ShardSearcher:
+    """One shard's collection, opened once (see the module's doc)."""
+
+    def __init__(self, root: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.collection = Collection(root, max_pixels=max_pixels).open(create=False)
+        self.searcher = Searcher(self.collection.catalog, self.collection.channels,
+                                 max_pixels=max_pixels, ranker=RankerFile(self.collection.root),
+                                 policy=auto_fusion())
+
+    def identity(self) -> dict[str, Any]:
+        """What must be the same in every shard: the manifest and the learned files."""
+        catalog = self.collection.catalog
+        return {"channels": {name: channel.manifest()
+                             for name, channel in self.collection.channels.items()},
+                **{key: catalog.meta(key) for key in SHARED_META}}
+
+    def rankings(self, query: ImageInput, k: int, channel: str, box: Box | None,
+                 skip: Sequence[str]) -> ShardAnswer:
+        """Each channel's own ranking of this shard's images, as :meth:`Searcher.rankings`
+        makes them (``skip``: channels left out under ``auto``)."""
+        image = self.searcher.decode_query(query, channel=channel, box=box)
+        rankings = self.searcher.rankings(image, k=k, channel=channel, box=box, skip=skip)
+        return ShardAnswer(rankings, self._records(hit.image_id for hits in rankings.values()
+                                                   for hit in hits))
+
+    # -- the local channel, step by step ---------------------------------------------------
+
+    def local_statistics(self) -> tuple[CorpusStatistics, tuple[str | None, int]]:
+        """This shard's own statistics of the local channel, and the version they are of."""
+        channel = self._local()
+        index = channel.inverted.synced(channel.catalog, channel.tree)
+        with channel.inverted.lock.reading():
+            statistics = (index.document_frequency() if index is not None
+                          else CorpusStatistics.total([]))
+            return statistics, self._version(channel)
+
+    def use_local_corpus(self, corpus: CorpusStatistics) -> None:
+        self._local().inverted.use_corpus(corpus)
+
+    def local_query(self, query: ImageInput, channel: str, box: Box | None) -> LocalQuery | None:
+        """The query's keypoints, words and weighted vector, decoded as for ``channel``."""
+        image = self.searcher.decode_query(query, channel=channel, box=box)
+        return self._local().query(image, box)
+
+    def local_top(self, vector: SparseVector, n: int) -> LocalTop:
+        channel = self._local()
+        corpus = self._corpus(channel)
+        if corpus is None:
+            return LocalTop([], {}, self._version(channel))
+        with channel.inverted.lock.reading():
+            hits = corpus.top(vector, n)
+            version = self._version(channel)
+        return LocalTop(hits, self._records(image_id for image_id, _ in hits), version)
+
+    def local_verify(self, query: LocalQuery, candidates: list[tuple[int, float]]) -> list[Hit]:
+        return self._local().verify(query, candidates)
+
+    def local_vectors(self, image_ids: list[int]) -> list[SparseVector]:
+        channel = self._local()
+        corpus = self._corpus(channel)
+        if corpus is None:
+            raise LookalikeError("this shard has no local vectors yet")
+        with channel.inverted.lock.reading():
+            return corpus.stored_vectors(image_ids)
+
+    def _local(self) -> LocalChannel:
+        channel = self.collection.channels.get("local")
+        if not isinstance(channel, LocalChannel):
+            raise LookalikeError(f"{self.collection.root}: this shard has no local channel")
+        return channel
+
+    @staticmethod
+    def _corpus(channel: LocalChannel) -> OneCorpus | None:
+        channel.prepare()
+        index = channel.inverted.synced(channel.catalog, channel.tree)
+        return None if index is None else OneCorpus(channel, index)
+
+    @staticmethod
+    def _version(channel: LocalChannel) -> tuple[str | None, int]:
+        return (None if channel.tree is None else channel.tree.id), channel.inverted.revision
+
+    def _records(self, image_ids: Any) -> dict[int, ImageRecord]:
+        return self.collection.catalog.images.by_id(set(image_ids))
+
+    def close(self) -> None:
+        self.collection.close()
