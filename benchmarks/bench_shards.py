@@ -2,12 +2,13 @@
 
     python benchmarks/bench_shards.py [--data ../shared/data] [--k 10]
 
-Indexes the Oxford 1k subset once (global and regions channels, the defaults), splits it
-with ``split_collection`` into 1, 2 and 4 shards, and runs every Oxford image as a query
-(whole image, k results) against the one collection and against the shards: searched in
-this process, and as Ray actors of a one-node Ray started here (2 CPUs). For each it
-reports the query latency p50/p99 and compares every ranking with the one collection's
-(image ids in order; the goal is no difference).
+Indexes the Oxford 1k subset once (global, regions and local channels, the defaults),
+splits it with ``split_collection`` into 1, 2 and 4 shards, and runs Oxford images as
+queries (whole image, k results) against the one collection and against the shards:
+searched in this process, and as Ray actors of a one-node Ray started here (2 CPUs). Each
+channel is searched alone, then all of them fused (``auto``). For each it reports the query
+latency p50/p99 and compares every ranking with the one collection's (image ids in order;
+the goal is no difference).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from lookalike import Collection
 from lookalike.collection import ShardedCollection, split_collection
 from lookalike.images import load_image
 
-CHANNELS = ("global", "regions")
+INDEXED = ("global", "regions", "local")
+CHANNELS = (*INDEXED, "auto")
 
 
 def timed(search: Any, queries: list[np.ndarray], k: int, channel: str
@@ -45,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
     import ray
 
@@ -57,7 +59,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         whole_root = scratch / "whole"
-        with Collection(whole_root, channels=list(CHANNELS)) as whole:
+        with Collection(whole_root, channels=list(INDEXED)) as whole:
             whole.index([args.data / "oxford5k_subset" / "jpg"])
         with Collection(whole_root).open() as whole:
             reference = {channel: timed(
@@ -82,8 +84,9 @@ def main() -> None:
         ray.shutdown()
         shutil.rmtree(scratch, ignore_errors=True)
     print(markdown_table(rows, list(rows[0])))
-    save("shards", {"data": "oxford5k_subset (1,008 images), every image a query",
+    save("shards", {"data": "oxford5k_subset (1,008 images), evenly spaced images as queries",
                     "queries": len(queries), "k": args.k, "channels": list(CHANNELS),
+                    "indexed": list(INDEXED),
                     "ray": "ray.init(num_cpus=2), one node",
                     "load_average_after": os.getloadavg()[0]}, rows)
 

@@ -242,12 +242,39 @@ def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
         def broken(*args: object) -> None:
             raise OSError("disk gone")
 
-        monkeypatch.setattr(down, "rankings", broken)
+        monkeypatch.setattr(down, "search_encoded", broken)
         found = sharded.search(query, k=9, channel="global")
     assert found.partial and list(found.missing) == ["shard-001"]
     assert "disk gone" in found.missing["shard-001"]
     assert len(found.results) == 9 - len(everything(tmp_path / "s" / "shard-001")["records"])
     assert found.as_dict()["partial"] is True
+
+
+def test_the_query_is_embedded_once_and_by_another_shard_when_one_is_down(
+        source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    split_collection(source, tmp_path / "s", 3)
+    query = sorted((tmp_path / "photos").glob("*.png"))[2]
+    with Collection(source).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
+        calls: list[int] = []
+        for number, searcher in enumerate(sharded._local):
+            def counted(*args: Any, encode: Any = searcher.encode, number: int = number) -> Any:
+                calls.append(number)
+                return encode(*args)
+            monkeypatch.setattr(searcher, "encode", counted)
+        for channel in ("global", "local", "auto"):
+            calls.clear()
+            found = sharded.search(query, k=4, channel=channel)
+            assert calls == [0]
+            same_results(found.results, whole.search(query, k=4, channel=channel))
+
+        def down(*args: object) -> None:
+            raise OSError("node lost")
+
+        monkeypatch.setattr(sharded._local[0], "encode", down)
+        calls.clear()
+        found = sharded.search(query, k=9, channel="global")
+        assert calls == [1] and list(found.missing) == ["shard-000"]
+        assert found.results and all(shard_of(r.path, 3) != 0 for r in found.results)
 
 
 def test_a_learned_whitening_is_refused_across_shards(tmp_path: Path) -> None:
@@ -308,7 +335,7 @@ def test_one_deadline_no_leaked_connections_and_query_errors_raised(
         with pytest.raises(ImageError):  # the query's fault, not a shard's: raised
             sharded.search(b"not an image", k=3)
         slow = sharded._local[0]
-        monkeypatch.setattr(slow, "rankings", lambda *args: time.sleep(3) or [])
+        monkeypatch.setattr(slow, "search_encoded", lambda *args: time.sleep(3) or [])
         started = time.perf_counter()
         found = sharded.search(query, k=3)
         assert time.perf_counter() - started < 2.0
@@ -362,3 +389,51 @@ def test_the_cli_creates_a_split_collection(tmp_path: Path,
     assert main(["index", str(tmp_path / "photos"), "-c", str(tmp_path / "photos"),
                  "--shards", "2"]) == 1
     assert "new collection only" in capsys.readouterr().err
+
+
+def test_the_server_searches_and_shows_a_split_collection_read_only(
+        views: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from lookalike.server import create_app
+
+    split_collection(views, tmp_path / "s", 2)
+    photos = sorted((tmp_path / "views").glob("*.png"))
+    query = photos[5].read_bytes()
+    auth = {"Authorization": "Bearer a-long-secret"}
+    with Collection(views).open() as whole, TestClient(create_app(
+            tmp_path / "s", token="a-long-secret", allowed_hosts=["testserver"])) as client:
+        health = client.get("/health").json()
+        assert health["images"] == whole.count() and set(health["channels"]) == set(CONFIGS)
+        for channel in ("local", "auto"):
+            answer = client.post("/search", files={"image": ("q.png", query, "image/png")},
+                                 data={"channel": channel, "k": "5", "log": "true"}).json()
+            expected = whole.search(photos[5], k=5, channel=channel)
+            assert [r["image_id"] for r in answer["results"]] == [r.image_id for r in expected]
+            assert answer["partial"] is False and answer["query_id"] is None
+        first = answer["results"][0]["image_id"]
+        by_id = client.post("/search", data={"image_id": str(first), "k": "3"}).json()
+        assert by_id["results"][0]["image_id"] == first
+        assert client.get(f"/images/{first}").content == Path(whole.image(first).path).read_bytes()
+        assert client.get(f"/images/{first}/thumbnail").headers["content-type"] == "image/jpeg"
+        assert client.get(f"/images/{first}/info").json()["id"] == first
+        assert len(client.get("/images").json()["images"]) == whole.count()
+        assert client.get("/categories").json() == []
+        assert client.get("/images/999999/info").status_code == 404
+        refused = client.post("/search", data={"text": "a cat"})
+        assert refused.status_code == 422 and "split collection" in refused.json()["detail"]
+        assert client.get("/people").status_code == 501
+        upload = client.post("/images", files={"image": ("q.png", query, "image/png")},
+                             headers=auth)
+        assert upload.status_code == 501 and "split collection" in upload.json()["detail"]
+        bad = client.post("/search", files={"image": ("q.png", b"nope", "image/png")})
+        assert bad.status_code == 422 and "q.png" in bad.json()["detail"]
+
+
+def test_serve_takes_an_address_only_for_a_split_collection(views: Path) -> None:
+    pytest.importorskip("fastapi")
+    from lookalike.server import create_app
+
+    with pytest.raises(ValidationError, match="expected a split collection"):
+        create_app(views, address="auto")

@@ -7,7 +7,7 @@ import os
 import sys
 
 from lookalike.cli.common import Commands, collection_option, parse_list
-from lookalike.collection import Collection
+from lookalike.collection import Collection, is_sharded
 from lookalike.errors import MissingDependencyError, ValidationError
 from lookalike.runtime import set_inference_threads
 
@@ -32,6 +32,10 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--inference-threads", type=_thread_count, default=1, metavar="N",
                         help="cores one model call may use (default 1: concurrent requests "
                              "fill the cores; 0: every core for each call)")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="a split collection's shards as actors of this Ray cluster "
+                             "('auto': the one `ray start` runs here; 'local': start one); "
+                             "default: every shard in this process")
     parser.set_defaults(handler=run_serve)
 
 
@@ -43,7 +47,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise MissingDependencyError("fastapi and uvicorn", "lookalike serve", "server") \
             from error
-    if not Collection.exists(args.collection):
+    if not (Collection.exists(args.collection) or is_sharded(args.collection)):
         raise ValidationError(f"expected a collection at {args.collection}, found none; "
                               "create one with lookalike index")
     token = args.token or os.environ.get("LOOKALIKE_TOKEN") or None
@@ -53,8 +57,9 @@ def run_serve(args: argparse.Namespace) -> int:
                      max_pixels=args.max_pixels,
                      cors_origins=parse_list(args.cors) if args.cors else None,
                      allowed_hosts=_allowed_hosts(args.host, LOCAL_HOSTS),
-                     concurrency=args.concurrency or None)
-    writes = "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)"
+                     concurrency=args.concurrency or None, address=args.address)
+    writes = ("off (a split collection)" if is_sharded(args.collection)
+              else "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)")
     print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
           file=sys.stderr)
     uvicorn.Server(server_config(app, host=args.host, port=args.port)).run()

@@ -250,6 +250,17 @@ class Channel(ABC):
         ``box`` = (x0, y0, x1, y1) in the image's pixels limits the query to that region.
         """
 
+    def encode_query(self, image: np.ndarray, box: Box | None = None) -> object:
+        """What :meth:`search_encoded` needs of a query: its vector, for a channel that has
+        one (the image and box by default). A split collection makes it once, in one
+        shard, and every shard searches by it."""
+        return image, box
+
+    def search_encoded(self, query: Any, k: int) -> list[Hit]:
+        """:meth:`search` for a query made by :meth:`encode_query`."""
+        image, box = query
+        return self.search(image, k, box)
+
     def stats(self) -> dict[str, Any]:
         """What ``lookalike info`` shows of the channel."""
         return {}

@@ -218,7 +218,14 @@ class FacesChannel(VectorChannel):
         return found[chosen].face, found[chosen].vector
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
-        face, vector = self.query_face(image, box)
+        return self.search_encoded(self.encode_query(image, box), k)
+
+    def encode_query(self, image: np.ndarray, box: Box | None = None
+                     ) -> tuple[Face, np.ndarray]:
+        return self.query_face(image, box)
+
+    def search_encoded(self, query: tuple[Face, np.ndarray], k: int) -> list[Hit]:
+        face, vector = query
         return self.search_face(vector, k, query_face=face)
 
     def search_face(self, vector: np.ndarray, k: int, *,

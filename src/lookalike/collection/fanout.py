@@ -15,10 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from lookalike.collection.ray_engine import summary_of
-from lookalike.errors import ImageError, NothingToSearchError, ValidationError
+from lookalike.errors import ImageError, NotFoundError, NothingToSearchError, ValidationError
 
-#: Errors that come from the query, the same in every shard: raised, not a shard down.
-QUERY_ERRORS = (ValidationError, NothingToSearchError, ImageError)
+#: Errors that come from the request, the same in every shard (or an image that is not
+#: there): raised, not a shard down.
+QUERY_ERRORS = (ValidationError, NothingToSearchError, ImageError, NotFoundError)
 
 
 class FanOut:

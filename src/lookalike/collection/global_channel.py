@@ -144,7 +144,13 @@ class GlobalChannel(VectorChannel):
         return whitening.transform(vector) if whitening else vector
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
-        scores, _, image_ids = self.vectors.nearest(self.embed_query(crop(image, box)), k)
+        return self.search_encoded(self.encode_query(image, box), k)
+
+    def encode_query(self, image: np.ndarray, box: Box | None = None) -> np.ndarray:
+        return self.embed_query(crop(image, box))
+
+    def search_encoded(self, query: np.ndarray, k: int) -> list[Hit]:
+        scores, _, image_ids = self.vectors.nearest(query, k)
         return [Hit(int(image_id), float(score), GlobalEvidence(round(float(score), 6)))
                 for image_id, score in zip(image_ids, scores, strict=True)]
 

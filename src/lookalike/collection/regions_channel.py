@@ -380,8 +380,16 @@ class RegionsChannel(VectorChannel):
         return self._whole_query(crop(image, square), None)
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        return self.search_encoded(self.encode_query(image, box), k)
+
+    def encode_query(self, image: np.ndarray, box: Box | None = None) -> np.ndarray:
+        """The query's vector before any projection (a search projects it as it finds the
+        stored rows)."""
+        return self._whole_query(image, box)
+
+    def search_encoded(self, query: np.ndarray, k: int) -> list[Hit]:
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        whole = self._whole_query(image, box)
+        whole = query
         for _ in range(3):
             if self._follow(self.catalog):  # a projection learned since the last search
                 self.vectors.mark_stale()

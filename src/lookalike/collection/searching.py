@@ -142,21 +142,35 @@ class Searcher:
         and a given text replaces the image's own labels."""
         expect(image is not None or (isinstance(text, str) and bool(text.strip())),
                f"expected a query image, a text or both, got neither (text={text!r})")
-        rankings: dict[str, list[Hit]] = {}
-        if image is not None:
-            for searcher in self._searchers(channel):
-                if channel == "auto" and (searcher.name in skip or (
-                        text is not None and isinstance(searcher, TextSearching))):
-                    continue
-                try:
-                    rankings[searcher.name] = searcher.search(image, k, box=box)
-                except NothingToSearchError:
-                    if channel != "auto":
-                        raise
+        rankings = self.search_encoded(self.encode(image, channel=channel, box=box,
+                                                   skip=skip, text_given=text is not None), k)
         if text is not None:
             reader = self._text_searcher()
             rankings[reader.name] = reader.search_text(text, k)  # type: ignore[attr-defined]
         return rankings
+
+    def encode(self, image: np.ndarray | None, *, channel: str = "auto", box: Box | None = None,
+               skip: Sequence[str] = (), text_given: bool = False) -> dict[str, object]:
+        """The query image as each channel searches it (:meth:`Channel.encode_query`), for
+        the channels :meth:`rankings` asks (see there)."""
+        queries: dict[str, object] = {}
+        if image is None:
+            return queries
+        for searcher in self._searchers(channel):
+            if channel == "auto" and (searcher.name in skip or (
+                    text_given and isinstance(searcher, TextSearching))):
+                continue
+            try:
+                queries[searcher.name] = searcher.encode_query(image, box)
+            except NothingToSearchError:
+                if channel != "auto":
+                    raise
+        return queries
+
+    def search_encoded(self, queries: Mapping[str, object], k: int) -> dict[str, list[Hit]]:
+        """Each channel's ranking of the queries :meth:`encode` made."""
+        return {name: self.channel(name).search_encoded(query, k)
+                for name, query in queries.items()}
 
     def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf") -> list[Hit]:
         """One ranking from the channels' rankings, by the named fusion; one ranking alone

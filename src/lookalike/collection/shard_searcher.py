@@ -2,8 +2,10 @@
 Ray actor that holds the shard's indexes in memory on whichever node Ray puts it.
 
 Every method answers one step of a sharded search (:mod:`lookalike.collection.sharded`):
-the channels whose scores mean the same in a shard as in the whole are searched whole
-(:meth:`ShardSearcher.rankings`); the local channel is searched step by step
+one shard decodes the query and makes what each channel searches by
+(:meth:`ShardSearcher.encode`: a vector, or the local channel's keypoints); the channels
+whose scores mean the same in a shard as in the whole rank each shard's images by it
+(:meth:`ShardSearcher.search_encoded`); the local channel is searched step by step
 (:mod:`lookalike.collection.sharded_local`), weighed with the statistics of every shard
 and each candidate verified where its keypoints live. The records of every image named in
 an answer come with it, so that the results need no further round trip.
@@ -18,13 +20,14 @@ from typing import Any
 from lookalike.collection.collection import Collection
 from lookalike.collection.local_channel import LocalChannel
 from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector
+from lookalike.collection.people import ImageFace
 from lookalike.collection.registry import auto_fusion
 from lookalike.collection.searching import RankerFile, Searcher
-from lookalike.errors import LookalikeError
+from lookalike.errors import LookalikeError, NotFoundError
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.local.inverted import CorpusStatistics
 from lookalike.results import Hit
-from lookalike.storage import ImageRecord
+from lookalike.storage import AnnotationRecord, ImageRecord
 
 #: What every shard must share with the others for their scores to compare.
 SHARED_META = ("regions.projection", "local.vocabulary_id")
@@ -64,12 +67,24 @@ class ShardSearcher:
                              for name, channel in self.collection.channels.items()},
                 **{key: catalog.meta(key) for key in SHARED_META}}
 
-    def rankings(self, query: ImageInput, k: int, channel: str, box: Box | None,
-                 skip: Sequence[str]) -> ShardAnswer:
-        """Each channel's own ranking of this shard's images, as :meth:`Searcher.rankings`
-        makes them (``skip``: channels left out under ``auto``)."""
+    def encode(self, query: ImageInput, channel: str, box: Box | None,
+               skip: Sequence[str]) -> dict[str, object]:
+        """The query as each channel searches it (its vector; the local channel's keypoints,
+        words and weighted vector), made once here for every shard: decoded as the one
+        collection decodes it, for the channels it would search (``skip``: left out under
+        ``auto``)."""
         image = self.searcher.decode_query(query, channel=channel, box=box)
-        rankings = self.searcher.rankings(image, k=k, channel=channel, box=box, skip=skip)
+        queries = ({} if channel == "local" else
+                   self.searcher.encode(image, channel=channel, box=box, skip=[*skip, "local"]))
+        if "local" in self.collection.channels and (
+                channel == "local" or (channel == "auto" and "local" not in skip)):
+            queries["local"] = self._local().query(image, box)
+        return queries
+
+    def search_encoded(self, queries: dict[str, object], k: int) -> ShardAnswer:
+        """Each channel's own ranking of this shard's images for the queries :meth:`encode`
+        made (cosine channels only: the local channel goes step by step)."""
+        rankings = self.searcher.search_encoded(queries, k)
         return ShardAnswer(rankings, self._records(hit.image_id for hits in rankings.values()
                                                    for hit in hits))
 
@@ -86,11 +101,6 @@ class ShardSearcher:
 
     def use_local_corpus(self, corpus: CorpusStatistics) -> None:
         self._local().inverted.use_corpus(corpus)
-
-    def local_query(self, query: ImageInput, channel: str, box: Box | None) -> LocalQuery | None:
-        """The query's keypoints, words and weighted vector, decoded as for ``channel``."""
-        image = self.searcher.decode_query(query, channel=channel, box=box)
-        return self._local().query(image, box)
 
     def local_top(self, vector: SparseVector, n: int) -> LocalTop:
         channel = self._local()
@@ -128,6 +138,36 @@ class ShardSearcher:
     @staticmethod
     def _version(channel: LocalChannel) -> tuple[str | None, int]:
         return (None if channel.tree is None else channel.tree.id), channel.inverted.revision
+
+    # -- what a page shows of an image --------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.collection.prepare()
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def info(self) -> dict[str, Any]:
+        return self.collection.info()
+
+    def images(self) -> list[ImageRecord]:
+        return self.collection.images()
+
+    def image(self, image_id: int) -> ImageRecord | None:
+        """The indexed image with this id, if this shard holds it."""
+        try:
+            return self.collection.image(image_id)
+        except NotFoundError:
+            return None
+
+    def image_bytes(self, image_id: int) -> bytes:
+        return self.collection.image_file(image_id).read_bytes()
+
+    def thumbnail(self, image_id: int, size: int) -> bytes:
+        return self.collection.thumbnail(image_id, size)
+
+    def details(self, image_id: int) -> tuple[list[ImageFace], list[AnnotationRecord]]:
+        return self.collection.faces_of(image_id), self.collection.annotations.of(image_id)
 
     def _records(self, image_ids: Any) -> dict[int, ImageRecord]:
         return self.collection.catalog.images.by_id(set(image_ids))

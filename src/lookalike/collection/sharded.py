@@ -36,24 +36,31 @@ from lookalike.collection.collection import Collection
 from lookalike.collection.engines import Engine
 from lookalike.collection.fanout import FanOut
 from lookalike.collection.indexing import IndexReport
+from lookalike.collection.local_ranking import LocalQuery
+from lookalike.collection.people import ImageFace
 from lookalike.collection.ray_engine import connect, release
 from lookalike.collection.registry import auto_fusion
 from lookalike.collection.searching import RankerFile, fuse_rankings, results_of
 from lookalike.collection.shard_searcher import ShardAnswer, ShardSearcher
-from lookalike.collection.sharded_local import ShardedLocal, ranking_settings
+from lookalike.collection.sharded_local import ShardedLocal, StaleStatistics, ranking_settings
 from lookalike.collection.sharding import ShardSet, shard_of
 from lookalike.errors import (
     CollectionError,
     ImageError,
     LookalikeError,
+    NotFoundError,
     ValidationError,
     expect,
 )
 from lookalike.fusion import DEFAULT_FUSION, FUSIONS
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.results import Hit, SearchResult
-from lookalike.storage import ImageRecord
+from lookalike.storage import AnnotationRecord, ImageRecord
 
+#: How often a query gathers the local statistics again while the shards keep changing.
+_REFRESHES = 3
+#: How many images' shards are remembered (then forgotten all at once).
+_OWNERS_KEPT = 100_000
 #: Channels whose scores mean the same in a shard as in the whole collection.
 MERGEABLE = ("global", "regions", "faces")
 #: The channels a sharded search takes.
@@ -91,6 +98,7 @@ class ShardedCollection:
         self._actors: list[Any] = []
         self._channels: dict[str, dict[str, Any]] = {}
         self._local_channel: ShardedLocal | None = None
+        self._owners: dict[int, int] = {}  # image id -> its shard, as last found
 
     def __enter__(self) -> ShardedCollection:
         return self.open()
@@ -188,13 +196,10 @@ class ShardedCollection:
             raise ValidationError(
                 f"expected a channel among {list(SHARDED_CHANNELS)} for a sharded search, got "
                 f"'{channel}' (BM25 over every shard's text is not built yet)")
-        if not (self._local or self._actors):
-            raise LookalikeError("the sharded collection is not open; call open() first")
+        fan = self._fan()
         if channel != "auto" and channel not in self._channels:
             raise ValidationError(f"expected a channel among {[*self._channels, 'auto']}, "
                                   f"got '{channel}'")
-        fan = FanOut(self.shards.names, timeout_s=self.timeout_s, searchers=self._local,
-                     pool=self._pool, actors=self._actors)
         query = self._shared(_as_sent(query))
         ranker = RankerFile(self.shards.roots[0])
         method = auto_fusion().method(ranker.exists()) if fusion == "auto" else fusion
@@ -207,38 +212,148 @@ class ShardedCollection:
                   ) -> tuple[dict[str, list[Hit]], dict[int, ImageRecord]]:
         """Each channel's ranking of the whole collection, in the collection's order, and
         the records of the images in them."""
-        policy = auto_fusion()
         names = self.channel_names if channel == "auto" else [channel]
-        left_out = [name for name in names if not policy.uses(name, has_ranker=has_ranker)]
+        left_out = [name for name in names
+                    if not auto_fusion().uses(name, has_ranker=has_ranker)]
         if channel == "auto" and "text" in names and "text" not in left_out:
             raise ValidationError(
                 "expected 'auto' without a learned ranker over a collection with a text "
                 "channel for a sharded search: the ranker reads the text channel's ranking, "
                 "and BM25 over every shard's text is not built yet")
+        for _ in range(_REFRESHES):
+            try:
+                rankings, records = self._ranked(fan, query, k, channel, box, left_out)
+            except StaleStatistics:  # a shard changed: its statistics are out of date
+                if self._local_channel is not None:
+                    self._local_channel.forget()
+                continue
+            if left_out and not any(rankings.values()):
+                raise ValidationError("nothing in the shards answers this query but the "
+                                      "text channel, and BM25 over every shard's text is not "
+                                      "built yet")
+            return {name: rankings[name] for name in names if name in rankings}, records
+        raise CollectionError("the shards' images kept changing while the local channel "
+                              "searched them; search again once indexing is done")
+
+    def _ranked(self, fan: FanOut, query: ImageInput, k: int, channel: str, box: Box | None,
+                left_out: list[str]) -> tuple[dict[str, list[Hit]], dict[int, ImageRecord]]:
+        local = self._local_channel if channel in ("local", "auto") else None
+        if local is not None:
+            local.share(fan)  # before the query's vector is made: the weights are in it
+        queries = self._encoded(fan, query, channel, box, left_out)
+        searched = {name: encoded for name, encoded in queries.items() if name != "local"}
         rankings: dict[str, list[Hit]] = {}
         records: dict[int, ImageRecord] = {}
-        if any(name in MERGEABLE for name in names):
-            answers = fan.all("rankings", query, k, channel, box, [*left_out, "local"])
-            for name in names:
-                found = [answer.rankings[name] for answer in answers.values()
-                         if name in answer.rankings]
-                if found:
-                    rankings[name] = merge(found, k)
+        if searched:
+            answers = fan.all("search_encoded", self._shared(searched), k)
+            for name in searched:
+                found = [answer.rankings[name] for answer in answers.values()]
+                rankings[name] = merge(found, k)
             records = _records(answers.values())
-        if "local" in names and self._local_channel is not None:
-            hits, seen = self._local_channel.ranking(fan, query, channel, box, k)
+        if local is not None and "local" in queries:
+            prepared = queries["local"]
+            hits, seen = local.ranking(fan, prepared if isinstance(prepared, LocalQuery)
+                                       else None, k)
             rankings["local"], records = hits, {**records, **seen}
-        if left_out and not any(rankings.values()):
-            raise ValidationError("nothing in the shards answers this query but the text "
-                                  "channel, and BM25 over every shard's text is not built yet")
-        return {name: rankings[name] for name in names if name in rankings}, records
+        return rankings, records
 
-    def _shared(self, query: ImageInput) -> Any:
+    @staticmethod
+    def _encoded(fan: FanOut, query: ImageInput, channel: str, box: Box | None,
+                 left_out: list[str]) -> dict[str, object]:
+        """The query as each channel searches it, made once, by the first shard that
+        answers (every shard would make the same)."""
+        for shard in fan.alive():
+            answers = fan.call("encode", {shard: (query, channel, box, left_out)})
+            if shard in answers:
+                queries: dict[str, object] = answers[shard]
+                return queries
+        return {}
+
+    # -- what a page shows: each image from the shard that holds it -------------------------
+
+    def prepare(self) -> None:
+        """Load every shard's models now rather than at the first query."""
+        self._everywhere("prepare")
+
+    def count(self) -> int:
+        """Indexed images in all the shards."""
+        return sum(self._everywhere("count").values())
+
+    def info(self) -> dict[str, Any]:
+        """Each shard's :meth:`Collection.info`, and the images of all of them."""
+        shards = self._everywhere("info")
+        return {"root": str(self.shards.root), "images": sum(i["images"] for i in shards.values()),
+                "failed": sum(i["failed"] for i in shards.values()),
+                "channels": self.channel_names,
+                "shards": {self.shards.names[shard]: info for shard, info in shards.items()}}
+
+    def images(self) -> list[ImageRecord]:
+        """The indexed images of all the shards, by id."""
+        return sorted((record for records in self._everywhere("images").values()
+                       for record in records), key=lambda record: record.id)
+
+    def image(self, image_id: int) -> ImageRecord:
+        """An indexed image by id; a :class:`NotFoundError` for any other id."""
+        return self._holder(image_id)[1]
+
+    def image_bytes(self, image_id: int) -> bytes:
+        """The file of an indexed image, read by its shard (on its node, under Ray)."""
+        return bytes(self._on(self._holder(image_id)[0], "image_bytes", image_id))
+
+    def thumbnail(self, image_id: int, size: int = 256) -> bytes:
+        return bytes(self._on(self._holder(image_id)[0], "thumbnail", image_id, size))
+
+    def details(self, image_id: int) -> tuple[list[ImageFace], list[AnnotationRecord]]:
+        """The faces and the annotations of an indexed image."""
+        faces, notes = self._on(self._holder(image_id)[0], "details", image_id)
+        return list(faces), list(notes)
+
+    def _holder(self, image_id: int) -> tuple[int, ImageRecord]:
+        expect(isinstance(image_id, int) and not isinstance(image_id, bool),
+               f"expected an image id as an integer, got {image_id!r}")
+        known = self._owners.get(image_id)
+        found = (self._fan().call("image", {known: (image_id,)}) if known is not None
+                 else self._fan().all("image", image_id))
+        for shard, record in found.items():
+            if record is not None:
+                if len(self._owners) >= _OWNERS_KEPT:
+                    self._owners.clear()
+                self._owners[image_id] = shard
+                return shard, record
+        if known is not None:  # gone from the shard it was in: look everywhere again
+            self._owners.pop(image_id, None)
+            return self._holder(image_id)
+        raise NotFoundError(f"expected the id of an indexed image, got {image_id}")
+
+    def _everywhere(self, method: str) -> dict[int, Any]:
+        fan = self._fan()
+        found = fan.all(method)
+        if fan.missing:
+            raise CollectionError("shards did not answer: " + "; ".join(
+                f"{name} ({why})" for name, why in fan.missing.items()))
+        return found
+
+    def _on(self, shard: int, method: str, *args: Any) -> Any:
+        fan = self._fan()
+        found = fan.call(method, {shard: args})
+        if shard not in found:
+            raise CollectionError(f"{self.shards.names[shard]} did not answer: "
+                                  f"{fan.missing[self.shards.names[shard]]}")
+        return found[shard]
+
+    def _fan(self) -> FanOut:
+        if not (self._local or self._actors):
+            raise LookalikeError("the sharded collection is not open; call open() first")
+        return FanOut(self.shards.names, timeout_s=self.timeout_s, searchers=self._local,
+                      pool=self._pool, actors=self._actors)
+
+    def _shared(self, value: Any) -> Any:
+        """``value`` as sent to every shard: under Ray, one copy in the object store."""
         if not self._actors:
-            return query
+            return value
         import ray
 
-        return ray.put(query)  # one copy in the object store for every shard and step
+        return ray.put(value)
 
 
 @dataclass(frozen=True)

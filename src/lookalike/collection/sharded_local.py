@@ -30,14 +30,11 @@ from lookalike.collection.local_ranking import (
     rank,
 )
 from lookalike.errors import CollectionError, LookalikeError
-from lookalike.images import Box, ImageInput
 from lookalike.local.inverted import CorpusStatistics
 from lookalike.results import Hit
 from lookalike.storage import ImageRecord
 
 Version = tuple[str | None, int]
-#: How often a query gathers the statistics again while the shards keep changing.
-_REFRESHES = 3
 
 
 class StaleStatistics(LookalikeError):
@@ -107,43 +104,31 @@ class ShardCorpus:
 
 
 class ShardedLocal:
-    """The local channel of a split collection: its statistics, shared once and gathered
-    again when a shard changes, and its ranking of a query."""
+    """The local channel of a split collection: its statistics, shared once (and again
+    when a shard changes), and its ranking of a query."""
 
     def __init__(self, settings: RankingSettings) -> None:
         self.settings = settings
         self._versions: dict[int, Version] | None = None
 
     def forget(self) -> None:
-        """Gather the statistics again before the next query (the shards were reopened)."""
+        """Gather the statistics again before the next query."""
         self._versions = None
 
-    def ranking(self, fan: FanOut, query: ImageInput, channel: str, box: Box | None, k: int
-                ) -> tuple[list[Hit], dict[int, ImageRecord]]:
-        """The local channel's ``k`` best for ``query`` over every shard that answers,
-        and the records of the images in it."""
-        for _ in range(_REFRESHES):
-            if self._versions is None:
-                self._versions = share_statistics(fan)
-            prepared = self._prepared(fan, query, channel, box)
-            if prepared is None:
-                return [], {}
-            corpus = ShardCorpus(fan, self._versions)
-            try:
-                return rank(corpus, prepared, k, self.settings), corpus.records
-            except StaleStatistics:
-                self._versions = None
-        raise CollectionError("the shards' images kept changing while the local channel "
-                              "searched them; search again once indexing is done")
+    def share(self, fan: FanOut) -> None:
+        """Make sure every shard weighs by the statistics of all (before a query's vector
+        is made: the weights are in it)."""
+        if self._versions is None:
+            self._versions = share_statistics(fan)
 
-    @staticmethod
-    def _prepared(fan: FanOut, query: ImageInput, channel: str, box: Box | None
-                  ) -> LocalQuery | None:
-        """The query's keypoints and weighted vector, made once, by the first shard that
-        answers (every shard would make the same)."""
-        for shard in fan.alive():
-            answers = fan.call("local_query", {shard: (query, channel, box)})
-            if shard in answers:
-                prepared: LocalQuery | None = answers[shard]
-                return prepared
-        return None
+    def ranking(self, fan: FanOut, query: LocalQuery | None, k: int
+                ) -> tuple[list[Hit], dict[int, ImageRecord]]:
+        """The local channel's ``k`` best for ``query`` (made by one shard after
+        :meth:`share`) over every shard that answers, and the records of the images in it.
+        Raises :class:`StaleStatistics` when a shard changed since: share, and ask again."""
+        if query is None:
+            return [], {}  # no tree yet: nothing indexed had keypoints
+        if self._versions is None:
+            raise StaleStatistics("the statistics were not shared yet")
+        corpus = ShardCorpus(fan, self._versions)
+        return rank(corpus, query, k, self.settings), corpus.records

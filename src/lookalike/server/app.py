@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import RequestResponseEndpoint
 
-from lookalike.collection import Collection, TextSearching
+from lookalike.collection import Collection, ShardedCollection, TextSearching, is_sharded
 from lookalike.errors import ValidationError
 from lookalike.runtime import apply_thread_limits
 from lookalike.server import openapi
@@ -56,8 +56,11 @@ def create_app(root: Path, *, token: str | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS,
                cors_origins: list[str] | None = None,
                allowed_hosts: list[str] | None = None,
-               concurrency: int | None = None) -> FastAPI:
+               concurrency: int | None = None, address: str | None = None) -> FastAPI:
     """The API and the page over the collection in ``root`` (which must exist).
+
+    A split collection (``lookalike shard``) is searched across its shards, in this
+    process or, given a Ray ``address``, as Ray actors; it is served read-only.
 
     Write endpoints need ``Authorization: Bearer <token>``; with ``token=None`` they are
     refused. ``cors_origins`` allows those origins; CORS is off otherwise.
@@ -70,7 +73,7 @@ def create_app(root: Path, *, token: str | None = None,
     if concurrency is not None and (isinstance(concurrency, bool)
                                     or not isinstance(concurrency, int) or concurrency < 1):
         raise ValidationError(f"expected a concurrency of at least 1, got {concurrency!r}")
-    collection = Collection(root, max_pixels=max_pixels).open(create=False)
+    collection = _open(root, max_pixels=max_pixels, address=address)
     # No /docs or /redoc: their pages load scripts from a CDN; /openapi.json is served.
     app = FastAPI(title="Lookalike", version="0.1.0", lifespan=_lifespan, docs_url=None,
                   redoc_url=None,
@@ -89,7 +92,8 @@ def create_app(root: Path, *, token: str | None = None,
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", _page, methods=["GET"], include_in_schema=False)
     channels = collection.channel_names
-    text_search = any(isinstance(c, TextSearching) for c in collection.channels.values())
+    text_search = isinstance(collection, Collection) and any(
+        isinstance(c, TextSearching) for c in collection.channels.values())
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -98,6 +102,16 @@ def create_app(root: Path, *, token: str | None = None,
 
     app.openapi = document  # type: ignore[method-assign]
     return app
+
+
+def _open(root: Path, *, max_pixels: int, address: str | None
+          ) -> Collection | ShardedCollection:
+    if is_sharded(root):
+        return ShardedCollection(root, address=address, max_pixels=max_pixels).open()
+    if address is not None:
+        raise ValidationError(f"{root}: expected a split collection (lookalike shard) for a "
+                              f"Ray address, got a whole one; serve it without --address")
+    return Collection(root, max_pixels=max_pixels).open(create=False)
 
 
 def _add_middleware(app: FastAPI, *, allowed_hosts: list[str], cors_origins: list[str] | None,

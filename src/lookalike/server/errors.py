@@ -41,11 +41,16 @@ REASONS = {
     415: "the upload does not say it is an image (its part's Content-Type is not image/...)",
     422: "a field is missing, malformed or out of its bounds, or the request cannot be "
          "served as asked (a box outside the image, no face in the query, ...)",
+    501: "the server serves a split collection, which it searches and shows but does not "
+         "change or group into people",
 }
 # Any request can be refused for its Host or a body that cannot be parsed.
 ALWAYS = (400,)
-# What a write adds: the token, and another process writing to the collection.
-WRITES = (401, 403, 409)
+# What a write adds: the token, another process writing to the collection, and a split
+# collection (served read-only).
+WRITES = (401, 403, 409, 501)
+# What a read of a whole collection's own records (people, faces) adds.
+WHOLE = 501
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

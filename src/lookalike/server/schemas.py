@@ -72,6 +72,11 @@ class SearchResponse(BaseModel):
                                  description="with log=true: send it back with POST /clicks "
                                              "when a result is opened")
     results: list[ResultOut]
+    partial: bool = Field(default=False, description="a split collection's shards did not "
+                                                     "all answer: results are missing")
+    missing_shards: dict[str, str] = Field(default_factory=dict,
+                                           description="each shard that did not answer, "
+                                                       "and why")
 
 
 class ImageOut(BaseModel):

@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from lookalike.collection import Collection
+from lookalike.collection import Collection, ShardedCollection
 from lookalike.errors import (
     CollectionBusyError,
     ImageError,
@@ -37,9 +37,14 @@ T = TypeVar("T")
 HEALTH_COUNT_TTL_S = 1.0
 
 
+#: What a split collection answers on the routes it does not serve.
+SPLIT = ("a split collection is served for searching and browsing only; change it with "
+         "lookalike index and the other commands on its shards")
+
+
 @dataclass
 class ServerState:
-    collection: Collection
+    collection: Collection | ShardedCollection
     token: str | None
     max_upload_bytes: int
     concurrency: int
@@ -49,9 +54,23 @@ class ServerState:
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
     _count: tuple[float, int] | None = None  # (when, how many images)
 
+    @property
+    def shards(self) -> ShardedCollection | None:
+        """The split collection served, if it is one."""
+        return self.collection if isinstance(self.collection, ShardedCollection) else None
+
     @contextmanager
     def using(self) -> Iterator[Collection]:
-        """The collection, with library errors turned into HTTP errors."""
+        """The collection, with library errors turned into HTTP errors; a split collection
+        is refused (501) on the routes that need a whole one."""
+        if not isinstance(self.collection, Collection):
+            raise HTTPException(501, SPLIT)
+        with _http_errors():
+            yield self.collection
+
+    @contextmanager
+    def browsing(self) -> Iterator[Collection | ShardedCollection]:
+        """The collection, whole or split (for what both answer alike)."""
         with _http_errors():
             yield self.collection
 

@@ -18,14 +18,14 @@ router = APIRouter()
 async def health(state: State) -> schemas.Health:
     # Answered in the event loop, not the thread pool, so that a probe never queues behind
     # searches that fill the pool; the image count is cached for a second.
-    with state.using() as collection:
+    with state.browsing() as collection:
         return schemas.Health(status="ok", images=state.image_count(),
                               channels=collection.channel_names)
 
 
 @router.get("/stats", responses=errors())
 def stats(state: State) -> dict[str, Any]:
-    with state.using() as collection:
+    with state.browsing() as collection:
         info = collection.info()
     return {"collection": info, "server": {
         "uptime_s": round(time.time() - state.started, 1), "requests": state.requests,

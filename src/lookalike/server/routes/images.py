@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 
-from lookalike.collection import MAX_ID
+from lookalike.collection import MAX_ID, Collection
 from lookalike.server import schemas
 from lookalike.server.errors import WRITES, errors
 from lookalike.server.inputs import IMAGE, Id, read_upload
@@ -29,7 +29,7 @@ UPLOAD_FORM = {"requestBody": {"content": {"multipart/form-data": {
 @router.get("/images", responses=errors(422))
 def images(state: State, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> schemas.ImageList:
-    with state.using() as collection:
+    with state.browsing() as collection:
         everything = collection.images()
     return schemas.ImageList(total=len(everything),
                              images=[image_out(r) for r in everything[offset:offset + limit]])
@@ -40,26 +40,31 @@ def images(state: State, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 def image_file(state: State, image_id: Id) -> Response:
     # Only a catalogued id reaches the file system: the path is the catalog's, never the
     # client's.
-    with state.using() as collection:
-        path = collection.image_file(image_id)
-    return FileResponse(path, media_type=image_type(path.name))
+    with state.browsing() as collection:
+        if isinstance(collection, Collection):
+            path = collection.image_file(image_id)
+            return FileResponse(path, media_type=image_type(path.name))
+        # A shard's files may be on another machine: its shard reads them there.
+        record = collection.image(image_id)
+        return Response(collection.image_bytes(image_id), media_type=image_type(record.path))
 
 
 @router.get("/images/{image_id}/thumbnail", response_class=Response,
             responses={**errors(404, 422), **JPEG})
 def thumbnail(state: State, image_id: Id,
               size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
-    with state.using() as collection:
-        record = collection.image(image_id)
-        return jpeg(collection.media.thumbnail(record.id, record.path, record.sha256, size))
+    with state.browsing() as collection:
+        return jpeg(collection.thumbnail(image_id, size))
 
 
 @router.get("/images/{image_id}/info", responses=errors(404, 422))
 def image_info(state: State, image_id: Id) -> schemas.ImageInfo:
-    with state.using() as collection:
+    with state.browsing() as collection:
         record = collection.image(image_id)
-        faces = collection.faces_of(image_id)
-        notes = collection.annotations.of(image_id)
+        if isinstance(collection, Collection):
+            faces, notes = collection.faces_of(image_id), collection.annotations.of(image_id)
+        else:
+            faces, notes = collection.details(image_id)
     return schemas.ImageInfo(**image_out(record).model_dump(),
                              faces=[face_out(face) for face in faces],
                              annotations=[annotation_out(note) for note in notes])
@@ -72,8 +77,8 @@ def add_image(state: State,
     # Read and checked before the collection is touched; a refused upload costs no write.
     data = read_upload(image, state.max_upload_bytes)
     name = image.filename or "upload"
-    path = state.guard(lambda: state.collection.store_upload(data, name))
     with state.using() as collection:
+        path = collection.store_upload(data, name)
         record, report = collection.index_upload(path, name)
     return schemas.Added(image_id=record.id, path=record.path, report=report.as_dict())
 

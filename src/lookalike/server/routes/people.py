@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from lookalike.collection import MAX_ID
 from lookalike.server import schemas
-from lookalike.server.errors import WRITES, errors
+from lookalike.server.errors import WHOLE, WRITES, errors
 from lookalike.server.inputs import Id
 from lookalike.server.outputs import JPEG, jpeg, person_out
 from lookalike.server.state import WRITE, State
@@ -19,7 +19,7 @@ router = APIRouter()
 
 
 # The routes answer 404 in a collection without a faces channel.
-@router.get("/people", responses=errors(404, 422))
+@router.get("/people", responses=errors(404, 422, WHOLE))
 def people(state: State,
            min_faces: Annotated[int, Query(ge=0, le=MAX_ID)] = 1) -> schemas.PeopleList:
     with state.using() as collection:
@@ -28,7 +28,7 @@ def people(state: State,
                                   unassigned_faces=found.unassigned())
 
 
-@router.get("/people/{person_id}/faces", responses=errors(404, 422))
+@router.get("/people/{person_id}/faces", responses=errors(404, 422, WHOLE))
 def person_faces(state: State, person_id: Id) -> schemas.PersonFaces:
     with state.using() as collection:
         found = collection.people
@@ -71,7 +71,7 @@ def reject(state: State, body: schemas.FacesIn) -> dict[str, list[dict[str, int]
 
 
 @router.get("/faces/{face_id}/thumbnail", response_class=Response,
-            responses={**errors(404, 422), **JPEG})
+            responses={**errors(404, 422, WHOLE), **JPEG})
 def face_thumbnail(state: State, face_id: Id,
                    size: Annotated[int, Query(ge=16, le=512)] = 160) -> Response:
     with state.using() as collection:

@@ -12,9 +12,9 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 
 from lookalike.collection import MAX_ID, SearchFilter
 from lookalike.fusion import FUSIONS
-from lookalike.images import Box
+from lookalike.images import Box, load_image
 from lookalike.server import schemas
-from lookalike.server.errors import errors
+from lookalike.server.errors import WHOLE, errors
 from lookalike.server.inputs import BOX_PATTERN, IMAGE, parse_box, parse_date, read_upload
 from lookalike.server.outputs import result_out
 from lookalike.server.state import ServerState, State
@@ -61,6 +61,9 @@ def search(state: State,
     filters = state.guard(lambda: SearchFilter(
         categories=tuple(c for c in (category or []) if c.strip()), folder=folder or None,
         date_from=parse_date(date_from), date_to=parse_date(date_to)))
+    if state.shards is not None:
+        return _search_shards(state, image, image_id, text, filters, region, channel, fusion,
+                              k, offset, started)
     pixels = _query_pixels(state, image, image_id, channel, region)
     with state.using() as collection:
         found, rankings = collection.search_with_rankings(
@@ -81,7 +84,36 @@ def search(state: State,
         results=[result_out(result) for result in page])
 
 
-@router.post("/clicks", responses=errors(404, 409, 413, 422))
+def _search_shards(state: ServerState, image: UploadFile | None, image_id: int | None,
+                   text: str | None, filters: SearchFilter, region: Box | None, channel: str,
+                   fusion: str, k: int, offset: int, started: float) -> schemas.SearchResponse:
+    """A split collection: the query's bytes go to every shard, which decode them as the
+    one collection would. Searches are not logged (clicks train a whole collection's
+    ranker)."""
+    if text is not None or filters.active:
+        raise HTTPException(422, "expected an image query without a text or filters: a "
+                                 "split collection does not search by them yet")
+    shards = state.shards
+    if shards is None or (image is None and image_id is None):
+        raise HTTPException(422, "expected an uploaded 'image' or an 'image_id'")
+    with state.browsing():
+        data = (read_upload(image, state.max_upload_bytes) if image is not None
+                else shards.image_bytes(int(image_id or 0)))
+        # Decoded here too, to refuse a bad image up front and to give its size.
+        height, width = load_image(data, max_pixels=shards.max_pixels,
+                                   name=image.filename if image else None).shape[:2]
+        found = shards.search(data, k=offset + k, channel=channel, box=region, fusion=fusion)
+        state.count_search()
+    return schemas.SearchResponse(
+        channel=channel, k=k, offset=offset, fusion=fusion, filters=filters.as_dict(),
+        took_ms=round(1000 * (time.perf_counter() - started), 2),
+        query=schemas.QueryOut(image_id=image_id, width=width, height=height,
+                               box=list(region) if region else None),
+        results=[result_out(result) for result in found.results[offset:offset + k]],
+        partial=found.partial, missing_shards=found.missing)
+
+
+@router.post("/clicks", responses=errors(404, 409, 413, 422, WHOLE))
 def click(state: State, body: schemas.ClickIn) -> dict[str, int]:
     """Log that a result was opened; clicks train the learned ranker (no token needed:
     the owner decides when to train on them)."""
@@ -111,8 +143,8 @@ def _query_pixels(state: ServerState, image: UploadFile | None, image_id: int | 
         name = image.filename or "upload"
     else:
         source = _indexed_path(state, int(image_id or 0))
-    return state.guard(lambda: state.collection.decode_query(
-        source, channel=channel, box=region, name=name))
+    with state.using() as collection:
+        return collection.decode_query(source, channel=channel, box=region, name=name)
 
 
 def _indexed_path(state: ServerState, image_id: int) -> str:

@@ -198,8 +198,12 @@ async function search(offset, { paging = false } = {}) {
   state.searches = (state.searches || 0) + 1;
   $("#results").dataset.searches = state.searches;  // lets tests wait for an answer
   const fusion = response.fusion !== "auto" ? `, ${response.fusion} fusion` : "";
+  // A split collection whose shards did not all answer says so: results may be missing.
+  const missing = Object.keys(response.missing_shards || {});
+  const partial = response.partial ? ` (partial: ${missing.join(", ")} did not answer)` : "";
   $("#search-status").textContent = `${response.results.length} results for ` +
-    `${describeQuery(response)} by ${response.channel}${fusion} in ${response.took_ms} ms`;
+    `${describeQuery(response)} by ${response.channel}${fusion} in ${response.took_ms} ms` +
+    partial;
   showResults(response);
 }
 
