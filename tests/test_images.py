@@ -600,3 +600,16 @@ def test_min_side_respects_exif_rotation_and_small_images() -> None:
     small = _big_jpeg(400, 300)
     image, size = decode_image_and_size(small, source="s.jpg", min_side=256)
     assert size == (400, 300) and image.shape == (300, 400, 3)
+
+
+def test_errors_cross_processes_whole() -> None:
+    # A Ray shard's error comes back pickled: it must keep its type and its parts.
+    import pickle
+
+    from lookalike.errors import MissingDependencyError
+
+    error = pickle.loads(pickle.dumps(ImageError("/photos/a.jpg", "truncated")))
+    assert isinstance(error, ImageError) and error.source == "/photos/a.jpg"
+    assert str(error) == "/photos/a.jpg: truncated"
+    missing = pickle.loads(pickle.dumps(MissingDependencyError("ray", "the ray engine", "ray")))
+    assert "pip install 'lookalike[ray]'" in str(missing) and missing.package == "ray"

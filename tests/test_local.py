@@ -9,7 +9,7 @@ import pytest
 
 from lookalike.errors import ManifestMismatchError, ValidationError
 from lookalike.local.features import SiftExtractor, root_sift
-from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.inverted import CorpusStatistics, InvertedIndex, ScoringConfig
 from lookalike.local.kmeans import kmeans
 from lookalike.local.tree import VocabularyTree
 from lookalike.local.verify import VerifyConfig, estimate, tentative_matches
@@ -329,3 +329,22 @@ def test_training_sample_is_uniform_over_all_descriptors() -> None:
         picked[sample[:, 0].astype(int)] += 1
     # Each descriptor is kept with probability 10/50, whichever image it came from.
     assert np.allclose(picked / 2000, 0.2, atol=0.05)
+
+
+def test_the_cut_keeps_the_lowest_ids_among_ties() -> None:
+    # Exact duplicates score alike: whichever of them the k-th place keeps must not depend
+    # on the order of the index (a shard keeps what the whole collection keeps).
+    images = np.array([9, 4, 7, 1, 8], dtype=np.int64)
+    similarity = np.array([0.5, 0.9, 0.5, 0.5, 0.2], dtype=np.float32)
+    assert InvertedIndex.top(images, similarity, 3) == [(4, pytest.approx(0.9)),
+                                                        (1, 0.5), (7, 0.5)]
+
+
+def test_corpus_statistics_add_up_and_may_be_empty() -> None:
+    nothing = CorpusStatistics.total([])
+    assert nothing.images == 0 and len(nothing.nodes) == 0
+    parts = [CorpusStatistics(np.array([1, 3]), np.array([2, 1]), 3),
+             CorpusStatistics(np.array([3, 5]), np.array([4, 1]), 5)]
+    total = CorpusStatistics.total(parts)
+    assert total.nodes.tolist() == [1, 3, 5] and total.counts.tolist() == [2, 5, 1]
+    assert total.images == 8 and total.dense(6).tolist() == [0, 2, 0, 5, 0, 1]

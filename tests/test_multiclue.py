@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import pickle
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -343,3 +345,84 @@ def test_a_narrow_filter_looks_deep_enough(tmp_path: Path) -> None:
         collection.annotations.set(last.image_id, categories=["rare"])
         found = collection.search(images["p00"], k=1, filters=SearchFilter(categories=("rare",)))
         assert [result.image_id for result in found] == [last.image_id]
+
+
+def fresh_copy(root: Path, copy: Path) -> Path:
+    """The collection with its text index rebuilt from the catalog: one that was edited
+    (as this module's tests do) still counts the documents it replaced in BM25's
+    statistics until tantivy merges them away."""
+    shutil.copytree(root, copy)
+    shutil.rmtree(copy / "cache" / "text" / "fulltext")
+    return copy
+
+
+def rounded(value: Any) -> Any:
+    """Evidence with its numbers to 4 places: the same dot products, summed by BLAS at
+    another matrix size, differ in the last bits."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item) for item in value]
+    return value
+
+
+def test_text_over_shards_ranks_as_the_whole_collection(root: Path, photos: Path,
+                                                        tmp_path: Path) -> None:
+    from lookalike.collection import ShardedCollection, split_collection
+
+    root = fresh_copy(root, tmp_path / "c")
+    split_collection(root, tmp_path / "s", 2)
+    queries: list[dict[str, Any]] = [
+        {"text": "lighthouse"}, {"text": "kitty"}, {"text": "a cup of coffee"},
+        {"text": "space rocket launch"}, {"text": "cat"},
+        {"query": photos / "coffee.png", "text": "espresso"},
+        {"query": photos / "rocket.png", "channel": "text"},
+        {"query": photos / "pets" / "chelsea.png", "channel": "auto"}]
+    with Collection(root).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
+        for asked in queries:
+            options = {"channel": "global", **asked, "k": 4}
+            expected = whole.search(**options)
+            found = sharded.search(**options)
+            assert not found.partial
+            assert [(r.image_id, r.path, rounded(r.evidence.as_dict()))
+                    for r in found.results] == [
+                (r.image_id, r.path, rounded(r.evidence.as_dict())) for r in expected], asked
+            np.testing.assert_allclose([r.score for r in found.results],
+                                       [r.score for r in expected], atol=1e-6)
+        for searcher in sharded._local:  # what a Ray actor would send back must pickle
+            assert pickle.loads(pickle.dumps(searcher.text_part()))[1]
+            pickle.dumps(searcher.encode(photos / "coffee.png", "text", None, []))
+        # A caption added in a shard is searched at once, weighed with every shard's words.
+        with Collection(tmp_path / "s" / "shard-001").open() as shard:
+            target = shard.images()[0]
+            shard.annotations.set(target.id, captions=["a very particular harbour"])
+        assert sharded.search(text="particular harbour", k=1).results[0].image_id == target.id
+
+
+def test_a_learned_ranker_with_text_ranks_the_shards_as_the_whole(
+        root: Path, photos: Path, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    from types import SimpleNamespace
+
+    from lookalike.collection import ShardedCollection, split_collection
+    from lookalike.ranking import train_ranker
+
+    fresh_copy(root, tmp_path / "c")
+    files = sorted(path for path in photos.rglob("*") if path.is_file())
+    truth = [SimpleNamespace(path=str(path), relevant=[str(path)], junk=[], box=None)
+             for path in files]
+    with Collection(tmp_path / "c").open() as whole:
+        whole.save_ranker(train_ranker(whole.judged(truth, depth=5)))
+    split_collection(tmp_path / "c", tmp_path / "s", 2)
+    with Collection(tmp_path / "c").open() as whole, \
+            ShardedCollection(tmp_path / "s") as sharded:
+        channels: set[str] = set()
+        for path in files:  # the text channel's own labels now count (the ranker reads them)
+            expected = whole.search(path, k=4, channel="auto")
+            found = sharded.search(path, k=4, channel="auto").results
+            channels.update(name for r in expected for name in r.evidence.channel_scores)
+            assert [(r.image_id, rounded(r.score)) for r in found] == [
+                (r.image_id, rounded(r.score)) for r in expected]
+        assert channels == {"global", "regions", "text"}

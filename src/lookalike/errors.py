@@ -19,6 +19,10 @@ class ImageError(LookalikeError):
         self.source = source
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str, str]]:
+        # Pickled as its two parts, so that it crosses processes (a Ray shard's answer).
+        return type(self), (self.source, self.reason)
+
 
 class ManifestMismatchError(LookalikeError):
     """A collection, index or model file was built with other settings than the ones asked for."""
@@ -26,6 +30,10 @@ class ManifestMismatchError(LookalikeError):
 
 class CollectionError(LookalikeError):
     """A collection directory is missing, damaged or used the wrong way."""
+
+
+class ShardsUnavailableError(CollectionError):
+    """Shards of a split collection did not answer what needs every one of them."""
 
 
 class MissingDependencyError(LookalikeError):
@@ -40,6 +48,16 @@ class MissingDependencyError(LookalikeError):
             f"install it with: {install}"
         )
         self.package = package
+        self._parts = (package, feature, extra, command)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        package, feature, extra, command = self._parts
+        return _missing_dependency, (package, feature, extra, command)
+
+
+def _missing_dependency(package: str, feature: str, extra: str,
+                        command: str | None) -> MissingDependencyError:
+    return MissingDependencyError(package, feature, extra, command=command)
 
 
 class ValidationError(LookalikeError, ValueError):

@@ -98,8 +98,6 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _search_shards(args: argparse.Namespace) -> int:
     """A collection split by ``lookalike shard``: every shard searched, ranked as the whole."""
-    if args.image is None or args.text is not None:
-        raise ValidationError("expected a query IMAGE and no --text for a split collection")
     unsupported = [option for option, given in (
         ("--category", args.category), ("--folder", args.folder), ("--since", args.since),
         ("--until", args.until), ("--verify", getattr(args, "verify", None) is not None))
@@ -109,8 +107,8 @@ def _search_shards(args: argparse.Namespace) -> int:
                               "a sharded search does not take them yet")
     with ShardedCollection(args.collection, address=args.address,
                            max_pixels=args.max_pixels) as sharded:
-        found = sharded.search(args.image, k=args.k, channel=args.channel, box=args.box,
-                               fusion=args.fusion)
+        found = sharded.search(args.image, text=args.text, k=args.k, channel=args.channel,
+                               box=args.box, fusion=args.fusion)
     if found.missing and not found.results:
         raise CollectionError(f"{args.collection}: no shard answered: " + "; ".join(
             f"{name}: {reason}" for name, reason in found.missing.items()))

@@ -32,7 +32,7 @@ from lookalike.collection.registry import (
     register_channel,
 )
 from lookalike.collection.sharded import (
-    SHARDED_CHANNELS,
+    MERGEABLE,
     ShardedCollection,
     ShardedResults,
     is_sharded,
@@ -47,7 +47,7 @@ __all__ = [
     "DEFAULT_WAIT",
     "ENGINES",
     "MAX_ID",
-    "SHARDED_CHANNELS",
+    "MERGEABLE",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",
     "Annotations",

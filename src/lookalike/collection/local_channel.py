@@ -315,13 +315,15 @@ class LocalChannel(Channel):
 
     def query(self, image: np.ndarray, box: Box | None = None) -> LocalQuery | None:
         """The query as searched here: keypoints, words and the vector weighted with the
-        collection's weights; None while there is no tree."""
+        collection's weights (and which, for a shard of a split collection); None while
+        there is no tree."""
         found = self._keypoints(image, box)
         if found is None:
             return None
         features, words, index = found
         with self.inverted.lock.reading():
-            return LocalQuery(features, words, index.query_vector(words))
+            return LocalQuery(features, words, index.query_vector(words),
+                              corpus=self.inverted.corpus_token)
 
     def _keypoints(self, image: np.ndarray, box: Box | None
                    ) -> tuple[LocalFeatures, np.ndarray, InvertedIndex] | None:
@@ -335,7 +337,7 @@ class LocalChannel(Channel):
         return features, self._words(features), index
 
     def ranking_settings(self) -> RankingSettings:
-        return RankingSettings(self.config.verify, self.config.expand, self.config.norm)
+        return RankingSettings.of(asdict(self.config))
 
     def _words(self, features: LocalFeatures) -> np.ndarray:
         if self.tree is None or not len(features):

@@ -10,9 +10,9 @@ statistics of the whole (:meth:`InvertedIndex.use_corpus`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class LocalQuery:
     features: LocalFeatures
     words: np.ndarray
     vector: SparseVector
+    #: The statistics the vector was weighed by, when a split collection's shard made it.
+    corpus: int | None = None
 
 
 class LocalCorpus(Protocol):
@@ -63,6 +65,11 @@ class RankingSettings:
     verify: int
     expand: int
     norm: str
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> RankingSettings:
+        """From a local channel's settings (its config, or its manifest entry)."""
+        return cls(int(settings["verify"]), int(settings["expand"]), str(settings["norm"]))
 
 
 def rank(corpus: LocalCorpus, query: LocalQuery, k: int, settings: RankingSettings) -> list[Hit]:
@@ -106,9 +113,6 @@ class OneCorpus:
     def __init__(self, channel: LocalChannel, index: InvertedIndex) -> None:
         self.channel = channel
         self.index = index
-
-    def query_vector(self, words: np.ndarray) -> SparseVector:
-        return self.index.query_vector(words)
 
     def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
         return self.index.top(*self.index.scores_of_vector(*vector), n)

@@ -79,6 +79,7 @@ class InvertedFiles:
         self._held: dict[int, int] = {}  # vector id -> image id, as in the inverted files
         self._stale = True
         self._corpus: CorpusStatistics | None = None
+        self.corpus_token: int | None = None
         #: Moves on every change of the images held, so that whoever gave the statistics of
         #: a whole split collection (:meth:`use_corpus`) sees that they are out of date.
         self.revision = 0
@@ -89,11 +90,13 @@ class InvertedFiles:
         with self.lock.writing():
             self._stale = True
 
-    def use_corpus(self, corpus: CorpusStatistics | None) -> None:
+    def use_corpus(self, corpus: CorpusStatistics | None, token: int | None = None) -> None:
         """Weigh by the statistics of a whole split collection of which these files hold
-        one shard (None: by their own)."""
+        one shard (None: by their own); ``token`` names them, so that a query weighed by
+        other statistics is noticed (:attr:`corpus_token`)."""
         with self.lock.writing():
             self._corpus = corpus
+            self.corpus_token = token
             if self.index is not None:
                 self.index.use_corpus(corpus)
                 self.index.build()

@@ -13,22 +13,29 @@ an answer come with it, so that the results need no further round trip.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from lookalike.collection.collection import Collection
 from lookalike.collection.local_channel import LocalChannel
 from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector
 from lookalike.collection.people import ImageFace
 from lookalike.collection.registry import auto_fusion
-from lookalike.collection.searching import RankerFile, Searcher
+from lookalike.collection.searching import RANKER_FILE, RankerFile, Searcher
+from lookalike.collection.text_channel import TextChannel, TextQuery
+from lookalike.collection.text_index import TEXT_KINDS
 from lookalike.errors import LookalikeError, NotFoundError
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.local.inverted import CorpusStatistics
 from lookalike.results import Hit
 from lookalike.storage import AnnotationRecord, ImageRecord
 
+#: What a local answer is valid for (:meth:`ShardSearcher._version`).
+Version = tuple[str | None, int, int | None]
 #: What every shard must share with the others for their scores to compare.
 SHARED_META = ("regions.projection", "local.vocabulary_id")
 
@@ -48,7 +55,7 @@ class LocalTop:
 
     hits: list[tuple[int, float]]
     records: dict[int, ImageRecord]
-    version: tuple[str | None, int]
+    version: Version
 
 
 class ShardSearcher:
@@ -63,44 +70,84 @@ class ShardSearcher:
     def identity(self) -> dict[str, Any]:
         """What must be the same in every shard: the manifest and the learned files."""
         catalog = self.collection.catalog
+        ranker = self.collection.root / RANKER_FILE
         return {"channels": {name: channel.manifest()
                              for name, channel in self.collection.channels.items()},
-                **{key: catalog.meta(key) for key in SHARED_META}}
+                **{key: catalog.meta(key) for key in SHARED_META},
+                "ranker": (hashlib.sha256(ranker.read_bytes()).hexdigest()
+                           if ranker.is_file() else None)}
 
     def encode(self, query: ImageInput, channel: str, box: Box | None,
-               skip: Sequence[str]) -> dict[str, object]:
+               skip: Sequence[str], text_given: bool = False) -> dict[str, object]:
         """The query as each channel searches it (its vector; the local channel's keypoints,
         words and weighted vector), made once here for every shard: decoded as the one
         collection decodes it, for the channels it would search (``skip``: left out under
         ``auto``)."""
         image = self.searcher.decode_query(query, channel=channel, box=box)
         queries = ({} if channel == "local" else
-                   self.searcher.encode(image, channel=channel, box=box, skip=[*skip, "local"]))
+                   self.searcher.encode(image, channel=channel, box=box, skip=[*skip, "local"],
+                                        text_given=text_given))
         if "local" in self.collection.channels and (
                 channel == "local" or (channel == "auto" and "local" not in skip)):
             queries["local"] = self._local().query(image, box)
-        return queries
+        # In the collection's order of channels, which fusion sums in.
+        return {name: queries[name] for name in self.collection.channels if name in queries}
 
     def search_encoded(self, queries: dict[str, object], k: int) -> ShardAnswer:
         """Each channel's own ranking of this shard's images for the queries :meth:`encode`
-        made (cosine channels only: the local channel goes step by step)."""
+        made (cosine channels only: the local and text channels go step by step)."""
         rankings = self.searcher.search_encoded(queries, k)
         return ShardAnswer(rankings, self._records(hit.image_id for hits in rankings.values()
                                                    for hit in hits))
 
+    # -- the text channel ----------------------------------------------------------------
+
+    def encode_text(self, text: str) -> TextQuery:
+        """A text the user gave, as the text channel searches it (with its vector)."""
+        return self._text().encode_text(text)
+
+    def text_revision(self) -> int:
+        """Moves with every change of this shard's annotations."""
+        return self._text().catalog.annotations.revision()
+
+    def text_part(self) -> tuple[list[tuple[int, dict[str, str]]], list[str], np.ndarray]:
+        """This shard's full-text documents (image id and fields: plain values, to cross
+        processes), and its distinct texts with their vectors."""
+        indexes = self._text().indexes
+        indexes.sync()
+        with indexes.lock.reading():
+            documents = [(document.image_id, dict(document.fields))
+                         for document in indexes.documents()]
+            return documents, list(indexes.texts), indexes.text_vectors.copy()
+
+    def images_with_texts(self, texts: list[str]) -> list[tuple[int, str, float | None, str]]:
+        return self._text().catalog.annotations.images_with_texts(texts, TEXT_KINDS)
+
+    def _text(self) -> TextChannel:
+        channel = self.collection.channels.get("text")
+        if not isinstance(channel, TextChannel):
+            raise LookalikeError(f"{self.collection.root}: this shard has no text channel")
+        return channel
+
     # -- the local channel, step by step ---------------------------------------------------
 
-    def local_statistics(self) -> tuple[CorpusStatistics, tuple[str | None, int]]:
-        """This shard's own statistics of the local channel, and the version they are of."""
+    def local_statistics(self) -> tuple[CorpusStatistics, int]:
+        """This shard's own statistics of the local channel, and the revision of its
+        images they are of."""
         channel = self._local()
+        channel.prepare()
         index = channel.inverted.synced(channel.catalog, channel.tree)
         with channel.inverted.lock.reading():
             statistics = (index.document_frequency() if index is not None
                           else CorpusStatistics.total([]))
-            return statistics, self._version(channel)
+            return statistics, channel.inverted.revision
 
-    def use_local_corpus(self, corpus: CorpusStatistics) -> None:
-        self._local().inverted.use_corpus(corpus)
+    def use_local_corpus(self, corpus: CorpusStatistics | None, token: int | None) -> Version:
+        """Weigh by the statistics of every shard (``token`` names them); returns this
+        shard's version after."""
+        channel = self._local()
+        channel.inverted.use_corpus(corpus, token)
+        return self._version(channel)
 
     def local_top(self, vector: SparseVector, n: int) -> LocalTop:
         channel = self._local()
@@ -112,16 +159,18 @@ class ShardSearcher:
             version = self._version(channel)
         return LocalTop(hits, self._records(image_id for image_id, _ in hits), version)
 
-    def local_verify(self, query: LocalQuery, candidates: list[tuple[int, float]]) -> list[Hit]:
-        return self._local().verify(query, candidates)
+    def local_verify(self, query: LocalQuery, candidates: list[tuple[int, float]]
+                     ) -> tuple[list[Hit], Version]:
+        channel = self._local()
+        return channel.verify(query, candidates), self._version(channel)
 
-    def local_vectors(self, image_ids: list[int]) -> list[SparseVector]:
+    def local_vectors(self, image_ids: list[int]) -> tuple[list[SparseVector], Version]:
         channel = self._local()
         corpus = self._corpus(channel)
         if corpus is None:
             raise LookalikeError("this shard has no local vectors yet")
         with channel.inverted.lock.reading():
-            return corpus.stored_vectors(image_ids)
+            return corpus.stored_vectors(image_ids), self._version(channel)
 
     def _local(self) -> LocalChannel:
         channel = self.collection.channels.get("local")
@@ -136,8 +185,11 @@ class ShardSearcher:
         return None if index is None else OneCorpus(channel, index)
 
     @staticmethod
-    def _version(channel: LocalChannel) -> tuple[str | None, int]:
-        return (None if channel.tree is None else channel.tree.id), channel.inverted.revision
+    def _version(channel: LocalChannel) -> Version:
+        """What a local answer is valid for: the tree, the images held (their revision),
+        and the statistics they are weighed by."""
+        return ((None if channel.tree is None else channel.tree.id), channel.inverted.revision,
+                channel.inverted.corpus_token)
 
     # -- what a page shows of an image --------------------------------------------------------
 
@@ -168,6 +220,10 @@ class ShardSearcher:
 
     def details(self, image_id: int) -> tuple[list[ImageFace], list[AnnotationRecord]]:
         return self.collection.faces_of(image_id), self.collection.annotations.of(image_id)
+
+    def records(self, image_ids: list[int]) -> dict[int, ImageRecord]:
+        """The records of those of ``image_ids`` that this shard holds."""
+        return self._records(image_ids)
 
     def _records(self, image_ids: Any) -> dict[int, ImageRecord]:
         return self.collection.catalog.images.by_id(set(image_ids))

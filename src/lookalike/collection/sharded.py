@@ -26,7 +26,7 @@ itself is raised.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,19 +36,22 @@ from lookalike.collection.collection import Collection
 from lookalike.collection.engines import Engine
 from lookalike.collection.fanout import FanOut
 from lookalike.collection.indexing import IndexReport
-from lookalike.collection.local_ranking import LocalQuery
+from lookalike.collection.local_ranking import LocalQuery, RankingSettings
 from lookalike.collection.people import ImageFace
 from lookalike.collection.ray_engine import connect, release
 from lookalike.collection.registry import auto_fusion
 from lookalike.collection.searching import RankerFile, fuse_rankings, results_of
 from lookalike.collection.shard_searcher import ShardAnswer, ShardSearcher
-from lookalike.collection.sharded_local import ShardedLocal, StaleStatistics, ranking_settings
+from lookalike.collection.sharded_local import ShardedLocal, SharedStatistics, StaleStatistics
+from lookalike.collection.sharded_text import ShardedText
 from lookalike.collection.sharding import ShardSet, shard_of
+from lookalike.collection.text_channel import TextQuery
 from lookalike.errors import (
     CollectionError,
     ImageError,
     LookalikeError,
     NotFoundError,
+    ShardsUnavailableError,
     ValidationError,
     expect,
 )
@@ -57,14 +60,14 @@ from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.results import Hit, SearchResult
 from lookalike.storage import AnnotationRecord, ImageRecord
 
+#: Queries served at once, each with a thread per shard (in this process).
+_QUERIES_AT_ONCE = 8
 #: How often a query gathers the local statistics again while the shards keep changing.
 _REFRESHES = 3
 #: How many images' shards are remembered (then forgotten all at once).
 _OWNERS_KEPT = 100_000
 #: Channels whose scores mean the same in a shard as in the whole collection.
 MERGEABLE = ("global", "regions", "faces")
-#: The channels a sharded search takes.
-SHARDED_CHANNELS = (*MERGEABLE, "local", "auto")
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,10 @@ class ShardedCollection:
         self._actors: list[Any] = []
         self._channels: dict[str, dict[str, Any]] = {}
         self._local_channel: ShardedLocal | None = None
+        self._text_channel: ShardedText | None = None
         self._owners: dict[int, int] = {}  # image id -> its shard, as last found
+        # The learned ranker every shard shares, read once (as one collection reads its own).
+        self._ranker = RankerFile(self.shards.roots[0])
 
     def __enter__(self) -> ShardedCollection:
         return self.open()
@@ -117,8 +123,10 @@ class ShardedCollection:
             if self.address is None:
                 for root in roots:
                     self._local.append(ShardSearcher(root, self.max_pixels))
-                # One pool for the collection's life: a thread keeps its SQLite connections.
-                self._pool = ThreadPoolExecutor(max_workers=len(roots),
+                # One pool for the collection's life (a thread keeps its SQLite
+                # connections), wide enough for concurrent queries (a server's) to each
+                # have a thread per shard, even while one waits for a slow shard.
+                self._pool = ThreadPoolExecutor(max_workers=len(roots) * _QUERIES_AT_ONCE,
                                                 thread_name_prefix="lookalike-shard")
                 identities = [searcher.identity() for searcher in self._local]
             else:
@@ -133,7 +141,9 @@ class ShardedCollection:
             raise
         self._channels = identities[0]["channels"]
         local = self._channels.get("local")
-        self._local_channel = None if local is None else ShardedLocal(ranking_settings(local))
+        self._local_channel = None if local is None else ShardedLocal(RankingSettings.of(local))
+        text = self._channels.get("text")
+        self._text_channel = None if text is None else ShardedText(float(text["semantic_min"]))
         return self
 
     def _check_alike(self, identities: list[dict[str, Any]]) -> None:
@@ -152,6 +162,8 @@ class ShardedCollection:
                 "shard is not built yet (whiten_from, a fixed file, works)")
 
     def close(self) -> None:
+        if self._text_channel is not None:
+            self._text_channel.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -186,87 +198,109 @@ class ShardedCollection:
             self.open()
         return reports
 
-    def search(self, query: ImageInput, *, k: int = 10, channel: str = "global",
-               box: Box | None = None, fusion: str = DEFAULT_FUSION) -> ShardedResults:
-        """The ``k`` images of all the shards most like ``query``, ranked as one collection
-        with the same images ranks them (see the module's doc)."""
+    def search(self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
+               channel: str = "global", box: Box | None = None,
+               fusion: str = DEFAULT_FUSION) -> ShardedResults:
+        """The ``k`` images of all the shards most like ``query``, or matching ``text``, or
+        both, ranked as one collection with the same images ranks them (see the module's
+        doc; the arguments are :meth:`Collection.search`'s)."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
         expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
-        if channel not in SHARDED_CHANNELS:
-            raise ValidationError(
-                f"expected a channel among {list(SHARDED_CHANNELS)} for a sharded search, got "
-                f"'{channel}' (BM25 over every shard's text is not built yet)")
+        expect(query is not None or (isinstance(text, str) and bool(text.strip())),
+               f"expected a query image, a text or both, got neither (text={text!r})")
         fan = self._fan()
-        if channel != "auto" and channel not in self._channels:
+        if query is not None and channel != "auto" and channel not in self._channels:
             raise ValidationError(f"expected a channel among {[*self._channels, 'auto']}, "
                                   f"got '{channel}'")
-        query = self._shared(_as_sent(query))
-        ranker = RankerFile(self.shards.roots[0])
-        method = auto_fusion().method(ranker.exists()) if fusion == "auto" else fusion
-        rankings, records = self._rankings(fan, query, k, channel, box, ranker.exists())
-        fused = fuse_rankings(rankings, method, ranker)
-        return ShardedResults(results_of(fused[:k], records), fan.missing)
+        if text is not None and self._text_channel is None:
+            raise ValidationError("expected a collection with a 'text' channel for text "
+                                  "search, got none; create it with channels including 'text'")
+        sent = None if query is None else self._shared(_as_sent(query))
+        ranker = self._ranker
+        has_ranker = ranker.exists()  # read once: the whole search uses one policy
+        method = auto_fusion().method(has_ranker) if fusion == "auto" else fusion
+        if method == "learned":
+            ranker.get()  # no trained ranker raises, before any shard is asked
+        rankings, records = self._rankings(fan, sent, text, k, channel, box, has_ranker)
+        fused = fuse_rankings(rankings, method, ranker)[:k]
+        missing = [hit.image_id for hit in fused if hit.image_id not in records]
+        if missing:  # text hits come without their records
+            for found in fan.all("records", missing).values():
+                records.update(found)
+        return ShardedResults(results_of(fused, records), fan.missing)
 
-    def _rankings(self, fan: FanOut, query: ImageInput, k: int, channel: str,
+    def _rankings(self, fan: FanOut, query: Any, text: str | None, k: int, channel: str,
                   box: Box | None, has_ranker: bool
                   ) -> tuple[dict[str, list[Hit]], dict[int, ImageRecord]]:
-        """Each channel's ranking of the whole collection, in the collection's order, and
-        the records of the images in them."""
+        """Each channel's ranking of the whole collection, in the order one collection
+        makes them (:meth:`Searcher.rankings`), and the records of the images in them."""
         names = self.channel_names if channel == "auto" else [channel]
-        left_out = [name for name in names
-                    if not auto_fusion().uses(name, has_ranker=has_ranker)]
-        if channel == "auto" and "text" in names and "text" not in left_out:
-            raise ValidationError(
-                "expected 'auto' without a learned ranker over a collection with a text "
-                "channel for a sharded search: the ranker reads the text channel's ranking, "
-                "and BM25 over every shard's text is not built yet")
+        left_out = [name for name in names if not auto_fusion().uses(
+            name, has_ranker=has_ranker, text_given=text is not None)]
         for _ in range(_REFRESHES):
             try:
-                rankings, records = self._ranked(fan, query, k, channel, box, left_out)
-            except StaleStatistics:  # a shard changed: its statistics are out of date
-                if self._local_channel is not None:
-                    self._local_channel.forget()
+                rankings, records = self._ranked(fan, query, text, k, channel, box, left_out)
+                if left_out and not rankings:  # as AutoFusion.gather: then the labels count
+                    rankings, records = self._ranked(fan, query, text, k, channel, box, [])
+                return rankings, records
+            except StaleStatistics:  # a shard changed: the query starts again
                 continue
-            if left_out and not any(rankings.values()):
-                raise ValidationError("nothing in the shards answers this query but the "
-                                      "text channel, and BM25 over every shard's text is not "
-                                      "built yet")
-            return {name: rankings[name] for name in names if name in rankings}, records
         raise CollectionError("the shards' images kept changing while the local channel "
                               "searched them; search again once indexing is done")
 
-    def _ranked(self, fan: FanOut, query: ImageInput, k: int, channel: str, box: Box | None,
-                left_out: list[str]) -> tuple[dict[str, list[Hit]], dict[int, ImageRecord]]:
-        local = self._local_channel if channel in ("local", "auto") else None
-        if local is not None:
-            local.share(fan)  # before the query's vector is made: the weights are in it
-        queries = self._encoded(fan, query, channel, box, left_out)
-        searched = {name: encoded for name, encoded in queries.items() if name != "local"}
-        rankings: dict[str, list[Hit]] = {}
+    def _ranked(self, fan: FanOut, query: Any, text: str | None, k: int, channel: str,
+                box: Box | None, left_out: list[str]
+                ) -> tuple[dict[str, list[Hit]], dict[int, ImageRecord]]:
+        queries: dict[str, object] = {}
+        shared = None
+        if query is not None:
+            if self._local_channel is not None and channel in ("local", "auto"):
+                shared = self._local_channel.share(fan)  # before the vector: weights are in it
+            queries = self._encoded(fan, "encode", query, channel, box, left_out,
+                                    text is not None)
+        searched = {name: encoded for name, encoded in queries.items()
+                    if name not in ("local", "text")}
+        found: dict[str, list[Hit]] = {}
         records: dict[int, ImageRecord] = {}
         if searched:
             answers = fan.all("search_encoded", self._shared(searched), k)
             for name in searched:
-                found = [answer.rankings[name] for answer in answers.values()]
-                rankings[name] = merge(found, k)
+                found[name] = merge([answer.rankings[name] for answer in answers.values()], k)
             records = _records(answers.values())
-        if local is not None and "local" in queries:
-            prepared = queries["local"]
-            hits, seen = local.ranking(fan, prepared if isinstance(prepared, LocalQuery)
-                                       else None, k)
-            rankings["local"], records = hits, {**records, **seen}
+        for name, encoded in queries.items():
+            if name == "local" and self._local_channel is not None and shared is not None:
+                hits, seen = self._local_ranking(fan, encoded, shared, k)
+                found["local"], records = hits, {**records, **seen}
+            elif name == "text" and isinstance(encoded, TextQuery) and self._text_channel:
+                found["text"] = self._text_channel.ranking(fan, encoded, k)
+        rankings = {name: found[name] for name in queries if name in found}
+        if text is not None and self._text_channel is not None:
+            given = self._encoded(fan, "encode_text", text).get("text")
+            if isinstance(given, TextQuery):
+                rankings["text"] = self._text_channel.ranking(fan, given, k)
         return rankings, records
 
+    def _local_ranking(self, fan: FanOut, query: object, shared: SharedStatistics, k: int
+               ) -> tuple[list[Hit], dict[int, ImageRecord]]:
+        if self._local_channel is None:
+            return [], {}
+        try:
+            return self._local_channel.ranking(
+                fan, query if isinstance(query, LocalQuery) else None, shared, k)
+        except StaleStatistics:
+            self._local_channel.forget(shared)
+            raise
+
     @staticmethod
-    def _encoded(fan: FanOut, query: ImageInput, channel: str, box: Box | None,
-                 left_out: list[str]) -> dict[str, object]:
+    def _encoded(fan: FanOut, method: str, *args: Any) -> dict[str, object]:
         """The query as each channel searches it, made once, by the first shard that
-        answers (every shard would make the same)."""
+        answers (every shard would make the same): ``encode`` for an image, in the order
+        of the collection's channels; ``encode_text`` for a text."""
         for shard in fan.alive():
-            answers = fan.call("encode", {shard: (query, channel, box, left_out)})
+            answers = fan.call(method, {shard: args})
             if shard in answers:
-                queries: dict[str, object] = answers[shard]
-                return queries
+                found = answers[shard]
+                return {"text": found} if method == "encode_text" else dict(found)
         return {}
 
     # -- what a page shows: each image from the shard that holds it -------------------------
@@ -312,8 +346,9 @@ class ShardedCollection:
         expect(isinstance(image_id, int) and not isinstance(image_id, bool),
                f"expected an image id as an integer, got {image_id!r}")
         known = self._owners.get(image_id)
-        found = (self._fan().call("image", {known: (image_id,)}) if known is not None
-                 else self._fan().all("image", image_id))
+        fan = self._fan()
+        found = (fan.call("image", {known: (image_id,)}) if known is not None
+                 else fan.all("image", image_id))
         for shard, record in found.items():
             if record is not None:
                 if len(self._owners) >= _OWNERS_KEPT:
@@ -323,22 +358,22 @@ class ShardedCollection:
         if known is not None:  # gone from the shard it was in: look everywhere again
             self._owners.pop(image_id, None)
             return self._holder(image_id)
+        if fan.missing:  # it may be in a shard that did not answer
+            raise _unavailable(fan.missing)
         raise NotFoundError(f"expected the id of an indexed image, got {image_id}")
 
     def _everywhere(self, method: str) -> dict[int, Any]:
         fan = self._fan()
         found = fan.all(method)
         if fan.missing:
-            raise CollectionError("shards did not answer: " + "; ".join(
-                f"{name} ({why})" for name, why in fan.missing.items()))
+            raise _unavailable(fan.missing)
         return found
 
     def _on(self, shard: int, method: str, *args: Any) -> Any:
         fan = self._fan()
         found = fan.call(method, {shard: args})
         if shard not in found:
-            raise CollectionError(f"{self.shards.names[shard]} did not answer: "
-                                  f"{fan.missing[self.shards.names[shard]]}")
+            raise _unavailable(fan.missing)
         return found[shard]
 
     def _fan(self) -> FanOut:
@@ -367,12 +402,14 @@ class _ShardFilter:
         return shard_of(path, self.count) == self.index
 
 
-def _records(answers: Any) -> dict[int, ImageRecord]:
-    records: dict[int, ImageRecord] = {}
-    for answer in answers:
-        if isinstance(answer, ShardAnswer):
-            records.update(answer.records)
-    return records
+def _records(answers: Iterable[ShardAnswer]) -> dict[int, ImageRecord]:
+    return {image_id: record for answer in answers
+            for image_id, record in answer.records.items()}
+
+
+def _unavailable(missing: Mapping[str, str]) -> ShardsUnavailableError:
+    return ShardsUnavailableError("shards did not answer: " + "; ".join(
+        f"{name} ({why})" for name, why in missing.items()))
 
 
 def _as_sent(query: ImageInput) -> ImageInput:

@@ -6,7 +6,8 @@ is done across the shards here:
 - **The weights.** ``ln(N / N_i)`` counts images in every shard. Each shard gives its own
   node counts, their sum goes back to every shard (:func:`share_statistics`), and every
   shard weighs its vectors, and the query, by it. A shard whose images change afterwards
-  says so with each answer (its version), and the statistics are gathered again.
+  says so with each answer (its version), and the statistics are gathered again; so does
+  a query whose vector was weighed by statistics that another query has since replaced.
 - **The verification depth.** RANSAC re-ranks the best ``verify`` candidates of the whole
   collection, not of each shard: the shards' best are merged first, then each candidate
   is verified in the shard that holds its keypoints (:class:`ShardCorpus`).
@@ -19,8 +20,10 @@ so with the same statistics the results are the same.
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from lookalike.collection.fanout import FanOut
 from lookalike.collection.local_ranking import (
@@ -29,52 +32,53 @@ from lookalike.collection.local_ranking import (
     SparseVector,
     rank,
 )
-from lookalike.errors import CollectionError, LookalikeError
+from lookalike.collection.shard_searcher import Version
+from lookalike.errors import LookalikeError
 from lookalike.local.inverted import CorpusStatistics
 from lookalike.results import Hit
 from lookalike.storage import ImageRecord
 
-Version = tuple[str | None, int]
-
 
 class StaleStatistics(LookalikeError):
-    """A shard's images changed since the statistics every shard weighs by were gathered."""
+    """A shard's images, or the statistics it weighs by, changed since this query began."""
 
 
-def share_statistics(fan: FanOut) -> dict[int, Version]:
-    """Give every shard the statistics of all of them; returns the version each was at."""
-    answers = fan.all("local_statistics")
-    if fan.missing:
-        raise CollectionError(
-            "expected every shard to give its local statistics, got none from "
-            + "; ".join(f"{name} ({why})" for name, why in fan.missing.items())
-            + "; the local channel cannot weigh its scores without them")
-    fan.all("use_local_corpus",
-            CorpusStatistics.total([statistics for statistics, _ in answers.values()]))
-    return {shard: version for shard, (_, version) in answers.items()}
+@dataclass(frozen=True)
+class SharedStatistics:
+    """The statistics every shard was given for a query: their ``token``, and each shard's
+    version once it took them (its tree, images and statistics)."""
+
+    token: int
+    versions: Mapping[int, Version]
 
 
-def ranking_settings(manifest: Mapping[str, Any]) -> RankingSettings:
-    """The ranking settings of a local channel's manifest entry."""
-    return RankingSettings(int(manifest["verify"]), int(manifest["expand"]),
-                           str(manifest["norm"]))
+def share_statistics(fan: FanOut, token: int) -> SharedStatistics:
+    """Give the shards that answer the statistics of all of them, named ``token``. A shard
+    whose images changed between the two steps makes it stale."""
+    parts = fan.all("local_statistics")
+    total = CorpusStatistics.total([statistics for statistics, _ in parts.values()])
+    versions = fan.call("use_local_corpus", {shard: (total, token) for shard in parts})
+    if any(versions[shard][1] != revision for shard, (_, revision) in parts.items()
+           if shard in versions):
+        raise StaleStatistics("a shard changed while the statistics were gathered")
+    return SharedStatistics(token, versions)
 
 
 class ShardCorpus:
     """The indexed images of every shard, as :func:`rank` asks for them; the records of
-    the images it met are gathered in :attr:`records`."""
+    the images it met are gathered in :attr:`records`. Every answer must come from the
+    version of its shard that took the statistics, or the query starts again."""
 
-    def __init__(self, fan: FanOut, versions: Mapping[int, Version]) -> None:
+    def __init__(self, fan: FanOut, shared: SharedStatistics) -> None:
         self.fan = fan
-        self.versions = versions
+        self.shared = shared
         self.records: dict[int, ImageRecord] = {}
         self._owner: dict[int, int] = {}
 
     def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
         pooled: list[tuple[int, float]] = []
         for shard, answer in self.fan.all("local_top", vector, n).items():
-            if answer.version != self.versions.get(shard):
-                raise StaleStatistics(f"shard {self.fan.names[shard]} changed")
+            self._check(shard, answer.version)
             self.records.update(answer.records)
             self._owner.update((image_id, shard) for image_id, _ in answer.hits)
             pooled.extend(answer.hits)
@@ -84,16 +88,26 @@ class ShardCorpus:
     def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
         answers = self.fan.call("local_verify", {
             shard: (query, mine) for shard, mine in self._by_owner(candidates).items()})
-        found = {hit.image_id: hit for hits in answers.values() for hit in hits}
+        found: dict[int, Hit] = {}
+        for shard, (hits, version) in answers.items():
+            self._check(shard, version)
+            found.update((hit.image_id, hit) for hit in hits)
         return [found[image_id] for image_id, _ in candidates if image_id in found]
 
     def stored_vectors(self, image_ids: Sequence[int]) -> list[SparseVector]:
         asked = self._by_owner([(image_id, 0.0) for image_id in image_ids])
         answers = self.fan.call("local_vectors", {
             shard: ([image_id for image_id, _ in mine],) for shard, mine in asked.items()})
-        found = {image_id: vector for shard, vectors in answers.items()
-                 for (image_id, _), vector in zip(asked[shard], vectors, strict=True)}
+        found: dict[int, SparseVector] = {}
+        for shard, (vectors, version) in answers.items():
+            self._check(shard, version)
+            found.update((image_id, vector)
+                         for (image_id, _), vector in zip(asked[shard], vectors, strict=True))
         return [found[image_id] for image_id in image_ids if image_id in found]
+
+    def _check(self, shard: int, version: Version) -> None:
+        if version != self.shared.versions.get(shard):
+            raise StaleStatistics(f"shard {self.fan.names[shard]} changed")
 
     def _by_owner(self, hits: Sequence[tuple[int, float]]
                   ) -> dict[int, list[tuple[int, float]]]:
@@ -105,30 +119,41 @@ class ShardCorpus:
 
 class ShardedLocal:
     """The local channel of a split collection: its statistics, shared once (and again
-    when a shard changes), and its ranking of a query."""
+    when a shard changes or was down), and its ranking of a query. Safe to share between
+    threads: each query keeps the statistics it began with."""
 
     def __init__(self, settings: RankingSettings) -> None:
         self.settings = settings
-        self._versions: dict[int, Version] | None = None
+        self._shared: SharedStatistics | None = None
+        self._tokens = itertools.count(1)
+        self._lock = threading.Lock()
 
-    def forget(self) -> None:
-        """Gather the statistics again before the next query."""
-        self._versions = None
+    def share(self, fan: FanOut) -> SharedStatistics:
+        """The statistics every shard weighs by, shared now unless they are already (before
+        a query's vector is made: the weights are in it). Kept only when every shard took
+        them."""
+        with self._lock:
+            if self._shared is not None:
+                return self._shared
+            shared = share_statistics(fan, next(self._tokens))
+            if not fan.missing:
+                self._shared = shared
+            return shared
 
-    def share(self, fan: FanOut) -> None:
-        """Make sure every shard weighs by the statistics of all (before a query's vector
-        is made: the weights are in it)."""
-        if self._versions is None:
-            self._versions = share_statistics(fan)
+    def forget(self, shared: SharedStatistics) -> None:
+        """Share again before the next query, unless another query already did."""
+        with self._lock:
+            if self._shared is shared:
+                self._shared = None
 
-    def ranking(self, fan: FanOut, query: LocalQuery | None, k: int
+    def ranking(self, fan: FanOut, query: LocalQuery | None, shared: SharedStatistics, k: int
                 ) -> tuple[list[Hit], dict[int, ImageRecord]]:
         """The local channel's ``k`` best for ``query`` (made by one shard after
         :meth:`share`) over every shard that answers, and the records of the images in it.
-        Raises :class:`StaleStatistics` when a shard changed since: share, and ask again."""
+        Raises :class:`StaleStatistics` when something changed since: share, and ask again."""
         if query is None:
             return [], {}  # no tree yet: nothing indexed had keypoints
-        if self._versions is None:
-            raise StaleStatistics("the statistics were not shared yet")
-        corpus = ShardCorpus(fan, self._versions)
+        if query.corpus != shared.token:
+            raise StaleStatistics("the query was weighed by other statistics")
+        corpus = ShardCorpus(fan, shared)
         return rank(corpus, query, k, self.settings), corpus.records

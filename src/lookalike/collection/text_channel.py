@@ -18,9 +18,9 @@ own top labels, which makes text a clue for query-by-example too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -168,55 +168,123 @@ class TextChannel(Channel):
         return " ; ".join(labels), labels
 
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
+        return self.search_encoded(self.encode_query(image, box), k)
+
+    def encode_query(self, image: np.ndarray, box: Box | None = None) -> TextQuery:
         text, labels = self.query_text(image, box)
-        if not text:
-            return []
-        return [Hit(hit.image_id, hit.score, TextEvidence(
-            **{**hit.evidence.as_dict(), "query_labels": labels}))
-                for hit in self.search_text(text, k)]
+        return replace(self.encode_text(text), labels=tuple(labels))
+
+    def encode_text(self, text: str, mode: str = "both") -> TextQuery:
+        """A text as searched: with its sentence vector when meaning is searched too."""
+        expect(isinstance(text, str), f"expected a text query, got {type(text).__name__}")
+        expect(mode in TEXT_MODES, f"expected a mode among {list(TEXT_MODES)}, got {mode!r}")
+        semantic = self.config.semantic and mode != "bm25" and bool(text.strip())
+        return TextQuery(text, mode=mode, vector=self.encoder.load().encode([text])[0]
+                         if semantic else None)
+
+    def search_encoded(self, query: TextQuery, k: int) -> list[Hit]:
+        if query.labels is not None and not query.text:
+            return []  # an image query with no label sure enough
+        expect(bool(query.text.strip()), f"expected a non-empty text query, got {query.text!r}")
+        expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
+        self.indexes.sync()
+        with self.indexes.lock.reading():
+            return rank_text(_OwnTexts(self), query, k, self.config.semantic_min)
 
     def search_text(self, text: str, k: int, *, mode: str = "both") -> list[Hit]:
         """The ``k`` images whose annotations best match ``text``: by BM25 and meaning
         fused (``mode="both"``), or by one of them (``"bm25"``, ``"semantic"``)."""
         expect(isinstance(text, str) and bool(text.strip()),
                f"expected a non-empty text query, got {text!r}")
-        expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        expect(mode in TEXT_MODES, f"expected a mode among {list(TEXT_MODES)}, got {mode!r}")
-        self.indexes.sync()
-        depth = max(4 * k, 50)
-        with self.indexes.lock.reading():
-            lexical = (self.indexes.fulltext().search(_without_stop_words(text), depth)
-                       if mode != "semantic" else [])
-            semantic = (self._semantic(text, depth)
-                        if self.config.semantic and mode != "bm25" else [])
-        return _fuse(lexical, semantic)[:k]
-
-    def _semantic(self, text: str, depth: int) -> list[tuple[int, float, str]]:
-        """(image id, score, matched text), best first: the image's best text similarity,
-        weighted by the label's probability for automatic labels."""
-        if not self.indexes.texts:
-            return []
-        query = self.encoder.load().encode([text])[0]
-        similarity = self.indexes.text_vectors @ query
-        close = np.flatnonzero(similarity >= self.config.semantic_min)
-        close = close[np.argsort(-similarity[close])][:512]
-        if not len(close):
-            return []
-        by_text = {self.indexes.texts[i]: float(similarity[i]) for i in close}
-        best: dict[int, tuple[float, str]] = {}
-        for image_id, matched, score, source in self.catalog.annotations.images_with_texts(
-                by_text, TEXT_KINDS):
-            weight = float(score) if source in MODEL_SOURCES and score is not None else 1.0
-            value = by_text[matched] * weight
-            if image_id not in best or value > best[image_id][0]:
-                best[image_id] = (value, matched)
-        ranked = sorted(best.items(), key=lambda item: -item[1][0])[:depth]
-        return [(image_id, value, matched) for image_id, (value, matched) in ranked]
+        return self.search_encoded(self.encode_text(text, mode), k)
 
     def stats(self) -> dict[str, Any]:
         annotations, images = self.catalog.annotations.counts()
         return {"annotations": annotations, "annotated_images": images,
                 "labels_per_image": self.config.labels, "semantic": self.config.semantic}
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """A text as the text channel searches it: the words, the sentence vector (when meaning
+    is searched), and for an image query the labels the text is made of."""
+
+    text: str
+    mode: str = "both"
+    vector: np.ndarray | None = None
+    labels: tuple[str, ...] | None = None
+
+
+class TextSources(Protocol):
+    """What :func:`rank_text` asks of the annotations: of one collection
+    (:class:`_OwnTexts`), or of every shard of a split one (``sharded_text``)."""
+
+    def lexical(self, query: str, depth: int) -> list[tuple[int, float]]:
+        """The ``depth`` best (image id, BM25 score), best first."""
+        ...
+
+    def text_vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every distinct annotation text and its sentence vector."""
+        ...
+
+    def images_with_texts(self, texts: Sequence[str]) -> list[tuple[int, str, float | None, str]]:
+        """(image id, text, score, source) of every annotation whose text is one of them."""
+        ...
+
+
+def rank_text(sources: TextSources, query: TextQuery, k: int, semantic_min: float) -> list[Hit]:
+    """BM25 and meaning, each searched to a depth, fused by reciprocal rank."""
+    depth = max(4 * k, 50)
+    lexical = (sources.lexical(_without_stop_words(query.text), depth)
+               if query.mode != "semantic" else [])
+    semantic = (_semantic(sources, query.vector, depth, semantic_min)
+                if query.vector is not None else [])
+    hits = _fuse(lexical, semantic)[:k]
+    if query.labels is None:
+        return hits
+    return [Hit(hit.image_id, hit.score, TextEvidence(
+        **{**hit.evidence.as_dict(), "query_labels": list(query.labels)})) for hit in hits]
+
+
+def _semantic(sources: TextSources, query: np.ndarray, depth: int, semantic_min: float
+              ) -> list[tuple[int, float, str]]:
+    """(image id, score, matched text), best first (ties by image id): the image's best
+    text similarity, weighted by the label's probability for automatic labels."""
+    texts, vectors = sources.text_vectors()
+    if not texts:
+        return []
+    similarity = vectors @ query
+    close = np.flatnonzero(similarity >= semantic_min)
+    close = close[np.argsort(-similarity[close], kind="stable")][:512]
+    if not len(close):
+        return []
+    by_text = {texts[i]: float(similarity[i]) for i in close}
+    best: dict[int, tuple[float, str]] = {}
+    for image_id, matched, score, source in sources.images_with_texts(list(by_text)):
+        weight = float(score) if source in MODEL_SOURCES and score is not None else 1.0
+        value = by_text[matched] * weight
+        known = best.get(image_id)
+        # The same text twice, or two texts alike: the one kept must not depend on row order.
+        if known is None or (value, known[1]) > (known[0], matched):
+            best[image_id] = (value, matched)
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:depth]
+    return [(image_id, value, matched) for image_id, (value, matched) in ranked]
+
+
+class _OwnTexts:
+    """The annotations of the collection the text channel belongs to."""
+
+    def __init__(self, channel: TextChannel) -> None:
+        self.channel = channel
+
+    def lexical(self, query: str, depth: int) -> list[tuple[int, float]]:
+        return self.channel.indexes.fulltext().search(query, depth)
+
+    def text_vectors(self) -> tuple[list[str], np.ndarray]:
+        return self.channel.indexes.texts, self.channel.indexes.text_vectors
+
+    def images_with_texts(self, texts: Sequence[str]) -> list[tuple[int, str, float | None, str]]:
+        return self.channel.catalog.annotations.images_with_texts(texts, TEXT_KINDS)
 
 
 def _without_stop_words(text: str) -> str:

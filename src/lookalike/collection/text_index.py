@@ -125,6 +125,11 @@ class TextIndexes:
         catalog.set_meta(TEXT_REVISION_KEY, str(revision), locked=False)
         return revision
 
+    def documents(self) -> list[TextDocument]:
+        """The full-text documents of every annotated image, by image id (what a split
+        collection's searcher indexes over all its shards)."""
+        return self._documents(self.catalog.annotations.annotated_images())[0]
+
     def _documents(self, image_ids: list[int]) -> tuple[list[TextDocument], list[int]]:
         annotations = self.catalog.annotations.of_images(image_ids)
         upserts, deletes = [], []

@@ -57,8 +57,9 @@ class CorpusStatistics:
     @staticmethod
     def total(parts: list[CorpusStatistics]) -> CorpusStatistics:
         """The statistics of the union of disjoint image sets."""
-        nodes = np.concatenate([part.nodes for part in parts]).astype(np.int64)
-        counts = np.concatenate([part.counts for part in parts]).astype(np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        nodes = np.concatenate([empty, *(part.nodes for part in parts)]).astype(np.int64)
+        counts = np.concatenate([empty, *(part.counts for part in parts)]).astype(np.int64)
         unique, inverse = np.unique(nodes, return_inverse=True)
         summed = np.bincount(inverse, weights=counts, minlength=len(unique))
         return CorpusStatistics(unique, summed.astype(np.int64),
@@ -286,8 +287,11 @@ class InvertedIndex:
         if not len(images):
             return []
         k = min(k, len(images))
-        top = np.argpartition(-similarity, k - 1)[:k]
-        top = top[np.lexsort((images[top], -similarity[top]))]
+        kth = np.partition(-similarity, k - 1)[k - 1]
+        # Every image tied with the k-th, so that the cut keeps the lowest ids among them
+        # (a shard of a split collection must keep what the whole would).
+        top = np.flatnonzero(-similarity <= kth)
+        top = top[np.lexsort((images[top], -similarity[top]))][:k]
         return [(int(images[i]), float(similarity[i])) for i in top if similarity[i] > 0]
 
     def memory_bytes(self) -> int:

@@ -92,8 +92,8 @@ def create_app(root: Path, *, token: str | None = None,
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/", _page, methods=["GET"], include_in_schema=False)
     channels = collection.channel_names
-    text_search = isinstance(collection, Collection) and any(
-        isinstance(c, TextSearching) for c in collection.channels.values())
+    text_search = ("text" in channels if isinstance(collection, ShardedCollection)
+                   else any(isinstance(c, TextSearching) for c in collection.channels.values()))
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -43,6 +43,7 @@ REASONS = {
          "served as asked (a box outside the image, no face in the query, ...)",
     501: "the server serves a split collection, which it searches and shows but does not "
          "change or group into people",
+    503: "the server serves a split collection and shards it needs did not answer",
 }
 # Any request can be refused for its Host or a body that cannot be parsed.
 ALWAYS = (400,)
@@ -51,6 +52,8 @@ ALWAYS = (400,)
 WRITES = (401, 403, 409, 501)
 # What a read of a whole collection's own records (people, faces) adds.
 WHOLE = 501
+# What a read of a split collection adds: a shard down.
+SHARDS = 503
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Header, HTTPException, Request
 
 from lookalike.collection import Collection, ShardedCollection
@@ -25,6 +26,7 @@ from lookalike.errors import (
     ImageError,
     LookalikeError,
     NotFoundError,
+    ShardsUnavailableError,
     ValidationError,
 )
 from lookalike.faces import NoFaceError
@@ -53,6 +55,8 @@ class ServerState:
     searches: int = 0
     _counter_lock: threading.Lock = field(default_factory=threading.Lock)
     _count: tuple[float, int] | None = None  # (when, how many images)
+    # /health counts in a thread of its own, never behind the requests' pool.
+    health_limiter: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
 
     @property
     def shards(self) -> ShardedCollection | None:
@@ -106,6 +110,8 @@ def _http_errors() -> Iterator[None]:
         raise HTTPException(422, str(error)) from error
     except CollectionBusyError as error:  # another process writes: try again later
         raise HTTPException(409, str(error)) from error
+    except ShardsUnavailableError as error:  # a split collection's shard is down
+        raise HTTPException(503, str(error)) from error
     except LookalikeError as error:
         raise HTTPException(400, str(error)) from error
 

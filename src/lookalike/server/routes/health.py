@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from lookalike.server import schemas
-from lookalike.server.errors import errors
+from lookalike.server.errors import SHARDS, errors
 from lookalike.server.state import State
 
 router = APIRouter()
@@ -23,7 +23,7 @@ async def health(state: State) -> schemas.Health:
                               channels=collection.channel_names)
 
 
-@router.get("/stats", responses=errors())
+@router.get("/stats", responses=errors(SHARDS))
 def stats(state: State) -> dict[str, Any]:
     with state.browsing() as collection:
         info = collection.info()

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, Response
 
 from lookalike.collection import MAX_ID, Collection
 from lookalike.server import schemas
-from lookalike.server.errors import WRITES, errors
+from lookalike.server.errors import SHARDS, WRITES, errors
 from lookalike.server.inputs import IMAGE, Id, read_upload
 from lookalike.server.outputs import BINARY, JPEG, annotation_out, face_out, image_out, jpeg
 from lookalike.server.state import WRITE, State
@@ -26,7 +26,7 @@ UPLOAD_FORM = {"requestBody": {"content": {"multipart/form-data": {
     "encoding": {"image": {"contentType": "image/*"}}}}}}
 
 
-@router.get("/images", responses=errors(422))
+@router.get("/images", responses=errors(422, SHARDS))
 def images(state: State, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> schemas.ImageList:
     with state.browsing() as collection:
@@ -36,7 +36,7 @@ def images(state: State, offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 
 
 @router.get("/images/{image_id}", response_class=Response,
-            responses={**errors(404, 422), **IMAGE_FILE})
+            responses={**errors(404, 422, SHARDS), **IMAGE_FILE})
 def image_file(state: State, image_id: Id) -> Response:
     # Only a catalogued id reaches the file system: the path is the catalog's, never the
     # client's.
@@ -50,14 +50,14 @@ def image_file(state: State, image_id: Id) -> Response:
 
 
 @router.get("/images/{image_id}/thumbnail", response_class=Response,
-            responses={**errors(404, 422), **JPEG})
+            responses={**errors(404, 422, SHARDS), **JPEG})
 def thumbnail(state: State, image_id: Id,
               size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
     with state.browsing() as collection:
         return jpeg(collection.thumbnail(image_id, size))
 
 
-@router.get("/images/{image_id}/info", responses=errors(404, 422))
+@router.get("/images/{image_id}/info", responses=errors(404, 422, SHARDS))
 def image_info(state: State, image_id: Id) -> schemas.ImageInfo:
     with state.browsing() as collection:
         record = collection.image(image_id)

@@ -14,7 +14,7 @@ from lookalike.collection import MAX_ID, SearchFilter
 from lookalike.fusion import FUSIONS
 from lookalike.images import Box, load_image
 from lookalike.server import schemas
-from lookalike.server.errors import WHOLE, errors
+from lookalike.server.errors import SHARDS, WHOLE, errors
 from lookalike.server.inputs import BOX_PATTERN, IMAGE, parse_box, parse_date, read_upload
 from lookalike.server.outputs import result_out
 from lookalike.server.state import ServerState, State
@@ -36,7 +36,8 @@ _BOX = {"pattern": f"^$|{BOX_PATTERN}"}
 _DATE = {"oneOf": [{"format": "date"}, {"maxLength": 0}]}
 
 
-@router.post("/search", responses=errors(404, 409, 413, 415, 422), openapi_extra=SEARCH_FORM)
+@router.post("/search", responses=errors(404, 409, 413, 415, 422, SHARDS),
+             openapi_extra=SEARCH_FORM)
 def search(state: State,
            image: Annotated[UploadFile | None, File(json_schema_extra=IMAGE)] = None,
            image_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
@@ -87,28 +88,31 @@ def search(state: State,
 def _search_shards(state: ServerState, image: UploadFile | None, image_id: int | None,
                    text: str | None, filters: SearchFilter, region: Box | None, channel: str,
                    fusion: str, k: int, offset: int, started: float) -> schemas.SearchResponse:
-    """A split collection: the query's bytes go to every shard, which decode them as the
-    one collection would. Searches are not logged (clicks train a whole collection's
-    ranker)."""
-    if text is not None or filters.active:
-        raise HTTPException(422, "expected an image query without a text or filters: a "
-                                 "split collection does not search by them yet")
+    """A split collection: the query's bytes go to the shards, which decode them as the one
+    collection would. Searches are not logged (clicks train a whole collection's ranker)."""
+    if filters.active:
+        raise HTTPException(422, "expected no filters: a split collection does not filter "
+                                 "its searches yet")
     shards = state.shards
-    if shards is None or (image is None and image_id is None):
-        raise HTTPException(422, "expected an uploaded 'image' or an 'image_id'")
+    if shards is None:
+        raise HTTPException(422, "expected a split collection")
+    data, size = None, None
     with state.browsing():
-        data = (read_upload(image, state.max_upload_bytes) if image is not None
-                else shards.image_bytes(int(image_id or 0)))
-        # Decoded here too, to refuse a bad image up front and to give its size.
-        height, width = load_image(data, max_pixels=shards.max_pixels,
-                                   name=image.filename if image else None).shape[:2]
-        found = shards.search(data, k=offset + k, channel=channel, box=region, fusion=fusion)
+        if image is not None or image_id is not None:
+            data = (read_upload(image, state.max_upload_bytes) if image is not None
+                    else shards.image_bytes(int(image_id or 0)))
+            # Decoded here too, to refuse a bad image up front and to give its size.
+            size = load_image(data, max_pixels=shards.max_pixels,
+                              name=image.filename if image else None).shape[:2]
+        found = shards.search(data, text=text, k=offset + k, channel=channel, box=region,
+                              fusion=fusion)
         state.count_search()
     return schemas.SearchResponse(
-        channel=channel, k=k, offset=offset, fusion=fusion, filters=filters.as_dict(),
-        took_ms=round(1000 * (time.perf_counter() - started), 2),
-        query=schemas.QueryOut(image_id=image_id, width=width, height=height,
-                               box=list(region) if region else None),
+        channel=channel, k=k, offset=offset, text=text, fusion=fusion,
+        filters=filters.as_dict(), took_ms=round(1000 * (time.perf_counter() - started), 2),
+        query=None if size is None else schemas.QueryOut(
+            image_id=image_id, width=size[1], height=size[0],
+            box=list(region) if region else None),
         results=[result_out(result) for result in found.results[offset:offset + k]],
         partial=found.partial, missing_shards=found.missing)
 
