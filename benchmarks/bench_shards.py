@@ -2,11 +2,12 @@
 
     python benchmarks/bench_shards.py [--data ../shared/data] [--k 10]
 
-Indexes the Oxford 1k subset once (global, regions and local channels, the defaults),
+Indexes the Oxford 1k subset once (global, regions, local and text channels, the defaults),
 splits it with ``split_collection`` into 1, 2 and 4 shards, and runs Oxford images as
 queries (whole image, k results) against the one collection and against the shards:
 searched in this process, and as Ray actors of a one-node Ray started here (2 CPUs). Each
-channel is searched alone, then all of them fused (``auto``). For each it reports the query
+channel is searched alone (text by the query image's own labels), then all of them fused
+(``auto``: the image channels, as without a learned ranker). For each it reports the query
 latency p50/p99 and compares every ranking with the one collection's (image ids in order;
 the goal is no difference).
 """
@@ -28,7 +29,7 @@ from lookalike import Collection
 from lookalike.collection import ShardedCollection, split_collection
 from lookalike.images import load_image
 
-INDEXED = ("global", "regions", "local")
+INDEXED = ("global", "regions", "local", "text")
 CHANNELS = (*INDEXED, "auto")
 
 

@@ -24,6 +24,7 @@ from lookalike.collection import (
     sharding,
     split_collection,
 )
+from lookalike.collection.manifest import Manifest
 from lookalike.errors import CollectionError, ImageError, ValidationError
 
 cv2 = pytest.importorskip("cv2")
@@ -296,14 +297,39 @@ def test_a_shard_down_at_the_first_local_search_makes_it_partial(
         same_results(again.results, whole.search(query, k=5, channel="local"))
 
 
-def test_a_learned_whitening_is_refused_across_shards(tmp_path: Path) -> None:
-    write_images(tmp_path / "photos", range(6))
-    whitened = {"global": GlobalChannelConfig(extractor="thumbnail", whiten=4)}
+def test_a_learned_whitening_is_shared_by_the_shards(tmp_path: Path) -> None:
+    write_images(tmp_path / "photos", range(12))
+    whitened = {"global": GlobalChannelConfig(extractor="thumbnail", whiten=8)}
     with Collection(tmp_path / "c", configs=whitened) as collection:
         collection.index([tmp_path / "photos"])
-    split_collection(tmp_path / "c", tmp_path / "s", 2)
-    with pytest.raises(ValidationError, match="without a learned whitening"):
-        ShardedCollection(tmp_path / "s").open()
+    split_collection(tmp_path / "c", tmp_path / "s", 3)
+    shared = tmp_path / "s" / sharding.WHITENING_FILE
+    for root in ShardSet.load(tmp_path / "s").roots:
+        config = Collection.read_configs(root)["global"]
+        assert (config.whiten, config.whiten_from) == (None, str(shared))
+    queries = sorted((tmp_path / "photos").glob("*.png"))[:4]
+    with Collection(tmp_path / "c").open() as whole, \
+            ShardedCollection(tmp_path / "s") as sharded:
+        learned = whole.channel("global").vectors.whitening()  # type: ignore[attr-defined]
+        assert learned is not None and shared.is_file()
+        for query in queries:
+            same_results(sharded.search(query, k=5).results, whole.search(query, k=5))
+    # Too few images to have learned one: the shards search raw vectors, as the whole does.
+    write_images(tmp_path / "few", range(5))
+    with Collection(tmp_path / "f", configs=whitened) as collection:
+        collection.index([tmp_path / "few"])
+    split_collection(tmp_path / "f", tmp_path / "fs", 2)
+    assert Collection.read_configs(tmp_path / "fs" / "shard-000")["global"].whiten is None
+    with Collection(tmp_path / "f").open() as whole, \
+            ShardedCollection(tmp_path / "fs") as sharded:
+        query = sorted((tmp_path / "few").glob("*.png"))[0]
+        same_results(sharded.search(query, k=5).results, whole.search(query, k=5))
+    for root in ShardSet.load(tmp_path / "fs").roots:  # shards that would each learn one
+        manifest = Manifest.load(root)
+        manifest.channels["global"]["whiten"] = 4
+        manifest.save(root)
+    with pytest.raises(ValidationError, match="each learn one"):
+        ShardedCollection(tmp_path / "fs").open()
 
 
 def test_regions_not_projected_yet_stay_whole_in_every_shard(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ it (a file's bytes, or the pixels) and decodes it as the one collection would.
   top k (up to images whose scores tie to the last bit, whose order no index promises).
 - ``local`` weighs by statistics over every shard and verifies the whole collection's best
   candidates, each in its own shard (:mod:`lookalike.collection.sharded_local`).
+- ``text`` ranks by BM25 over one index of every shard's documents, and by meaning over
+  their merged texts (:mod:`lookalike.collection.sharded_text`).
 - ``auto`` fuses those rankings here, as one collection fuses its own, with the learned
   ranker the shards share.
 
-The text channel's BM25 and the fusion that would need it (``auto`` with a learned ranker
-over a collection with text) are refused with a message, as are shards that do not share
-the same models and learned files, and a global whitening each shard would learn alone.
+Shards that do not share the same models and learned files are refused with a message, as
+is a global whitening each shard would learn alone (a split shares the one the collection
+learned). Search filters are not taken yet.
 
 A shard that fails or does not answer within ``timeout_s`` (one deadline for the whole
 query, every step included) is left out of the results, which say so (``partial``, and
@@ -157,9 +159,9 @@ class ShardedCollection:
         if whiten is not None:
             # Each shard would learn its own whitening from its own vectors.
             raise ValidationError(
-                f"{self.shards.root}: expected a global channel without a learned whitening "
-                f"for a sharded search, got whiten={whiten}; a whitening learned over every "
-                "shard is not built yet (whiten_from, a fixed file, works)")
+                f"{self.shards.root}: expected shards that read the whitening their collection "
+                f"learned, got shards that each learn one (whiten={whiten}); split the "
+                "collection again with this version (lookalike shard)")
 
     def close(self) -> None:
         if self._text_channel is not None:

@@ -3,10 +3,10 @@ path hashes to it, all of them under one folder named by ``shards.json``.
 
 Splitting copies rows; nothing is extracted again. Every shard keeps the ids its images,
 vectors and people had, and what the collection learned from all its images (the
-vocabulary tree, the regions projection, the learned ranker) is the same file in every
-shard, so a shard's words and vectors mean what they meant in the whole collection. A
-collection split before its regions projection was learned keeps its regions whole in
-every shard.
+vocabulary tree, the regions projection, the learned ranker, a learned global whitening)
+is the same file in every shard, so a shard's words and vectors mean what they meant in
+the whole collection. A collection split before its regions projection (or whitening) was
+learned keeps its regions whole (its vectors raw) in every shard.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.collection.collection import Collection
+from lookalike.collection.global_channel import GlobalChannel
 from lookalike.collection.manifest import Manifest
 from lookalike.collection.regions_projection import PROJECTION_KEY
 from lookalike.errors import CollectionError, expect
@@ -26,6 +27,9 @@ from lookalike.paths import atomic_write_bytes
 from lookalike.storage.copying import copy_catalog_part, highest_id
 
 SHARDS_FILE = "shards.json"
+#: The global whitening the collection had learned, shared by every shard (in the split's
+#: folder).
+WHITENING_FILE = "global-whitening.npz"
 FORMAT = "lookalike-shards"
 #: Ids each shard may give after the split before it meets the next shard's.
 ID_STRIDE = 2**40
@@ -87,7 +91,7 @@ def split_collection(source: str | os.PathLike[str], out: str | os.PathLike[str]
         raise CollectionError(f"{target}: expected a new or empty folder for the shards")
     staging = target.with_name(f".{target.name}.splitting-{os.getpid()}")
     try:
-        counts = _split_into(Path(source), staging, shards)
+        counts = _split_into(Path(source), staging, shards, target)
         if target.exists():
             target.rmdir()  # empty, as checked
         os.replace(staging, target)
@@ -98,22 +102,41 @@ def split_collection(source: str | os.PathLike[str], out: str | os.PathLike[str]
     return counts
 
 
-def _split_into(source: Path, staging: Path, shards: int) -> dict[str, int]:
+def _split_into(source: Path, staging: Path, shards: int, target: Path) -> dict[str, int]:
     with Collection(source).open(create=False) as collection:
         catalog_path = collection.catalog.path
         with collection.catalog.writing("splitting"):  # nobody writes while it is copied
             base = highest_id(collection.catalog.db)
             projected = collection.catalog.meta(PROJECTION_KEY) is not None
+            whitening = _shared_whitening(collection, staging, target)
             names = tuple(f"shard-{index:03d}" for index in range(shards))
             counts = {name: _copy_shard(source, staging / name, catalog_path, index, shards,
-                                        base + index * ID_STRIDE, projected)
+                                        base + index * ID_STRIDE, projected, whitening)
                       for index, name in enumerate(names)}
     ShardSet(staging, names).save()
     return counts
 
 
+def _shared_whitening(collection: Collection, staging: Path, target: Path
+                      ) -> tuple[str | None] | None:
+    """For a global channel that learns its whitening on the collection: the whitening it
+    learned, written once for every shard (each learning its own would put their scores
+    in different spaces). Returns the ``whiten_from`` the shards read (None while the
+    collection has too few images to have learned one: then the shards search the raw
+    vectors, as it does); None when there is nothing to share."""
+    channel = collection.channels.get("global")
+    if not isinstance(channel, GlobalChannel) or channel.config.whiten is None:
+        return None
+    whitening = channel.vectors.whitening()
+    if whitening is None:
+        return (None,)
+    staging.mkdir(parents=True, exist_ok=True)
+    whitening.save(staging / WHITENING_FILE)
+    return (str(target / WHITENING_FILE),)
+
+
 def _copy_shard(source: Path, root: Path, catalog: Path, index: int, shards: int,
-                id_floor: int, projected: bool) -> int:
+                id_floor: int, projected: bool, whitening: tuple[str | None] | None) -> int:
     root.mkdir(parents=True)
     for name in _SHARED:
         found = source / name
@@ -123,10 +146,19 @@ def _copy_shard(source: Path, root: Path, catalog: Path, index: int, shards: int
             shutil.copy2(found, root / name)
     if not projected:
         _keep_regions_whole(root)
+    if whitening is not None:
+        _whiten_from(root, whitening[0])
     # People with no face any more (a name kept on purpose) go with the first shard.
     return copy_catalog_part(catalog, root / "catalog.sqlite",
                              lambda path: shard_of(path, shards) == index, id_floor,
                              faceless_people=index == 0)
+
+
+def _whiten_from(root: Path, path: str | None) -> None:
+    """The shard's global channel reads the whitening the collection learned (or none)."""
+    manifest = Manifest.load(root)
+    manifest.channels["global"].update(whiten=None, whiten_from=path)
+    manifest.save(root)
 
 
 def _keep_regions_whole(root: Path) -> None:
