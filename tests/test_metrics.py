@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lookalike.errors import LookalikeError, ValidationError
+from lookalike.eval import metrics
 from lookalike.eval.metrics import (
     accuracy_at_threshold,
     average_precision,
@@ -300,3 +301,40 @@ def test_latency_percentiles() -> None:
 def test_latency_validation(bad: object) -> None:
     with pytest.raises(ValidationError, match="expected"):
         latency_percentiles(bad)
+
+
+def _reference_class_scores(vectors: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """Query by query, with the metrics of one ranking: the reference for the matrix form."""
+    normed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    found: dict[str, list[float]] = {"map_at_r": [], **{f"recall_at_{k}": [] for k in (1, 2, 4, 8)}}
+    for i, label in enumerate(labels):
+        relevant = {j for j, other in enumerate(labels) if other == label and j != i}
+        if not relevant:
+            continue
+        order = sorted((j for j in range(len(labels)) if j != i),
+                       key=lambda j: (-float(normed[i] @ normed[j]), j))
+        for k in (1, 2, 4, 8):
+            found[f"recall_at_{k}"].append(metrics.recall_at_k(order, relevant, k))
+        r = len(relevant)
+        hits = [j in relevant for j in order[:r]]
+        found["map_at_r"].append(sum(sum(hits[:n + 1]) / (n + 1) for n in range(r)
+                                     if hits[n]) / r)
+    return {key: float(np.mean(values)) for key, values in found.items()}
+
+
+def test_class_retrieval_scores_match_a_query_by_query_reference() -> None:
+    rng = np.random.default_rng(3)
+    labels = [str(c) for c in rng.integers(0, 7, 60)] + ["lonely"]
+    vectors = rng.normal(size=(61, 8)) + np.array([int(c) if c != "lonely" else 0
+                                                   for c in labels])[:, None] * 0.4
+    vectors[5] = vectors[9]  # a tie, broken by index in both
+    got = metrics.class_retrieval_scores(vectors, labels, block=16)
+    expected = _reference_class_scores(vectors, labels)
+    assert got == pytest.approx(expected)
+    # By hand: a, a, b, b on a line; the first a's nearest is b (wrong), then a.
+    line = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.0, 1.0]])
+    hand = metrics.class_retrieval_scores(line, ["a", "a", "b", "b"], ks=(1,))
+    # queries: 0 -> 2 (b) wrong; 1 -> 3 (b) wrong; 2 -> 0 wrong; 3 -> 1 wrong.
+    assert hand == {"recall_at_1": 0.0, "map_at_r": 0.0}
+    with pytest.raises(ValidationError, match="two items or more"):
+        metrics.class_retrieval_scores(line, ["a", "b", "c", "d"])

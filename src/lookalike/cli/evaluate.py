@@ -26,7 +26,7 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("dataset", choices=DATASET_NAMES)
     parser.add_argument("--data", type=Path,
                         help="the dataset folder (ukbench, oxford and roxford-*, lfw, "
-                             "lfw-people, orl)")
+                             "lfw-people, orl; classes: a sub-folder of images per class)")
     parser.add_argument("--root", type=Path, help="custom: folder of database images")
     parser.add_argument("--truth", type=Path, help="custom: TSV of (query, relevant) path pairs")
     parser.add_argument("--pairs", type=Path, help="lfw: pairs file in the official format")

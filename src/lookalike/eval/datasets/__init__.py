@@ -10,6 +10,9 @@ queries and their ground truth. Three kinds exist:
   (LFW); scored with :func:`lookalike.eval.metrics.verification_accuracy_kfold`.
 * :class:`ClusteringDataset` — images with an identity each, to group without the
   labels (LFW people).
+* :class:`ClassesDataset` — images with a class each, every one a query against the
+  others (a folder per class): the metric-learning protocol, scored with
+  :func:`lookalike.eval.metrics.class_retrieval_scores`.
 
 Loaders only list paths and parse ground-truth files; they never decode an image.
 Paths are built from the folder the caller passes (relative stays relative).
@@ -22,8 +25,8 @@ the inputs it takes; see :func:`available_datasets` and :func:`load_dataset`.
 Layout: the data classes in ``_types``, the registry in ``_registry``, shared file checks
 in ``_files`` (private, so that the loader modules can import them without importing this
 package's ``__init__`` back), and one module per family: ``ukbench``, ``oxford``,
-``custom`` and ``faces`` (ORL, LFW pairs, LFW people). Importing this package imports the
-families, which registers them.
+``custom``, ``classes`` and ``faces`` (ORL, LFW pairs, LFW people). Importing this package
+imports the families, which registers them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from lookalike.eval.datasets._registry import (
     register_dataset,
 )
 from lookalike.eval.datasets._types import (
+    ClassesDataset,
     ClusteringDataset,
     Dataset,
     DatasetError,
@@ -47,6 +51,7 @@ from lookalike.eval.datasets._types import (
     VerificationDataset,
     VerificationPair,
 )
+from lookalike.eval.datasets.classes import load_classes
 from lookalike.eval.datasets.custom import load_custom
 from lookalike.eval.datasets.faces import load_lfw_pairs, load_lfw_people, load_orl
 from lookalike.eval.datasets.oxford import load_oxford
@@ -57,6 +62,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "INPUTS",
     "OPTIONS",
+    "ClassesDataset",
     "ClusteringDataset",
     "Dataset",
     "DatasetError",
@@ -66,6 +72,7 @@ __all__ = [
     "VerificationDataset",
     "VerificationPair",
     "available_datasets",
+    "load_classes",
     "load_custom",
     "load_dataset",
     "load_lfw_pairs",

@@ -52,6 +52,21 @@ class RetrievalDataset:
 
 
 @dataclass(frozen=True)
+class ClassesDataset:
+    """Images with a class each, for the metric-learning protocol (CUB-200, Cars196,
+    Stanford Online Products): every image queries all the others, and an image of its
+    own class is a right answer."""
+
+    name: str
+    images: tuple[Path, ...]
+    labels: tuple[str, ...]
+
+    @property
+    def classes(self) -> int:
+        return len(set(self.labels))
+
+
+@dataclass(frozen=True)
 class VerificationPair:
     """Two images and whether they show the same identity; ``fold`` is 0-based."""
 
@@ -95,5 +110,5 @@ class ClusteringDataset:
 
 
 #: Any data set a registered loader may return.
-Dataset = RetrievalDataset | VerificationDataset | ClusteringDataset
-DATASET_TYPES = (RetrievalDataset, VerificationDataset, ClusteringDataset)
+Dataset = RetrievalDataset | VerificationDataset | ClusteringDataset | ClassesDataset
+DATASET_TYPES = (RetrievalDataset, VerificationDataset, ClusteringDataset, ClassesDataset)
