@@ -9,6 +9,7 @@ import pytest
 
 from lookalike.errors import LookalikeError, ValidationError
 from lookalike.eval import metrics
+from lookalike.eval.class_metrics import class_retrieval_scores
 from lookalike.eval.metrics import (
     accuracy_at_threshold,
     average_precision,
@@ -328,13 +329,13 @@ def test_class_retrieval_scores_match_a_query_by_query_reference() -> None:
     vectors = rng.normal(size=(61, 8)) + np.array([int(c) if c != "lonely" else 0
                                                    for c in labels])[:, None] * 0.4
     vectors[5] = vectors[9]  # a tie, broken by index in both
-    got = metrics.class_retrieval_scores(vectors, labels, block=16)
+    got = class_retrieval_scores(vectors, labels, block=16)
     expected = _reference_class_scores(vectors, labels)
     assert got == pytest.approx(expected)
     # By hand: a, a, b, b on a line; the first a's nearest is b (wrong), then a.
     line = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.0, 1.0]])
-    hand = metrics.class_retrieval_scores(line, ["a", "a", "b", "b"], ks=(1,))
+    hand = class_retrieval_scores(line, ["a", "a", "b", "b"], ks=(1,))
     # queries: 0 -> 2 (b) wrong; 1 -> 3 (b) wrong; 2 -> 0 wrong; 3 -> 1 wrong.
     assert hand == {"recall_at_1": 0.0, "map_at_r": 0.0}
     with pytest.raises(ValidationError, match="two items or more"):
-        metrics.class_retrieval_scores(line, ["a", "b", "c", "d"])
+        class_retrieval_scores(line, ["a", "b", "c", "d"])

@@ -31,6 +31,7 @@ from lookalike.cli.ranker import add_parser as add_ranker
 from lookalike.cli.search import add_parser as add_search
 from lookalike.cli.serve import add_parser as add_serve
 from lookalike.cli.shard import add_parser as add_shard
+from lookalike.cli.train import add_parser as add_train
 from lookalike.cli.vocabulary import add_parser as add_vocabulary
 from lookalike.errors import LookalikeError
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(commands)  # demo and models
     add_vocabulary(commands)
     add_shard(commands)
+    add_train(commands)
     add_faces(commands)
     add_serve(commands)
     add_annotate(commands)

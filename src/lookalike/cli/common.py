@@ -74,9 +74,11 @@ def waiting(args: argparse.Namespace) -> float | None:
 
 
 def model_options(parser: argparse.ArgumentParser, *, default_extractor: str | None) -> None:
-    parser.add_argument("--extractor", choices=available_extractors(), default=default_extractor,
-                        help="global embedding model (default: the collection's own, "
-                             "or efficientnet-lite0 for a new one)")
+    parser.add_argument("--extractor", type=extractor_name, default=default_extractor,
+                        metavar="MODEL",
+                        help=f"global embedding model: {', '.join(available_extractors())}, or "
+                             "a MODEL.onnx made by lookalike train (default: the collection's "
+                             "own, or efficientnet-lite0 for a new one)")
     parser.add_argument("--index", default=None, metavar="SPEC",
                         help="vector index: auto (default), flat, hnsw[:M=32,ef_search=64], "
                              "ivfpq[:nlist=1024,m=64]")
@@ -84,6 +86,18 @@ def model_options(parser: argparse.ArgumentParser, *, default_extractor: str | N
                         help="PCA-whiten embeddings to DIM dimensions, learned on the collection")
     parser.add_argument("--whiten-from", default=None, metavar="NPZ",
                         help="apply a PCA-whitening learned on another collection")
+
+
+def extractor_name(text: str) -> str:
+    """A registered model's name, or a trained model's file (kept absolute, so that the
+    collection's manifest names it wherever the command runs from)."""
+    if text.lower().endswith(".onnx"):
+        return str(Path(text).resolve())
+    if text not in available_extractors():
+        raise argparse.ArgumentTypeError(
+            f"expected a model among {', '.join(available_extractors())} or a .onnx file made "
+            f"by lookalike train, got {text!r}")
+    return text
 
 
 def local_options(parser: argparse.ArgumentParser, *, stored: bool,

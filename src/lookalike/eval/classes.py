@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from lookalike.errors import ValidationError
-from lookalike.eval import metrics
+from lookalike.eval.class_metrics import class_retrieval_scores
 from lookalike.eval.datasets import ClassesDataset
 from lookalike.eval.settings import EvalSettings, Progress, build_collection, common_report
 from lookalike.paths import catalog_key
@@ -33,7 +33,7 @@ def evaluate_classes(dataset: ClassesDataset, settings: EvalSettings,
     finally:
         collection.close()
     started = time.perf_counter()
-    scores = metrics.class_retrieval_scores(vectors, dataset.labels, ks=RECALL_KS)
+    scores = class_retrieval_scores(vectors, dataset.labels, ks=RECALL_KS)
     seconds = time.perf_counter() - started
     queries = sum(1 for label in dataset.labels if dataset.labels.count(label) > 1)
     return {"dataset": dataset.name, **scores, "images": len(dataset.images),

@@ -86,5 +86,10 @@ def available_extractors() -> list[str]:
 
 
 def make_extractor(name: str, **params: Any) -> Extractor:
-    """Build (but do not load) the extractor registered as ``name``."""
+    """Build (but do not load) the extractor registered as ``name``, or the model file a
+    name ending in ``.onnx`` names (one made by ``lookalike train``)."""
+    if name.lower().endswith(".onnx"):
+        from lookalike.extractors.trained import TrainedExtractor
+
+        return TrainedExtractor(name, **params)
     return EXTRACTORS.get(name)(**params)

@@ -12,7 +12,7 @@ queries and their ground truth. Three kinds exist:
   labels (LFW people).
 * :class:`ClassesDataset` — images with a class each, every one a query against the
   others (a folder per class): the metric-learning protocol, scored with
-  :func:`lookalike.eval.metrics.class_retrieval_scores`.
+  :func:`lookalike.eval.class_metrics.class_retrieval_scores`.
 
 Loaders only list paths and parse ground-truth files; they never decode an image.
 Paths are built from the folder the caller passes (relative stays relative).

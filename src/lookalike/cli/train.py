@@ -1,0 +1,72 @@
+"""``lookalike train``: teach the engine what "same" means for your classes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from lookalike.cli.common import Commands, print_json, progress_bar
+from lookalike.training import LOSSES, TrainConfig, train_embedding
+
+
+def add_parser(commands: Commands) -> None:
+    defaults = TrainConfig()
+    parser = commands.add_parser(
+        "train", help="train an embedding on labelled images (a folder per class, or a TSV "
+                      "of path and label) and save it as an ONNX model")
+    parser.add_argument("data", type=Path, help="a folder with a sub-folder of images per "
+                                                "class, or a TSV file of path<TAB>label")
+    parser.add_argument("--out", type=Path, required=True, metavar="MODEL.onnx",
+                        help="the model file to write (its card goes beside it, .json)")
+    parser.add_argument("--loss", choices=LOSSES, default=defaults.loss,
+                        help=f"triplet (semi-hard mining, P x K batches), normsoftmax or "
+                             f"arcface (default {defaults.loss})")
+    parser.add_argument("--base", default=defaults.base,
+                        help=f"the pretrained network under the head (default {defaults.base})")
+    parser.add_argument("--dim", type=int, default=defaults.dim,
+                        help=f"embedding dimension (default {defaults.dim})")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs,
+                        help=f"at most this many epochs (default {defaults.epochs})")
+    parser.add_argument("--patience", type=int, default=defaults.patience,
+                        help="stop after this many epochs without a better held-out "
+                             f"Recall@1 (default {defaults.patience})")
+    parser.add_argument("--validation", type=float, default=defaults.validation,
+                        help="share of the classes held out to pick the epoch kept "
+                             f"(default {defaults.validation})")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = TrainConfig(base=args.base, loss=args.loss, dim=args.dim, epochs=args.epochs,
+                         patience=args.patience, validation=args.validation, seed=args.seed)
+
+    def epoch_line(row: dict[str, Any]) -> None:
+        if args.quiet:
+            return
+        held = (f", held-out recall@1 {row['recall_at_1']:.3f}, MAP@R {row['map_at_r']:.3f}"
+                if "recall_at_1" in row else "")
+        print(f"epoch {row['epoch']:>3}: loss {row['loss']:.4f}{held}", file=sys.stderr)
+
+    with progress_bar(f"features of {args.data.name}", args.quiet) as update:
+        report = train_embedding(args.data, args.out, config, progress=update,
+                                 on_epoch=epoch_line)
+    for path, reason in report.failures:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        card = report.card
+        print(f"wrote {report.model} ({card['dim']}-d, {card['loss']}, best epoch "
+              f"{card['best_epoch']} of {card['epochs_run']}, ONNX vs torch max difference "
+              f"{card['onnx_max_abs_difference']:.2e})")
+        if card["validation"]:
+            print(f"held-out classes: recall@1 {card['validation']['recall_at_1']:.4f} "
+                  f"(base network {card['base_validation']['recall_at_1']:.4f}), MAP@R "
+                  f"{card['validation']['map_at_r']:.4f} "
+                  f"(base {card['base_validation']['map_at_r']:.4f})")
+    return 0
