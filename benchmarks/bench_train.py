@@ -16,6 +16,8 @@ difference.
   sneakers, bags and ankle boots unseen (200 each, from its test split); 112 px.
 - ``fashion-seen``: the shop's case, not zero-shot: all ten classes train (300 each), and
   other photos of them (100 each, from the test split) are measured.
+- ``omniglot``: handwritten characters (github.com/brendenlake/omniglot, MIT): the 136
+  characters of five alphabets train, the 156 of five other alphabets are unseen.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ DATASETS = {
     "fashion": "Fashion-MNIST at 112 px: train on classes 0-4 (300 each, train split), "
                "measure on classes 5-9 (200 each, test split; unseen)",
     "fashion-seen": "Fashion-MNIST at 112 px: train on all 10 classes (300 each, train "
-                    "split), measure on other images of them (100 each, test split)"}
+                    "split), measure on other images of them (100 each, test split)",
+    "omniglot": "Omniglot (Lake et al. 2015): train on images_background_small1 (5 "
+                "alphabets, 136 characters x 20 drawings), measure on "
+                "images_background_small2 (5 other alphabets, 156 characters; unseen)"}
 
 
 def split_orl(faces: Path, scratch: Path) -> tuple[Path, Path]:
@@ -69,6 +74,25 @@ def split_fashion(scratch: Path, seen: bool) -> tuple[Path, Path]:
     return train, unseen
 
 
+def split_omniglot(source: Path, scratch: Path) -> tuple[Path, Path]:
+    """The two small background sets of brendenlake/omniglot (``python/*.zip``), a folder
+    per character (alphabet and character in its name)."""
+    import zipfile
+
+    found = []
+    for part, name in (("train", "images_background_small1"),
+                       ("unseen", "images_background_small2")):
+        with zipfile.ZipFile(source / f"{name}.zip") as archive:
+            archive.extractall(scratch / "zips")
+        for character in sorted((scratch / "zips" / name).glob("*/*")):
+            target = scratch / f"omniglot-{part}" / f"{character.parent.name}-{character.name}"
+            target.mkdir(parents=True)
+            for image in character.glob("*.png"):
+                (target / image.name).symlink_to(image.resolve())
+        found.append(scratch / f"omniglot-{part}")
+    return found[0], found[1]
+
+
 def measured(unseen: Path, extractor: str, scratch: Path) -> dict[str, float]:
     report = evaluate("classes", data=unseen, collection=scratch / f"eval-{time.time_ns()}",
                       configs={"global": GlobalChannelConfig(extractor=extractor)})
@@ -80,14 +104,20 @@ def main() -> None:
     parser.add_argument("--dataset", choices=tuple(DATASETS), default="orl")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--omniglot", type=Path, default=Path("omniglot"),
+                        help="omniglot: the folder of images_background_small{1,2}.zip "
+                             "(brendenlake/omniglot's python/)")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="lookalike-train-"))
     rows: list[dict[str, Any]] = []
     try:
-        train, unseen = (split_orl(args.data / "orl_faces" / "orl_faces", scratch)
-                         if args.dataset == "orl"
-                         else split_fashion(scratch, seen=args.dataset == "fashion-seen"))
+        if args.dataset == "orl":
+            train, unseen = split_orl(args.data / "orl_faces" / "orl_faces", scratch)
+        elif args.dataset == "omniglot":
+            train, unseen = split_omniglot(args.omniglot, scratch)
+        else:
+            train, unseen = split_fashion(scratch, seen=args.dataset == "fashion-seen")
         base = measured(unseen, "efficientnet-lite0", scratch)
         rows.append({"model": "efficientnet-lite0 (base)", "seeds": 1,
                      "recall_at_1": f"{base['recall_at_1']:.4f}",
