@@ -339,3 +339,26 @@ def test_class_retrieval_scores_match_a_query_by_query_reference() -> None:
     assert hand == {"recall_at_1": 0.0, "map_at_r": 0.0}
     with pytest.raises(ValidationError, match="two items or more"):
         class_retrieval_scores(line, ["a", "b", "c", "d"])
+
+
+def test_class_retrieval_scores_can_let_only_some_rows_query() -> None:
+    rng = np.random.default_rng(5)
+    labels = [str(c) for c in rng.integers(0, 4, 30)]
+    vectors = rng.normal(size=(30, 6))
+    asking = np.array([0, 3, 7, 12])
+    got = class_retrieval_scores(vectors, labels, queries=asking)
+    every = _reference_rows(vectors, labels)
+    assert got["recall_at_1"] == pytest.approx(np.mean([every[i]["recall_at_1"]
+                                                        for i in asking if i in every]))
+
+
+def _reference_rows(vectors: np.ndarray, labels: list[str]) -> dict[int, dict[str, float]]:
+    normed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = {}
+    for i, label in enumerate(labels):
+        relevant = {j for j, other in enumerate(labels) if other == label and j != i}
+        if relevant:
+            best = max((j for j in range(len(labels)) if j != i),
+                       key=lambda j: (float(normed[i] @ normed[j]), -j))
+            rows[i] = {"recall_at_1": float(best in relevant)}
+    return rows

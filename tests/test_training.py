@@ -100,3 +100,24 @@ def test_bad_training_input_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="made by lookalike train"):
         Collection(tmp_path / "x", configs={"global": GlobalChannelConfig(
             extractor=str(tmp_path / "nope.onnx"))}).open()
+
+
+def test_a_collection_s_categories_are_labels_to_train_on(tmp_path: Path) -> None:
+    from conftest import THUMBNAIL
+
+    from lookalike.training import TrainConfig, labelled_images, train_embedding
+
+    data = classes_folder(tmp_path / "photos", classes=6, per_class=3)
+    with Collection(tmp_path / "c", configs={"global": THUMBNAIL}) as collection:
+        collection.index([data])
+        for record in collection.images():
+            label = Path(record.path).parent.name
+            categories = [label.upper()] if not label.endswith("5") else [label, "other"]
+            collection.annotations.set(record.id, categories=categories)
+    found = labelled_images(tmp_path / "c")
+    # One category each, case folded; the images with two are left out.
+    assert len(found.paths) == 15 and found.classes == [f"class0{i}" for i in range(5)]
+    report = train_embedding(tmp_path / "c", tmp_path / "m.onnx", TrainConfig(epochs=2))
+    # Too few classes to hold some out: a share of each class's images is held out.
+    assert report.card["data"]["classes"] == 5 and report.card["held_out"] == "images"
+    assert isinstance(report.card["beats_base"], bool)

@@ -14,10 +14,12 @@ from lookalike.training import LOSSES, TrainConfig, train_embedding
 def add_parser(commands: Commands) -> None:
     defaults = TrainConfig()
     parser = commands.add_parser(
-        "train", help="train an embedding on labelled images (a folder per class, or a TSV "
-                      "of path and label) and save it as an ONNX model")
+        "train", help="train an embedding on labelled images (a folder per class, a TSV "
+                      "of path and label, or a collection's categories) and save it as an "
+                      "ONNX model")
     parser.add_argument("data", type=Path, help="a folder with a sub-folder of images per "
-                                                "class, or a TSV file of path<TAB>label")
+                                                "class, a TSV file of path<TAB>label, or a "
+                                                "collection (its images' categories)")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.onnx",
                         help="the model file to write (its card goes beside it, .json)")
     parser.add_argument("--loss", choices=LOSSES, default=defaults.loss,
@@ -57,10 +59,10 @@ def run_train(args: argparse.Namespace) -> int:
                                  on_epoch=epoch_line)
     for path, reason in report.failures:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    card = report.card
     if args.json:
         print_json(report.as_dict())
     else:
-        card = report.card
         print(f"wrote {report.model} ({card['dim']}-d, {card['loss']}, best epoch "
               f"{card['best_epoch']} of {card['epochs_run']}, ONNX vs torch max difference "
               f"{card['onnx_max_abs_difference']:.2e})")
@@ -69,4 +71,12 @@ def run_train(args: argparse.Namespace) -> int:
                   f"(base network {card['base_validation']['recall_at_1']:.4f}), MAP@R "
                   f"{card['validation']['map_at_r']:.4f} "
                   f"(base {card['base_validation']['map_at_r']:.4f})")
+    if card["beats_base"] is False:
+        print(f"warning: on the held-out classes the base network ({card['base']['name']}) "
+              "does better than this model; more classes to train on usually help",
+              file=sys.stderr)
+    elif card["beats_base"] is None:
+        print("warning: too few images to hold some out, so nothing measured this model "
+              "against the base network; check it with lookalike eval classes",
+              file=sys.stderr)
     return 0

@@ -13,8 +13,8 @@ from lookalike.errors import expect
 
 
 def class_retrieval_scores(vectors: npt.ArrayLike, labels: Sequence[Any], *,
-                           ks: Sequence[int] = (1, 2, 4, 8), block: int = 1024
-                           ) -> dict[str, float]:
+                           ks: Sequence[int] = (1, 2, 4, 8), block: int = 1024,
+                           queries: npt.ArrayLike | None = None) -> dict[str, float]:
     """The metric-learning protocol: every item queries all the others by cosine similarity
     (the rows of ``vectors`` are normalised here), and an item of its class is a right
     answer. Items alone in their class query nothing.
@@ -26,7 +26,9 @@ def class_retrieval_scores(vectors: npt.ArrayLike, labels: Sequence[Any], *,
       with R the other items of the query's class, the mean over queries of
       (1/R) * sum over the R nearest of precision@i at each right answer.
 
-    Ties in similarity rank the lower index first.
+    Ties in similarity rank the lower index first. ``queries`` (row indices) lets only
+    those rows query, the others being the gallery only (new images of known classes
+    searched against the rest).
     """
     matrix = np.asarray(vectors, dtype=np.float32)
     expect(matrix.ndim == 2 and len(matrix) == len(labels),
@@ -35,7 +37,10 @@ def class_retrieval_scores(vectors: npt.ArrayLike, labels: Sequence[Any], *,
     matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     _, codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
     others = np.bincount(codes)[codes] - 1  # R of every item
-    queries = np.flatnonzero(others > 0)
+    asking = np.flatnonzero(others > 0)
+    if queries is not None:
+        asking = np.intersect1d(asking, np.asarray(queries, dtype=np.int64))
+    queries = asking
     expect(len(queries) > 0, "expected a class with two items or more, got none")
     depth = min(len(matrix) - 1, max(max(ks), int(others.max())))
     hits = {k: 0.0 for k in ks}

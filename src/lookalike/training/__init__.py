@@ -61,13 +61,22 @@ def train_embedding(source: str | Path, out: str | Path, config: TrainConfig | N
             "images": len(features.labels), "classes": len(set(features.labels)),
             "failed": len(features.failures)},
         "epochs_run": len(fitted.history), "best_epoch": fitted.best_epoch,
-        "validation_classes": fitted.validation_classes,
+        "held_out": fitted.held_out, "validation_classes": fitted.validation_classes,
         "validation": fitted.validation, "base_validation": fitted.base_validation,
+        # Whether the head found more of the held-out classes than the network alone.
+        "beats_base": _beats(fitted.validation, fitted.base_validation),
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     card["onnx_max_abs_difference"] = export_trained(
         fitted.head, base, target, card, _check_batch(images, features.failures, base))
     return TrainReport(target, card, fitted.history, features.failures)
+
+
+def _beats(trained: dict[str, float], base: dict[str, float]) -> bool | None:
+    if not trained or not base:
+        return None  # no class held out: nothing measured
+    return (trained["recall_at_1"], trained["map_at_r"]) > (base["recall_at_1"],
+                                                            base["map_at_r"])
 
 
 def _check_batch(images: LabelledImages, failures: tuple[tuple[str, str], ...],

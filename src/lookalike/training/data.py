@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from lookalike.collection import Collection
 from lookalike.discovery import image_extensions
 from lookalike.errors import ValidationError
 
@@ -33,10 +34,14 @@ class LabelledImages:
 
 
 def labelled_images(source: str | Path) -> LabelledImages:
-    """A folder with one sub-folder of images per class, or a TSV file of ``path<TAB>label``
-    lines (relative paths are relative to the TSV's folder)."""
+    """A folder with one sub-folder of images per class, a TSV file of ``path<TAB>label``
+    lines (relative paths are relative to the TSV's folder), or a collection whose images
+    have categories (an image of exactly one category is labelled with it, case folded;
+    the others are left out)."""
     root = Path(source)
-    if root.is_dir():
+    if Collection.exists(root):
+        found = _from_collection(root)
+    elif root.is_dir():
         found = _from_folders(root)
     elif root.is_file():
         found = _from_tsv(root)
@@ -49,6 +54,21 @@ def labelled_images(source: str | Path) -> LabelledImages:
                               f"to train on, got {len(found.paths)} images in {len(counts)} "
                               "classes")
     return found
+
+
+def _from_collection(root: Path) -> LabelledImages:
+    paths: list[Path] = []
+    labels: list[str] = []
+    with Collection(root).open(create=False) as collection:
+        records = {record.id: record for record in collection.images()}
+        notes = collection.annotations.of_images(records)
+        for image_id, record in sorted(records.items()):
+            categories = {note.text.casefold() for note in notes.get(image_id, [])
+                          if note.kind == "category"}
+            if len(categories) == 1 and Path(record.path).is_file():
+                paths.append(Path(record.path))
+                labels.append(categories.pop())
+    return LabelledImages(tuple(paths), tuple(labels))
 
 
 def _from_folders(root: Path) -> LabelledImages:

@@ -9,7 +9,9 @@ one linear layer, trained with a loss from pytorch-metric-learning:
 - ``arcface``: the additive angular margin of ArcFace (Deng et al., CVPR 2019).
 
 A share of the classes is held out: Recall@1 on them, every epoch, picks the epoch kept
-(early stopping), so the figure measures classes the head never saw. Seeded: the same
+(early stopping), so the figure measures classes the head never saw. With too few classes
+for that, a share of each class's images is held out instead (the figure then measures new
+images of the trained classes). Seeded: the same
 data, settings and seed give the same head.
 """
 
@@ -74,6 +76,7 @@ class FitResult:
     validation: dict[str, float] = field(default_factory=dict)
     base_validation: dict[str, float] = field(default_factory=dict)
     validation_classes: list[str] = field(default_factory=list)
+    held_out: str = "none"  # what the validation holds out: classes, images or none
 
 
 def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
@@ -85,7 +88,7 @@ def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
     torch, losses, miners = _libraries()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    train, held_out = _split(labels, config.validation, rng)
+    train, held_out, held_how = _split(labels, config.validation, rng)
     names = sorted({labels[i] for i in train})
     codes = np.array([names.index(labels[i]) for i in train])
     head = _head(torch, _principal_directions(vectors[train], config.dim))
@@ -94,31 +97,24 @@ def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
              if config.loss == "triplet" else None)
     optimiser = torch.optim.Adam([*head.parameters(), *loss.parameters()], lr=config.lr)
     features = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-    held = [labels[i] for i in held_out]
-    result = FitResult(head=head, validation_classes=sorted(set(held)))
+    measured, asking = _measured(held_out, held_how, len(labels))
+    held = [labels[i] for i in measured]
+    result = FitResult(head=head, held_out=held_how, validation_classes=sorted(
+        {labels[i] for i in held_out}))
     if len(held_out):
-        result.base_validation = class_retrieval_scores(vectors[held_out], held)
+        result.base_validation = class_retrieval_scores(vectors[measured], held,
+                                                        queries=asking)
     best: tuple[float, float] = (-1.0, -1.0)
     best_state = _snapshot(head)
     if len(held_out):  # epoch 0, the projection it starts from, competes too
-        result.validation = _scores(torch, head, features[held_out], held)
+        result.validation = _scores(torch, head, features[measured], held, asking)
         best = (result.validation["recall_at_1"], result.validation["map_at_r"])
     stale = 0
     for epoch in range(1, config.epochs + 1):
-        head.train()
-        seen = []
-        for batch in _batches(codes, config, rng):
-            embedded = head(features[train[batch]])
-            targets = torch.from_numpy(codes[batch])
-            value = (loss(embedded, targets, miner(embedded, targets)) if miner is not None
-                     else loss(embedded, targets))
-            optimiser.zero_grad()
-            value.backward()
-            optimiser.step()
-            seen.append(float(value.detach()))
-        row: dict[str, Any] = {"epoch": epoch, "loss": float(np.mean(seen)) if seen else 0.0}
+        row: dict[str, Any] = {"epoch": epoch, "loss": _epoch(
+            torch, head, (loss, miner, optimiser), features[train], codes, config, rng)}
         if len(held_out):
-            scores = _scores(torch, head, features[held_out], held)
+            scores = _scores(torch, head, features[measured], held, asking)
             row.update(recall_at_1=scores["recall_at_1"], map_at_r=scores["map_at_r"])
             score = (scores["recall_at_1"], scores["map_at_r"])
             stale = 0 if score > best else stale + 1
@@ -137,30 +133,71 @@ def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
     return result
 
 
+def _epoch(torch: Any, head: Any, training: tuple[Any, Any, Any], features: Any,
+           codes: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> float:
+    """One epoch of P x K batches; the mean loss."""
+    loss, miner, optimiser = training
+    head.train()
+    seen = []
+    for batch in _batches(codes, config, rng):
+        embedded = head(features[batch])
+        targets = torch.from_numpy(codes[batch])
+        value = (loss(embedded, targets, miner(embedded, targets)) if miner is not None
+                 else loss(embedded, targets))
+        optimiser.zero_grad()
+        value.backward()
+        optimiser.step()
+        seen.append(float(value.detach()))
+    return float(np.mean(seen)) if seen else 0.0
+
+
+def _measured(held_out: np.ndarray, how: str, rows: int
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows validation embeds, and those of them that query (None: all): held-out
+    classes query each other; held-out images query every image."""
+    if how == "classes":
+        return held_out, None
+    everything = np.arange(rows)
+    return everything, np.searchsorted(everything, held_out)
+
+
 def _snapshot(head: Any) -> dict[str, Any]:
     return {name: value.clone() for name, value in head.state_dict().items()}
 
 
-def _scores(torch: Any, head: Any, features: Any, labels: list[str]) -> dict[str, float]:
+def _scores(torch: Any, head: Any, features: Any, labels: list[str],
+            asking: np.ndarray | None) -> dict[str, float]:
     """Recall@K and MAP@R of the head's embedding of held-out images."""
     with torch.no_grad():
         head.eval()
-        return class_retrieval_scores(head(features).numpy(), labels)
+        return class_retrieval_scores(head(features).numpy(), labels, queries=asking)
 
 
 def _split(labels: tuple[str, ...], share: float, rng: np.random.Generator
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows to train on and rows held out, whole classes at a time (classes of one image
-    train only); none held out when too few classes would be left either side."""
+           ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Rows to train on, rows held out, and how: whole classes at a time ("classes", so
+    that the figure is of classes the head never saw); with too few classes for that,
+    ``share`` of the images of each class of three or more ("images"); "none" when even
+    that leaves nothing to measure."""
     counts = Counter(labels)
     eligible = sorted(label for label, count in counts.items() if count > 1)
     held_count = round(share * len(eligible))
     rows = np.arange(len(labels))
-    if share == 0 or held_count < 2 or len(eligible) - held_count < 2:
-        return rows, np.empty(0, dtype=np.int64)
-    held = set(rng.choice(np.array(eligible, dtype=object), size=held_count, replace=False))
-    mask = np.array([label in held for label in labels])
-    return rows[~mask], rows[mask]
+    if share == 0:
+        return rows, np.empty(0, dtype=np.int64), "none"
+    if held_count >= 2 and len(eligible) - held_count >= 2:
+        held = set(rng.choice(np.array(eligible, dtype=object), size=held_count,
+                              replace=False))
+        mask = np.array([label in held for label in labels])
+        return rows[~mask], rows[mask], "classes"
+    mask = np.zeros(len(labels), dtype=bool)
+    for label, count in counts.items():
+        if count >= 3:  # keeps two to train on and one to query another by
+            mine = np.flatnonzero(np.array(labels) == label)
+            mask[rng.choice(mine, size=max(1, round(share * count)), replace=False)] = True
+    if sum(counts[label] >= 3 for label in counts) < 2:
+        return rows, np.empty(0, dtype=np.int64), "none"
+    return rows[~mask], rows[mask], "images"
 
 
 def _batches(codes: np.ndarray, config: TrainConfig, rng: np.random.Generator
