@@ -221,8 +221,11 @@ def show(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A tqdm bar on stderr driven by the library's (done, total) callback."""
+def progress_bar(description: str, quiet: bool, *, close_when_done: bool = False
+                 ) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on stderr driven by the library's (done, total) callback; with
+    ``close_when_done``, closed as soon as done reaches total (more work follows that
+    prints its own lines)."""
     from tqdm import tqdm
 
     bar: Any = None
@@ -232,7 +235,11 @@ def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int],
         if bar is None:
             bar = tqdm(total=total, desc=description, unit="img", file=sys.stderr,
                        disable=quiet, dynamic_ncols=True)
+        if close_when_done and total and bar.n >= total:
+            return  # done and closed
         bar.update(done - bar.n)
+        if close_when_done and done >= total:
+            bar.close()
 
     try:
         yield update

@@ -54,7 +54,8 @@ def run_train(args: argparse.Namespace) -> int:
                 if "recall_at_1" in row else "")
         print(f"epoch {row['epoch']:>3}: loss {row['loss']:.4f}{held}", file=sys.stderr)
 
-    with progress_bar(f"features of {args.data.name}", args.quiet) as update:
+    with progress_bar(f"features of {args.data.name}", args.quiet,
+                      close_when_done=True) as update:
         report = train_embedding(args.data, args.out, config, progress=update,
                                  on_epoch=epoch_line)
     for path, reason in report.failures:
