@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from lookalike.cli.common import Commands, print_json, progress_bar
 from lookalike.training import LOSSES, TrainConfig, train_embedding
 
@@ -47,17 +49,28 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(base=args.base, loss=args.loss, dim=args.dim, epochs=args.epochs,
                          patience=args.patience, validation=args.validation, seed=args.seed)
 
-    def epoch_line(row: dict[str, Any]) -> None:
-        if args.quiet:
-            return
-        held = (f", held-out recall@1 {row['recall_at_1']:.3f}, MAP@R {row['map_at_r']:.3f}"
-                if "recall_at_1" in row else "")
-        print(f"epoch {row['epoch']:>3}: loss {row['loss']:.4f}{held}", file=sys.stderr)
+    bars: list[Any] = []  # the epochs' bar, made at the first epoch (after the features')
 
-    with progress_bar(f"features of {args.data.name}", args.quiet,
-                      close_when_done=True) as update:
-        report = train_embedding(args.data, args.out, config, progress=update,
-                                 on_epoch=epoch_line)
+    def epoch_done(row: dict[str, Any]) -> None:
+        # The bar shows the last epoch's loss and held-out figures; early stopping ends it
+        # before its total.
+        if not bars:
+            bars.append(tqdm(total=config.epochs, desc="training", unit="epoch",
+                             file=sys.stderr, disable=args.quiet, dynamic_ncols=True))
+        shown: dict[str, str] = {"loss": f"{row['loss']:.4f}"}
+        shown.update({name: f"{row[name]:.3f}" for name in ("recall_at_1", "map_at_r")
+                      if name in row})
+        bars[0].set_postfix(shown)
+        bars[0].update(1)
+
+    try:
+        with progress_bar(f"features of {args.data.name}", args.quiet,
+                          close_when_done=True) as update:
+            report = train_embedding(args.data, args.out, config, progress=update,
+                                     on_epoch=epoch_done)
+    finally:
+        for bar in bars:
+            bar.close()
     for path, reason in report.failures:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     card = report.card
