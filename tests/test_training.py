@@ -121,3 +121,10 @@ def test_a_collection_s_categories_are_labels_to_train_on(tmp_path: Path) -> Non
     # Too few classes to hold some out: a share of each class's images is held out.
     assert report.card["data"]["classes"] == 5 and report.card["held_out"] == "images"
     assert isinstance(report.card["beats_base"], bool)
+
+
+def test_a_model_file_is_recorded_by_its_absolute_path(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert GlobalChannelConfig(extractor="model.onnx").extractor == str(tmp_path / "model.onnx")
+    assert GlobalChannelConfig().extractor == "efficientnet-lite0"

@@ -51,6 +51,9 @@ class GlobalChannelConfig:
         if self.whiten_from is not None:
             # Recorded absolute, so a later open from another folder finds the same file.
             object.__setattr__(self, "whiten_from", os.path.abspath(self.whiten_from))
+        if isinstance(self.extractor, str) and self.extractor.lower().endswith(".onnx"):
+            # A trained model's file: recorded absolute too.
+            object.__setattr__(self, "extractor", os.path.abspath(self.extractor))
 
     @property
     def whitening_key(self) -> str | None:
