@@ -214,7 +214,7 @@ class Collection:
         return self._catalog
 
     def channel(self, name: str) -> Channel:
-        return self._searcher().channel(name)
+        return self.searcher().channel(name)
 
     @property
     def channel_names(self) -> list[str]:
@@ -312,7 +312,7 @@ class Collection:
         """Like :meth:`search`, with each channel's own ranking before fusion (what a
         learned ranker's features are made of, logged with clicks). A decoded query
         (:meth:`decode_query`) is searched as it is."""
-        searcher = self._searcher()
+        searcher = self.searcher()
         image = None if query is None else searcher.decode_query(query, channel=channel,
                                                                  box=box, name=name)
         return searcher.search(image, text=text, k=k, channel=channel, box=box,
@@ -322,19 +322,19 @@ class Collection:
                  channel: str = "global", box: Box | None = None) -> dict[str, list[Hit]]:
         """Each channel's own ranking for a decoded query image and/or a text, before
         fusion; under ``auto`` a query without a face skips the faces channel."""
-        return self._searcher().rankings(image, text=text, k=k, channel=channel, box=box)
+        return self.searcher().rankings(image, text=text, k=k, channel=channel, box=box)
 
     def fuse(self, rankings: Mapping[str, Sequence[Hit]], fusion: str = "rrf") -> list[Hit]:
         """One ranking from the channels' rankings, by the named fusion."""
-        return self._searcher().fuse(rankings, fusion)
+        return self.searcher().fuse(rankings, fusion)
 
     def decode_query(self, query: ImageInput, *, channel: str = "global",
                      box: Box | None = None, name: str | None = None) -> np.ndarray:
-        """``query`` decoded as :meth:`search` needs it; a server decodes uploads with this
-        in parallel, then searches with the array. Checks the box against the image."""
-        return self._searcher().decode_query(query, channel=channel, box=box, name=name)
+        """``query`` decoded as :meth:`search` needs it (a server's uploads); checks the box."""
+        return self.searcher().decode_query(query, channel=channel, box=box, name=name)
 
-    def _searcher(self) -> Searcher:
+    def searcher(self) -> Searcher:
+        """What searches this collection's channels (with its learned ranker)."""
         return Searcher(self.catalog, self.channels, max_pixels=self.max_pixels,
                         ranker=self._ranker, policy=auto_fusion())
 

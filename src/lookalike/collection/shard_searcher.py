@@ -24,8 +24,7 @@ from lookalike.collection.collection import Collection
 from lookalike.collection.local_channel import LocalChannel
 from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector
 from lookalike.collection.people import ImageFace
-from lookalike.collection.registry import auto_fusion
-from lookalike.collection.searching import RANKER_FILE, RankerFile, Searcher
+from lookalike.collection.searching import RANKER_FILE
 from lookalike.collection.text_channel import TextChannel, TextQuery
 from lookalike.collection.text_index import TEXT_KINDS
 from lookalike.errors import LookalikeError, NotFoundError
@@ -63,9 +62,7 @@ class ShardSearcher:
 
     def __init__(self, root: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.collection = Collection(root, max_pixels=max_pixels).open(create=False)
-        self.searcher = Searcher(self.collection.catalog, self.collection.channels,
-                                 max_pixels=max_pixels, ranker=RankerFile(self.collection.root),
-                                 policy=auto_fusion())
+        self.searcher = self.collection.searcher()
 
     def identity(self) -> dict[str, Any]:
         """What must be the same in every shard: the manifest and the learned files."""
@@ -135,10 +132,9 @@ class ShardSearcher:
         """This shard's own statistics of the local channel, and the revision of its
         images they are of."""
         channel = self._local()
-        channel.prepare()
-        index = channel.inverted.synced(channel.catalog, channel.tree)
+        corpus = self._corpus(channel)
         with channel.inverted.lock.reading():
-            statistics = (index.document_frequency() if index is not None
+            statistics = (corpus.index.document_frequency() if corpus is not None
                           else CorpusStatistics.total([]))
             return statistics, channel.inverted.revision
 

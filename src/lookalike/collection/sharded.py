@@ -271,7 +271,7 @@ class ShardedCollection:
             records = _records(answers.values())
         for name, encoded in queries.items():
             if name == "local" and self._local_channel is not None and shared is not None:
-                hits, seen = self._local_ranking(fan, encoded, shared, k)
+                hits, seen = self._local_ranking(self._local_channel, fan, encoded, shared, k)
                 found["local"], records = hits, {**records, **seen}
             elif name == "text" and isinstance(encoded, TextQuery) and self._text_channel:
                 found["text"] = self._text_channel.ranking(fan, encoded, k)
@@ -282,15 +282,15 @@ class ShardedCollection:
                 rankings["text"] = self._text_channel.ranking(fan, given, k)
         return rankings, records
 
-    def _local_ranking(self, fan: FanOut, query: object, shared: SharedStatistics, k: int
-               ) -> tuple[list[Hit], dict[int, ImageRecord]]:
-        if self._local_channel is None:
-            return [], {}
+    @staticmethod
+    def _local_ranking(local: ShardedLocal, fan: FanOut, query: object,
+                       shared: SharedStatistics, k: int
+                       ) -> tuple[list[Hit], dict[int, ImageRecord]]:
         try:
-            return self._local_channel.ranking(
-                fan, query if isinstance(query, LocalQuery) else None, shared, k)
+            return local.ranking(fan, query if isinstance(query, LocalQuery) else None,
+                                 shared, k)
         except StaleStatistics:
-            self._local_channel.forget(shared)
+            local.forget(shared)
             raise
 
     @staticmethod

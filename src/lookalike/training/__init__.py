@@ -50,9 +50,9 @@ def train_embedding(source: str | Path, out: str | Path, config: TrainConfig | N
         raise ValidationError(f"expected a model file name ending in .onnx, got {target}")
     started = time.perf_counter()
     images = labelled_images(source)
-    features = base_features(images, config.base, progress=progress)
-    fitted = fit_head(features.vectors, features.labels, config, on_epoch)
     base = base_extractor(config.base)
+    features = base_features(images, base, progress=progress)
+    fitted = fit_head(features.vectors, features.labels, config, on_epoch)
     card = {
         "name": target.stem, "base": base.info.as_dict(), "dim": config.dim,
         "preprocessing": base.preprocessing.as_dict(), "loss": config.loss,

@@ -41,10 +41,11 @@ def base_extractor(name: str) -> OnnxExtractor:
     return extractor
 
 
-def base_features(images: LabelledImages, base: str, *,
+def base_features(images: LabelledImages, extractor: OnnxExtractor, *,
                   progress: Progress | None = None) -> BaseFeatures:
-    """The features of ``images`` by the network ``base``, from the cache when it has them."""
-    extractor = base_extractor(base)
+    """The features of ``images`` by the network ``extractor``, from the cache when it has
+    them."""
+    base = extractor.info.name
     key = hashlib.sha256(f"{extractor.info.as_dict()}:{images.fingerprint()}".encode())
     path = cache_dir() / "train" / f"{base}-{key.hexdigest()[:16]}.npz"
     if path.is_file():
