@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import pickle
 import shutil
@@ -20,6 +21,7 @@ from conftest import pattern
 from PIL import Image
 
 from lookalike import Collection
+from lookalike.cli import main
 from lookalike.collection import (
     RegionsChannelConfig,
     SearchFilter,
@@ -368,8 +370,8 @@ def rounded(value: Any) -> Any:
     return value
 
 
-def test_text_over_shards_ranks_as_the_whole_collection(root: Path, photos: Path,
-                                                        tmp_path: Path) -> None:
+def test_text_over_shards_ranks_as_the_whole_collection(
+        root: Path, photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lookalike.collection import ShardedCollection, split_collection
 
     root = fresh_copy(root, tmp_path / "c")
@@ -399,6 +401,13 @@ def test_text_over_shards_ranks_as_the_whole_collection(root: Path, photos: Path
             target = shard.images()[0]
             shard.annotations.set(target.id, captions=["a very particular harbour"])
         assert sharded.search(text="particular harbour", k=1).results[0].image_id == target.id
+    # The command line answers a split collection as it answers a whole one.
+    assert main(["search", "--text", "lighthouse", "-c", str(tmp_path / "s"), "-k", "1",
+                 "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["query"] is None and answer["text"] == "lighthouse"
+    assert main(["search", "--text", "lighthouse", "-c", str(tmp_path / "s"), "-k", "1"]) == 0
+    assert "tagged.jpg  (text: 'lighthouse')" in capsys.readouterr().out
 
 
 def test_a_learned_ranker_with_text_ranks_the_shards_as_the_whole(

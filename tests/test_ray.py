@@ -35,7 +35,7 @@ from lookalike.collection import (
 )
 from lookalike.collection.ray_engine import ChannelRecipe
 from lookalike.collection.registry import make_channel
-from lookalike.errors import LookalikeError, ValidationError
+from lookalike.errors import CollectionError, LookalikeError, ValidationError
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("cv2")
@@ -209,3 +209,17 @@ def test_engine_choices_are_checked() -> None:
     with pytest.raises(ValidationError, match="no address for the local engine"):
         make_engine("local", "127.0.0.1:6379")
     assert make_engine("ray", "auto") == RayEngine("auto")
+
+
+def test_shards_named_by_a_relative_path_open_on_the_cluster_or_say_why_not(
+        cluster: str, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The actors run in another working folder: the shards must be found all the same.
+    index(tmp_path / "whole", photos, "local")
+    split_collection(tmp_path / "whole", tmp_path / "shards", 2)
+    monkeypatch.chdir(tmp_path)
+    query = sorted(photos.glob("scene*.png"))[0]
+    with ShardedCollection("shards", address=cluster, timeout_s=20) as sharded:
+        assert sharded.search(query, k=1).results[0].path == str(query)
+    (tmp_path / "shards" / "shard-001" / "manifest.json").unlink()
+    with pytest.raises(CollectionError, match=r"did not open on the Ray cluster: .*shard-001"):
+        ShardedCollection("shards", address=cluster, timeout_s=20).open()

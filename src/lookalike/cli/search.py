@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from lookalike.cli.common import (
     Commands,
@@ -21,6 +22,7 @@ from lookalike.collection import (
     CHANNELS,
     Collection,
     SearchFilter,
+    SearchResult,
     ShardedCollection,
     is_sharded,
 )
@@ -85,15 +87,23 @@ def run_search(args: argparse.Namespace) -> int:
         results = collection.search(args.image, text=args.text, k=args.k, channel=args.channel,
                                     box=args.box, filters=filters, fusion=args.fusion)
     if args.json:
-        print_json({"query": None if args.image is None else str(args.image),
-                    "text": args.text, "channel": args.channel, "fusion": args.fusion,
-                    "filters": filters.as_dict(),
+        print_json({**_asked(args), "filters": filters.as_dict(),
                     "results": [result.as_dict() for result in results]})
     else:
-        for result in results:
-            reason = f"  ({result.reason})" if result.reason else ""
-            print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}{reason}")
+        _print_results(results)
     return 0
+
+
+def _asked(args: argparse.Namespace) -> dict[str, Any]:
+    """What was searched for, as the JSON answer repeats it."""
+    return {"query": None if args.image is None else str(args.image), "text": args.text,
+            "channel": args.channel, "fusion": args.fusion}
+
+
+def _print_results(results: list[SearchResult]) -> None:
+    for result in results:
+        reason = f"  ({result.reason})" if result.reason else ""
+        print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}{reason}")
 
 
 def _search_shards(args: argparse.Namespace) -> int:
@@ -113,10 +123,9 @@ def _search_shards(args: argparse.Namespace) -> int:
         raise CollectionError(f"{args.collection}: no shard answered: " + "; ".join(
             f"{name}: {reason}" for name, reason in found.missing.items()))
     if args.json:
-        print_json({"query": str(args.image), "channel": args.channel, **found.as_dict()})
+        print_json({**_asked(args), **found.as_dict()})
     else:
-        for result in found.results:
-            print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}")
+        _print_results(found.results)
     for name, reason in found.missing.items():
         print(f"partial: {name} did not answer ({reason})", file=sys.stderr)
     return 0

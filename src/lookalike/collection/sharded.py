@@ -40,7 +40,7 @@ from lookalike.collection.fanout import FanOut
 from lookalike.collection.indexing import IndexReport
 from lookalike.collection.local_ranking import LocalQuery, RankingSettings
 from lookalike.collection.people import ImageFace
-from lookalike.collection.ray_engine import connect, release
+from lookalike.collection.ray_engine import connect, release, summary_of
 from lookalike.collection.registry import auto_fusion
 from lookalike.collection.searching import RankerFile, fuse_rankings, results_of
 from lookalike.collection.shard_searcher import ShardAnswer, ShardSearcher
@@ -132,11 +132,7 @@ class ShardedCollection:
                                                 thread_name_prefix="lookalike-shard")
                 identities = [searcher.identity() for searcher in self._local]
             else:
-                ray = connect(None if self.address == "local" else self.address)
-                actor = ray.remote(num_cpus=0)(ShardSearcher)
-                self._actors = [actor.remote(root, self.max_pixels) for root in roots]
-                identities = ray.get([a.identity.remote() for a in self._actors],
-                                     timeout=self.timeout_s + 60)
+                identities = self._open_actors(roots)
             self._check_alike(identities)
         except BaseException:
             self.close()
@@ -147,6 +143,22 @@ class ShardedCollection:
         text = self._channels.get("text")
         self._text_channel = None if text is None else ShardedText(float(text["semantic_min"]))
         return self
+
+    def _open_actors(self, roots: list[str]) -> list[dict[str, Any]]:
+        """A Ray actor per shard, each opening its shard; their identities."""
+        ray = connect(None if self.address == "local" else self.address)
+        actor = ray.remote(num_cpus=0)(ShardSearcher)
+        self._actors = [actor.remote(root, self.max_pixels) for root in roots]
+        try:
+            identities: list[dict[str, Any]] = ray.get(
+                [a.identity.remote() for a in self._actors], timeout=self.timeout_s + 60)
+        except ray.exceptions.RayError as error:
+            # An actor that could not open its shard: its own error is the last line.
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise CollectionError(f"{self.shards.root}: a shard did not open on the Ray "
+                                  f"cluster: {lines[-1] if lines else summary_of(error)}"
+                                  ) from error
+        return identities
 
     def _check_alike(self, identities: list[dict[str, Any]]) -> None:
         first = identities[0]

@@ -69,7 +69,8 @@ class ShardSet:
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise CollectionError(f"{path}: expected a '{FORMAT}' file, got one that is not "
                                   f"({error})") from error
-        return cls(Path(root), names)
+        # Absolute: a Ray actor opens its shard from another working folder.
+        return cls(Path(root).resolve(), names)
 
     def save(self) -> None:
         atomic_write_bytes(self.root / SHARDS_FILE, json.dumps(
