@@ -16,6 +16,9 @@ difference.
   sneakers, bags and ankle boots unseen (200 each, from its test split); 112 px.
 - ``fashion-seen``: the shop's case, not zero-shot: all ten classes train (300 each), and
   other photos of them (100 each, from the test split) are measured.
+- ``orl-faces``: a face model (``--faces``, over SFace) trained on all 40 ORL people
+  (8 held out to pick the epoch and calibrate the threshold), measured on LFW View 1
+  test (``pairsDevTest.txt``, 10 folds; LFW is never trained on) against SFace itself.
 - ``omniglot``: handwritten characters (github.com/brendenlake/omniglot, MIT): the 136
   characters of five alphabets train, the 156 of five other alphabets are unseen.
 """
@@ -33,9 +36,9 @@ from typing import Any
 import numpy as np
 from common import DEFAULT_DATA, markdown_table, save
 
-from lookalike import GlobalChannelConfig
+from lookalike import FacesChannelConfig, GlobalChannelConfig
 from lookalike.eval import evaluate
-from lookalike.training import LOSSES, TrainConfig, train_embedding
+from lookalike.training import LOSSES, TrainConfig, train_embedding, train_face_embedding
 
 DATASETS = {
     "orl": "ORL faces: train on s1-s20, measure on s21-s40 (unseen)",
@@ -45,7 +48,47 @@ DATASETS = {
                     "split), measure on other images of them (100 each, test split)",
     "omniglot": "Omniglot (Lake et al. 2015): train on images_background_small1 (5 "
                 "alphabets, 136 characters x 20 drawings), measure on "
-                "images_background_small2 (5 other alphabets, 156 characters; unseen)"}
+                "images_background_small2 (5 other alphabets, 156 characters; unseen)",
+    "orl-faces": "face model over SFace trained on ORL (40 people, 8 held out), measured "
+                 "on LFW View 1 test (pairsDevTest.txt, 10 folds)"}
+
+
+def lfw_measured(data: Path, embedder: str) -> dict[str, float]:
+    report = evaluate("lfw", data=data / "lfw", pairs=Path("pairsDevTest.txt"),
+                      channel="faces", configs={"faces": FacesChannelConfig(embedder=embedder)})
+    return {"accuracy": report["accuracy"], "accuracy_std": report["accuracy_std"]}
+
+
+def face_rows(args: argparse.Namespace, scratch: Path) -> list[dict[str, Any]]:
+    """The ``orl-faces`` run: SFace, then a head per loss and seed, on LFW View 1 test."""
+    base = lfw_measured(args.data, "sface")
+    rows: list[dict[str, Any]] = [{"model": "sface (base)", "seeds": 1,
+                                   "lfw_accuracy": f"{base['accuracy']:.4f}",
+                                   "train_s": "", "epochs": "", "threshold": "",
+                                   "onnx_max_abs_diff": ""}]
+    print(rows[-1], flush=True)
+    for loss in LOSSES:
+        found, seconds, epochs, thresholds, differences = [], [], [], [], []
+        for seed in range(args.seeds):
+            started = time.perf_counter()
+            model = scratch / f"face-{loss}-{seed}.onnx"
+            report = train_face_embedding(args.data / "orl_faces" / "orl_faces", model,
+                                          TrainConfig(base="sface", loss=loss, seed=seed,
+                                                      epochs=args.epochs))
+            seconds.append(time.perf_counter() - started)
+            epochs.append(report.card["best_epoch"])
+            thresholds.append(report.card["thresholds"]["verify"])
+            differences.append(report.card["onnx_max_abs_difference"])
+            found.append(lfw_measured(args.data, str(model))["accuracy"])
+        accuracy = np.array(found)
+        rows.append({"model": f"face head, {loss}", "seeds": args.seeds,
+                     "lfw_accuracy": f"{accuracy.mean():.4f} ± {accuracy.std():.4f}",
+                     "train_s": f"{np.mean(seconds):.1f}",
+                     "epochs": "/".join(str(e) for e in epochs),
+                     "threshold": "/".join(f"{t:.3f}" for t in thresholds),
+                     "onnx_max_abs_diff": f"{max(differences):.1e}"})
+        print(rows[-1], flush=True)
+    return rows
 
 
 def split_orl(faces: Path, scratch: Path) -> tuple[Path, Path]:
@@ -108,48 +151,64 @@ def main() -> None:
                         help="omniglot: the folder of images_background_small{1,2}.zip "
                              "(brendenlake/omniglot's python/)")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    parser.add_argument("--losses", default=",".join(LOSSES))
+    parser.add_argument("--tune-blocks", default="0",
+                        help="comma-separated: the base network's last blocks fine-tuned with "
+                             "the head (0: the head alone)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="lookalike-train-"))
-    rows: list[dict[str, Any]] = []
     try:
-        if args.dataset == "orl":
-            train, unseen = split_orl(args.data / "orl_faces" / "orl_faces", scratch)
-        elif args.dataset == "omniglot":
-            train, unseen = split_omniglot(args.omniglot, scratch)
+        if args.dataset == "orl-faces":
+            rows = face_rows(args, scratch)
         else:
-            train, unseen = split_fashion(scratch, seen=args.dataset == "fashion-seen")
-        base = measured(unseen, "efficientnet-lite0", scratch)
-        rows.append({"model": "efficientnet-lite0 (base)", "seeds": 1,
-                     "recall_at_1": f"{base['recall_at_1']:.4f}",
-                     "map_at_r": f"{base['map_at_r']:.4f}", "train_s": "",
-                     "epochs": "", "onnx_max_abs_diff": ""})
-        print(rows[-1], flush=True)
-        for loss in LOSSES:
-            found, seconds, epochs, differences = [], [], [], []
-            for seed in range(args.seeds):
-                started = time.perf_counter()
-                model = scratch / f"{loss}-{seed}.onnx"
-                report = train_embedding(train, model, TrainConfig(
-                    loss=loss, seed=seed, epochs=args.epochs))
-                seconds.append(time.perf_counter() - started)
-                epochs.append(report.card["best_epoch"])
-                differences.append(report.card["onnx_max_abs_difference"])
-                found.append(measured(unseen, str(model), scratch))
-            r1 = np.array([row["recall_at_1"] for row in found])
-            mapr = np.array([row["map_at_r"] for row in found])
-            rows.append({"model": f"head, {loss}", "seeds": args.seeds,
-                         "recall_at_1": f"{r1.mean():.4f} ± {r1.std():.4f}",
-                         "map_at_r": f"{mapr.mean():.4f} ± {mapr.std():.4f}",
-                         "train_s": f"{np.mean(seconds):.1f}",
-                         "epochs": "/".join(str(e) for e in epochs),
-                         "onnx_max_abs_diff": f"{max(differences):.1e}"})
-            print(rows[-1], flush=True)
+            rows = image_rows(args, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(markdown_table(rows, list(rows[0])))
-    save(f"train_{args.dataset}", {"data": DATASETS[args.dataset],
-                   "base": "efficientnet-lite0", "seeds": args.seeds,
-                   "settings": TrainConfig(epochs=args.epochs).as_dict()}, rows)
+    base = "sface" if args.dataset == "orl-faces" else "efficientnet-lite0"
+    save(f"train_{args.dataset}", {"data": DATASETS[args.dataset], "base": base,
+                                   "seeds": args.seeds, "settings": TrainConfig(
+                                       base=base, epochs=args.epochs).as_dict()}, rows)
+
+
+def image_rows(args: argparse.Namespace, scratch: Path) -> list[dict[str, Any]]:
+    """The image runs: the base network, then a head per loss and seed, on unseen classes."""
+    rows: list[dict[str, Any]] = []
+    if args.dataset == "orl":
+        train, unseen = split_orl(args.data / "orl_faces" / "orl_faces", scratch)
+    elif args.dataset == "omniglot":
+        train, unseen = split_omniglot(args.omniglot, scratch)
+    else:
+        train, unseen = split_fashion(scratch, seen=args.dataset == "fashion-seen")
+    base = measured(unseen, "efficientnet-lite0", scratch)
+    rows.append({"model": "efficientnet-lite0 (base)", "seeds": 1,
+                 "recall_at_1": f"{base['recall_at_1']:.4f}",
+                 "map_at_r": f"{base['map_at_r']:.4f}", "train_s": "",
+                 "epochs": "", "onnx_max_abs_diff": ""})
+    print(rows[-1], flush=True)
+    for loss, blocks in ((loss, int(b)) for loss in args.losses.split(",")
+                         for b in args.tune_blocks.split(",")):
+        found, seconds, epochs, differences = [], [], [], []
+        for seed in range(args.seeds):
+            started = time.perf_counter()
+            model = scratch / f"{loss}-{blocks}-{seed}.onnx"
+            report = train_embedding(train, model, TrainConfig(
+                loss=loss, seed=seed, epochs=args.epochs, tune_blocks=blocks))
+            seconds.append(time.perf_counter() - started)
+            epochs.append(report.card["best_epoch"])
+            differences.append(report.card["onnx_max_abs_difference"])
+            found.append(measured(unseen, str(model), scratch))
+        r1 = np.array([row["recall_at_1"] for row in found])
+        mapr = np.array([row["map_at_r"] for row in found])
+        tuned = f" + last {blocks} block{'s' if blocks > 1 else ''}" if blocks else ""
+        rows.append({"model": f"head{tuned}, {loss}", "seeds": args.seeds,
+                     "recall_at_1": f"{r1.mean():.4f} ± {r1.std():.4f}",
+                     "map_at_r": f"{mapr.mean():.4f} ± {mapr.std():.4f}",
+                     "train_s": f"{np.mean(seconds):.1f}",
+                     "epochs": "/".join(str(e) for e in epochs),
+                     "onnx_max_abs_diff": f"{max(differences):.1e}"})
+        print(rows[-1], flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -128,3 +128,24 @@ def test_a_model_file_is_recorded_by_its_absolute_path(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     assert GlobalChannelConfig(extractor="model.onnx").extractor == str(tmp_path / "model.onnx")
     assert GlobalChannelConfig().extractor == "efficientnet-lite0"
+
+
+def test_fine_tuning_the_last_block_exports_the_whole_network(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = classes_folder(tmp_path / "train", classes=6, per_class=4)
+    model = tmp_path / "tuned.onnx"
+    assert main(["train", str(data), "--out", str(model), "--epochs", "2", "--dim", "32",
+                 "--tune-blocks", "1", "--validation", "0", "--json", "-q"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["tuned_blocks"] == 1 and card["trained_parameters"] > 32 * 1280
+    assert card["onnx_max_abs_difference"] < 1e-3
+    # One graph from pixels to the embedding, run as any extractor: the tuned tail changed
+    # what the network computes, so it is not the base network with a linear head.
+    with Collection(tmp_path / "c", configs={"global": GlobalChannelConfig(
+            extractor=str(model))}) as collection:
+        assert collection.index([data]).added == 24
+        found = collection.search(data / "class02" / "1.png", k=1)
+        assert Path(found[0].path) == data / "class02" / "1.png"
+    with pytest.raises(ValidationError, match="blocks to fine-tune"):
+        from lookalike.training import TrainConfig, train_embedding
+        train_embedding(data, tmp_path / "x.onnx", TrainConfig(tune_blocks=99))

@@ -132,9 +132,10 @@ def faces_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face-score", type=float, default=None, metavar="P",
                         dest="min_score",
                         help="faces channel: ignore detections scored below this (default 0.5)")
-    parser.add_argument("--face-embedder", choices=sorted(EMBEDDERS), default=None,
-                        dest="embedder",
-                        help="faces channel: face embedder of a new collection (default sface)")
+    parser.add_argument("--face-embedder", default=None, dest="embedder", metavar="NAME",
+                        help="faces channel: face embedder of a new collection, one of "
+                             f"{', '.join(sorted(EMBEDDERS))} or a face model file made by "
+                             "lookalike train --faces (default sface)")
 
 
 def max_pixels_option(parser: argparse.ArgumentParser) -> None:

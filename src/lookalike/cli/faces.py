@@ -33,8 +33,9 @@ def _add_verify(actions: Commands) -> None:
     verify.add_argument("first", type=Path, metavar="IMAGE_A")
     verify.add_argument("second", type=Path, metavar="IMAGE_B")
     verify.add_argument("--detector", choices=sorted(DETECTORS), default="centerface")
-    verify.add_argument("--embedder", choices=sorted(EMBEDDERS), default="sface",
-                        help="face embedder (default: sface)")
+    verify.add_argument("--embedder", default="sface", metavar="NAME",
+                        help=f"face embedder: one of {', '.join(sorted(EMBEDDERS))} or a face "
+                             "model file made by lookalike train --faces (default: sface)")
     verify.add_argument("--threshold", type=float, default=None, metavar="COSINE",
                         help="same-person similarity (default: calibrated on LFW View 1 train)")
     max_pixels_option(verify)

@@ -10,7 +10,7 @@ from typing import Any
 from tqdm import tqdm
 
 from lookalike.cli.common import Commands, print_json, progress_bar
-from lookalike.training import LOSSES, TrainConfig, train_embedding
+from lookalike.training import LOSSES, TrainConfig, train_embedding, train_face_embedding
 
 
 def add_parser(commands: Commands) -> None:
@@ -27,8 +27,13 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--loss", choices=LOSSES, default=defaults.loss,
                         help=f"triplet (semi-hard mining, P x K batches), normsoftmax or "
                              f"arcface (default {defaults.loss})")
-    parser.add_argument("--base", default=defaults.base,
-                        help=f"the pretrained network under the head (default {defaults.base})")
+    parser.add_argument("--faces", action="store_true",
+                        help="train a face model for the faces channel: DATA is a folder per "
+                             "person, a TSV of path<TAB>name, or a collection's named people; "
+                             "each image's largest face is used")
+    parser.add_argument("--base", default=None,
+                        help=f"the pretrained network under the head (default {defaults.base}; "
+                             "sface with --faces)")
     parser.add_argument("--dim", type=int, default=defaults.dim,
                         help=f"embedding dimension (default {defaults.dim})")
     parser.add_argument("--epochs", type=int, default=defaults.epochs,
@@ -39,6 +44,10 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--validation", type=float, default=defaults.validation,
                         help="share of the classes held out to pick the epoch kept "
                              f"(default {defaults.validation})")
+    parser.add_argument("--tune-blocks", type=int, default=defaults.tune_blocks, metavar="N",
+                        help="also fine-tune the base network's last N blocks (efficientnet-"
+                             "lite bases; slower: see BENCHMARKS.md); default 0, the head "
+                             "alone")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quiet", "-q", action="store_true")
@@ -46,8 +55,10 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    config = TrainConfig(base=args.base, loss=args.loss, dim=args.dim, epochs=args.epochs,
-                         patience=args.patience, validation=args.validation, seed=args.seed)
+    base = args.base or ("sface" if args.faces else TrainConfig().base)
+    config = TrainConfig(base=base, loss=args.loss, dim=args.dim, epochs=args.epochs,
+                         patience=args.patience, validation=args.validation, seed=args.seed,
+                         tune_blocks=args.tune_blocks)
 
     bars: list[Any] = []  # the epochs' bar, made at the first epoch (after the features')
 
@@ -64,10 +75,10 @@ def run_train(args: argparse.Namespace) -> int:
         bars[0].update(1)
 
     try:
-        with progress_bar(f"features of {args.data.name}", args.quiet,
-                          close_when_done=True) as update:
-            report = train_embedding(args.data, args.out, config, progress=update,
-                                     on_epoch=epoch_done)
+        train = train_face_embedding if args.faces else train_embedding
+        with progress_bar(f"{'faces' if args.faces else 'features'} of {args.data.name}",
+                          args.quiet, close_when_done=True) as update:
+            report = train(args.data, args.out, config, progress=update, on_epoch=epoch_done)
     finally:
         for bar in bars:
             bar.close()
@@ -85,9 +96,13 @@ def run_train(args: argparse.Namespace) -> int:
                   f"(base network {card['base_validation']['recall_at_1']:.4f}), MAP@R "
                   f"{card['validation']['map_at_r']:.4f} "
                   f"(base {card['base_validation']['map_at_r']:.4f})")
+    if "thresholds" in card and not args.json:
+        print(f"same person at similarity >= {card['thresholds']['verify']:.4f} "
+              f"(calibrated on {card['thresholds']['calibrated_on']}); use it with "
+              f"lookalike index --channels faces --face-embedder {report.model}")
     if card["beats_base"] is False:
         print(f"warning: on the held-out classes the base network ({card['base']['name']}) "
-              "does better than this model; more classes to train on usually help",
+              "does at least as well as this model; more classes to train on usually help",
               file=sys.stderr)
     elif card["beats_base"] is None:
         print("warning: too few images to hold some out, so nothing measured this model "

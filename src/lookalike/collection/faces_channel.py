@@ -10,6 +10,7 @@ folded to the best face per image at search.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,7 +23,6 @@ from lookalike.faces import (
     DETECTORS,
     EMBEDDERS,
     TEMPLATES,
-    VERIFY_THRESHOLDS,
     DetectorConfig,
     Face,
     FaceAnalyzer,
@@ -30,7 +30,9 @@ from lookalike.faces import (
     cluster_threshold,
     distance_from_similarity,
     face_in_box,
+    is_face_model_file,
     largest_face,
+    verify_threshold,
 )
 from lookalike.images import Box
 from lookalike.index import parse_index_spec
@@ -60,8 +62,12 @@ class FacesChannelConfig:
     def __post_init__(self) -> None:
         expect(self.detector in DETECTORS,
                f"expected a face detector among {sorted(DETECTORS)}, got {self.detector!r}")
-        expect(self.embedder in EMBEDDERS,
-               f"expected a face embedder among {sorted(EMBEDDERS)}, got {self.embedder!r}")
+        if is_face_model_file(self.embedder):
+            # A trained face model's file, recorded absolute so any folder opens it.
+            object.__setattr__(self, "embedder", os.path.abspath(self.embedder))
+        else:
+            expect(self.embedder in EMBEDDERS, f"expected a face embedder among "
+                   f"{sorted(EMBEDDERS)} or a face model file (.onnx), got {self.embedder!r}")
         self.detector_config()  # checks the detector's numbers
         expect(isinstance(self.exact_below, int) and self.exact_below >= 1,
                f"expected exact_below >= 1, got {self.exact_below!r}")
@@ -80,7 +86,7 @@ class FacesChannelConfig:
         """The cosine similarity above which two faces are taken as one person."""
         if self.threshold is not None:
             return self.threshold
-        return VERIFY_THRESHOLDS[(self.detector, self.embedder)]
+        return verify_threshold(self.detector, self.embedder)
 
     @property
     def same_person_cluster(self) -> float:

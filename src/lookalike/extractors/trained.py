@@ -31,6 +31,9 @@ class TrainedExtractor(OnnxExtractor):
     def __init__(self, path: str | Path, **params: Any) -> None:
         self.path = Path(path).resolve()
         card = read_card(self.path)
+        if card.get("kind") == "faces":
+            raise ValidationError(f"{self.path}: expected an image model, got a face model; "
+                                  "a faces channel takes it (--face-embedder)")
         digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
         spec = OnnxModelSpec(
             info=ExtractorInfo(name=str(card["name"]), version=digest, dim=int(card["dim"])),
@@ -61,8 +64,11 @@ def read_card(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise ValidationError(f"{card_file}: expected the model card of {path.name}, got "
                               f"none that reads ({error})") from error
+    # A face model's chips are aligned as its base face network says, not preprocessed.
+    needed = ("name", "dim", "base" if isinstance(card, dict) and card.get("kind") == "faces"
+              else "preprocessing")
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT or not all(
-            key in card for key in ("name", "dim", "preprocessing")):
-        raise ValidationError(f"{card_file}: expected a '{CARD_FORMAT}' card with name, dim "
-                              "and preprocessing")
+            key in card for key in needed):
+        raise ValidationError(f"{card_file}: expected a '{CARD_FORMAT}' card with "
+                              f"{', '.join(needed)}")
     return card

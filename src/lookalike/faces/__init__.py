@@ -16,8 +16,11 @@ from lookalike.faces.embed import (
     EMBEDDERS,
     FaceEmbedder,
     FaceEmbedderInfo,
+    TrainedFaceEmbedder,
     distance_from_similarity,
+    is_face_model_file,
     make_embedder,
+    trained_face_embedder,
 )
 from lookalike.faces.model import (
     VERIFY_THRESHOLDS,
@@ -29,6 +32,7 @@ from lookalike.faces.model import (
     cluster_threshold,
     face_in_box,
     largest_face,
+    verify_threshold,
 )
 
 # BlazeFace lives in its own module, which imports the detector contract from detect.py.
@@ -51,6 +55,7 @@ __all__ = [
     "FaceEmbedderInfo",
     "FoundFace",
     "NoFaceError",
+    "TrainedFaceEmbedder",
     "Verification",
     "align_face",
     "central_face",
@@ -58,8 +63,11 @@ __all__ = [
     "cluster_threshold",
     "distance_from_similarity",
     "face_in_box",
+    "is_face_model_file",
     "largest_face",
     "make_detector",
     "make_embedder",
     "similarity_transform",
+    "trained_face_embedder",
+    "verify_threshold",
 ]

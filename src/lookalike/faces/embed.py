@@ -20,11 +20,13 @@ Two embedders ship:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.resources
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -175,8 +177,72 @@ EMBEDDERS.add(DlibResNetEmbedder.info.name, DlibResNetEmbedder)
 EMBEDDERS.add(SFaceEmbedder.info.name, SFaceEmbedder)
 
 
+class TrainedFaceEmbedder(FaceEmbedder):
+    """A face model made by ``lookalike train --faces``: one ONNX graph (a shipped ONNX
+    face network and the trained head) with its card beside it, which says how to align
+    its chips and which thresholds were calibrated for it. Built by
+    :func:`trained_face_embedder`, which gives each file its own ``info``."""
+
+    thread_safe = True
+    max_batch = 32
+
+    def __init__(self, path: Path, card: dict[str, Any]) -> None:
+        super().__init__()
+        self.path = path
+        self.card = card
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+
+        self._session = ort.InferenceSession(str(self.path), sess_options=session_options(),
+                                             providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._output = self._session.get_outputs()[0].name
+
+    def _embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        blob = np.ascontiguousarray(np.stack(chips).astype(np.float32).transpose(0, 3, 1, 2))
+        parts = [self._session.run([self._output], {self._input: blob[i:i + self.max_batch]})[0]
+                 for i in range(0, len(blob), self.max_batch)]
+        return np.concatenate(parts)
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        """The card's (same-person, clustering) cosine similarities."""
+        found = self.card["thresholds"]
+        return float(found["verify"]), float(found["cluster"])
+
+
+def trained_face_embedder(path: str | Path) -> TrainedFaceEmbedder:
+    """The trained face model in the file ``path`` (see :class:`TrainedFaceEmbedder`)."""
+    from lookalike.extractors.trained import read_card
+
+    resolved = Path(path).resolve()
+    card = read_card(resolved)
+    if card.get("kind") != "faces" or not isinstance(card.get("thresholds"), dict):
+        raise ValidationError(f"{resolved}: expected a face model made by lookalike train "
+                              f"--faces, got a model of kind {card.get('kind', 'images')!r}")
+    base = card["base"]
+    digest = hashlib.sha256(resolved.read_bytes()).hexdigest()[:16]
+    reference = base.get("reference")
+    info = FaceEmbedderInfo(
+        name=str(card["name"]), version=digest, dim=int(card["dim"]), chip=int(base["chip"]),
+        padding=float(base["padding"]),
+        reference=None if reference is None else tuple(tuple(p) for p in reference))
+    # Each file is its own model: a subclass carries its info, as the built-in ones do.
+    made = type(f"Trained{card['name']}", (TrainedFaceEmbedder,), {"info": info})
+    embedder: TrainedFaceEmbedder = made(resolved, card)
+    return embedder
+
+
+def is_face_model_file(name: str) -> bool:
+    return name.lower().endswith(".onnx")
+
+
 def make_embedder(name: str) -> FaceEmbedder:
-    """Build (not load) the face embedder registered as ``name``."""
+    """Build (not load) the face embedder registered as ``name``, or the trained face model
+    a name ending in ``.onnx`` names."""
+    if is_face_model_file(name):
+        return trained_face_embedder(name)
     return EMBEDDERS.get(name)()
 
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lookalike.errors import NothingToSearchError, expect
+from lookalike.errors import NothingToSearchError, ValidationError, expect
 from lookalike.faces.align import align_face
 from lookalike.faces.detect import DetectorConfig, Face, FaceDetector, make_detector
-from lookalike.faces.embed import FaceEmbedder, distance_from_similarity, make_embedder
+from lookalike.faces.embed import (
+    FaceEmbedder,
+    TrainedFaceEmbedder,
+    distance_from_similarity,
+    is_face_model_file,
+    make_embedder,
+)
+from lookalike.images import load_image
 
 # Cosine similarity above which two faces are the same person, for each detector and
 # embedder pair: the accuracy-maximising threshold on LFW View 1 training pairs
@@ -42,9 +50,29 @@ CLUSTER_MARGINS: dict[str, float] = {
 }
 
 
+def verify_threshold(detector: str, embedder: str) -> float:
+    """The calibrated same-person cosine similarity of a detector and embedder; a trained
+    face model (a ``.onnx`` file) brings its own, calibrated when it was trained."""
+    if is_face_model_file(embedder):
+        return _trained_thresholds(embedder)[0]
+    return VERIFY_THRESHOLDS[(detector, embedder)]
+
+
 def cluster_threshold(detector: str, embedder: str) -> float:
     """The same-person cosine similarity for grouping faces into people."""
+    if is_face_model_file(embedder):
+        return _trained_thresholds(embedder)[1]
     return round(VERIFY_THRESHOLDS[(detector, embedder)] + CLUSTER_MARGINS[embedder], 4)
+
+
+def _trained_thresholds(path: str) -> tuple[float, float]:
+    from lookalike.extractors.trained import read_card
+
+    found = read_card(Path(path).resolve()).get("thresholds")
+    if not isinstance(found, dict) or not {"verify", "cluster"} <= set(found):
+        raise ValidationError(f"{path}: expected a face model made by lookalike train "
+                              "--faces, whose card holds its thresholds")
+    return float(found["verify"]), float(found["cluster"])
 
 
 class NoFaceError(NothingToSearchError):
@@ -89,6 +117,8 @@ class FaceAnalyzer:
     @property
     def threshold(self) -> float:
         """The calibrated same-person cosine similarity for this detector and embedder."""
+        if isinstance(self.embedder, TrainedFaceEmbedder):
+            return self.embedder.thresholds[0]
         return VERIFY_THRESHOLDS[(self.detector.name, self.embedder.info.name)]
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -112,12 +142,12 @@ class FaceAnalyzer:
             position += len(faces)
         return found
 
-    def verify(self, first: np.ndarray, second: np.ndarray,
+    def verify(self, first: np.ndarray | str | Path, second: np.ndarray | str | Path,
                threshold: float | None = None) -> Verification:
-        """Are the largest faces of two images the same person?"""
+        """Are the largest faces of two images (pixels or image files) the same person?"""
         chosen = []
         for which, image in (("first", first), ("second", second)):
-            faces = self.faces(image)
+            faces = self.faces(_pixels(image))
             if not faces:
                 raise NoFaceError(f"the {which} image: no face found (detector "
                                   f"{self.detector.name}, min score "
@@ -129,6 +159,16 @@ class FaceAnalyzer:
         return Verification(same=similarity >= limit, similarity=similarity,
                             distance=float(distance_from_similarity(similarity)),
                             threshold=limit, faces=(chosen[0].face, chosen[1].face))
+
+
+def _pixels(image: np.ndarray | str | Path) -> np.ndarray:
+    """An image's pixels: as given, or read from its file."""
+    if isinstance(image, np.ndarray):
+        return image
+    if isinstance(image, str | Path):
+        return load_image(image)
+    raise ValidationError(f"expected an image (pixels or a file path), got "
+                          f"{type(image).__name__}")
 
 
 def largest_face(faces: list[Face]) -> int:

@@ -35,21 +35,57 @@ def export_trained(head: Any, base: OnnxExtractor, out: Path, card: dict[str, An
     difference between ONNX Runtime on ``check_images`` (preprocessed NCHW float32) and
     torch on the base network's features of them."""
     import onnx
-    import torch
 
     base.load()
-    backbone = onnx.compose.add_prefix(onnx.load(str(base.model_path())), "base/",
-                                       rename_inputs=False)
+    return export_joined(head, (onnx.load(str(base.model_path())), "features", base.info.dim),
+                         out, card, check_images, base.run_network(check_images))
+
+
+def export_joined(head: Any, backbone: tuple[Any, str, int], out: Path, card: dict[str, Any],
+                  check_input: np.ndarray, base_outputs: np.ndarray) -> float:
+    """Join ``backbone`` (an ONNX model, the name of the output the head reads, its
+    dimension) and the head into one graph whose output is ``features``; write it to
+    ``out`` with its card once ONNX Runtime on ``check_input`` matches torch's head on
+    ``base_outputs`` (the backbone's outputs for it). Returns the largest difference."""
+    import onnx
+    import torch
+
+    network, output, dim_in = backbone
+    head_graph = _head_graph(head, dim_in, _opset(network))
+    head_graph.ir_version = network.ir_version
     joined = onnx.compose.merge_models(
-        backbone, onnx.compose.add_prefix(_head_graph(head, base.info.dim), "head/",
-                                          rename_outputs=False),
-        io_map=[("base/features", "head/pooled")], outputs=["features"],
+        onnx.compose.add_prefix(network, "base/", rename_inputs=False),
+        onnx.compose.add_prefix(head_graph, "head/", rename_outputs=False),
+        io_map=[(f"base/{output}", "head/pooled")], outputs=["features"],
         name=str(card["name"]))
     data = joined.SerializeToString()
-    pooled = base.run_network(check_images)
     with torch.no_grad():
-        expected = head(torch.from_numpy(pooled)).numpy()
-    found = _run(data, check_images)
+        expected = head(torch.from_numpy(np.ascontiguousarray(base_outputs))).numpy()
+    return _write_checked(data, out, card, check_input, expected)
+
+
+def export_whole(network: Any, out: Path, card: dict[str, Any], check_images: np.ndarray
+                 ) -> float:
+    """Write a whole torch ``network`` (preprocessed images in, embedding out) as ONNX to
+    ``out`` with its card, once ONNX Runtime matches torch on ``check_images``."""
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="lookalike-tuned-") as folder, torch.no_grad(), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(folder) / "tuned.onnx"
+        torch.onnx.export(network, (torch.from_numpy(check_images[:2]),), str(path),
+                          input_names=["input"], output_names=["features"],
+                          dynamic_axes={"input": {0: "batch"}, "features": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+        data = path.read_bytes()
+        expected = network(torch.from_numpy(check_images)).numpy()
+    return _write_checked(data, out, card, check_images, expected)
+
+
+def _write_checked(data: bytes, out: Path, card: dict[str, Any], check_input: np.ndarray,
+                   expected: np.ndarray) -> float:
+    found = _run(data, check_input)
     difference = float(np.max(np.abs(found - expected))) if len(expected) else 0.0
     if not difference < 1e-3:
         raise ValidationError(f"{out}: expected the exported model to match torch, got a "
@@ -61,7 +97,13 @@ def export_trained(head: Any, base: OnnxExtractor, out: Path, card: dict[str, An
     return difference
 
 
-def _head_graph(head: Any, dim_in: int) -> Any:
+def _opset(model: Any) -> int:
+    """The ONNX operator set the model's default domain uses."""
+    return int(next(entry.version for entry in model.opset_import
+                    if entry.domain in ("", "ai.onnx")))
+
+
+def _head_graph(head: Any, dim_in: int, opset: int) -> Any:
     import onnx
     import torch
 
@@ -72,7 +114,7 @@ def _head_graph(head: Any, dim_in: int) -> Any:
         torch.onnx.export(head, (torch.zeros(2, dim_in),), str(path), input_names=["pooled"],
                           output_names=["features"],
                           dynamic_axes={"pooled": {0: "batch"}, "features": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+                          opset_version=max(opset, 11), dynamo=False)
         return onnx.load(str(path))
 
 
@@ -80,5 +122,5 @@ def _run(model: bytes, images: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    (found,) = session.run(["features"], {"input": images})
+    (found,) = session.run(["features"], {session.get_inputs()[0].name: images})
     return np.asarray(found, dtype=np.float32)

@@ -34,7 +34,9 @@ EpochReport = Callable[[dict[str, Any]], None]
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train. ``validation`` is the share of the classes held out to pick the epoch
-    kept; ``classes_per_batch`` x ``per_class`` images make a batch (P x K)."""
+    kept; ``classes_per_batch`` x ``per_class`` images make a batch (P x K);
+    ``tune_blocks`` of the base network's last blocks train with the head (0: the head
+    alone, over frozen features)."""
 
     base: str = "efficientnet-lite0"
     loss: str = "triplet"
@@ -46,6 +48,8 @@ class TrainConfig:
     lr: float = 1e-3
     validation: float = 0.2
     seed: int = 0
+    tune_blocks: int = 0  # the base network's last blocks trained with the head
+
 
     def __post_init__(self) -> None:
         expect(self.loss in LOSSES, f"expected a loss among {list(LOSSES)}, got {self.loss!r}")
@@ -60,6 +64,8 @@ class TrainConfig:
                f"expected a validation share in [0, 1), got {self.validation!r}")
         expect(isinstance(self.seed, int) and self.seed >= 0, f"expected a seed >= 0, got "
                                                               f"{self.seed!r}")
+        expect(isinstance(self.tune_blocks, int) and self.tune_blocks >= 0,
+               f"expected a number of blocks to fine-tune >= 0, got {self.tune_blocks!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,8 +86,11 @@ class FitResult:
 
 
 def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
-             on_epoch: EpochReport | None = None) -> FitResult:
-    """Train the head on ``vectors`` (the base features) labelled ``labels``."""
+             on_epoch: EpochReport | None = None, *, trunk: Any = None,
+             inputs: np.ndarray | None = None) -> FitResult:
+    """Train the head on ``vectors`` (the base features) labelled ``labels``; with a
+    ``trunk`` (a torch module from ``inputs`` to features like ``vectors``), train the
+    trunk and the head together on ``inputs``, the trunk at a tenth of the rate."""
     expect(config.dim <= vectors.shape[1],
            f"expected an embedding of at most the base network's {vectors.shape[1]} "
            f"dimensions, got dim={config.dim}")
@@ -95,8 +104,14 @@ def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
     loss = _loss(losses, config.loss, len(names), config.dim)
     miner = (miners.TripletMarginMiner(margin=0.1, type_of_triplets="semihard")
              if config.loss == "triplet" else None)
-    optimiser = torch.optim.Adam([*head.parameters(), *loss.parameters()], lr=config.lr)
-    features = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+    groups = [{"params": [*head.parameters(), *loss.parameters()], "lr": config.lr}]
+    if trunk is not None:
+        groups.append({"params": [p for p in trunk.parameters() if p.requires_grad],
+                       "lr": config.lr / 10})
+        head = torch.nn.Sequential(trunk, head)
+    optimiser = torch.optim.Adam(groups)
+    features = torch.from_numpy(np.ascontiguousarray(
+        vectors if inputs is None else inputs, dtype=np.float32))
     measured, asking = _measured(held_out, held_how, len(labels))
     held = [labels[i] for i in measured]
     result = FitResult(head=head, held_out=held_how, validation_classes=sorted(
