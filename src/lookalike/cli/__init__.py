@@ -13,6 +13,7 @@ the options, settings and output they share are in :mod:`lookalike.cli.common`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -38,12 +39,13 @@ from lookalike.errors import LookalikeError
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_values(sys.argv[1:] if argv is None else list(argv)))
     # Lookalike applies its own pixel cap (--max-pixels) with a clear per-file error;
     # Pillow's warning about the same images would only add noise to the output.
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     try:
         result: int = args.handler(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
         return result
     except LookalikeError as error:
         print(f"error: {printable(error)}", file=sys.stderr)
@@ -51,6 +53,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; everything committed so far is kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``lookalike search ... | head``): not an error of ours.
+        # Python would still fail flushing stdout at exit, so point it at nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _joined_values(argv: list[str]) -> list[str]:
+    """``--box -5,0,100,100`` as ``--box=-5,0,100,100``: argparse takes a value that starts
+    with a minus sign for an option."""
+    joined: list[str] = []
+    pending = False
+    for word in argv:
+        if pending:
+            joined[-1] = f"{joined[-1]}={word}"
+            pending = False
+        else:
+            joined.append(word)
+            pending = word in _VALUES_WITH_MINUS
+    return joined
+
+
+_VALUES_WITH_MINUS = {"--box"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ a sidecar of them."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,10 @@ def run_annotate(args: argparse.Namespace) -> int:
             report = notes.import_sidecar(args.sidecar)
             show(args, report.as_dict(), f"annotated {report.annotated} images; "
                                          f"{len(report.unknown)} paths not in the collection")
+            if report.annotated == 0:
+                print(f"error: {args.sidecar} annotated no image: none of its paths is in "
+                      "the collection", file=sys.stderr)
+                return 1
             return 0
         for annotation_id in args.remove:
             notes.remove(annotation_id)

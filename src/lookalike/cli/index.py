@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,21 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    missing = [path for path in args.paths if not Path(path).exists()]
+    if missing:  # before anything is created: a mistyped folder leaves nothing behind
+        raise ValidationError("expected folders or images to index, found nothing at "
+                              + ", ".join(printable(path) for path in missing))
     if is_sharded(args.collection):
         return _index_shards(args)
     if args.shards is not None:
         return _index_and_split(args)
     report, imported = _index_one(args)
     _print_report(args, report, imported)
+    if imported is not None and imported.annotated == 0:
+        print(f"error: {printable(args.annotations)} annotated no image: none of its paths "
+              "is in the collection (paths are matched as indexed, or relative to the "
+              "sidecar's folder)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -91,6 +91,9 @@ def run_search(args: argparse.Namespace) -> int:
                     "results": [result.as_dict() for result in results]})
     else:
         _print_results(results)
+    if not results:
+        print("no results: the collection holds no image that this channel "
+              + ("and these filters keep" if filters.active else "finds"), file=sys.stderr)
     return 0
 
 

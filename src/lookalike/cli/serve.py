@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 
 from lookalike.cli.common import Commands, collection_option, parse_list
@@ -60,10 +61,27 @@ def run_serve(args: argparse.Namespace) -> int:
                      concurrency=args.concurrency or None, address=args.address)
     writes = ("off (a split collection)" if is_sharded(args.collection)
               else "on (token set)" if token else "off (no --token or LOOKALIKE_TOKEN)")
+    listening = _listen(args.host, args.port)  # before announcing: a busy port fails here
     print(f"serving {args.collection} at http://{args.host}:{args.port}/ ; writes {writes}",
           file=sys.stderr)
-    uvicorn.Server(server_config(app, host=args.host, port=args.port)).run()
+    uvicorn.Server(server_config(app, host=args.host, port=args.port)).run(sockets=[listening])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or a clear error when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        raise ValidationError(f"cannot serve at {host}:{port}: {error.strerror or error}; "
+                              "is another server running there? pick another --port") \
+            from error
+    listening.set_inheritable(True)
+    return listening
 
 
 def _allowed_hosts(host: str, local: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,101 @@
+"""Exit codes and messages a script and a new user rely on: nothing is created for a
+mistyped folder, empty answers say so, a closed pipe ends quietly, a busy port fails
+before it is announced."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_images
+from PIL import Image
+
+from lookalike.cli import main
+from lookalike.faces import FaceAnalyzer
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_missing_folder_fails_and_creates_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "index", str(tmp_path / "no-such-folder"), "-c",
+                       str(tmp_path / "c"), "--extractor", "thumbnail")
+    assert code == 1 and "no-such-folder" in err and "found nothing" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_empty_answers_and_a_sidecar_that_matches_nothing_say_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, range(3))
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    code, out, err = run(capsys, "search", str(folder / "img001.png"), "-c", col,
+                         "--folder", str(tmp_path / "elsewhere"))
+    assert code == 0 and out == "" and "no results" in err and "filters" in err
+    sidecar = tmp_path / "labels.csv"
+    sidecar.write_text("path,category\nnowhere/a.jpg,cat\n")
+    code, _, err = run(capsys, "annotate", "-c", col, "--import", str(sidecar))
+    assert code == 1 and "annotated no image" in err
+    code, _, err = run(capsys, "index", str(folder), "-c", col, "--annotations", str(sidecar))
+    assert code == 1 and "annotated no image" in err
+
+
+def test_a_box_may_start_with_a_minus_sign(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, range(3))
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    code, out, err = run(capsys, "search", str(folder / "img001.png"), "-c", col,
+                         "--box", "-5,0,60,60", "-k", "1")
+    assert "expected one argument" not in err
+    assert code in (0, 1) and (out or err)
+
+
+def test_a_closed_pipe_ends_without_a_traceback(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, range(12))
+    col = str(tmp_path / "c")
+    command = [sys.executable, "-m", "lookalike.cli", "index", str(folder), "-c", col,
+               "--extractor", "thumbnail", "-q"]
+    subprocess.run(command, check=True, capture_output=True)
+    search = subprocess.Popen(
+        [sys.executable, "-m", "lookalike.cli", "search", str(folder / "img001.png"), "-c",
+         col, "-k", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert search.stdout is not None and search.stderr is not None
+    search.stdout.close()  # the reader goes away before the first line, as `| head -0` does
+    error = search.stderr.read().decode()
+    search.wait(timeout=120)
+    assert "Traceback" not in error and "BrokenPipeError" not in error
+
+
+def test_serve_on_a_busy_port_fails_before_announcing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("uvicorn")
+    folder = tmp_path / "photos"
+    write_images(folder, range(2))
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run(capsys, "serve", "-c", col, "--port", str(port))
+    assert code == 1 and "serving" not in err and f"127.0.0.1:{port}" in err
+    assert "pick another --port" in err
+
+
+def test_verify_takes_image_files(tmp_path: Path, astronaut: np.ndarray) -> None:
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    result = FaceAnalyzer().verify(path, str(path))
+    assert result.same and result.similarity > 0.99
