@@ -48,7 +48,8 @@ from lookalike.eval import evaluate
 from lookalike.eval.metrics import average_precision
 from lookalike.paths import cache_dir
 
-METHODS = ("global", "local", "regions", "text", "auto", "rrf", "rrf-without-global",
+METHODS = ("global", "local", "regions", "text", "auto", "auto-rrf-only", "rrf",
+           "rrf-without-global",
            "rrf-without-local", "rrf-without-regions", "rrf-without-text", "weighted-minmax",
            "weighted-platt-cv", "learned-cv")
 FMNIST_CHANNELS = ("global", "regions", "text")

@@ -99,3 +99,30 @@ def test_verify_takes_image_files(tmp_path: Path, astronaut: np.ndarray) -> None
     Image.fromarray(astronaut).save(path)
     result = FaceAnalyzer().verify(path, str(path))
     assert result.same and result.similarity > 0.99
+
+
+def test_removed_images_stay_out_until_let_back_in(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, range(4))
+    write_images(folder / "@eaDir", range(10, 12))
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    assert run(capsys, "remove", str(folder / "img001.png"), "-c", col)[0] == 0
+    # The next index of the folder does not bring it back; a pattern keeps a folder out and
+    # takes out what was already indexed under it.
+    code, out, _ = run(capsys, "index", str(folder), "-c", col, "--exclude", "@eaDir",
+                       "--json")
+    assert code == 0 and '"added": 0' in out and '"removed": 2' in out
+    code, out, _ = run(capsys, "info", "-c", col)
+    assert f"indexed     {folder}" in out and "excluded    @eaDir" in out
+    assert f"excluded    {folder / 'img001.png'}" in out and "3 indexed" in out
+    # Let back in by name: the next index adds it; naming the file to index does too.
+    assert run(capsys, "include", str(folder / "img001.png"), "-c", col)[0] == 0
+    code, out, _ = run(capsys, "index", str(folder), "-c", col, "--json")
+    assert code == 0 and '"added": 1' in out
+    assert run(capsys, "remove", str(folder / "img002.png"), "-c", col)[0] == 0
+    code, out, _ = run(capsys, "index", str(folder / "img002.png"), "-c", col, "--json")
+    assert code == 0 and '"added": 1' in out
+    code, _, err = run(capsys, "include", "never-excluded", "-c", col)
+    assert code == 1 and "not excluded: never-excluded" in err

@@ -8,9 +8,12 @@ import pytest
 
 from lookalike.errors import ValidationError
 from lookalike.fusion import (
+    FUSION_POOL,
     AutoFusion,
     Calibration,
+    fusion_depth,
     reciprocal_rank_fusion,
+    sure_first,
     weighted_score_fusion,
 )
 from lookalike.results import FusedEvidence, GlobalEvidence, Hit, LocalEvidence, ScoreEvidence
@@ -112,3 +115,22 @@ def test_auto_fusion_asks_for_the_labels_only_when_nothing_else_answers() -> Non
     both = {"faces": [Hit(1, 0.9)], "text": [Hit(2, 0.1)]}
     got = policy.gather(lambda out: search(out, both), ["faces", "text"], has_ranker=False)
     assert list(got) == ["faces"] and asked == [["text"]]
+
+
+def test_sure_matches_come_first_and_keep_their_fused_order() -> None:
+    looks = GlobalEvidence(similarity=0.9)
+    verified = LocalEvidence(inliers=31, verified=True)
+    rankings = {"global": [Hit(1, 0.9, looks), Hit(2, 0.8, looks), Hit(3, 0.7, looks)],
+                "local": [Hit(3, 31.0, verified), Hit(4, 2.0, LocalEvidence(verified=False))]}
+    fused = reciprocal_rank_fusion(rankings)
+    assert [hit.image_id for hit in fused][:2] == [3, 1]  # 3 is in both lists
+    rankings["local"] = [Hit(4, 31.0, verified), Hit(3, 2.0, LocalEvidence(verified=False))]
+    order = [hit.image_id for hit in sure_first(reciprocal_rank_fusion(rankings))]
+    assert order == [4, 3, 1, 2]  # verified 4 first, though RRF ranks it below 3, 1 and 2
+    assert FusedEvidence(channels={"local": verified}).sure
+    assert not FusedEvidence(channels={"global": looks}).sure
+
+
+def test_fused_rankings_are_asked_for_a_fixed_pool() -> None:
+    assert fusion_depth(3, fused=True) == fusion_depth(10, fused=True) == FUSION_POOL
+    assert fusion_depth(500, fused=True) == 500 and fusion_depth(3, fused=False) == 3

@@ -246,7 +246,12 @@ def test_auto_fuses_global_and_local(scenes: Path, tmp_path: Path) -> None:
         collection.index([scenes])
         assert set(collection.channels) == {"global", "local"}
         fused = collection.search(another_view(scene(6)), k=3, channel="auto")
-    assert Path(fused[0].path).name == "scene6.png"
+        # The order of the first results does not depend on how many are asked for, and
+        # the verified match leads.
+        longer = collection.search(another_view(scene(6)), k=8, channel="auto")
+        assert [r.path for r in longer[:3]] == [r.path for r in fused]
+        assert [r.score for r in longer[:3]] == [r.score for r in fused]
+    assert Path(fused[0].path).name == "scene6.png" and fused[0].evidence.sure
 
 
 def test_cli_index_search_info_and_eval(scenes: Path, tmp_path: Path,

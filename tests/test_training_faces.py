@@ -56,7 +56,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_a_trained_face_model_is_one_checked_onnx_file_with_its_thresholds(
         trained: tuple[Path, Path]) -> None:
-    data, model = trained
+    _, model = trained
     card = json.loads(model.with_suffix(".json").read_text())
     assert card["kind"] == "faces" and card["base"]["name"] == "sface"
     assert card["data"]["images"] == 12 and card["data"]["failed"] == 1

@@ -30,6 +30,9 @@ from lookalike.results import Evidence, FusedEvidence, Hit
 
 R = TypeVar("R")
 RRF_K = 60
+# Every channel's candidates under a fusion: a fixed depth, so that the fused order of the
+# first results does not depend on how many results are asked for (up to this many).
+FUSION_POOL = 100
 FUSIONS = ("auto", "rrf", "weighted", "learned")
 DEFAULT_FUSION = "auto"
 
@@ -87,6 +90,24 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RR
         for rank, hit in enumerate(hits, start=1):
             fused[hit.image_id] = fused.get(hit.image_id, 0.0) + weight / (k + rank)
     return fused_hits(fused, rankings)
+
+
+def fusion_depth(k: int, *, fused: bool) -> int:
+    """How deep each channel ranks for ``k`` results: the fixed pool when several rankings
+    are fused, else ``k``."""
+    return max(k, FUSION_POOL) if fused else k
+
+
+def sure_first(hits: Sequence[Hit]) -> list[Hit]:
+    """The fused order with the matches that some evidence settles (a spatially verified
+    object, the same person's face) before the others, each group in its fused order: a
+    vote of similar-looking channels does not outrank a verified match."""
+    return sorted(hits, key=lambda hit: not hit.evidence.sure)
+
+
+def rank_fusion(rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
+    """The untrained default: reciprocal rank fusion, settled matches first."""
+    return sure_first(reciprocal_rank_fusion(rankings))
 
 
 def nested(channel: str, hits: Sequence[Hit]) -> list[Hit]:

@@ -41,6 +41,12 @@ class Evidence(ABC):
         """The values of :attr:`FEATURES` for a learned ranker."""
         return {}
 
+    @property
+    def sure(self) -> bool:
+        """Whether this evidence alone settles the match: a spatially verified object, the
+        same person's face. An untrained fusion puts such matches first."""
+        return False
+
     def as_dict(self) -> dict[str, Any]:
         """The fields that are set, as JSON-ready values."""
         return {item.name: getattr(self, item.name) for item in fields(self)  # type: ignore[arg-type]
@@ -108,6 +114,10 @@ class LocalEvidence(Evidence):
     def features(self) -> dict[str, float]:
         return {"inliers": math.log1p(float(self.inliers or 0))}
 
+    @property
+    def sure(self) -> bool:
+        return bool(self.verified)
+
 
 @dataclass(frozen=True)
 class PersonRef:
@@ -131,6 +141,10 @@ class FaceEvidence(Evidence):
     same_person: bool = False
     query_face_box: list[float] | None = None
     person: PersonRef | None = None
+
+    @property
+    def sure(self) -> bool:
+        return self.same_person
 
     def reason(self) -> str:
         name = self.person.name if self.person is not None else None
@@ -209,6 +223,10 @@ class FusedEvidence(Evidence):
 
     channel_scores: dict[str, float] = field(default_factory=dict)
     channels: dict[str, Evidence] = field(default_factory=dict)
+
+    @property
+    def sure(self) -> bool:
+        return any(evidence.sure for evidence in self.channels.values())
 
     def reason(self) -> str:
         reasons = [evidence.reason() or f"{name} {self.channel_scores.get(name, 0.0):.3f}"

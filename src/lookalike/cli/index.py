@@ -57,6 +57,10 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--address", default=None, metavar="ADDR",
                         help="with --engine ray: the cluster to join (auto, host:6379, "
                              "ray://host:10001; default: start a local Ray)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                        help="keep out files whose name or a folder name matches (*.tmp, "
+                             "@eaDir), or whose path does (a pattern with /); remembered, and "
+                             "images already indexed that match are removed")
     parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
                         help="captions, tags and categories from a CSV/TSV/JSON sidecar, "
                              "imported after indexing (paths relative to the file)")
@@ -105,7 +109,8 @@ def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | No
     collection = _collection(args)
     imported = None
     with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
-        report = collection.index(args.paths, recursive=not args.no_recursive, progress=update)
+        report = collection.index(args.paths, recursive=not args.no_recursive, progress=update,
+                                  exclude=args.exclude)
         if args.annotations is not None:
             imported = collection.annotations.import_sidecar(args.annotations)
     return report, imported
@@ -146,9 +151,11 @@ def _format_import(imported: ImportReport, sidecar: Path) -> str:
 def _index_shards(args: argparse.Namespace) -> int:
     """A collection split by ``lookalike shard``: each shard indexes the files that hash to
     it, with the settings it was split with."""
-    if args.annotations is not None or channel_configs(args, None) or args.channels:
-        raise ValidationError("expected no --annotations, --channels or model options for a "
-                              "split collection: its shards keep the settings they have")
+    if (args.annotations is not None or channel_configs(args, None) or args.channels
+            or args.exclude):
+        raise ValidationError("expected no --annotations, --exclude, --channels or model "
+                              "options for a split collection: its shards keep the settings "
+                              "they have")
     sharded = ShardedCollection(args.collection, max_pixels=args.max_pixels)
     reports = sharded.index(args.paths, recursive=not args.no_recursive,
                             engine=make_engine(args.engine, args.address))

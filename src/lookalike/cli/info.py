@@ -1,8 +1,10 @@
-"""``lookalike info`` and ``lookalike remove``: what a collection holds; taking images out."""
+"""``lookalike info``, ``remove`` and ``include``: what a collection holds; taking images out
+and letting them back in."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from lookalike.cli.common import Commands, collection_option, print_json, printable, waiting
 from lookalike.collection import Collection
@@ -15,11 +17,19 @@ def add_parser(commands: Commands) -> None:
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=run_info)
 
-    remove = commands.add_parser("remove", help="remove images or folders from a collection")
+    remove = commands.add_parser("remove", help="remove images or folders from a collection "
+                                                "and keep them out of later index runs")
     remove.add_argument("paths", nargs="+", metavar="PATH")
     collection_option(remove)
     remove.add_argument("--json", action="store_true")
     remove.set_defaults(handler=run_remove)
+
+    include = commands.add_parser("include", help="let removed paths or --exclude patterns "
+                                                  "back in (the next index adds them)")
+    include.add_argument("patterns", nargs="+", metavar="PATH_OR_PATTERN")
+    collection_option(include)
+    include.add_argument("--json", action="store_true")
+    include.set_defaults(handler=run_include)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -33,6 +43,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"collection  {info['root']}  (created {info['created_at']} by {info['created_by']})")
     print(f"images      {info['images']} indexed, {info['failed']} failed")
     print(f"disk        {info['disk_bytes'] / 1e6:.1f} MB")
+    for folder in info["folders"]:
+        print(f"indexed     {printable(folder)}")
+    for pattern in info["excluded"]:
+        print(f"excluded    {printable(pattern)}")
     for name, channel in info["channels"].items():
         stored = channel["stored_bytes_per_image"]
         print(f"channel     {name}: {channel['summary']}"
@@ -48,5 +62,22 @@ def run_remove(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"removed": removed})
     else:
-        print(f"removed {removed} images")
+        print(f"removed {removed} images; later index runs leave them out (lookalike include "
+              "lets them back in)")
+    return 0
+
+
+def run_include(args: argparse.Namespace) -> int:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
+        dropped = collection.include(args.patterns)
+    unknown = [pattern for pattern in args.patterns if pattern not in dropped]
+    if args.json:
+        print_json({"included": dropped, "not_excluded": unknown})
+    else:
+        for pattern in dropped:
+            print(f"included {printable(pattern)}: the next index of its folder adds it")
+    if unknown:
+        print("error: not excluded: " + ", ".join(printable(p) for p in unknown),
+              file=sys.stderr)
+        return 1
     return 0

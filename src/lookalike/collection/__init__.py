@@ -15,6 +15,7 @@ from lookalike.collection.channels import (
 )
 from lookalike.collection.collection import MAX_ID, Collection
 from lookalike.collection.engines import ENGINES, Engine, LocalEngine, RayEngine, make_engine
+from lookalike.collection.exclusions import Exclusions, let_in
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.global_channel import GlobalChannel, GlobalChannelConfig
@@ -56,6 +57,7 @@ __all__ = [
     "ChannelSpec",
     "Collection",
     "Engine",
+    "Exclusions",
     "FaceRef",
     "FacesChannel",
     "FacesChannelConfig",
@@ -92,6 +94,7 @@ __all__ = [
     "VectorChannel",
     "auto_fusion",
     "is_sharded",
+    "let_in",
     "make_engine",
     "register_channel",
     "shard_of",

@@ -27,12 +27,13 @@ import numpy as np
 from lookalike.collection.annotations import Annotations
 from lookalike.collection.channels import Channel, VectorChannel
 from lookalike.collection.engines import Engine, make_engine
+from lookalike.collection.exclusions import keep_out, let_in
 from lookalike.collection.faces_channel import check_faces_channel
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.indexing import Indexer, IndexReport
 from lookalike.collection.learning import Feedback, judged_from_truth
 from lookalike.collection.manifest import Manifest, check_channel, refuse_split
-from lookalike.collection.media import Media, folder_bytes
+from lookalike.collection.media import Media
 from lookalike.collection.people import ImageFace, People
 from lookalike.collection.pipeline import resolve_workers
 from lookalike.collection.registry import (
@@ -44,6 +45,7 @@ from lookalike.collection.registry import (
     make_channel,
 )
 from lookalike.collection.searching import RankerFile, Searcher
+from lookalike.collection.summary import collection_info
 from lookalike.errors import (
     CollectionError,
     ImageError,
@@ -229,14 +231,16 @@ class Collection:
     # -- indexing ---------------------------------------------------------------------------
 
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
-              progress: Progress | None = None,
-              keep: Callable[[str], bool] | None = None) -> IndexReport:
+              progress: Progress | None = None, keep: Callable[[str], bool] | None = None,
+              exclude: Iterable[str] = ()) -> IndexReport:
         """Bring the collection in step with files and folders (those whose path ``keep``
-        accepts: a shard's). ``progress(done, total)`` is called as batches finish. Files
-        that fail are listed in the report with their reason; the rest of the run goes on."""
+        accepts: a shard's), skipping what its exclusions and the new ``exclude`` patterns
+        cover (:mod:`lookalike.collection.exclusions`). ``progress(done, total)`` is called
+        as batches finish. Files that fail are listed in the report with their reason; the
+        rest of the run goes on."""
         try:
             return self._indexer().index(paths, recursive=recursive, progress=progress,
-                                         keep=keep)
+                                         keep=keep, exclude=exclude)
         finally:
             self._changed()
 
@@ -249,19 +253,25 @@ class Collection:
             self._changed()
 
     def remove(self, paths: Iterable[str | os.PathLike[str]]) -> int:
-        """Remove images by path, by folder (everything under it) or by in-memory name.
+        """Remove images by path, by folder (everything under it) or by in-memory name, and
+        keep them out of later indexing runs (until named to ``index`` again).
 
         Returns how many images were removed.
         """
         keys: set[str] = set()
-        for given in map(str, paths):
-            absolute = catalog_key(given)
+        given_paths = [catalog_key(given) for given in map(str, paths)]
+        keep_out(self.catalog, given_paths)
+        for given, absolute in zip(map(str, paths), given_paths, strict=True):
             keys |= {given, absolute, *self.catalog.images.paths_under(absolute)}
         records = self.catalog.images.by_path(keys)
         removed = self._indexer().delete([record.id for record in records.values()])
         if removed:
             self._changed()
         return removed
+
+    def include(self, patterns: Iterable[str]) -> list[str]:
+        """Let removed paths or excluded patterns back in; returns those that were out."""
+        return let_in(self.catalog, patterns)
 
     def save(self) -> None:
         """Persist the derived search caches now (``close`` also does this)."""
@@ -375,21 +385,9 @@ class Collection:
         return self.catalog.images.count("indexed")
 
     def info(self) -> dict[str, Any]:
-        """Images, disk use, and per channel: settings, stats, summary, bytes per image."""
-        manifest = Manifest.load(self.root)
-        images = self.count()
-        channels = {}
-        for name, channel in self.channels.items():
-            found = {**manifest.channels.get(name, {}), **channel.stats()}
-            stored = self.catalog.vectors.total_bytes(name)
-            channels[name] = {**found, "summary": CHANNELS.get(name).describe(found),
-                              "stored_bytes_per_image": round(stored / images) if images else 0}
-        return {
-            "root": str(self.root), "created_at": manifest.created_at,
-            "created_by": manifest.created_by, "images": images,
-            "failed": self.catalog.images.count("failed"),
-            "disk_bytes": folder_bytes(self.root), "channels": channels,
-        }
+        """Images, disk use, folders and exclusions, and per channel: settings, stats,
+        summary, bytes per image."""
+        return collection_info(self.root, self.catalog, self.channels)
 
     def vectors(self, paths: Sequence[str], *, channel: str = "global") -> np.ndarray:
         """The stored vectors of images given by path, one row each, in the order given;

@@ -20,6 +20,13 @@ import numpy as np
 
 from lookalike.collection.channels import Channel
 from lookalike.collection.engines import Engine, LocalEngine
+from lookalike.collection.exclusions import (
+    Exclusions,
+    read_exclusions,
+    read_roots,
+    record_roots,
+    write_exclusions,
+)
 from lookalike.collection.pipeline import (
     CatalogSink,
     Job,
@@ -95,26 +102,46 @@ class Indexer:
 
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
               progress: Progress | None = None,
-              keep: Callable[[str], bool] | None = None) -> IndexReport:
+              keep: Callable[[str], bool] | None = None,
+              exclude: Iterable[str] = ()) -> IndexReport:
         """See :meth:`lookalike.Collection.index`."""
         started = time.perf_counter()
         roots = [Path(catalog_key(p)) for p in paths]
         found = discover_images(roots, recursive=recursive)
-        report = IndexReport(failures=[(error.source, error.reason) for error in found.failures
-                                       if keep is None or keep(error.source)])
-        files = self._named([path for path in found.files if keep is None or keep(str(path))],
-                            report)
         with self.catalog.writing("indexing"):
+            kept_out, swept = self._exclusions(roots, list(exclude))
+            present = [path for path in found.files if not kept_out.excludes(str(path))]
+            report = IndexReport(failures=[
+                (error.source, error.reason) for error in found.failures
+                if (keep is None or keep(error.source)) and not kept_out.excludes(error.source)])
+            files = self._named([path for path in present if keep is None or keep(str(path))],
+                                report)
             counts = WriteCounts()
             jobs = self._plan(files, counts)
-            # What ``keep`` refused is there all the same: never removed for it.
-            report.removed = self._remove_missing(roots, {str(f) for f in found.files},
-                                                  found.failures, recursive)
+            # What ``keep`` refused is there all the same: never removed for it. What an
+            # exclusion covers goes.
+            report.removed = swept + self._remove_missing(
+                roots, {str(f) for f in present}, found.failures, recursive)
             self._run(jobs, lambda: self._plan(files, WriteCounts()), counts, report, progress)
         # One-off model loading and training are not indexing work; leave them out of
         # images/s and report them apart.
         report.seconds = time.perf_counter() - started - report.prepare_seconds
         return report
+
+    def _exclusions(self, roots: Sequence[Path], exclude: list[str]) -> tuple[Exclusions, int]:
+        """The exclusions in force for this run (a root named again is wanted back; new
+        patterns join), the roots recorded, and how many images new patterns took out."""
+        known = read_exclusions(self.catalog)
+        wanted_back = [str(root) for root in roots if str(root) in known.patterns]
+        updated = known.without(wanted_back).adding(exclude)
+        with self.catalog.transaction() as conn:
+            if updated != known:
+                write_exclusions(conn, updated)
+            record_roots(conn, read_roots(self.catalog), [str(root) for root in roots])
+        if not exclude:
+            return updated, 0
+        return updated, self.delete([record.id for record in self.catalog.images.all()
+                                     if updated.excludes(record.path)])
 
     def add(self, items: Mapping[str, ImageInput], progress: Progress | None = None
             ) -> IndexReport:

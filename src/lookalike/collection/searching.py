@@ -24,7 +24,14 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
-from lookalike.fusion import FUSIONS, AutoFusion, reciprocal_rank_fusion, weighted_score_fusion
+from lookalike.fusion import (
+    FUSIONS,
+    AutoFusion,
+    fusion_depth,
+    rank_fusion,
+    sure_first,
+    weighted_score_fusion,
+)
 from lookalike.images import Box, ImageInput, crop, load_image
 from lookalike.ranking import LearnedRanker
 from lookalike.results import FusedEvidence, Hit, SearchResult
@@ -97,7 +104,9 @@ class Searcher:
         has_ranker = self.ranker.exists()  # read once: the whole search uses one policy
         method = self.policy.method(has_ranker) if fusion == "auto" else fusion
         self._check_query(image, text, channel, method)
-        wanted, depth, total = k, k, self.catalog.images.count("indexed")
+        depth = fusion_depth(k, fused=channel == "auto" or (text is not None and
+                                                            image is not None))
+        wanted, total = k, self.catalog.images.count("indexed")
         if filters is not None and filters.active:
             # Never look for more than the filter lets through (and nothing when it is none).
             wanted = min(k, filters.count(self.catalog))
@@ -206,9 +215,9 @@ def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,
         return ranker.get().rank(rankings)
     if method == "weighted":
         found = ranker.get() if ranker.exists() else None
-        return weighted_score_fusion(rankings,
-                                     calibrations=found.calibrations if found else None)
-    return reciprocal_rank_fusion(rankings)
+        return sure_first(weighted_score_fusion(
+            rankings, calibrations=found.calibrations if found else None))
+    return rank_fusion(rankings)
 
 
 def results_of(hits: Sequence[Hit], records: Mapping[int, ImageRecord]) -> list[SearchResult]:

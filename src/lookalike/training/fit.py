@@ -104,12 +104,7 @@ def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
     loss = _loss(losses, config.loss, len(names), config.dim)
     miner = (miners.TripletMarginMiner(margin=0.1, type_of_triplets="semihard")
              if config.loss == "triplet" else None)
-    groups = [{"params": [*head.parameters(), *loss.parameters()], "lr": config.lr}]
-    if trunk is not None:
-        groups.append({"params": [p for p in trunk.parameters() if p.requires_grad],
-                       "lr": config.lr / 10})
-        head = torch.nn.Sequential(trunk, head)
-    optimiser = torch.optim.Adam(groups)
+    head, optimiser = _with_optimiser(torch, head, loss, trunk, config.lr)
     features = torch.from_numpy(np.ascontiguousarray(
         vectors if inputs is None else inputs, dtype=np.float32))
     measured, asking = _measured(held_out, held_how, len(labels))
@@ -146,6 +141,17 @@ def fit_head(vectors: np.ndarray, labels: tuple[str, ...], config: TrainConfig,
     head.load_state_dict(best_state)
     head.eval()
     return result
+
+
+def _with_optimiser(torch: Any, head: Any, loss: Any, trunk: Any, lr: float
+                    ) -> tuple[Any, Any]:
+    """The model to train (the trunk, if any, then the head) and its optimiser: the trunk's
+    pretrained weights move at a tenth of the head's rate."""
+    groups = [{"params": [*head.parameters(), *loss.parameters()], "lr": lr}]
+    if trunk is None:
+        return head, torch.optim.Adam(groups)
+    groups.append({"params": [p for p in trunk.parameters() if p.requires_grad], "lr": lr / 10})
+    return torch.nn.Sequential(trunk, head), torch.optim.Adam(groups)
 
 
 def _epoch(torch: Any, head: Any, training: tuple[Any, Any, Any], features: Any,

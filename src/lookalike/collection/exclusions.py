@@ -1,0 +1,97 @@
+"""What a collection keeps out, and the folders it was filled from.
+
+An exclusion is either a path (a file or a folder, absolute: what ``remove`` took out),
+or a pattern: matched with shell wildcards against the whole path when it holds a ``/``,
+else against the file's name and each folder name on its path (``*.tmp``, ``@eaDir``,
+``.thumbnails``). Indexing skips what an exclusion covers, so a removed file does not
+come back with the next ``index`` of its folder; naming the removed path itself to
+``index`` takes it back. Both lists live in the catalog's meta table, written in the same
+transaction as the rows they concern.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from lookalike.errors import expect
+from lookalike.paths import catalog_key
+from lookalike.storage import Catalog, Transaction
+
+EXCLUSIONS = "exclusions"
+ROOTS = "indexed_roots"
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """The paths and patterns a collection keeps out (see the module's doc)."""
+
+    patterns: tuple[str, ...] = ()
+
+    def excludes(self, path: str) -> bool:
+        return any(_covers(pattern, path) for pattern in self.patterns)
+
+    def adding(self, patterns: Iterable[str]) -> Exclusions:
+        return Exclusions(tuple(dict.fromkeys([*self.patterns, *map(_checked, patterns)])))
+
+    def without(self, patterns: Iterable[str]) -> Exclusions:
+        dropped = set(patterns)
+        return Exclusions(tuple(p for p in self.patterns if p not in dropped))
+
+
+def _checked(pattern: str) -> str:
+    expect(isinstance(pattern, str) and bool(pattern.strip()),
+           f"expected a path or a pattern to exclude, got {pattern!r}")
+    return pattern.strip()
+
+
+def _covers(pattern: str, path: str) -> bool:
+    if os.path.isabs(pattern) and not _has_wildcards(pattern):
+        return path == pattern or path.startswith(pattern.rstrip(os.sep) + os.sep)
+    if "/" in pattern:
+        return fnmatch.fnmatchcase(path, pattern)
+    return any(fnmatch.fnmatchcase(part, pattern) for part in PurePath(path).parts)
+
+
+def _has_wildcards(pattern: str) -> bool:
+    return any(mark in pattern for mark in "*?[")
+
+
+def read_exclusions(catalog: Catalog) -> Exclusions:
+    return Exclusions(tuple(json.loads(catalog.meta(EXCLUSIONS) or "[]")))
+
+
+def write_exclusions(conn: Transaction, exclusions: Exclusions) -> None:
+    Catalog.put_meta(conn, EXCLUSIONS, json.dumps(list(exclusions.patterns)))
+
+
+def read_roots(catalog: Catalog) -> list[str]:
+    """The folders and files given to ``index``, first given first."""
+    return list(json.loads(catalog.meta(ROOTS) or "[]"))
+
+
+def record_roots(conn: Transaction, known: list[str], roots: Iterable[str]) -> None:
+    Catalog.put_meta(conn, ROOTS, json.dumps(list(dict.fromkeys([*known, *roots]))))
+
+
+def keep_out(catalog: Catalog, paths: Iterable[str]) -> None:
+    """Add ``paths`` (absolute) to the collection's exclusions."""
+    with catalog.transaction() as conn:
+        write_exclusions(conn, read_exclusions(catalog).adding(paths))
+
+
+def let_in(catalog: Catalog, patterns: Iterable[str]) -> list[str]:
+    """Drop ``patterns`` from the exclusions (a path may be given relative); returns the
+    ones that were there."""
+    known = read_exclusions(catalog)
+    wanted = {pattern: catalog_key(pattern) if os.path.exists(pattern) or ("/" in pattern
+              and not _has_wildcards(pattern)) else pattern for pattern in patterns}
+    dropped = [given for given, key in wanted.items() if key in known.patterns]
+    if dropped:
+        with catalog.transaction() as conn:
+            write_exclusions(conn, known.without(wanted[given] for given in dropped))
+    return dropped
