@@ -4,6 +4,7 @@ before it is announced."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -126,3 +127,42 @@ def test_removed_images_stay_out_until_let_back_in(
     assert code == 0 and '"added": 1' in out
     code, _, err = run(capsys, "include", "never-excluded", "-c", col)
     assert code == 1 and "not excluded: never-excluded" in err
+
+
+def test_more_like_an_indexed_image_and_a_default_collection(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, range(5))
+    col = tmp_path / "c"
+    monkeypatch.setenv("LOOKALIKE_COLLECTION", str(col))  # read when the parser is built
+    assert run(capsys, "index", str(folder), "--extractor", "thumbnail")[0] == 0
+    code, out, _ = run(capsys, "search", str(folder / "img003.png"), "-k", "1", "--json")
+    image_id = json.loads(out)["results"][0]["image_id"]
+    code, out, _ = run(capsys, "search", "--image-id", str(image_id), "-k", "1", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["query"] == f"image {image_id}"
+    assert found["results"][0]["path"] == str(folder / "img003.png")
+    code, _, err = run(capsys, "search", "--image-id", "999", "-k", "1")
+    assert code == 1 and "999" in err
+    monkeypatch.delenv("LOOKALIKE_COLLECTION")
+    with pytest.raises(SystemExit):  # no -c and no variable: argparse names the option
+        main(["info"])
+    assert "--collection" in capsys.readouterr().err
+
+
+def test_faces_list_and_shell_completion(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], astronaut: np.ndarray) -> None:
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(tmp_path / "astronaut.png"), "-c", col, "--channels",
+               "faces")[0] == 0
+    code, out, _ = run(capsys, "faces", "list", str(tmp_path / "astronaut.png"), "-c", col,
+                       "--json")
+    faces = json.loads(out)["faces"]
+    assert code == 0 and len(faces) == 1 and faces[0]["box"][2] > faces[0]["box"][0]
+    code, out, _ = run(capsys, "faces", "list", str(tmp_path / "astronaut.png"), "-c", col)
+    assert out.startswith(f"face {faces[0]['face_id']}  box ")
+    pytest.importorskip("argcomplete")
+    code, out, _ = run(capsys, "completion", "bash")
+    assert code == 0 and "lookalike" in out and "complete" in out

@@ -23,6 +23,8 @@ from PIL import Image
 from lookalike import __version__
 from lookalike.cli.annotate import add_parser as add_annotate
 from lookalike.cli.common import printable
+from lookalike.cli.completion import add_parser as add_completion
+from lookalike.cli.completion import complete
 from lookalike.cli.demo import add_parser as add_demo
 from lookalike.cli.evaluate import add_parser as add_eval
 from lookalike.cli.faces import add_parser as add_faces
@@ -39,6 +41,7 @@ from lookalike.errors import LookalikeError
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    complete(parser)
     args = parser.parse_args(_joined_values(sys.argv[1:] if argv is None else list(argv)))
     # Lookalike applies its own pixel cap (--max-pixels) with a clear per-file error;
     # Pillow's warning about the same images would only add noise to the output.
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve(commands)
     add_annotate(commands)
     add_ranker(commands)
+    add_completion(commands)
     return parser
 
 

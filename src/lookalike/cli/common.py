@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,9 +61,15 @@ def parse_date(text: str) -> dt.date:
 
 # -- shared options ---------------------------------------------------------------------------
 
+COLLECTION_VARIABLE = "LOOKALIKE_COLLECTION"
+
+
 def collection_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--collection", "-c", required=True, type=Path, metavar="DIR",
-                        help="the collection directory")
+    default = os.environ.get(COLLECTION_VARIABLE) or None
+    parser.add_argument("--collection", "-c", required=default is None, type=Path,
+                        default=None if default is None else Path(default), metavar="DIR",
+                        help="the collection directory (default: $LOOKALIKE_COLLECTION"
+                             + (f", now {default})" if default else ", unset)"))
     parser.add_argument("--wait", action="store_true",
                         help="when another process is writing to the collection, wait for it "
                              f"(default: give up after {DEFAULT_WAIT:g} s)")

@@ -4,6 +4,7 @@ of a collection."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lookalike.cli.common import (
@@ -23,6 +24,7 @@ def add_parser(commands: Commands) -> None:
                                                "the people of a collection")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_verify(actions)
+    _add_list(actions)
     _add_people(actions)
     _add_edits(actions)
 
@@ -41,6 +43,34 @@ def _add_verify(actions: Commands) -> None:
     max_pixels_option(verify)
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(handler=run_faces_verify)
+
+
+def _add_list(actions: Commands) -> None:
+    found = actions.add_parser("list", help="the faces of an indexed image: their ids, boxes "
+                                            "and people")
+    found.add_argument("image", type=Path, metavar="IMAGE")
+    collection_option(found)
+    found.add_argument("--json", action="store_true")
+    found.set_defaults(handler=run_faces_list)
+
+
+def run_faces_list(args: argparse.Namespace) -> int:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
+        record = collection.image_by_path(args.image)
+        faces = collection.faces_of(record.id)
+    if args.json:
+        print_json({"image": record.path, "image_id": record.id,
+                    "faces": [face.as_dict() for face in faces]})
+        return 0
+    if not faces:
+        print(f"no faces found in {printable(record.path)}", file=sys.stderr)
+    for face in faces:
+        x0, y0, x1, y1 = (round(v) for v in face.box)
+        person = ("no person yet" if face.person is None else
+                  f"person {face.person[0]}" + (f" ({printable(face.person[1])})"
+                                                if face.person[1] else ""))
+        print(f"face {face.face_id}  box {x0},{y0},{x1},{y1}  score {face.score:.2f}  {person}")
+    return 0
 
 
 def _add_people(actions: Commands) -> None:

@@ -34,6 +34,9 @@ def add_parser(commands: Commands) -> None:
     parser = commands.add_parser("search", help="find the images most like a query image, "
                                                 "or matching a text, or both")
     parser.add_argument("image", type=Path, metavar="IMAGE", nargs="?", default=None)
+    parser.add_argument("--image-id", type=int, default=None, metavar="N",
+                        help="more like this: search with the indexed image N (the page and "
+                             "--json results give ids) instead of an IMAGE file")
     collection_option(parser)
     parser.add_argument("--text", "-t", default=None, metavar="TEXT",
                         help="search annotations by text (BM25 and meaning); with an IMAGE, "
@@ -71,9 +74,14 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    if args.image is None and args.text is None:
-        raise ValidationError("expected a query IMAGE, --text or both, got neither")
+    if args.image is not None and args.image_id is not None:
+        raise ValidationError("expected a query IMAGE or --image-id, got both")
+    if args.image is None and args.image_id is None and args.text is None:
+        raise ValidationError("expected a query IMAGE, --image-id, --text or both, got neither")
     if is_sharded(args.collection):
+        if args.image_id is not None:
+            raise ValidationError("expected a query IMAGE for a split collection: its image "
+                                  "ids are each shard's own")
         return _search_shards(args)
     if args.address is not None:
         raise ValidationError(f"expected a split collection (lookalike shard) with --address, "
@@ -84,7 +92,9 @@ def run_search(args: argparse.Namespace) -> int:
     filters = SearchFilter(categories=tuple(args.category), folder=args.folder,
                            date_from=args.since, date_to=args.until)
     with collection.open(create=False):
-        results = collection.search(args.image, text=args.text, k=args.k, channel=args.channel,
+        query = (args.image if args.image_id is None
+                 else collection.image_file(args.image_id))
+        results = collection.search(query, text=args.text, k=args.k, channel=args.channel,
                                     box=args.box, filters=filters, fusion=args.fusion)
     if args.json:
         print_json({**_asked(args), "filters": filters.as_dict(),
@@ -99,7 +109,9 @@ def run_search(args: argparse.Namespace) -> int:
 
 def _asked(args: argparse.Namespace) -> dict[str, Any]:
     """What was searched for, as the JSON answer repeats it."""
-    return {"query": None if args.image is None else str(args.image), "text": args.text,
+    query = (args.image if getattr(args, "image_id", None) is None
+             else f"image {args.image_id}")
+    return {"query": None if query is None else str(query), "text": args.text,
             "channel": args.channel, "fusion": args.fusion}
 
 
