@@ -371,3 +371,37 @@ def test_kill_during_local_indexing_then_resume(tmp_path: Path) -> None:
         best = collection.search(another_view(scene(25, (240, 320))), k=1, channel="local")[0]
         assert Path(best.path).name == "scene25.png"
         assert best.evidence.as_dict()["local"]["verified"]
+
+
+def test_a_collection_grows_a_channel_and_drops_it(
+        scenes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "c"
+    assert main(["index", str(scenes), "-c", str(root), "--extractor", "thumbnail",
+                 "-q"]) == 0
+    with Collection(root) as collection:
+        before = collection.vectors([str(p) for p in sorted(scenes.glob("*.png"))])
+    capsys.readouterr()
+    # The README's way: the same command with a channel more computes only that channel.
+    assert main(["index", str(scenes), "-c", str(root), "--channels", "global,local",
+                 "--max-features", "400", "--json", "-q"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "adding channel local" in captured.err
+    assert report["added"] == 0 and report["completed"] == 8
+    assert set(report["stage_seconds"]) >= {"extract.local"}
+    assert "extract.global" not in report["stage_seconds"]
+    query = save(tmp_path, "query.png", another_view(scene(2)))
+    with Collection(root) as collection:
+        assert np.array_equal(collection.vectors(
+            [str(p) for p in sorted(scenes.glob("*.png"))]), before)
+        found = collection.search(query, channel="local", k=1)
+        assert Path(found[0].path).name == "scene2.png" and found[0].evidence.sure
+    assert main(["channels", "remove", "local", "-c", str(root)]) == 0
+    assert not (root / "local").exists()
+    capsys.readouterr()
+    assert main(["search", str(query), "-c", str(root), "--channel", "local"]) == 1
+    assert "lookalike channels add local" in capsys.readouterr().err
+    assert main(["channels", "remove", "global", "-c", str(root)]) == 1
+    assert "expected a channel to remain" in capsys.readouterr().err
+    assert main(["channels", "list", "-c", str(root), "--json"]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["global"]

@@ -22,6 +22,7 @@ from PIL import Image
 
 from lookalike import __version__
 from lookalike.cli.annotate import add_parser as add_annotate
+from lookalike.cli.channels import add_parser as add_channels
 from lookalike.cli.common import printable
 from lookalike.cli.completion import add_parser as add_completion
 from lookalike.cli.completion import complete
@@ -91,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     # In the order ``lookalike --help`` lists them.
     add_index(commands)
     add_search(commands)
-    add_info(commands)  # info and remove
+    add_info(commands)  # info, remove and include
+    add_channels(commands)
     add_eval(commands)
     add_demo(commands)  # demo and models
     add_vocabulary(commands)

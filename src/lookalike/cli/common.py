@@ -112,7 +112,8 @@ def local_options(parser: argparse.ArgumentParser, *, stored: bool,
     """Options of the local channel; ``stored`` adds the ones fixed at creation."""
     if channels:
         parser.add_argument("--channels", type=parse_list, default=None, metavar="LIST",
-                            help="channels of a new collection, comma-separated among "
+                            help="channels of a new collection, or to add to an existing "
+                                 "one, comma-separated among "
                                  f"{', '.join(CHANNELS.names())} (default global), e.g. "
                                  "global,regions,text")
     if stored:

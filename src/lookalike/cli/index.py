@@ -106,17 +106,28 @@ def _print_report(args: argparse.Namespace, report: IndexReport,
 
 
 def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | None]:
-    collection = _collection(args)
+    recorded = set(Collection.read_configs(args.collection))
+    new = [name for name in args.channels or [] if name not in recorded] if recorded else []
+    collection = _collection(args, grown=bool(recorded))
     imported = None
-    with collection.open(), progress_bar("indexing", args.quiet or args.json) as update:
-        report = collection.index(args.paths, recursive=not args.no_recursive, progress=update,
-                                  exclude=args.exclude)
+    with collection.open():
+        if new:
+            configs = channel_configs(args, None)
+            collection.add_channels(new, {name: configs[name] for name in new if name in configs})
+            print(f"adding channel{'s' if len(new) > 1 else ''} {', '.join(new)}: the images "
+                  "already indexed get only what "
+                  f"{'they need' if len(new) > 1 else 'it needs'}", file=sys.stderr)
+        with progress_bar("indexing", args.quiet or args.json) as update:
+            report = collection.index(args.paths, recursive=not args.no_recursive,
+                                      progress=update, exclude=args.exclude)
         if args.annotations is not None:
             imported = collection.annotations.import_sidecar(args.annotations)
     return report, imported
 
 
-def _collection(args: argparse.Namespace) -> Collection:
+def _collection(args: argparse.Namespace, *, grown: bool = False) -> Collection:
+    """The collection to index into. An existing one (``grown``) keeps its channels, and
+    ``--channels`` names only the ones to add."""
     configs = channel_configs(args, args.collection)
     if args.extractor and not Collection.exists(args.collection):
         # A new collection's regions and text use the model it embeds whole images with.
@@ -124,8 +135,11 @@ def _collection(args: argparse.Namespace) -> Collection:
         for name in args.channels or []:
             if name not in configs and CHANNELS.get(name).follows_global is not None:
                 configs[name] = CHANNELS.get(name).default_config(whole)
-    return Collection(args.collection, channels=args.channels, configs=configs,
-                      wait=waiting(args),
+    if grown:
+        recorded = Collection.read_configs(args.collection)
+        configs = {name: config for name, config in configs.items() if name in recorded}
+    return Collection(args.collection, channels=None if grown else args.channels,
+                      configs=configs, wait=waiting(args),
                       batch_size=args.batch_size, max_pixels=args.max_pixels,
                       workers=args.workers, engine=make_engine(args.engine, args.address))
 

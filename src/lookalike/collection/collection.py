@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from lookalike.collection.annotations import Annotations
+from lookalike.collection.channel_set import add_channels, remove_channel
 from lookalike.collection.channels import Channel, VectorChannel
 from lookalike.collection.engines import Engine, make_engine
 from lookalike.collection.exclusions import keep_out, let_in
@@ -62,6 +63,7 @@ from lookalike.results import Hit, SearchResult
 from lookalike.storage import DEFAULT_WAIT, Catalog, ImageRecord
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
+T = TypeVar("T")
 Progress = Callable[[int, int], None]
 
 
@@ -85,14 +87,11 @@ class Collection:
         wait: float | None = DEFAULT_WAIT, workers: int | None = None,
         engine: str | Engine = "local",
     ) -> None:
-        """``channels`` are the kinds of search a new collection supports (default: the
-        default channels, ``["global"]``, plus each channel whose config is given);
-        ``configs`` maps channel names to their settings, which override an existing
-        collection's where that is allowed (search settings, not stored ones). One process
-        writes at a time: a write waits ``wait`` seconds at most for another process's
-        (None: as long as it takes), then raises :class:`CollectionBusyError`. Indexing
-        runs ``workers`` threads side by side (default: one per core), or ``engine="ray"``
-        on a Ray cluster (:class:`RayEngine`)."""
+        """``channels``: a new collection's kinds of search (default ``["global"]`` plus each
+        one ``configs`` sets); ``configs``: settings by channel, overriding an existing
+        collection's search settings. A write waits ``wait`` s at most (None: no limit) for
+        another process's, then raises :class:`CollectionBusyError`. Indexing runs
+        ``workers`` threads (default one per core) or on Ray (``engine="ray"``)."""
         self.root = Path(root)
         self.asked_channels = None if channels is None else check_channel_names(list(channels))
         self.configs: dict[str, ChannelConfig] = dict(configs or {})
@@ -228,8 +227,6 @@ class Collection:
         for channel in self.channels.values():
             channel.prepare()
 
-    # -- indexing ---------------------------------------------------------------------------
-
     def index(self, paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True,
               progress: Progress | None = None, keep: Callable[[str], bool] | None = None,
               exclude: Iterable[str] = ()) -> IndexReport:
@@ -253,11 +250,8 @@ class Collection:
             self._changed()
 
     def remove(self, paths: Iterable[str | os.PathLike[str]]) -> int:
-        """Remove images by path, by folder (everything under it) or by in-memory name, and
-        keep them out of later indexing runs (until named to ``index`` again).
-
-        Returns how many images were removed.
-        """
+        """Remove images by path, folder or in-memory name, and keep them out of later
+        indexing runs (until named to ``index`` again); returns how many went."""
         keys: set[str] = set()
         given_paths = [catalog_key(given) for given in map(str, paths)]
         keep_out(self.catalog, given_paths)
@@ -268,6 +262,23 @@ class Collection:
         if removed:
             self._changed()
         return removed
+
+    def add_channels(self, names: Sequence[str],
+                     configs: Mapping[str, ChannelConfig] | None = None) -> list[str]:
+        """Add kinds of search (those not there yet, returned); the next :meth:`index`
+        computes only what they need (:mod:`lookalike.collection.channel_set`)."""
+        return self._reopened(add_channels(self.root, self.catalog, names, configs or {}))
+
+    def remove_channel(self, name: str) -> bool:
+        """Drop a channel and all it stored; True when the learned ranker went with it."""
+        self.configs.pop(name, None)
+        return self._reopened(remove_channel(self.root, self.catalog, name))
+
+    def _reopened(self, result: T) -> T:
+        self.close()
+        self.asked_channels = None  # the manifest's channels, as they are now
+        self.open(create=False)
+        return result
 
     def include(self, patterns: Iterable[str]) -> list[str]:
         """Let removed paths or excluded patterns back in; returns those that were out."""
@@ -299,18 +310,11 @@ class Collection:
         filters: SearchFilter | None = None, fusion: str = DEFAULT_FUSION,
     ) -> list[SearchResult]:
         """The ``k`` images most like ``query`` (a path, bytes, array or PIL image), or
-        matching ``text``, or both ("like this image, and red dress").
-
-        ``box`` = (x0, y0, x1, y1) in the query's pixels searches with that crop only.
-        ``channel="auto"`` searches every image channel the collection has; text is
-        searched by the text channel. Several rankings are fused by ``fusion``: ``auto``
-        (the measured best: the learned ranker when one was trained, else ``rrf`` of the
-        image channels), ``rrf`` (reciprocal rank, every channel), ``weighted`` (calibrated
-        scores) or ``learned`` (the ranker saved by :meth:`save_ranker`). ``filters`` keep
-        only some categories, a folder or a date range. ``name`` labels the query in errors
-        (an upload's file name). Every result's evidence is nested by channel, with a
-        one-line ``reason``.
-        """
+        matching ``text``, or both ("like this image, and red dress"). ``box`` = (x0, y0,
+        x1, y1) searches with that crop of the query; ``channel="auto"`` every channel, the
+        rankings fused by ``fusion`` (:mod:`lookalike.fusion`: ``auto``, ``rrf``,
+        ``weighted``, ``learned``); ``filters`` keep categories, a folder or dates; ``name``
+        labels the query in errors. Each result's evidence is nested by channel."""
         return self.search_with_rankings(query, text=text, k=k, channel=channel, box=box,
                                          name=name, filters=filters, fusion=fusion)[0]
 
@@ -319,9 +323,8 @@ class Collection:
         k: int = 10, channel: str = "global", box: Box | None = None, name: str | None = None,
         filters: SearchFilter | None = None, fusion: str = DEFAULT_FUSION,
     ) -> tuple[list[SearchResult], dict[str, list[Hit]]]:
-        """Like :meth:`search`, with each channel's own ranking before fusion (what a
-        learned ranker's features are made of, logged with clicks). A decoded query
-        (:meth:`decode_query`) is searched as it is."""
+        """:meth:`search`, and each channel's own ranking before fusion (a learned ranker's
+        features, logged with clicks); a decoded query is searched as it is."""
         searcher = self.searcher()
         image = None if query is None else searcher.decode_query(query, channel=channel,
                                                                  box=box, name=name)
@@ -348,8 +351,6 @@ class Collection:
         return Searcher(self.catalog, self.channels, max_pixels=self.max_pixels,
                         ranker=self._ranker, policy=auto_fusion())
 
-    # -- the learned ranker -----------------------------------------------------------------
-
     def has_ranker(self) -> bool:
         """Whether a learned ranker was trained and saved for this collection."""
         return self._ranker.exists()
@@ -372,8 +373,6 @@ class Collection:
     def feedback(self) -> Feedback:
         """The search and click log, which trains the learned ranker."""
         return Feedback(self.catalog)
-
-    # -- what is in it ----------------------------------------------------------------------
 
     def images(self) -> list[ImageRecord]:
         return self.catalog.images.all(status="indexed")

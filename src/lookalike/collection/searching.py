@@ -78,7 +78,9 @@ class Searcher:
     def channel(self, name: str) -> Channel:
         if name not in self.channels:
             raise ValidationError(
-                f"expected a channel among {[*sorted(self.channels), 'auto']}, got '{name}'")
+                f"expected a channel among {[*sorted(self.channels), 'auto']}, got '{name}'; "
+                f"add it with: lookalike channels add {name} -c COLLECTION, then lookalike "
+                "index your folders again (only the new channel is computed)")
         return self.channels[name]
 
     def decode_query(self, query: ImageInput, *, channel: str = "auto", box: Box | None = None,

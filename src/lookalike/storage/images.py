@@ -133,6 +133,10 @@ class ImageRepository:
     def unmark(self, conn: sqlite3.Connection, image_id: int) -> None:
         conn.execute("DELETE FROM image_channels WHERE image_id = ?", (image_id,))
 
+    def unmark_channel(self, conn: sqlite3.Connection, channel: str) -> None:
+        """No image is done with ``channel`` any more (a channel removed)."""
+        conn.execute("DELETE FROM image_channels WHERE channel = ?", (channel,))
+
     def mark_all_indexed(self, conn: sqlite3.Connection, channels: Sequence[str]) -> None:
         """Every indexed image done with ``channels`` (a schema 1 catalog, upgraded)."""
         for channel in channels:

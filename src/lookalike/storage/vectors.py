@@ -121,6 +121,10 @@ class VectorRepository:
                                  "(?, ?, ?) RETURNING id", (channel, image_id, blob)).fetchone()[0])
                 for blob in blobs]
 
+    def delete_channel(self, conn: sqlite3.Connection, channel: str) -> None:
+        """Every row of one channel (a channel removed from its collection)."""
+        conn.execute("DELETE FROM vectors WHERE channel = ?", (channel,))
+
     def delete_of_image(self, conn: sqlite3.Connection, image_id: int) -> None:
         """Drop every channel's rows of an image."""
         conn.execute("DELETE FROM vectors WHERE image_id = ?", (image_id,))
