@@ -405,3 +405,17 @@ def test_a_collection_grows_a_channel_and_drops_it(
     assert "expected a channel to remain" in capsys.readouterr().err
     assert main(["channels", "list", "-c", str(root), "--json"]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["global"]
+
+
+def test_long_steps_show_progress_on_stderr_also_with_json(
+        scenes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", str(scenes), "-c", str(tmp_path / "c"), "--channels", "local",
+                 "--max-features", "400", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # stdout stays one JSON document
+    assert report["added"] == 8 and report["wall_seconds"] >= report["seconds"]
+    for stage in ("reading images to train the local channel",
+                  "training the vocabulary tree", "indexing"):
+        assert stage in captured.err
+    assert main(["index", str(scenes), "-c", str(tmp_path / "c"), "-q"]) == 0
+    assert capsys.readouterr().err == ""  # -q silences them

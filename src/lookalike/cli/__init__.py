@@ -23,7 +23,7 @@ from PIL import Image
 from lookalike import __version__
 from lookalike.cli.annotate import add_parser as add_annotate
 from lookalike.cli.channels import add_parser as add_channels
-from lookalike.cli.common import printable
+from lookalike.cli.common import printable, stage_bars
 from lookalike.cli.completion import add_parser as add_completion
 from lookalike.cli.completion import complete
 from lookalike.cli.demo import add_parser as add_demo
@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Pillow's warning about the same images would only add noise to the output.
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     try:
-        result: int = args.handler(args)
+        with stage_bars(quiet=getattr(args, "quiet", False)):
+            result: int = args.handler(args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
         return result
     except LookalikeError as error:

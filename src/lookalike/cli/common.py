@@ -255,3 +255,31 @@ def progress_bar(description: str, quiet: bool, *, close_when_done: bool = False
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextmanager
+def stage_bars(quiet: bool) -> Iterator[None]:
+    """A bar on stderr for each long library step (:mod:`lookalike.progress`) while the
+    command runs; each closes when its stage is done."""
+    from tqdm import tqdm
+
+    from lookalike.progress import listening
+
+    bars: dict[str, Any] = {}
+
+    def show(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr,
+                                     disable=quiet, dynamic_ncols=True, leave=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            del bars[stage]
+
+    try:
+        with listening(show):
+            yield
+    finally:
+        for bar in bars.values():
+            bar.close()

@@ -58,7 +58,7 @@ def add_parser(commands: Commands) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from lookalike.eval import evaluate
 
-    with progress_bar(f"indexing {args.dataset}", args.quiet or args.json) as update:
+    with progress_bar(f"indexing {args.dataset}", args.quiet) as update:
         report = evaluate(
             args.dataset, configs=channel_configs(args), channel=args.channel,
             collection=args.collection, data=args.data, root=args.root, truth=args.truth,

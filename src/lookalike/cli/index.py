@@ -117,7 +117,7 @@ def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | No
             print(f"adding channel{'s' if len(new) > 1 else ''} {', '.join(new)}: the images "
                   "already indexed get only what "
                   f"{'they need' if len(new) > 1 else 'it needs'}", file=sys.stderr)
-        with progress_bar("indexing", args.quiet or args.json) as update:
+        with progress_bar("indexing", args.quiet) as update:
             report = collection.index(args.paths, recursive=not args.no_recursive,
                                       progress=update, exclude=args.exclude)
         if args.annotations is not None:
@@ -149,7 +149,10 @@ def format_report(report: IndexReport) -> str:
         f"indexed {report.added} new, {report.updated} changed, {report.unchanged} unchanged, "
         + (f"{report.completed} completed, " if report.completed else "")
         + f"{report.removed} removed, {len(report.failures)} failed "
-        f"in {report.seconds:.1f} s ({report.images_per_s:.1f} images/s)"
+        f"in {report.seconds + report.prepare_seconds:.1f} s"
+        + (f" ({report.prepare_seconds:.1f} s loading models and training, "
+           f"{report.seconds:.1f} s indexing at {report.images_per_s:.1f} images/s)"
+           if report.prepare_seconds >= 0.1 else f" ({report.images_per_s:.1f} images/s)")
     ]
     lines += [f"  failed: {printable(path)}: {printable(reason)}"
               for path, reason in report.failures]

@@ -29,7 +29,7 @@ def add_parser(commands: Commands) -> None:
 def run_vocabulary(args: argparse.Namespace) -> int:
     from lookalike.local import train_vocabulary
 
-    with progress_bar("extracting features", args.quiet or args.json) as update:
+    with progress_bar("extracting features", args.quiet) as update:
         report = train_vocabulary(
             args.paths, args.out, features=args.features, max_features=args.max_features,
             branching=args.branching, depth=args.depth, max_images=args.max_images,

@@ -39,6 +39,7 @@ from lookalike.discovery import discover_images
 from lookalike.errors import ImageError, ValidationError, expect
 from lookalike.images import NOT_FOUND, ImageInput, load_image
 from lookalike.paths import catalog_key
+from lookalike.progress import counted
 from lookalike.runtime import apply_thread_limits, threads_shared_by
 from lookalike.storage import Catalog, ImageRecord
 
@@ -75,6 +76,7 @@ class IndexReport:
             "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 2),
             "stage_seconds": {key: round(value, 3) for key, value in self.stage_seconds.items()},
             "prepare_seconds": round(self.prepare_seconds, 3),
+            "wall_seconds": round(self.seconds + self.prepare_seconds, 3),
         }
 
 
@@ -297,7 +299,9 @@ class Indexer:
         for channel in learners:
             if channel.needs_training:  # another process may have trained it meanwhile
                 count = min(channel.training_images, len(jobs))
-                channel.train(self._sample_images(jobs, count, channel.min_image_side), count)
+                sample = self._sample_images(jobs, count, channel.min_image_side)
+                channel.train(counted(f"reading images to train the {channel.name} channel",
+                                      sample, count), count)
         return time.perf_counter() - started
 
     def _sample_images(self, jobs: Sequence[Job], count: int,

@@ -46,7 +46,7 @@ from lookalike.errors import (
 from lookalike.images import Box
 from lookalike.local.features import LocalFeatures, SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
-from lookalike.local.training import extract_all, sample_descriptors
+from lookalike.local.training import extract_all, sample_descriptors, tree_progress
 from lookalike.local.tree import VocabularyTree
 from lookalike.local.verify import (
     NOT_VERIFIED,
@@ -267,7 +267,8 @@ class LocalChannel(Channel):
                     "(vocabulary=, lookalike vocabulary)")
             tree, _ = VocabularyTree.train(descriptors, features=self.config.features,
                                            branching=self.config.branching,
-                                           depth=self.config.depth, seed=self.config.seed)
+                                           depth=self.config.depth, seed=self.config.seed,
+                                           progress=tree_progress)
         # The tree is on disk before the catalog names it, so a named tree always exists.
         tree.save(self.tree_path)
         self.catalog.set_meta(_VOCABULARY_KEY, tree.id)

@@ -28,6 +28,7 @@ import numpy as np
 from lookalike.collection.faces_channel import FacesChannel, StoredFace
 from lookalike.errors import NotFoundError, ValidationError, expect
 from lookalike.faces.cluster import cluster_faces
+from lookalike.progress import step
 from lookalike.storage import Catalog
 
 _MAX_NAME = 200
@@ -247,6 +248,7 @@ class People:
         """
         limit = self.channel.config.same_person_cluster if threshold is None else threshold
         expect(-1.0 <= limit <= 1.0, f"expected a similarity threshold in [-1, 1], got {limit!r}")
+        step("grouping faces into people", 0, 1)
         face_ids, vectors = self.channel.all_vectors()
         repository = self.catalog.people
         with self.catalog.transaction() as conn:
@@ -266,6 +268,7 @@ class People:
             repository.add_faces(conn, [(int(f), new_ids[label]) for f, label
                                         in zip(face_ids[left], labels, strict=True)])
             people = repository.count(conn)
+        step("grouping faces into people", 1, 1)
         return UpdateReport(joined=len(joins), new_people=clusters, clustered=int(left.sum()),
                             people=people)
 

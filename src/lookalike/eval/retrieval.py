@@ -27,6 +27,7 @@ from lookalike.eval.datasets import RetrievalDataset, RetrievalQuery
 from lookalike.eval.settings import EvalSettings, Progress, build_collection, common_report
 from lookalike.fusion import rank_fusion, reciprocal_rank_fusion, weighted_score_fusion
 from lookalike.paths import catalog_key
+from lookalike.progress import counted
 from lookalike.ranking import train_ranker
 from lookalike.results import Hit
 
@@ -75,7 +76,7 @@ def _searched(collection: Collection, dataset: RetrievalDataset, settings: EvalS
     a query with nothing to search by (no face), which is scored as one that found
     nothing, never dropped."""
     depth = len(dataset.database)
-    for query in dataset.queries:
+    for query in counted("searching the queries", dataset.queries, len(dataset.queries)):
         started = time.perf_counter()
         rankings: dict[str, list[Hit]] | None
         try:

@@ -17,6 +17,7 @@ from lookalike.errors import ImageError, ValidationError, expect
 from lookalike.images import DEFAULT_MAX_PIXELS, load_image
 from lookalike.local.features import DESCRIPTOR_DIM, LocalFeatures, SiftExtractor
 from lookalike.local.tree import VocabularyTree
+from lookalike.progress import step
 
 _WINDOW = 4  # images in flight: two per SIFT thread, so memory stays flat
 
@@ -58,6 +59,11 @@ def sample_descriptors(found: Iterable[LocalFeatures], limit: int, seed: int = 0
             reservoir[slots[keep]] = rest[keep]
         seen += len(descriptors)
     return reservoir[: min(seen, limit)].copy()
+
+
+def tree_progress(done: int, total: int) -> None:
+    """The tree's k-means as a stage of the run (``total`` is 100 per level)."""
+    step("training the vocabulary tree (k-means; 100 per level)", done, total)
 
 
 def train_vocabulary(
@@ -102,7 +108,7 @@ def train_vocabulary(
         raise ValidationError(f"expected images with local features under {list(map(str, paths))}"
                               f", got {len(descriptors)} descriptors")
     tree, stats = VocabularyTree.train(descriptors, features=features, branching=branching,
-                                       depth=depth)
+                                       depth=depth, progress=tree_progress)
     tree.save(out)
     return {"id": tree.id, "path": str(out), "images": decoded_count,
             "descriptors": stats.descriptors, "nodes": stats.nodes, "leaves": stats.leaves,

@@ -78,7 +78,8 @@ class VocabularyTree:
         min_split: int | None = None, iterations: int = 20, seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
     ) -> tuple[VocabularyTree, TrainingStats]:
-        """Hierarchical k-means, level by level. ``progress(level, depth)`` after each level."""
+        """Hierarchical k-means, level by level. ``progress(done, total)`` as the nodes of
+        each level are split, in hundredths of a level (``total`` is ``100 * depth``)."""
         expect(isinstance(branching, int) and branching >= 2,
                f"expected a branching factor >= 2, got {branching!r}")
         expect(isinstance(depth, int) and 1 <= depth <= 12, f"expected depth 1..12, got {depth!r}")
@@ -95,7 +96,9 @@ class VocabularyTree:
         frontier = [(0, np.arange(len(points)))]
         for level in range(depth):
             next_frontier = []
-            for node, members in frontier:
+            for position, (node, members) in enumerate(frontier):
+                if progress is not None:
+                    progress(100 * level + 100 * position // len(frontier), 100 * depth)
                 if len(members) < min_split:
                     continue
                 found, labels = kmeans(points[members], branching, iterations=iterations,
@@ -110,7 +113,7 @@ class VocabularyTree:
                     next_frontier.append((child, members[labels == cluster]))
             frontier = next_frontier
             if progress is not None:
-                progress(level + 1, depth)
+                progress(100 * (level + 1), 100 * depth)
         table = np.full((len(centres), branching), -1, dtype=np.int32)
         for node, kids in enumerate(children):
             table[node, : len(kids)] = kids
