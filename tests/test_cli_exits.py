@@ -166,3 +166,21 @@ def test_faces_list_and_shell_completion(
     pytest.importorskip("argcomplete")
     code, out, _ = run(capsys, "completion", "bash")
     assert code == 0 and "lookalike" in out and "complete" in out
+
+
+def test_duplicates_are_grouped_exact_and_near(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    paths = write_images(folder, range(6))
+    (folder / "copy.png").write_bytes(paths[1].read_bytes())  # byte-identical
+    Image.open(paths[2]).resize((64, 48)).save(folder / "smaller.png")  # near
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    code, out, _ = run(capsys, "duplicates", "-c", col, "--json", "--threshold", "0.99")
+    groups = json.loads(out)["groups"]
+    kinds = {group["kind"]: sorted(Path(i["path"]).name for i in group["images"])
+             for group in groups}
+    assert code == 0 and kinds == {"exact": ["copy.png", "img001.png"],
+                                   "near": ["img002.png", "smaller.png"]}
+    code, out, _ = run(capsys, "duplicates", "-c", col, "--exact")
+    assert code == 0 and out.startswith("group 1: 2 images, exact copies")

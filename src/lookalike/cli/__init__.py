@@ -27,6 +27,7 @@ from lookalike.cli.common import printable, stage_bars
 from lookalike.cli.completion import add_parser as add_completion
 from lookalike.cli.completion import complete
 from lookalike.cli.demo import add_parser as add_demo
+from lookalike.cli.duplicates import add_parser as add_duplicates
 from lookalike.cli.evaluate import add_parser as add_eval
 from lookalike.cli.faces import add_parser as add_faces
 from lookalike.cli.index import add_parser as add_index
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_search(commands)
     add_info(commands)  # info, remove and include
     add_channels(commands)
+    add_duplicates(commands)
     add_eval(commands)
     add_demo(commands)  # demo and models
     add_vocabulary(commands)

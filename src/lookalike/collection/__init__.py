@@ -14,6 +14,7 @@ from lookalike.collection.channels import (
     VectorChannel,
 )
 from lookalike.collection.collection import MAX_ID, Collection
+from lookalike.collection.duplicates import NEAR_THRESHOLD, DuplicateGroup, find_duplicates
 from lookalike.collection.engines import ENGINES, Engine, LocalEngine, RayEngine, make_engine
 from lookalike.collection.exclusions import Exclusions, let_in
 from lookalike.collection.faces_channel import FacesChannel, FacesChannelConfig, StoredFace
@@ -49,6 +50,7 @@ __all__ = [
     "ENGINES",
     "MAX_ID",
     "MERGEABLE",
+    "NEAR_THRESHOLD",
     "THUMBNAIL_SIZES",
     "AnnotationRecord",
     "Annotations",
@@ -56,6 +58,7 @@ __all__ = [
     "ChannelConfig",
     "ChannelSpec",
     "Collection",
+    "DuplicateGroup",
     "Engine",
     "Exclusions",
     "FaceRef",
@@ -93,6 +96,7 @@ __all__ = [
     "UpdateReport",
     "VectorChannel",
     "auto_fusion",
+    "find_duplicates",
     "is_sharded",
     "let_in",
     "make_engine",
