@@ -374,15 +374,15 @@ def test_one_deadline_no_leaked_connections_and_query_errors_raised(
     query = sorted((tmp_path / "photos").glob("*.png"))[0]
     with ShardedCollection(tmp_path / "s", timeout_s=0.5) as sharded:
         for _ in range(20):
-            sharded.search(query, k=3)
+            sharded.search(query, k=3, channel="global")
         for searcher in sharded._local:  # one pool for the collection's life
             assert len(searcher.collection.catalog.db._opened) <= 3
         with pytest.raises(ImageError):  # the query's fault, not a shard's: raised
-            sharded.search(b"not an image", k=3)
+            sharded.search(b"not an image", k=3, channel="global")
         slow = sharded._local[0]
         monkeypatch.setattr(slow, "search_encoded", lambda *args: time.sleep(3) or [])
         started = time.perf_counter()
-        found = sharded.search(query, k=3)
+        found = sharded.search(query, k=3, channel="global")
         assert time.perf_counter() - started < 2.0
         assert list(found.missing) == ["shard-000"] and "no answer" in found.missing["shard-000"]
 

@@ -42,9 +42,9 @@ def add_parser(commands: Commands) -> None:
                         help="search annotations by text (BM25 and meaning); with an IMAGE, "
                              "'like this image, and TEXT'")
     parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    parser.add_argument("--channel", default="global",
-                        help=f"{', '.join(CHANNELS.names())} (default global), or auto (every "
-                             "channel the collection has, fused)")
+    parser.add_argument("--channel", default="auto",
+                        help="auto (default, as on the page: every channel the collection "
+                             f"has, fused), or one of {', '.join(CHANNELS.names())}")
     parser.add_argument("--fusion", choices=FUSIONS, default="auto",
                         help="how several rankings become one: auto (default, the measured "
                              "best: the learned ranker if trained, else rrf of the image "

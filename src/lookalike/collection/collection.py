@@ -306,7 +306,7 @@ class Collection:
 
     def search(
         self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
-        channel: str = "global", box: Box | None = None, name: str | None = None,
+        channel: str = "auto", box: Box | None = None, name: str | None = None,
         filters: SearchFilter | None = None, fusion: str = DEFAULT_FUSION,
     ) -> list[SearchResult]:
         """The ``k`` images most like ``query`` (a path, bytes, array or PIL image), or
@@ -320,7 +320,7 @@ class Collection:
 
     def search_with_rankings(
         self, query: ImageInput | np.ndarray | None = None, *, text: str | None = None,
-        k: int = 10, channel: str = "global", box: Box | None = None, name: str | None = None,
+        k: int = 10, channel: str = "auto", box: Box | None = None, name: str | None = None,
         filters: SearchFilter | None = None, fusion: str = DEFAULT_FUSION,
     ) -> tuple[list[SearchResult], dict[str, list[Hit]]]:
         """:meth:`search`, and each channel's own ranking before fusion (a learned ranker's
@@ -332,7 +332,7 @@ class Collection:
                                filters=filters, fusion=fusion)
 
     def rankings(self, image: np.ndarray | None, *, text: str | None = None, k: int = 10,
-                 channel: str = "global", box: Box | None = None) -> dict[str, list[Hit]]:
+                 channel: str = "auto", box: Box | None = None) -> dict[str, list[Hit]]:
         """Each channel's own ranking for a decoded query image and/or a text, before
         fusion; under ``auto`` a query without a face skips the faces channel."""
         return self.searcher().rankings(image, text=text, k=k, channel=channel, box=box)
@@ -341,7 +341,7 @@ class Collection:
         """One ranking from the channels' rankings, by the named fusion."""
         return self.searcher().fuse(rankings, fusion)
 
-    def decode_query(self, query: ImageInput, *, channel: str = "global",
+    def decode_query(self, query: ImageInput, *, channel: str = "auto",
                      box: Box | None = None, name: str | None = None) -> np.ndarray:
         """``query`` decoded as :meth:`search` needs it (a server's uploads); checks the box."""
         return self.searcher().decode_query(query, channel=channel, box=box, name=name)

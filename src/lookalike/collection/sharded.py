@@ -213,7 +213,7 @@ class ShardedCollection:
         return reports
 
     def search(self, query: ImageInput | None = None, *, text: str | None = None, k: int = 10,
-               channel: str = "global", box: Box | None = None,
+               channel: str = "auto", box: Box | None = None,
                fusion: str = DEFAULT_FUSION) -> ShardedResults:
         """The ``k`` images of all the shards most like ``query``, or matching ``text``, or
         both, ranked as one collection with the same images ranks them (see the module's
