@@ -333,13 +333,46 @@ def test_merge_split_and_not_this_person(tmp_path: Path, face_photos: Path) -> N
         assert people.reject([tilted.face_id]) == {tilted.face_id: astronaut_id}
         people.update()
         assert tilted.face_id not in {f.face_id for f in people.faces(astronaut_id)}
-        assert people.unassigned() == 0  # it went to a person of its own
+        # It waits for the user (faces assign), instead of making a junk person of its own.
+        assert people.unassigned() == 1 and len(people.all()) == 2
         with pytest.raises(ValidationError, match="not"):
             people.split(astronaut_id, [camera_face])
         with pytest.raises(ValidationError, match="1 to 200 characters"):
             people.name(astronaut_id, "x" * 201)
         with pytest.raises(ValidationError, match="at least two"):
             people.merge([astronaut_id])
+
+
+def test_small_faces_wait_apart_and_hidden_faces_are_gone(
+        tmp_path: Path, face_photos: Path, astronaut: np.ndarray) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut.png", "astronaut_mirror.png", "cameraman.png"):
+        (folder / name).write_bytes((face_photos / name).read_bytes())
+    Image.fromarray(resize(astronaut, 150)).save(folder / "tiny.png")  # a face of ~30 px
+    with Collection(tmp_path / "c", channels=["faces"]).open() as collection:
+        collection.index([folder])
+        channel = collection.channels["faces"]
+        people = collection.people
+        people.update()
+        tiny = collection.faces_of(collection.image_by_path(folder / "tiny.png").id)
+        assert len(tiny) == 1 and tiny[0].box[2] - tiny[0].box[0] < 48
+        assert tiny[0].person is None and people.unassigned() == 1  # kept, not grouped
+        # A small query face is "the same person" only at the stricter clustering threshold.
+        for hit in collection.search(folder / "tiny.png", k=3, channel="faces"):
+            face = hit.evidence.of("faces")
+            assert face.same_person == (face.similarity >= channel.config.same_person_cluster)
+        # "Not a face": out of its person and of face search, for good.
+        camera = collection.image_by_path(folder / "cameraman.png").id
+        camera_face = collection.faces_of(camera)[0].face_id
+        assert people.hide([camera_face]) == 1
+        people.update(reset=True)
+        found = collection.search(folder / "cameraman.png", k=5, channel="faces")
+        assert camera not in {result.image_id for result in found}
+        assert collection.faces_of(camera)[0].person is None
+        assert [p.faces for p in people.all()] == [2]
+    with pytest.raises(ValidationError, match="group_min_face"):
+        FacesChannelConfig(group_min_face=-1)
 
 
 def test_people_need_a_faces_channel(tmp_path: Path) -> None:

@@ -225,7 +225,7 @@ def test_the_document_states_what_the_server_does(app: FastAPI) -> None:
             if any(p["name"] == "authorization" for p in operation.get("parameters", [])):
                 writes += 1
                 assert {"401", "403"} <= set(answers), (method, path)
-    assert writes == 10
+    assert writes == 11
     assert set(doc["paths"]["/images/{image_id}"]["get"]["responses"]["200"]["content"]) == {
         "image/*"}
     for path in ("/images/{image_id}/thumbnail", "/faces/{face_id}/thumbnail"):

@@ -144,6 +144,11 @@ def test_people_over_http(client: TestClient) -> None:
     rejected = client.post("/faces/reject", json={"faces": [camera]}, headers=AUTH).json()
     assert rejected == {"rejected": [{"face_id": camera, "person_id": split["id"]}]}
     assert client.post("/people/update", json={"reset": False}, headers=AUTH).json()["people"] >= 2
+    hidden = client.post("/faces/hide", json={"faces": [camera]}, headers=AUTH)
+    assert hidden.json() == {"hidden": [camera]}
+    assert client.post("/faces/hide", json={"faces": [camera]}).status_code == 401
+    assert client.post("/faces/hide", json={"faces": [999999]},
+                       headers=AUTH).status_code == 404
     bad = client.post("/people/merge", json={"people": [first]}, headers=AUTH)
     assert bad.status_code == 422
     assert client.get("/people/999999/faces").status_code == 404

@@ -118,6 +118,13 @@ def _add_edits(actions: Commands) -> None:
     reject.add_argument("--json", action="store_true")
     reject.set_defaults(handler=run_faces_reject)
 
+    hide = actions.add_parser("hide", help="not a face: out of people and face search for "
+                                           "good")
+    collection_option(hide)
+    hide.add_argument("faces", type=int, nargs="+", metavar="FACE")
+    hide.add_argument("--json", action="store_true")
+    hide.set_defaults(handler=run_faces_hide)
+
 
 def run_faces_verify(args: argparse.Namespace) -> int:
     from lookalike.faces import FaceAnalyzer
@@ -149,7 +156,9 @@ def run_faces_people(args: argparse.Namespace) -> int:
                     "people": [person.as_dict() for person in listed]})
         return 0
     print(f"{report.joined} faces joined known people, {report.clustered} were clustered into "
-          f"{report.new_people} new people; {report.people} people in all")
+          f"{report.new_people} new people; {report.people} people in all; {unassigned} faces "
+          "not grouped (small, unclear, rejected or new: place them with faces assign, or "
+          "hide with faces hide)")
     for person in listed:
         _print_person(person)
     return 0
@@ -201,6 +210,17 @@ def run_faces_split(args: argparse.Namespace) -> int:
     with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         person = collection.people.split(args.person, args.faces)
     return _print_one(args, person, "new person:")
+
+
+def run_faces_hide(args: argparse.Namespace) -> int:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
+        hidden = collection.people.hide(args.faces)
+    if args.json:
+        print_json({"hidden": args.faces})
+    else:
+        print(f"hid {hidden} face{'s' if hidden != 1 else ''}: not in people or face search "
+              "any more")
+    return 0
 
 
 def run_faces_reject(args: argparse.Namespace) -> int:

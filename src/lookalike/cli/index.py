@@ -120,6 +120,12 @@ def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | No
         with progress_bar("indexing", args.quiet) as update:
             report = collection.index(args.paths, recursive=not args.no_recursive,
                                       progress=update, exclude=args.exclude)
+        if "faces" in collection.channels and (report.added or report.updated
+                                               or report.completed):
+            grouped = collection.people.update()  # people right away, not after faces people
+            print(f"faces: {grouped.joined} joined known people, {grouped.clustered} grouped "
+                  f"into {grouped.new_people} new people (lookalike faces people lists them)",
+                  file=sys.stderr)
         if args.annotations is not None:
             imported = collection.annotations.import_sidecar(args.annotations)
     return report, imported

@@ -1,30 +1,38 @@
 """Duplicates and near-duplicates of a collection, as groups.
 
 Exact duplicates share their file's SHA-256. Near-duplicates (the same photo resized,
-recompressed, lightly cropped or retouched) are pairs whose global vectors have a cosine
-similarity of at least ``threshold``; pairs are joined into groups (connected components),
-so each group also says its weakest link. The default threshold was measured on edited
-copies of UKBench photos against the other photos of the same objects
-(``benchmarks/bench_duplicates.py``, BENCHMARKS.md). Comparing every pair costs n^2 / 2
-dot products, done in blocks: about a minute at 50,000 images on 2 cores.
+recompressed, lightly cropped or retouched) take two kinds of evidence: their global
+vectors are close (cosine similarity at least ``threshold``: the candidates), and their
+64-bit perceptual hashes (pHash: the signs of the lowest 8 x 8 frequencies of a 32 x 32
+grey thumbnail's DCT, as imagehash computes it) differ in at most ``max_bits`` bits. The
+global vectors alone confuse photos of the same building or object taken moments apart
+with copies; the hash alone misses crops. Pairs are joined into groups (connected
+components), each with its weakest link. The defaults were measured on edited copies among
+photos of the same buildings and objects (``benchmarks/bench_duplicates.py``,
+BENCHMARKS.md). Comparing every pair of vectors costs n^2 / 2 dot products, in blocks;
+only the candidates' files are read for their hashes.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from lookalike.collection.channels import VectorChannel
-from lookalike.errors import ValidationError, expect
+from lookalike.errors import ImageError, ValidationError, expect
+from lookalike.images import load_image
 from lookalike.progress import step
 
 if TYPE_CHECKING:
     from lookalike.collection.collection import Collection
 
-NEAR_THRESHOLD = 0.93
+NEAR_THRESHOLD = 0.85
+MAX_HASH_BITS = 6
 _BLOCK = 1024
 
 
@@ -73,10 +81,14 @@ class _Groups:
 
 
 def find_duplicates(collection: Collection, *, threshold: float = NEAR_THRESHOLD,
+                    max_bits: int | None = MAX_HASH_BITS,
                     near: bool = True) -> list[DuplicateGroup]:
-    """The groups of exact and (with ``near``) near duplicates, largest first."""
+    """The groups of exact and (with ``near``) near duplicates, largest first; with
+    ``max_bits`` None, the global vectors alone decide."""
     expect(isinstance(threshold, float | int) and 0 < threshold <= 1,
            f"expected a similarity threshold in (0, 1], got {threshold!r}")
+    expect(max_bits is None or (isinstance(max_bits, int) and 0 <= max_bits <= 64),
+           f"expected at most 0 to 64 differing hash bits, got {max_bits!r}")
     records = {record.id: record for record in collection.images()}
     groups = _Groups()
     for ids in _same_bytes(records).values():
@@ -92,9 +104,40 @@ def find_duplicates(collection: Collection, *, threshold: float = NEAR_THRESHOLD
         if not isinstance(channel, VectorChannel):
             raise ValidationError("expected the global channel to store vectors")
         vectors = channel.one_vector_each({str(image_id): image_id for image_id in ids})
-        for first, second, similarity in similar_pairs(vectors, threshold):
-            groups.join(ids[first], ids[second], similarity)
+        pairs = [(ids[a], ids[b], similarity)
+                 for a, b, similarity in similar_pairs(vectors, threshold)]
+        if max_bits is not None:
+            pairs = _hashes_agree(pairs, records, max_bits, collection.max_pixels)
+        for first, second, similarity in pairs:
+            groups.join(first, second, similarity)
     return _as_groups(groups, records)
+
+
+def _hashes_agree(pairs: list[tuple[int, int, float]], records: Mapping[int, Any],
+                  max_bits: int, max_pixels: int) -> list[tuple[int, int, float]]:
+    """The pairs whose images' perceptual hashes differ in at most ``max_bits`` bits; an
+    image whose file cannot be read now keeps none of its pairs."""
+    wanted = sorted({image_id for pair in pairs for image_id in pair[:2]})
+    hashes: dict[int, np.ndarray] = {}
+    for done, image_id in enumerate(wanted, start=1):
+        with contextlib.suppress(ImageError):
+            hashes[image_id] = perceptual_hash(load_image(records[image_id].path,
+                                                          max_pixels=max_pixels))
+        step("hashing the candidates", done, len(wanted))
+    return [(a, b, similarity) for a, b, similarity in pairs if a in hashes and b in hashes
+            and int(np.count_nonzero(hashes[a] != hashes[b])) <= max_bits]
+
+
+def perceptual_hash(image: np.ndarray) -> np.ndarray:
+    """pHash: 64 bits, whether each of the 8 x 8 lowest DCT-II frequencies of the 32 x 32
+    grey thumbnail (Lanczos) exceeds their median (the bits imagehash.phash gives)."""
+    grey = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("L")
+    pixels = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    n = np.arange(32)
+    basis = np.cos(np.pi * n[:, None] * (2 * n[None, :] + 1) / 64)  # DCT-II, unscaled
+    low = (basis @ pixels @ basis.T)[:8, :8]
+    bits: np.ndarray = (low > np.median(low)).reshape(-1)
+    return bits
 
 
 def _same_bytes(records: Mapping[int, Any]) -> dict[str, list[int]]:

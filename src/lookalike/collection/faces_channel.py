@@ -47,7 +47,10 @@ class FacesChannelConfig:
     """Settings of the faces channel. ``min_score``, ``min_face`` and ``detect_side``
     are the detector's (see :class:`lookalike.faces.DetectorConfig`); ``threshold``
     overrides the calibrated same-person cosine similarity of search evidence, and
-    ``cluster_threshold`` the stricter one that groups faces into people."""
+    ``cluster_threshold`` the stricter one that groups faces into people. Faces smaller
+    than ``group_min_face`` pixels or detected below ``group_min_score`` are kept and
+    searchable but not grouped into people (a crowd's background faces made junk people),
+    and search calls such a face "same person" only at the stricter clustering threshold."""
 
     detector: str = "centerface"
     embedder: str = "sface"
@@ -58,6 +61,8 @@ class FacesChannelConfig:
     exact_below: int = 50_000
     threshold: float | None = None
     cluster_threshold: float | None = None
+    group_min_face: int = 48
+    group_min_score: float = 0.8
 
     def __post_init__(self) -> None:
         expect(self.detector in DETECTORS,
@@ -71,6 +76,10 @@ class FacesChannelConfig:
         self.detector_config()  # checks the detector's numbers
         expect(isinstance(self.exact_below, int) and self.exact_below >= 1,
                f"expected exact_below >= 1, got {self.exact_below!r}")
+        expect(isinstance(self.group_min_face, int) and self.group_min_face >= 0,
+               f"expected group_min_face >= 0 pixels, got {self.group_min_face!r}")
+        expect(isinstance(self.group_min_score, float | int) and 0 <= self.group_min_score <= 1,
+               f"expected group_min_score in [0, 1], got {self.group_min_score!r}")
         for value in (self.threshold, self.cluster_threshold):
             expect(value is None or -1.0 <= value <= 1.0,
                    f"expected a similarity threshold in [-1, 1], got {value!r}")
@@ -238,22 +247,44 @@ class FacesChannel(VectorChannel):
                     query_face: Face | None = None) -> list[Hit]:
         """The ``k`` images whose best face is nearest ``vector``, with that face as evidence."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        chosen = self.vectors.best_per_image(vector, k, depth=4 * k + 16)
+        hidden = self.catalog.people.hidden()  # "not a face", for good
+        chosen = [found for found in self.vectors.best_per_image(
+            vector, k + len(hidden), depth=4 * (k + len(hidden)) + 16)
+            if found[2] not in hidden][:k]
         chosen_faces = [fid for _, _, fid in chosen]
         stored = {face.face_id: face for face in self.stored_faces(chosen_faces)}
         people = self.catalog.people.people_of(chosen_faces)
-        query_box = None if query_face is None else query_face.as_dict()["box"]
-        return [Hit(image_id, score, self._evidence(score, stored[face_id], query_box,
+        return [Hit(image_id, score, self._evidence(score, stored[face_id], query_face,
                                                     people.get(face_id)))
                 for image_id, score, face_id in chosen]
 
-    def _evidence(self, score: float, face: StoredFace, query_box: list[float] | None,
+    def _evidence(self, score: float, face: StoredFace, query: Face | None,
                   person: tuple[int, str | None] | None) -> FaceEvidence:
+        clear = self.clear(face.face) and (query is None or self.clear(query))
+        # Weak evidence (a small or unclear face) needs the stricter threshold.
+        limit = self.config.same_person if clear else self.config.same_person_cluster
         return FaceEvidence(
             face_id=face.face_id, face_box=face.face.as_dict()["box"],
             similarity=round(score, 6), distance=round(float(distance_from_similarity(score)), 6),
-            same_person=score >= self.config.same_person, query_face_box=query_box,
+            same_person=score >= limit,
+            query_face_box=None if query is None else query.as_dict()["box"],
             person=None if person is None else PersonRef(*person))
+
+    def clear(self, face: Face) -> bool:
+        """Whether a face is large and sure enough to group into people."""
+        return (face.size >= self.config.group_min_face
+                and face.score >= self.config.group_min_score)
+
+    def clear_faces(self, face_ids: np.ndarray) -> np.ndarray:
+        """For each of ``face_ids``, whether that stored face is :meth:`clear`."""
+        ids, blobs = self.catalog.vectors.load_blobs(self.name)
+        rows = self.codec.decode_many(blobs)
+        d = self.dim
+        sides = np.minimum(rows[:, d + 2] - rows[:, d], rows[:, d + 3] - rows[:, d + 1])
+        clear = (sides >= self.config.group_min_face) & (rows[:, d + 14]
+                                                        >= self.config.group_min_score)
+        by_id = dict(zip(np.asarray(ids).tolist(), clear.tolist(), strict=True))
+        return np.array([by_id.get(int(f), False) for f in face_ids], dtype=bool)
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), "faces": self.catalog.vectors.count(self.name),

@@ -256,9 +256,11 @@ class People:
                 repository.dissolve_unconfirmed(conn)
             repository.drop_empty(conn)
             assigned = repository.assignments(conn)
+            rejected = repository.rejections(conn)
             is_free = np.array([int(f) not in assigned for f in face_ids], dtype=bool)
-            joins = self._join_existing(face_ids, vectors, is_free, assigned,
-                                        repository.rejections(conn), limit)
+            # Hidden, once-rejected, small and unclear faces wait for the user instead.
+            is_free &= self._groupable(face_ids, set(rejected))
+            joins = self._join_existing(face_ids, vectors, is_free, assigned, rejected, limit)
             repository.add_faces(conn, joins.items())
             left = np.array([free and int(f) not in joins
                              for f, free in zip(face_ids, is_free, strict=True)], dtype=bool)
@@ -272,13 +274,32 @@ class People:
         return UpdateReport(joined=len(joins), new_people=clusters, clustered=int(left.sum()),
                             people=people)
 
+    def _groupable(self, face_ids: np.ndarray, rejected: set[int]) -> np.ndarray:
+        """Faces that clustering may place: clear ones (:meth:`FacesChannel.clear`), not
+        marked "not a face", never rejected from a person."""
+        kept_out = self.catalog.people.hidden() | rejected
+        allowed = np.array([int(f) not in kept_out for f in face_ids], dtype=bool)
+        clear: np.ndarray = self.channel.clear_faces(face_ids) & allowed
+        return clear
+
+    def hide(self, face_ids: list[int]) -> int:
+        """"Not a face": take faces out of their people, people listings and face search
+        for good; returns how many."""
+        wanted = list(dict.fromkeys(_ids(face_ids, "face")))
+        for face_id in wanted:
+            self._check_face(face_id)
+        with self.catalog.transaction() as conn:
+            self.catalog.people.hide(conn, wanted)
+            self.catalog.people.drop_empty(conn)
+        return len(wanted)
+
     @staticmethod
     def _join_existing(face_ids: np.ndarray, vectors: np.ndarray, is_free: np.ndarray,
                        assigned: dict[int, int], rejected: dict[int, set[int]],
                        limit: float) -> dict[int, int]:
         """free face id -> person of its most similar assigned face (outside the people the
         user rejected it from), when that face is similar enough."""
-        members = np.flatnonzero(~is_free)
+        members = np.flatnonzero([int(f) in assigned for f in face_ids])
         free = np.flatnonzero(is_free)
         if not len(members) or not len(free):
             return {}

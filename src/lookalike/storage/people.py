@@ -119,6 +119,15 @@ class PeopleRepository:
             conn.execute("INSERT OR IGNORE INTO face_rejections (face_id, person_id) "
                          "VALUES (?, ?)", (face_id, person_id))
 
+    def hide(self, conn: sqlite3.Connection, face_ids: Sequence[int]) -> None:
+        """"Not a face": out of its person, and out of people and face search for good."""
+        conn.executemany("DELETE FROM face_people WHERE face_id = ?", [(f,) for f in face_ids])
+        conn.executemany("INSERT OR IGNORE INTO face_hidden (face_id) VALUES (?)",
+                         [(f,) for f in face_ids])
+
+    def hidden(self) -> set[int]:
+        return {int(f) for (f,) in self.db.conn.execute("SELECT face_id FROM face_hidden")}
+
     # -- clustering (inside a transaction) --------------------------------------------------
 
     def dissolve_unconfirmed(self, conn: sqlite3.Connection) -> None:

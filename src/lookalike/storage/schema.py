@@ -4,8 +4,10 @@ Images, their vectors (or a channel's packed records) and their annotations; whi
 channels each image has been through (``image_channels``: a channel may store no rows for
 an image, a photo without faces, yet be done with it); people
 (faces grouped by the user and by clustering) in ``people``, ``face_people`` and
-``face_rejections``, where a face is a vector id, so removing or re-embedding an image
-drops its faces' assignments with it (ON DELETE CASCADE); the search and click log.
+``face_rejections``, and the detections the user marked "not a face" in ``face_hidden``
+(a table older catalogs gain when opened: older versions simply ignore it), where a face
+is a vector id, so removing or re-embedding an image drops its faces' assignments with it
+(ON DELETE CASCADE); the search and click log.
 Triggers log every change to an image's text in ``annotation_log``, in the same
 transaction, so the full-text index (a derived cache) catches up from its last revision.
 A vector's id is never reused (AUTOINCREMENT), so derived indexes follow the catalog by
@@ -66,6 +68,9 @@ CREATE TABLE IF NOT EXISTS face_rejections (
     face_id INTEGER NOT NULL REFERENCES vectors(id) ON DELETE CASCADE,
     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     PRIMARY KEY (face_id, person_id)
+);
+CREATE TABLE IF NOT EXISTS face_hidden (
+    face_id INTEGER PRIMARY KEY REFERENCES vectors(id) ON DELETE CASCADE
 );
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

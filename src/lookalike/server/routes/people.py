@@ -70,6 +70,14 @@ def reject(state: State, body: schemas.FacesIn) -> dict[str, list[dict[str, int]
     return {"rejected": [{"face_id": f, "person_id": p} for f, p in left.items()]}
 
 
+@router.post("/faces/hide", dependencies=WRITE, responses=errors(*WRITES, 404, 413, 422))
+def hide(state: State, body: schemas.FacesIn) -> dict[str, list[int]]:
+    """Not a face: the faces leave their people and face search for good."""
+    with state.using() as collection:
+        collection.people.hide(body.faces)
+    return {"hidden": list(dict.fromkeys(body.faces))}
+
+
 @router.get("/faces/{face_id}/thumbnail", response_class=Response,
             responses={**errors(404, 422, WHOLE), **JPEG})
 def face_thumbnail(state: State, face_id: Id,

@@ -65,6 +65,7 @@ function updateFaceButtons() {
   const count = selectedFaces().length;
   $("#split-button").disabled = count === 0;
   $("#reject-button").disabled = count === 0;
+  $("#hide-button").disabled = count === 0;
 }
 
 async function openPerson(id) {
@@ -123,6 +124,15 @@ $("#reject-button").addEventListener("click", () => attempt(async () => {
   const data = await api("/faces/reject", { method: "POST", json: { faces } });
   await afterChange(`${plural(data.rejected.length, "face")} no longer ${personLabel(view.person)}.`,
     view.person.id);
+}));
+
+$("#hide-button").addEventListener("click", () => attempt(async () => {
+  const faces = selectedFaces();
+  const everyFace = faces.length === document.querySelectorAll("#faces .face-select").length;
+  const data = await api("/faces/hide", { method: "POST", json: { faces } });
+  // A person left without faces is gone: then only the list is shown again.
+  await afterChange(`${plural(data.hidden.length, "face")} hidden: not a face.`,
+    everyFace ? undefined : view.person.id);
 }));
 
 $("#update-people").addEventListener("click", () => attempt(async () => {
