@@ -184,3 +184,23 @@ def test_duplicates_are_grouped_exact_and_near(
                                    "near": ["img002.png", "smaller.png"]}
     code, out, _ = run(capsys, "duplicates", "-c", col, "--exact")
     assert code == 0 and out.startswith("group 1: 2 images, exact copies")
+
+
+def test_faces_assign_and_hide_from_the_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], astronaut: np.ndarray) -> None:
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    Image.fromarray(astronaut[:, ::-1]).save(tmp_path / "b.png")
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-c", col,
+               "--channels", "faces")[0] == 0
+    code, out, _ = run(capsys, "faces", "people", "-c", col, "--json")
+    person = json.loads(out)["people"][0]["id"]
+    code, out, _ = run(capsys, "faces", "list", str(tmp_path / "b.png"), "-c", col, "--json")
+    face = json.loads(out)["faces"][0]["face_id"]
+    assert run(capsys, "faces", "reject", "-c", col, str(face))[0] == 0
+    code, out, _ = run(capsys, "faces", "assign", "-c", col, str(face), str(person), "--json")
+    assert code == 0 and json.loads(out)["faces"] == 2
+    code, out, _ = run(capsys, "faces", "hide", "-c", col, str(face))
+    assert code == 0 and out.startswith("hid 1 face")
+    code, out, _ = run(capsys, "faces", "list", str(tmp_path / "b.png"), "-c", col, "--json")
+    assert json.loads(out)["faces"][0]["person"] is None

@@ -118,6 +118,14 @@ def _add_edits(actions: Commands) -> None:
     reject.add_argument("--json", action="store_true")
     reject.set_defaults(handler=run_faces_reject)
 
+    assign = actions.add_parser("assign", help="put a face into a person (yours to decide: "
+                                               "clustering never moves it)")
+    collection_option(assign)
+    assign.add_argument("face", type=int, metavar="FACE")
+    assign.add_argument("person", type=int, metavar="PERSON")
+    assign.add_argument("--json", action="store_true")
+    assign.set_defaults(handler=run_faces_assign)
+
     hide = actions.add_parser("hide", help="not a face: out of people and face search for "
                                            "good")
     collection_option(hide)
@@ -210,6 +218,17 @@ def run_faces_split(args: argparse.Namespace) -> int:
     with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         person = collection.people.split(args.person, args.faces)
     return _print_one(args, person, "new person:")
+
+
+def run_faces_assign(args: argparse.Namespace) -> int:
+    with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
+        person = collection.people.assign(args.face, args.person)
+    if args.json:
+        print_json(person.as_dict())
+    else:
+        print(f"face {args.face} is in person {person.id}"
+              + (f" ({printable(person.name)})" if person.name else ""))
+    return 0
 
 
 def run_faces_hide(args: argparse.Namespace) -> int:
