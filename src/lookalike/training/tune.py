@@ -53,13 +53,18 @@ def split_network(name: str, blocks: int) -> Split:
     expect(1 <= blocks <= count, f"expected 1 to {count} blocks to fine-tune, got {blocks}")
 
     class Front(nn.Module):
+        """The stem and the blocks before the tuned ones; it holds only those layers, so
+        freezing it leaves the tail's weights free."""
+
         def __init__(self) -> None:
             super().__init__()
-            self.net = network
+            self.stem, self.bn0, self.swish = (network._conv_stem, network._bn0,
+                                               network._swish)
+            self.blocks = nn.ModuleList(network._blocks[:count - blocks])
 
         def forward(self, x: torch.Tensor) -> Any:
-            x = self.net._swish(self.net._bn0(self.net._conv_stem(x)))
-            for block in self.net._blocks[:count - blocks]:
+            x = self.swish(self.bn0(self.stem(x)))
+            for block in self.blocks:
                 x = block(x)
             return x
 
