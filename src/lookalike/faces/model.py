@@ -31,6 +31,9 @@ VERIFY_THRESHOLDS: dict[tuple[str, str], float] = {
     ("centerface", "sface"): 0.3563,
     ("dlib-hog", "sface"): 0.3189,
     ("blazeface", "sface"): 0.3358,
+    ("centerface", "w600k-mbf"): 0.2396,
+    ("dlib-hog", "w600k-mbf"): 0.238,
+    ("blazeface", "w600k-mbf"): 0.2202,
 }
 SFACE_CLUSTER = 0.556  # CenterFace + SFace; see CLUSTER_MARGINS
 
@@ -47,6 +50,7 @@ SFACE_CLUSTER = 0.556  # CenterFace + SFace; see CLUSTER_MARGINS
 CLUSTER_MARGINS: dict[str, float] = {
     "dlib-resnet": 0.945 - VERIFY_THRESHOLDS[("centerface", "dlib-resnet")],
     "sface": SFACE_CLUSTER - VERIFY_THRESHOLDS[("centerface", "sface")],
+    "w600k-mbf": 0.2,
 }
 
 
