@@ -204,3 +204,17 @@ def test_faces_assign_and_hide_from_the_command_line(
     assert code == 0 and out.startswith("hid 1 face")
     code, out, _ = run(capsys, "faces", "list", str(tmp_path / "b.png"), "-c", col, "--json")
     assert json.loads(out)["faces"][0]["person"] is None
+
+
+def test_exclusion_patterns_match_below_the_indexed_folder_only(tmp_path: Path) -> None:
+    from lookalike.collection import Exclusions
+
+    root = str(tmp_path / ".local" / "photos")
+    hidden = Exclusions().adding([".*", "raw/", "2019/tmp", str(tmp_path / "old") + "/"])
+    assert hidden.patterns[1:] == ("raw", "2019/tmp", str(tmp_path / "old"))
+    assert not hidden.excludes(f"{root}/a.jpg", [root])  # .local is above the root
+    assert hidden.excludes(f"{root}/.thumbs/a.jpg", [root])
+    assert hidden.excludes(f"{root}/raw/a.jpg", [root])
+    assert hidden.excludes(f"{root}/2019/tmp/a.jpg", [root])
+    assert not hidden.excludes(f"{root}/2019/a.jpg", [root])
+    assert hidden.excludes(str(tmp_path / "old" / "a.jpg"), [root])

@@ -405,6 +405,11 @@ def test_a_collection_grows_a_channel_and_drops_it(
     assert "expected a channel to remain" in capsys.readouterr().err
     assert main(["channels", "list", "-c", str(root), "--json"]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["global"]
+    # Added again, it learns afresh: nothing of the removed channel's tree is asked for.
+    assert main(["channels", "add", "local", "-c", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["index", str(scenes), "-c", str(root), "-q", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["completed"] == 8
 
 
 def test_long_steps_show_progress_on_stderr_also_with_json(

@@ -106,8 +106,11 @@ def sure_first(hits: Sequence[Hit]) -> list[Hit]:
 
 
 def rank_fusion(rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
-    """The untrained default: reciprocal rank fusion, settled matches first."""
-    return sure_first(reciprocal_rank_fusion(rankings))
+    """The untrained default: reciprocal rank fusion, settled matches first. One ranking
+    alone keeps its own order (a channel already ranks its sure matches as it sees fit, and
+    its first k do not depend on k)."""
+    fused = reciprocal_rank_fusion(rankings)
+    return sure_first(fused) if len(rankings) > 1 else fused
 
 
 def nested(channel: str, hits: Sequence[Hit]) -> list[Hit]:

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -266,16 +267,18 @@ def stage_bars(quiet: bool) -> Iterator[None]:
     from lookalike.progress import listening
 
     bars: dict[str, Any] = {}
+    lock = threading.Lock()  # steps may come from several threads
 
     def show(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr,
-                                     disable=quiet, dynamic_ncols=True, leave=True)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-            del bars[stage]
+        with lock:
+            bar = bars.get(stage)
+            if bar is None:
+                bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr,
+                                         disable=quiet, dynamic_ncols=True, leave=True)
+            bar.update(done - bar.n)
+            if done >= total:
+                bars.pop(stage, None)
+                bar.close()
 
     try:
         with listening(show):

@@ -2,9 +2,10 @@
 
 Adding a channel writes it into the manifest; the images already indexed then lack its
 mark, so the next ``index`` computes that channel alone for them (the others' rows are
-kept, the files are read once more). Removing one deletes its rows and marks in one
-transaction, then its derived files, then its manifest entry: a kill in between leaves
-a channel with nothing indexed, which the next ``index`` fills again.
+kept, the files are read once more). Removing one deletes its rows, marks and learned
+state (meta keys ``<channel>.*``) in one transaction, then its manifest entry, then its
+files: a kill before the manifest is written leaves a channel with nothing indexed, which
+the next ``index`` fills again; after it, only unused files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lookalike.collection.registry import (
     make_channel,
 )
 from lookalike.collection.searching import RANKER_FILE
+from lookalike.collection.text_index import TEXT_REVISION_KEY
 from lookalike.errors import ValidationError
 from lookalike.storage import Catalog
 
@@ -67,11 +69,15 @@ def remove_channel(root: Path, catalog: Catalog, name: str) -> bool:
             catalog.vectors.delete_channel(conn, name)
             catalog.images.unmark_channel(conn, name)
             catalog.people.drop_empty(conn)
-        for folder in (root / "cache" / name, root / name):
-            shutil.rmtree(folder, ignore_errors=True)
-        ranker_gone = _drop_ranker_using(root, name)
+            # What the channel learned (its tree's id, its projection) goes with it, so
+            # the channel added again later learns afresh.
+            conn.execute("DELETE FROM meta WHERE key LIKE ? OR key = ?",
+                         (f"{name}.%", TEXT_REVISION_KEY if name == "text" else ""))
         remaining = {key: value for key, value in manifest.channels.items() if key != name}
         dataclasses.replace(manifest, channels=remaining).save(root)
+        ranker_gone = _drop_ranker_using(root, name)
+        for folder in (root / "cache" / name, root / name):  # derived files last
+            shutil.rmtree(folder, ignore_errors=True)
     return ranker_gone
 
 

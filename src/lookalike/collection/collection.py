@@ -253,10 +253,13 @@ class Collection:
         """Remove images by path, folder or in-memory name, and keep them out of later
         indexing runs (until named to ``index`` again); returns how many went."""
         keys: set[str] = set()
-        given_paths = [catalog_key(given) for given in map(str, paths)]
-        keep_out(self.catalog, given_paths)
-        for given, absolute in zip(map(str, paths), given_paths, strict=True):
-            keys |= {given, absolute, *self.catalog.images.paths_under(absolute)}
+        kept_out = []
+        for name, absolute in ((str(p), catalog_key(str(p))) for p in paths):
+            found = {name, absolute, *self.catalog.images.paths_under(absolute)}
+            keys |= found
+            if os.path.exists(name) or self.catalog.images.by_path(found):
+                kept_out.append(absolute)  # a typo keeps nothing out
+        keep_out(self.catalog, kept_out)
         records = self.catalog.images.by_path(keys)
         removed = self._indexer().delete([record.id for record in records.values()])
         if removed:

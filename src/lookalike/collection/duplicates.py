@@ -99,7 +99,10 @@ def find_duplicates(collection: Collection, *, threshold: float = NEAR_THRESHOLD
             raise ValidationError("expected a collection with a 'global' channel to find near "
                                   "duplicates, got none; add it (lookalike channels add "
                                   "global), or ask for exact duplicates only")
-        ids = sorted(records)
+        # An image the global channel has not seen yet (a channel added since) waits for
+        # the next index.
+        done = collection.catalog.images.channels_of(records)
+        ids = sorted(image_id for image_id in records if "global" in done.get(image_id, ()))
         channel = collection.channels["global"]
         if not isinstance(channel, VectorChannel):
             raise ValidationError("expected the global channel to store vectors")

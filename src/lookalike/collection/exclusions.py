@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -32,8 +32,12 @@ class Exclusions:
 
     patterns: tuple[str, ...] = ()
 
-    def excludes(self, path: str) -> bool:
-        return any(_covers(pattern, path) for pattern in self.patterns)
+    def excludes(self, path: str, roots: Sequence[str] = ()) -> bool:
+        """Whether ``path`` is kept out. A bare name is looked for among the file's name and
+        the folders below the indexed root it lies in (``roots``), never above it: ``.*``
+        must not exclude a library that lives under ``~/.local``."""
+        below = _below_root(path, roots)
+        return any(_covers(pattern, path, below) for pattern in self.patterns)
 
     def adding(self, patterns: Iterable[str]) -> Exclusions:
         return Exclusions(tuple(dict.fromkeys([*self.patterns, *map(_checked, patterns)])))
@@ -44,17 +48,35 @@ class Exclusions:
 
 
 def _checked(pattern: str) -> str:
+    """The pattern as stored: stripped, without a trailing slash, a plain absolute path in
+    its normal form (as the catalog writes paths), so that naming it again finds it."""
     expect(isinstance(pattern, str) and bool(pattern.strip()),
            f"expected a path or a pattern to exclude, got {pattern!r}")
-    return pattern.strip()
+    cleaned = pattern.strip()
+    if cleaned != os.sep:
+        cleaned = cleaned.rstrip(os.sep)
+    if os.path.isabs(cleaned) and not _has_wildcards(cleaned):
+        cleaned = os.path.normpath(cleaned)
+    return cleaned
 
 
-def _covers(pattern: str, path: str) -> bool:
-    if os.path.isabs(pattern) and not _has_wildcards(pattern):
-        return path == pattern or path.startswith(pattern.rstrip(os.sep) + os.sep)
-    if "/" in pattern:
+def _below_root(path: str, roots: Sequence[str]) -> tuple[str, ...]:
+    """The parts of ``path`` below the deepest of ``roots`` that holds it, or its name."""
+    holding = [root for root in roots if path.startswith(root.rstrip(os.sep) + os.sep)]
+    if not holding:
+        return (PurePath(path).name,)
+    return PurePath(path).relative_to(max(holding, key=len)).parts
+
+
+def _covers(pattern: str, path: str, below: tuple[str, ...]) -> bool:
+    if os.path.isabs(pattern):
+        if not _has_wildcards(pattern):
+            return path == pattern or path.startswith(pattern.rstrip(os.sep) + os.sep)
         return fnmatch.fnmatchcase(path, pattern)
-    return any(fnmatch.fnmatchcase(part, pattern) for part in PurePath(path).parts)
+    if "/" in pattern:  # a relative path: the end of a path, or a folder anywhere in it
+        return (fnmatch.fnmatchcase(path, f"*/{pattern}")
+                or fnmatch.fnmatchcase(path, f"*/{pattern}/*"))
+    return any(fnmatch.fnmatchcase(part, pattern) for part in below)
 
 
 def _has_wildcards(pattern: str) -> bool:

@@ -173,9 +173,10 @@ class FacesChannel(VectorChannel):
 
     def store(self, catalog: Catalog, conn: Transaction, image_id: int,
               extracted: np.ndarray) -> None:
-        """Replace the image's faces, carrying each face's person, confirmation and
-        rejections over to the new face that is the same person, so that re-embedding a
-        changed file (an edited photo, a re-saved JPEG) does not undo the user's work."""
+        """Replace the image's faces, carrying each face's person, confirmation,
+        rejections and "not a face" over to the new face that is the same person, so that
+        re-embedding a changed file (an edited photo, a re-saved JPEG) does not undo the
+        user's work."""
         old = catalog.people.of_image(conn, self.name, image_id)
         old_vectors = [self.codec.decode(blob)[:self.dim]
                        for _, blob in catalog.vectors.rows_of_image(conn, self.name, image_id)]
@@ -185,9 +186,12 @@ class FacesChannel(VectorChannel):
             return
         pairs = _same_faces(np.stack(old_vectors), extracted[:, :self.dim],
                             self.config.same_person)
+        hidden = catalog.people.hidden()
         for old_row, new_row in pairs:
-            _, person, confirmed, rejected = old[old_row]
+            old_id, person, confirmed, rejected = old[old_row]
             catalog.people.carry(conn, new_ids[new_row], person, confirmed, rejected)
+            if old_id in hidden:  # "not a face" stays so
+                catalog.people.hide(conn, [new_ids[new_row]])
 
     def unpack(self, face_id: int, image_id: int, blob: bytes) -> StoredFace:
         row = self.codec.decode(blob)
@@ -247,10 +251,9 @@ class FacesChannel(VectorChannel):
                     query_face: Face | None = None) -> list[Hit]:
         """The ``k`` images whose best face is nearest ``vector``, with that face as evidence."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
-        hidden = self.catalog.people.hidden()  # "not a face", for good
-        chosen = [found for found in self.vectors.best_per_image(
-            vector, k + len(hidden), depth=4 * (k + len(hidden)) + 16)
-            if found[2] not in hidden][:k]
+        hidden = frozenset(self.catalog.people.hidden())  # "not a face", for good
+        chosen = self.vectors.best_per_image(vector, k, depth=4 * k + 16 + len(hidden),
+                                             skip=hidden)
         chosen_faces = [fid for _, _, fid in chosen]
         stored = {face.face_id: face for face in self.stored_faces(chosen_faces)}
         people = self.catalog.people.people_of(chosen_faces)

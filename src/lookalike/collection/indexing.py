@@ -112,10 +112,12 @@ class Indexer:
         found = discover_images(roots, recursive=recursive)
         with self.catalog.writing("indexing"):
             kept_out, swept = self._exclusions(roots, list(exclude))
-            present = [path for path in found.files if not kept_out.excludes(str(path))]
+            given = [str(root) for root in roots]
+            present = [path for path in found.files if not kept_out.excludes(str(path), given)]
             report = IndexReport(failures=[
                 (error.source, error.reason) for error in found.failures
-                if (keep is None or keep(error.source)) and not kept_out.excludes(error.source)])
+                if (keep is None or keep(error.source))
+                and not kept_out.excludes(error.source, given)])
             files = self._named([path for path in present if keep is None or keep(str(path))],
                                 report)
             counts = WriteCounts()
@@ -142,8 +144,9 @@ class Indexer:
             record_roots(conn, read_roots(self.catalog), [str(root) for root in roots])
         if not exclude:
             return updated, 0
+        known_roots = read_roots(self.catalog)
         return updated, self.delete([record.id for record in self.catalog.images.all()
-                                     if updated.excludes(record.path)])
+                                     if updated.excludes(record.path, known_roots)])
 
     def add(self, items: Mapping[str, ImageInput], progress: Progress | None = None
             ) -> IndexReport:

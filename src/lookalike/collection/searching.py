@@ -217,8 +217,9 @@ def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,
         return ranker.get().rank(rankings)
     if method == "weighted":
         found = ranker.get() if ranker.exists() else None
-        return sure_first(weighted_score_fusion(
-            rankings, calibrations=found.calibrations if found else None))
+        fused = weighted_score_fusion(rankings,
+                                      calibrations=found.calibrations if found else None)
+        return sure_first(fused) if len(rankings) > 1 else fused
     return rank_fusion(rankings)
 
 

@@ -142,16 +142,18 @@ class DerivedVectorIndex:
         known = (found >= 0) & (vector_ids[rows] == found)
         return found_scores[known], found[known], vector_images[rows[known]]
 
-    def best_per_image(self, vector: np.ndarray, k: int, depth: int
-                       ) -> list[tuple[int, float, int]]:
+    def best_per_image(self, vector: np.ndarray, k: int, depth: int,
+                       skip: frozenset[int] = frozenset()) -> list[tuple[int, float, int]]:
         """(image id, score, vector id) of the ``k`` images whose best row is nearest
         ``vector``, best first; for channels with many rows per image (faces, regions).
-        Starts ``depth`` rows deep and looks four times further while rows of a few images
-        fill the list."""
+        Rows in ``skip`` do not count. Starts ``depth`` rows deep and looks four times
+        further while rows of a few images fill the list."""
         while True:
             scores, vector_ids, image_ids = self.nearest(vector, depth)
             best: dict[int, tuple[float, int]] = {}
             for score, vector_id, image_id in zip(scores, vector_ids, image_ids, strict=True):
+                if int(vector_id) in skip:
+                    continue
                 if int(image_id) not in best:
                     best[int(image_id)] = (float(score), int(vector_id))
             if len(best) >= k or len(vector_ids) < depth:

@@ -39,6 +39,7 @@ FACE_BASES: dict[str, Callable[[], tuple[bytes, str]]] = {
 }
 DETECTOR = "centerface"  # the faces channel's default detector finds the training faces
 _CHECKED_FACES = 8
+_CALIBRATION_FACES = 3000  # at most this many faces' pairs calibrate the thresholds
 
 
 def face_analyzer(base: str) -> FaceAnalyzer:
@@ -135,13 +136,16 @@ def face_thresholds(embedded: np.ndarray, labels: list[str], base: str,
     """Same-person and clustering thresholds for the trained embedding: the threshold that
     best separates as many same-person pairs as different-person pairs (drawn, seeded) of
     ``embedded`` (unit rows), plus the base embedder's clustering margin."""
+    rng = np.random.default_rng(seed)
+    if len(labels) > _CALIBRATION_FACES:  # all pairs of n faces grow as n^2
+        kept = np.sort(rng.choice(len(labels), _CALIBRATION_FACES, replace=False))
+        embedded, labels = embedded[kept], [labels[i] for i in kept]
     codes = np.unique(np.asarray(labels), return_inverse=True)[1]
     first, second = np.triu_indices(len(codes), k=1)
     same = codes[first] == codes[second]
     positives, negatives = np.flatnonzero(same), np.flatnonzero(~same)
     expect(len(positives) > 0 and len(negatives) > 0,
            "expected two people with two faces or more to calibrate the thresholds on")
-    rng = np.random.default_rng(seed)
     drawn = rng.choice(negatives, size=min(len(negatives), len(positives)), replace=False)
     pairs = np.concatenate([positives, drawn])
     scores = np.sum(embedded[first[pairs]] * embedded[second[pairs]], axis=1)
