@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,23 +63,33 @@ def base_features(images: LabelledImages, extractor: OnnxExtractor, *,
     return BaseFeatures(vectors, tuple(images.labels[i] for i in kept), tuple(failures))
 
 
-def _extract(extractor: OnnxExtractor, images: LabelledImages, progress: Progress | None
-             ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
-    side = int(extractor.preprocessing.resize_shorter)
-    parts: list[np.ndarray] = []
-    kept: list[int] = []
-    failures: list[tuple[str, str]] = []
+def decoded_batches(images: LabelledImages, side: int, failures: list[tuple[str, str]],
+                    progress: Progress | None) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """The images in batches, decoded (shorter side at least ``side``): each batch's row
+    numbers and pixels. A file that does not decode is added to ``failures`` with its
+    reason and left out; the rest trains."""
     for start in range(0, len(images.paths), _BATCH):
-        decoded = []
+        rows, decoded = [], []
         for index in range(start, min(start + _BATCH, len(images.paths))):
-            try:  # a bad file is reported and left out; the rest trains
+            try:
                 decoded.append(load_image(images.paths[index], min_side=side))
-                kept.append(index)
+                rows.append(index)
             except ImageError as error:
                 failures.append((str(images.paths[index]), error.reason))
         if decoded:
-            parts.append(extractor.embed(decoded))
+            yield rows, decoded
         if progress is not None:
             progress(min(start + _BATCH, len(images.paths)), len(images.paths))
+
+
+def _extract(extractor: OnnxExtractor, images: LabelledImages, progress: Progress | None
+             ) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+    parts: list[np.ndarray] = []
+    kept: list[int] = []
+    failures: list[tuple[str, str]] = []
+    side = int(extractor.preprocessing.resize_shorter)
+    for rows, decoded in decoded_batches(images, side, failures, progress):
+        parts.append(extractor.embed(decoded))
+        kept.extend(rows)
     dim = extractor.info.dim
     return (np.concatenate(parts) if parts else np.empty((0, dim), np.float32)), kept, failures

@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import ImageError, MissingDependencyError, ValidationError, expect
+from lookalike.errors import MissingDependencyError, ValidationError, expect
 from lookalike.extractors import OnnxExtractor
-from lookalike.images import load_image
 from lookalike.paths import atomic_write_bytes, cache_dir
 from lookalike.training.data import LabelledImages
-from lookalike.training.features import BaseFeatures, Progress
+from lookalike.training.features import BaseFeatures, Progress, decoded_batches
 
 _BATCH = 32
 
@@ -119,27 +118,17 @@ def _run_front(images: LabelledImages, base: OnnxExtractor, split: Split,
                ) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[str, str]]]:
     import torch
 
-    side = int(base.preprocessing.resize_shorter)
     fronts: list[np.ndarray] = []
     pooled: list[np.ndarray] = []
     labels: list[str] = []
     failures: list[tuple[str, str]] = []
-    for start in range(0, len(images.paths), _BATCH):
-        decoded = []
-        for index in range(start, min(start + _BATCH, len(images.paths))):
-            try:
-                decoded.append(load_image(images.paths[index], min_side=side))
-                labels.append(images.labels[index])
-            except ImageError as error:
-                failures.append((str(images.paths[index]), error.reason))
-        if decoded:
-            with torch.no_grad():
-                batch = torch.from_numpy(base.preprocessing(decoded))
-                front = split.front(batch)
-                fronts.append(front.numpy())
-                pooled.append(split.tail(front).numpy())
-        if progress is not None:
-            progress(min(start + _BATCH, len(images.paths)), len(images.paths))
+    side = int(base.preprocessing.resize_shorter)
+    for rows, decoded in decoded_batches(images, side, failures, progress):
+        labels.extend(images.labels[index] for index in rows)
+        with torch.no_grad():
+            front = split.front(torch.from_numpy(base.preprocessing(decoded)))
+            fronts.append(front.numpy())
+            pooled.append(split.tail(front).numpy())
     if not fronts:
         raise ValidationError("expected images that decode to fine-tune on, got none")
     vectors = np.concatenate(pooled)
