@@ -24,7 +24,6 @@ from lookalike.paths import atomic_write_bytes, cache_dir
 from lookalike.training.data import LabelledImages
 from lookalike.training.features import BaseFeatures, Progress, decoded_batches
 
-_BATCH = 32
 
 
 @dataclass(frozen=True)
