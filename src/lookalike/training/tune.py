@@ -25,7 +25,6 @@ from lookalike.training.data import LabelledImages
 from lookalike.training.features import BaseFeatures, Progress, decoded_batches
 
 
-
 @dataclass(frozen=True)
 class Split:
     """The frozen front of the network and its trainable tail (activations -> pooled)."""
