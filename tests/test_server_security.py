@@ -62,6 +62,7 @@ WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/people/1/name", {"json": {"name": "Ada"}}),
     ("POST", "/people/1/split", {"json": {"faces": [1]}}),
     ("POST", "/faces/reject", {"json": {"faces": [1]}}),
+    ("POST", "/faces/hide", {"json": {"faces": [1]}}),
 ]
 
 

@@ -71,8 +71,8 @@ def remove_channel(root: Path, catalog: Catalog, name: str) -> bool:
             catalog.people.drop_empty(conn)
             # What the channel learned (its tree's id, its projection) goes with it, so
             # the channel added again later learns afresh.
-            conn.execute("DELETE FROM meta WHERE key LIKE ? OR key = ?",
-                         (f"{name}.%", TEXT_REVISION_KEY if name == "text" else ""))
+            catalog.drop_meta(conn, f"{name}.",
+                              [TEXT_REVISION_KEY] if name == "text" else [])
         remaining = {key: value for key, value in manifest.channels.items() if key != name}
         dataclasses.replace(manifest, channels=remaining).save(root)
         ranker_gone = _drop_ranker_using(root, name)

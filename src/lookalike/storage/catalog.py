@@ -91,6 +91,13 @@ class Catalog:
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
                      "DO UPDATE SET value = excluded.value", (key, value))
 
+    @staticmethod
+    def drop_meta(conn: Transaction, prefix: str, keys: Sequence[str] = ()) -> None:
+        """Delete the meta entries whose key starts with ``prefix``, and ``keys``."""
+        conn.execute("DELETE FROM meta WHERE key LIKE ? ESCAPE '\\'",
+                     (prefix.replace("%", "\\%").replace("_", "\\_") + "%",))
+        conn.executemany("DELETE FROM meta WHERE key = ?", [(key,) for key in keys])
+
     def set_meta(self, key: str, value: str, *, locked: bool = True) -> None:
         """Write a meta entry; ``locked=False`` for a derived cache's own bookkeeping."""
         if not locked:
