@@ -424,6 +424,16 @@ def test_open_a_results_evidence(page: WebDriver, photos: Path, tmp_path: Path) 
     until(page, ec.invisibility_of_element(detail), "Escape did not close the detail")
 
 
+def test_more_like_a_result(page: WebDriver, photos: Path) -> None:
+    upload(page, photos / "astronaut.png")
+    before = searches(page)
+    open_result(page, "motorcycle_left.png")
+    page.find_element(By.ID, "more-like-this").click()
+    until(page, lambda d: searches(d) > before, "More like this did not search")
+    assert not error_text(page)
+    assert result_names(page)[:2] == ["motorcycle_left.png", "motorcycle_right.png"]
+
+
 def test_rename_a_person(page: WebDriver, tmp_path: Path) -> None:
     page.find_element(By.ID, "token").send_keys(TOKEN)
     people = open_people(page)

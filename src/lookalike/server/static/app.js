@@ -382,6 +382,16 @@ async function openDetail(index) {
 }
 
 $("#detail-close").addEventListener("click", () => $("#detail").close());
+
+// More like this: the result becomes the query, as if its file had been dropped.
+$("#more-like-this").addEventListener("click", () => attempt(async () => {
+  const result = state.results[detailIndex];
+  const response = await fetch(`/images/${result.image_id}`);
+  if (!response.ok) throw new Error(`GET /images/${result.image_id}: ${response.status}`);
+  const blob = await response.blob();
+  $("#detail").close();
+  await setQuery(new File([blob], result.name, { type: blob.type }));
+}));
 $("#detail").addEventListener("close", () => {
   closeAnnotations();
   const card = document.querySelector(`#results .result[data-index="${detailIndex}"]`);
