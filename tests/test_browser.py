@@ -424,6 +424,48 @@ def test_open_a_results_evidence(page: WebDriver, photos: Path, tmp_path: Path) 
     until(page, ec.invisibility_of_element(detail), "Escape did not close the detail")
 
 
+def test_step_through_results_in_the_detail_view(page: WebDriver, photos: Path) -> None:
+    upload(page, photos / "motorcycle_left.png")
+    names = result_names(page)
+    detail = open_result(page, names[0])
+    assert not page.find_element(By.ID, "detail-previous").is_enabled()
+    page.find_element(By.ID, "detail-next").click()
+    until(page, lambda d: d.find_element(By.ID, "detail-title").text == names[1],
+          "Next did not show the second result")
+    detail.send_keys(Keys.ARROW_RIGHT)
+    until(page, lambda d: d.find_element(By.ID, "detail-title").text == names[2],
+          "the right arrow did not show the third result")
+    detail.send_keys(Keys.ARROW_LEFT)
+    until(page, lambda d: d.find_element(By.ID, "detail-title").text == names[1],
+          "the left arrow did not go back")
+    assert not error_text(page)
+
+
+def test_the_page_fits_a_phone(page: WebDriver, photos: Path, tmp_path: Path) -> None:
+    # A headless window keeps its size; Chrome's device emulation gives the page a phone's.
+    page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        assert page.execute_script("return window.innerWidth") == 390
+        upload(page, photos / "motorcycle_left.png")
+        overflow = page.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0  # no sideways scrolling
+        query, results = (page.find_element(By.ID, name) for name in ("drop-zone", "results"))
+        # One column: the results below the query, not beside it.
+        assert results.location["y"] > query.location["y"] + query.size["height"] - 1
+        assert abs(results.location["x"] - query.location["x"]) < 20
+        screenshot(page, tmp_path, "web_phone.png")
+        open_result(page, result_names(page)[1])
+        assert page.execute_script(
+            "return document.getElementById('detail').getBoundingClientRect().right"
+            " <= window.innerWidth")
+        screenshot(page, tmp_path, "web_phone_detail.png")
+        page.find_element(By.ID, "detail").send_keys(Keys.ESCAPE)
+    finally:
+        page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def test_more_like_a_result(page: WebDriver, photos: Path) -> None:
     upload(page, photos / "astronaut.png")
     before = searches(page)

@@ -375,6 +375,8 @@ async function openDetail(index) {
   $("#detail-facts").replaceChildren(...facts(result));
   $("#detail-canvas").dataset.drawn = "false";
   if (!dialog.open) dialog.showModal();
+  $("#detail-previous").disabled = index === 0;
+  $("#detail-next").disabled = index === state.results.length - 1;
   logClick(state.response, result);
   showAnnotations(result.image_id);
   const image = await attempt(() => loadImage(`/images/${result.image_id}`));
@@ -382,6 +384,19 @@ async function openDetail(index) {
 }
 
 $("#detail-close").addEventListener("click", () => $("#detail").close());
+
+// Previous and next result without closing the view: the buttons, or the arrow keys.
+function stepDetail(by) {
+  const next = detailIndex + by;
+  if (detailIndex !== null && next >= 0 && next < state.results.length) openDetail(next);
+}
+$("#detail-previous").addEventListener("click", () => stepDetail(-1));
+$("#detail-next").addEventListener("click", () => stepDetail(1));
+$("#detail").addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea")) return;  // typing a tag moves nothing
+  if (event.key === "ArrowLeft") stepDetail(-1);
+  if (event.key === "ArrowRight") stepDetail(1);
+});
 
 // More like this: the result becomes the query, as if its file had been dropped.
 $("#more-like-this").addEventListener("click", () => attempt(async () => {
