@@ -516,6 +516,7 @@ def test_a_wrong_token_shows_the_servers_reason(page: WebDriver, tmp_path: Path)
     page.find_element(By.ID, "rename-button").click()
     until(page, error_text, "no error shown")
     assert "401" in error_text(page) and "token" in error_text(page)
+    assert "Token box" in error_text(page)  # where to put it
     assert "Someone" not in person_names(page)
     screenshot(page, tmp_path, "web_error.png")
 

@@ -26,7 +26,10 @@ export async function api(path, { method = "GET", body, json } = {}) {
   const data = await response.json().catch(() => null);
   if (!response.ok) {
     const reason = data && data.detail !== undefined ? describe(data.detail) : response.statusText;
-    throw new Error(`${method} ${path}: ${response.status} ${reason}`);
+    // A refused write: say where the token goes, not only what the server answered.
+    const hint = response.status === 401 || response.status === 403
+      ? " (changes need the server's token: enter it in the Token box at the top)" : "";
+    throw new Error(`${method} ${path}: ${response.status} ${reason}${hint}`);
   }
   return data;
 }
