@@ -393,8 +393,11 @@ def test_text_over_shards_ranks_as_the_whole_collection(
                 (r.image_id, r.path, rounded(r.evidence.as_dict())) for r in expected], asked
             np.testing.assert_allclose([r.score for r in found.results],
                                        [r.score for r in expected], atol=1e-6)
-        for searcher in sharded._local:  # what a Ray actor would send back must pickle
-            assert pickle.loads(pickle.dumps(searcher.text_part()))[1]
+        # What a Ray actor would send back must pickle. Which shard holds the captioned
+        # photos depends on their paths' hashes, so one shard may have no text of its own.
+        parts = [pickle.loads(pickle.dumps(searcher.text_part())) for searcher in sharded._local]
+        assert any(texts for _, texts, _ in parts)
+        for searcher in sharded._local:
             pickle.dumps(searcher.encode(photos / "coffee.png", "text", None, []))
         # A caption added in a shard is searched at once, weighed with every shard's words.
         with Collection(tmp_path / "s" / "shard-001").open() as shard:
