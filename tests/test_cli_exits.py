@@ -218,3 +218,15 @@ def test_exclusion_patterns_match_below_the_indexed_folder_only(tmp_path: Path) 
     assert hidden.excludes(f"{root}/2019/tmp/a.jpg", [root])
     assert not hidden.excludes(f"{root}/2019/a.jpg", [root])
     assert hidden.excludes(str(tmp_path / "old" / "a.jpg"), [root])
+
+
+def test_include_finds_patterns_as_they_were_stored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    write_images(folder, range(2))
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail",
+               "--exclude", "raw/", "--exclude", "2019/tmp")[0] == 0
+    code, out, _ = run(capsys, "include", "raw/", "2019/tmp", "-c", col, "--json")
+    assert code == 0 and json.loads(out) == {"included": ["raw/", "2019/tmp"],
+                                             "not_excluded": []}

@@ -107,13 +107,17 @@ def keep_out(catalog: Catalog, paths: Iterable[str]) -> None:
 
 
 def let_in(catalog: Catalog, patterns: Iterable[str]) -> list[str]:
-    """Drop ``patterns`` from the exclusions (a path may be given relative); returns the
-    ones that were there."""
+    """Drop ``patterns`` from the exclusions; returns the ones that were there. Each is
+    looked for as ``adding`` stores it, as written and as an absolute path (a path may be
+    given relative to the current folder)."""
     known = read_exclusions(catalog)
-    wanted = {pattern: catalog_key(pattern) if os.path.exists(pattern) or ("/" in pattern
-              and not _has_wildcards(pattern)) else pattern for pattern in patterns}
-    dropped = [given for given, key in wanted.items() if key in known.patterns]
-    if dropped:
+    found = {}
+    for pattern in patterns:
+        stored = [key for key in (_checked(pattern), _checked(catalog_key(pattern)))
+                  if key in known.patterns]
+        if stored:
+            found[pattern] = stored[0]
+    if found:
         with catalog.transaction() as conn:
-            write_exclusions(conn, known.without(wanted[given] for given in dropped))
-    return dropped
+            write_exclusions(conn, known.without(found.values()))
+    return list(found)
