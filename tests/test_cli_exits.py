@@ -25,6 +25,17 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def indexed(tmp_path: Path, capsys: pytest.CaptureFixture[str], count: int
+            ) -> tuple[Path, str]:
+    """``count`` pattern images in ``photos/``, indexed by the thumbnail extractor into a
+    collection ``c``: the folder and the collection's path."""
+    folder = tmp_path / "photos"
+    write_images(folder, range(count))
+    col = str(tmp_path / "c")
+    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    return folder, col
+
+
 def test_a_missing_folder_fails_and_creates_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "index", str(tmp_path / "no-such-folder"), "-c",
@@ -35,10 +46,7 @@ def test_a_missing_folder_fails_and_creates_nothing(
 
 def test_empty_answers_and_a_sidecar_that_matches_nothing_say_so(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tmp_path / "photos"
-    write_images(folder, range(3))
-    col = str(tmp_path / "c")
-    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    folder, col = indexed(tmp_path, capsys, 3)
     code, out, err = run(capsys, "search", str(folder / "img001.png"), "-c", col,
                          "--folder", str(tmp_path / "elsewhere"))
     assert code == 0 and out == "" and "no results" in err and "filters" in err
@@ -52,10 +60,7 @@ def test_empty_answers_and_a_sidecar_that_matches_nothing_say_so(
 
 def test_a_box_may_start_with_a_minus_sign(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tmp_path / "photos"
-    write_images(folder, range(3))
-    col = str(tmp_path / "c")
-    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    folder, col = indexed(tmp_path, capsys, 3)
     code, out, err = run(capsys, "search", str(folder / "img001.png"), "-c", col,
                          "--box", "-5,0,60,60", "-k", "1")
     assert "expected one argument" not in err
@@ -82,10 +87,7 @@ def test_a_closed_pipe_ends_without_a_traceback(tmp_path: Path) -> None:
 def test_serve_on_a_busy_port_fails_before_announcing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("uvicorn")
-    folder = tmp_path / "photos"
-    write_images(folder, range(2))
-    col = str(tmp_path / "c")
-    assert run(capsys, "index", str(folder), "-c", col, "--extractor", "thumbnail")[0] == 0
+    _, col = indexed(tmp_path, capsys, 2)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

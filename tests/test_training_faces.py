@@ -100,7 +100,7 @@ def test_named_people_of_a_collection_train_a_face_model(
         people = collection.people
         people.update(reset=True)
         by_folder: dict[str, list[int]] = {}
-        for face_id in people.channel.all_vectors()[0]:
+        for face_id in people.channel.grouping_rows()[0]:
             image = collection.image(people.face(int(face_id)).image_id)
             by_folder.setdefault(Path(image.path).parent.name, []).append(int(face_id))
         for folder, ids in by_folder.items():  # one named person per folder

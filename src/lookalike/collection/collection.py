@@ -252,15 +252,13 @@ class Collection:
     def remove(self, paths: Iterable[str | os.PathLike[str]]) -> int:
         """Remove images by path, folder or in-memory name, and keep them out of later
         indexing runs (until named to ``index`` again); returns how many went."""
-        keys: set[str] = set()
-        kept_out = []
-        for name, absolute in ((str(p), catalog_key(str(p))) for p in paths):
-            found = {name, absolute, *self.catalog.images.paths_under(absolute)}
-            keys |= found
-            if os.path.exists(name) or self.catalog.images.by_path(found):
-                kept_out.append(absolute)  # a typo keeps nothing out
-        keep_out(self.catalog, kept_out)
-        records = self.catalog.images.by_path(keys)
+        given = [(str(p), catalog_key(str(p))) for p in paths]
+        under = {absolute: {name, absolute, *self.catalog.images.paths_under(absolute)}
+                 for name, absolute in given}
+        records = self.catalog.images.by_path(set().union(*under.values()))
+        # Files and folders that exist or were indexed; a typo keeps nothing out.
+        keep_out(self.catalog, [absolute for name, absolute in given if os.path.exists(name)
+                                or not under[absolute].isdisjoint(records)])
         removed = self._indexer().delete([record.id for record in records.values()])
         if removed:
             self._changed()

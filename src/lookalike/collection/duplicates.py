@@ -16,7 +16,7 @@ only the candidates' files are read for their hashes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -178,9 +178,3 @@ def _as_groups(groups: _Groups, records: Mapping[int, Any]) -> list[DuplicateGro
             weakest=groups.weakest.get(root, 1.0)))
     return sorted(found, key=lambda group: (-len(group.image_ids), group.image_ids))
 
-
-def group_sizes(groups: Sequence[DuplicateGroup]) -> dict[str, int]:
-    """How many groups and images of each kind, for a summary."""
-    return {"exact_groups": sum(g.exact for g in groups),
-            "near_groups": sum(not g.exact for g in groups),
-            "images": sum(len(g.image_ids) for g in groups)}

@@ -96,12 +96,14 @@ def read_roots(catalog: Catalog) -> list[str]:
     return list(json.loads(catalog.meta(ROOTS) or "[]"))
 
 
-def record_roots(conn: Transaction, known: list[str], roots: Iterable[str]) -> None:
-    Catalog.put_meta(conn, ROOTS, json.dumps(list(dict.fromkeys([*known, *roots]))))
+def record_roots(conn: Transaction, roots: list[str]) -> None:
+    Catalog.put_meta(conn, ROOTS, json.dumps(roots))
 
 
-def keep_out(catalog: Catalog, paths: Iterable[str]) -> None:
+def keep_out(catalog: Catalog, paths: list[str]) -> None:
     """Add ``paths`` (absolute) to the collection's exclusions."""
+    if not paths:
+        return
     with catalog.transaction() as conn:
         write_exclusions(conn, read_exclusions(catalog).adding(paths))
 

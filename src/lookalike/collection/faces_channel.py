@@ -211,10 +211,6 @@ class FacesChannel(VectorChannel):
             found.setdefault(face.image_id, []).append(face)
         return found
 
-    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(face ids, (n, dim) unit vectors) of every stored face."""
-        return self.vectors.matrix()
-
     # -- searching ------------------------------------------------------------------------------
 
     def embed_query(self, image: np.ndarray) -> np.ndarray:
@@ -275,19 +271,20 @@ class FacesChannel(VectorChannel):
 
     def clear(self, face: Face) -> bool:
         """Whether a face is large and sure enough to group into people."""
-        return (face.size >= self.config.group_min_face
-                and face.score >= self.config.group_min_score)
+        return bool(self._clear(face.size, face.score))
 
-    def clear_faces(self, face_ids: np.ndarray) -> np.ndarray:
-        """For each of ``face_ids``, whether that stored face is :meth:`clear`."""
+    def _clear(self, side: Any, score: Any) -> Any:
+        """:meth:`clear` on a face's shorter side and detection score (arrays of them too)."""
+        return (side >= self.config.group_min_face) & (score >= self.config.group_min_score)
+
+    def grouping_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, (n, dim) unit vectors, whether each face is :meth:`clear`) of every
+        stored face, from one read of the channel's rows."""
         ids, blobs = self.catalog.vectors.load_blobs(self.name)
         rows = self.codec.decode_many(blobs)
         d = self.dim
         sides = np.minimum(rows[:, d + 2] - rows[:, d], rows[:, d + 3] - rows[:, d + 1])
-        clear = (sides >= self.config.group_min_face) & (rows[:, d + 14]
-                                                        >= self.config.group_min_score)
-        by_id = dict(zip(np.asarray(ids).tolist(), clear.tolist(), strict=True))
-        return np.array([by_id.get(int(f), False) for f in face_ids], dtype=bool)
+        return ids, np.ascontiguousarray(rows[:, :d]), self._clear(sides, rows[:, d + 14])
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), "faces": self.catalog.vectors.count(self.name),

@@ -138,15 +138,15 @@ class Indexer:
         known = read_exclusions(self.catalog)
         wanted_back = [str(root) for root in roots if str(root) in known.patterns]
         updated = known.without(wanted_back).adding(exclude)
+        all_roots = list(dict.fromkeys([*read_roots(self.catalog), *map(str, roots)]))
         with self.catalog.transaction() as conn:
             if updated != known:
                 write_exclusions(conn, updated)
-            record_roots(conn, read_roots(self.catalog), [str(root) for root in roots])
+            record_roots(conn, all_roots)
         if not exclude:
             return updated, 0
-        known_roots = read_roots(self.catalog)
         return updated, self.delete([record.id for record in self.catalog.images.all()
-                                     if updated.excludes(record.path, known_roots)])
+                                     if updated.excludes(record.path, all_roots)])
 
     def add(self, items: Mapping[str, ImageInput], progress: Progress | None = None
             ) -> IndexReport:

@@ -249,7 +249,7 @@ class People:
         limit = self.channel.config.same_person_cluster if threshold is None else threshold
         expect(-1.0 <= limit <= 1.0, f"expected a similarity threshold in [-1, 1], got {limit!r}")
         step("grouping faces into people", 0, 1)
-        face_ids, vectors = self.channel.all_vectors()
+        face_ids, vectors, clear = self.channel.grouping_rows()
         repository = self.catalog.people
         with self.catalog.transaction() as conn:
             if reset:
@@ -258,8 +258,8 @@ class People:
             assigned = repository.assignments(conn)
             rejected = repository.rejections(conn)
             is_free = np.array([int(f) not in assigned for f in face_ids], dtype=bool)
-            # Hidden, once-rejected, small and unclear faces wait for the user instead.
-            is_free &= self._groupable(face_ids, set(rejected))
+            # Small and unclear, hidden and once-rejected faces wait for the user instead.
+            is_free &= clear & self._not_kept_out(face_ids, set(rejected))
             joins = self._join_existing(face_ids, vectors, is_free, assigned, rejected, limit)
             repository.add_faces(conn, joins.items())
             left = np.array([free and int(f) not in joins
@@ -274,13 +274,11 @@ class People:
         return UpdateReport(joined=len(joins), new_people=clusters, clustered=int(left.sum()),
                             people=people)
 
-    def _groupable(self, face_ids: np.ndarray, rejected: set[int]) -> np.ndarray:
-        """Faces that clustering may place: clear ones (:meth:`FacesChannel.clear`), not
-        marked "not a face", never rejected from a person."""
+    def _not_kept_out(self, face_ids: np.ndarray, rejected: set[int]) -> np.ndarray:
+        """Faces the user did not mark "not a face" nor reject from a person: clustering
+        may place them."""
         kept_out = self.catalog.people.hidden() | rejected
-        allowed = np.array([int(f) not in kept_out for f in face_ids], dtype=bool)
-        clear: np.ndarray = self.channel.clear_faces(face_ids) & allowed
-        return clear
+        return np.array([int(f) not in kept_out for f in face_ids], dtype=bool)
 
     def hide(self, face_ids: list[int]) -> int:
         """"Not a face": take faces out of their people, people listings and face search

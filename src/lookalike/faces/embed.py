@@ -270,7 +270,9 @@ def trained_face_embedder(path: str | Path) -> TrainedFaceEmbedder:
 
     resolved = Path(path).resolve()
     card = read_card(resolved)
-    if card.get("kind") != "faces" or not isinstance(card.get("thresholds"), dict):
+    thresholds = card.get("thresholds")
+    if card.get("kind") != "faces" or not (isinstance(thresholds, dict)
+                                           and {"verify", "cluster"} <= set(thresholds)):
         raise ValidationError(f"{resolved}: expected a face model made by lookalike train "
                               f"--faces, got a model of kind {card.get('kind', 'images')!r}")
     base = card["base"]

@@ -18,6 +18,7 @@ from lookalike.faces.embed import (
     distance_from_similarity,
     is_face_model_file,
     make_embedder,
+    trained_face_embedder,
 )
 from lookalike.images import load_image
 
@@ -75,13 +76,7 @@ def cluster_threshold(detector: str, embedder: str) -> float:
 @functools.lru_cache(maxsize=32)
 def _trained_thresholds(path: str) -> tuple[float, float]:
     """Read once per file: a collection pins the file's contents (its checksum)."""
-    from lookalike.extractors.trained import read_card
-
-    found = read_card(Path(path).resolve()).get("thresholds")
-    if not isinstance(found, dict) or not {"verify", "cluster"} <= set(found):
-        raise ValidationError(f"{path}: expected a face model made by lookalike train "
-                              "--faces, whose card holds its thresholds")
-    return float(found["verify"]), float(found["cluster"])
+    return trained_face_embedder(path).thresholds
 
 
 class NoFaceError(NothingToSearchError):
