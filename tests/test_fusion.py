@@ -125,7 +125,7 @@ def test_sure_matches_come_first_and_keep_their_fused_order() -> None:
     fused = reciprocal_rank_fusion(rankings)
     assert [hit.image_id for hit in fused][:2] == [3, 1]  # 3 is in both lists
     rankings["local"] = [Hit(4, 31.0, verified), Hit(3, 2.0, LocalEvidence(verified=False))]
-    order = [hit.image_id for hit in sure_first(reciprocal_rank_fusion(rankings))]
+    order = [hit.image_id for hit in sure_first(reciprocal_rank_fusion(rankings), rankings)]
     assert order == [4, 3, 1, 2]  # verified 4 first, though RRF ranks it below 3, 1 and 2
     assert FusedEvidence(channels={"local": verified}).sure
     assert not FusedEvidence(channels={"global": looks}).sure

@@ -92,25 +92,32 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RR
     return fused_hits(fused, rankings)
 
 
+def fuses(channel: str, *, image: bool, text: bool) -> bool:
+    """Whether a search fuses several rankings: every channel (``auto``), or an image and
+    a text."""
+    return channel == "auto" or (image and text)
+
+
 def fusion_depth(k: int, *, fused: bool) -> int:
     """How deep each channel ranks for ``k`` results: the fixed pool when several rankings
     are fused, else ``k``."""
     return max(k, FUSION_POOL) if fused else k
 
 
-def sure_first(hits: Sequence[Hit]) -> list[Hit]:
-    """The fused order with the matches that some evidence settles (a spatially verified
-    object, the same person's face) before the others, each group in its fused order: a
-    vote of similar-looking channels does not outrank a verified match."""
+def sure_first(hits: Sequence[Hit], rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
+    """The order fused from ``rankings`` with the matches that some evidence settles (a
+    spatially verified object, the same person's face) before the others, each group in
+    its fused order: a vote of similar-looking channels does not outrank a verified match.
+    One ranking alone keeps its own order (a channel already ranks its sure matches as it
+    sees fit, and its first k do not depend on k)."""
+    if len(rankings) < 2:
+        return list(hits)
     return sorted(hits, key=lambda hit: not hit.evidence.sure)
 
 
 def rank_fusion(rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
-    """The untrained default: reciprocal rank fusion, settled matches first. One ranking
-    alone keeps its own order (a channel already ranks its sure matches as it sees fit, and
-    its first k do not depend on k)."""
-    fused = reciprocal_rank_fusion(rankings)
-    return sure_first(fused) if len(rankings) > 1 else fused
+    """The untrained default: reciprocal rank fusion, settled matches first."""
+    return sure_first(reciprocal_rank_fusion(rankings), rankings)
 
 
 def nested(channel: str, hits: Sequence[Hit]) -> list[Hit]:

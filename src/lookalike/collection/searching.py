@@ -27,6 +27,7 @@ from lookalike.errors import (
 from lookalike.fusion import (
     FUSIONS,
     AutoFusion,
+    fuses,
     fusion_depth,
     rank_fusion,
     sure_first,
@@ -106,8 +107,8 @@ class Searcher:
         has_ranker = self.ranker.exists()  # read once: the whole search uses one policy
         method = self.policy.method(has_ranker) if fusion == "auto" else fusion
         self._check_query(image, text, channel, method)
-        depth = fusion_depth(k, fused=channel == "auto" or (text is not None and
-                                                            image is not None))
+        depth = fusion_depth(k, fused=fuses(channel, image=image is not None,
+                                            text=text is not None))
         wanted, total = k, self.catalog.images.count("indexed")
         if filters is not None and filters.active:
             # Never look for more than the filter lets through (and nothing when it is none).
@@ -217,9 +218,8 @@ def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,
         return ranker.get().rank(rankings)
     if method == "weighted":
         found = ranker.get() if ranker.exists() else None
-        fused = weighted_score_fusion(rankings,
-                                      calibrations=found.calibrations if found else None)
-        return sure_first(fused) if len(rankings) > 1 else fused
+        return sure_first(weighted_score_fusion(
+            rankings, calibrations=found.calibrations if found else None), rankings)
     return rank_fusion(rankings)
 
 

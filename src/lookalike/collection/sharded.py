@@ -57,7 +57,7 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
-from lookalike.fusion import DEFAULT_FUSION, FUSIONS, fusion_depth
+from lookalike.fusion import DEFAULT_FUSION, FUSIONS, fuses, fusion_depth
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.results import Hit, SearchResult
 from lookalike.storage import AnnotationRecord, ImageRecord
@@ -235,8 +235,8 @@ class ShardedCollection:
         method = auto_fusion().method(has_ranker) if fusion == "auto" else fusion
         if method == "learned":
             ranker.get()  # no trained ranker raises, before any shard is asked
-        depth = fusion_depth(k, fused=channel == "auto" or (text is not None and
-                                                            query is not None))
+        depth = fusion_depth(k, fused=fuses(channel, image=query is not None,
+                                            text=text is not None))
         rankings, records = self._rankings(fan, sent, text, depth, channel, box, has_ranker)
         fused = fuse_rankings(rankings, method, ranker)[:k]
         missing = [hit.image_id for hit in fused if hit.image_id not in records]
