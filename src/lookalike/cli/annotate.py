@@ -4,11 +4,10 @@ a sidecar of them."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from lookalike.cli.common import Commands, collection_option, show, waiting
+from lookalike.cli.common import Commands, collection_option, show, sidecar_status, waiting
 from lookalike.collection import Collection
 from lookalike.errors import ValidationError
 
@@ -39,11 +38,7 @@ def run_annotate(args: argparse.Namespace) -> int:
             report = notes.import_sidecar(args.sidecar)
             show(args, report.as_dict(), f"annotated {report.annotated} images; "
                                          f"{len(report.unknown)} paths not in the collection")
-            if report.annotated == 0:
-                print(f"error: {args.sidecar} annotated no image: none of its paths is in "
-                      "the collection", file=sys.stderr)
-                return 1
-            return 0
+            return sidecar_status(args.sidecar, report.annotated)
         for annotation_id in args.remove:
             notes.remove(annotation_id)
         if args.image is None:

@@ -286,3 +286,13 @@ def stage_bars(quiet: bool) -> Iterator[None]:
     finally:
         for bar in bars.values():
             bar.close()
+
+
+def sidecar_status(sidecar: Path, annotated: int) -> int:
+    """The exit status of a sidecar import: 1, said on stderr, when it annotated nothing."""
+    if annotated:
+        return 0
+    print(f"error: {printable(sidecar)} annotated no image: none of its paths is in the "
+          "collection (paths are matched as indexed, or relative to the sidecar's folder)",
+          file=sys.stderr)
+    return 1

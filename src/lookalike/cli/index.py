@@ -20,6 +20,7 @@ from lookalike.cli.common import (
     print_json,
     printable,
     progress_bar,
+    sidecar_status,
     waiting,
 )
 from lookalike.collection import (
@@ -85,12 +86,7 @@ def run_index(args: argparse.Namespace) -> int:
         return _index_and_split(args)
     report, imported = _index_one(args)
     _print_report(args, report, imported)
-    if imported is not None and imported.annotated == 0:
-        print(f"error: {printable(args.annotations)} annotated no image: none of its paths "
-              "is in the collection (paths are matched as indexed, or relative to the "
-              "sidecar's folder)", file=sys.stderr)
-        return 1
-    return 0
+    return 0 if imported is None else sidecar_status(args.annotations, imported.annotated)
 
 
 def _print_report(args: argparse.Namespace, report: IndexReport,
@@ -106,9 +102,9 @@ def _print_report(args: argparse.Namespace, report: IndexReport,
 
 
 def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | None]:
-    recorded = set(Collection.read_configs(args.collection))
+    recorded = Collection.read_configs(args.collection)
     new = [name for name in args.channels or [] if name not in recorded] if recorded else []
-    collection = _collection(args, grown=bool(recorded))
+    collection = _collection(args, recorded)
     imported = None
     with collection.open():
         if new:
@@ -131,9 +127,10 @@ def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | No
     return report, imported
 
 
-def _collection(args: argparse.Namespace, *, grown: bool = False) -> Collection:
-    """The collection to index into. An existing one (``grown``) keeps its channels, and
-    ``--channels`` names only the ones to add."""
+def _collection(args: argparse.Namespace, recorded: dict[str, Any] | None = None
+                ) -> Collection:
+    """The collection to index into. An existing one (its ``recorded`` channel settings)
+    keeps its channels, and ``--channels`` names only the ones to add."""
     configs = channel_configs(args, args.collection)
     if args.extractor and not Collection.exists(args.collection):
         # A new collection's regions and text use the model it embeds whole images with.
@@ -141,10 +138,9 @@ def _collection(args: argparse.Namespace, *, grown: bool = False) -> Collection:
         for name in args.channels or []:
             if name not in configs and CHANNELS.get(name).follows_global is not None:
                 configs[name] = CHANNELS.get(name).default_config(whole)
-    if grown:
-        recorded = Collection.read_configs(args.collection)
+    if recorded:
         configs = {name: config for name, config in configs.items() if name in recorded}
-    return Collection(args.collection, channels=None if grown else args.channels,
+    return Collection(args.collection, channels=None if recorded else args.channels,
                       configs=configs, wait=waiting(args),
                       batch_size=args.batch_size, max_pixels=args.max_pixels,
                       workers=args.workers, engine=make_engine(args.engine, args.address))
