@@ -112,9 +112,13 @@ def test_text_search_by_words_and_by_meaning(root: Path) -> None:
         # "kitty" is not written anywhere; it means the cat labels.
         found = collection.search(text="kitty", k=2)
         assert names(found)[0] == "chelsea.png"
-        matched = found[0].evidence.as_dict()["text"]["matched"]
-        assert matched in {"tabby", "tiger cat", "Egyptian cat", "cat"}
-        assert found[0].reason == f"text: '{matched}'"
+        text = found[0].evidence.as_dict()["text"]
+        assert text["matched"] in {"tabby", "tiger cat", "Egyptian cat", "cat"}
+        # An automatic label is quoted with its kind, and marked when the model was unsure.
+        assert text["matched_kind"] in {"label", "object"} and 0 < text["matched_score"] <= 1
+        assert found[0].reason in {f"{text['matched_kind']}: {text['matched']}",
+                                   f"{text['matched_kind']}: {text['matched']} (weak)"}
+        assert (found[0].reason.endswith("(weak)")) == (text["matched_score"] < 0.6)
         assert names(collection.search(text="a cup of coffee", k=1)) == ["coffee.png"]
         with pytest.raises(ValidationError, match="got neither"):
             collection.search(text="   ", k=1)
@@ -410,7 +414,7 @@ def test_text_over_shards_ranks_as_the_whole_collection(
     answer = json.loads(capsys.readouterr().out)
     assert answer["query"] is None and answer["text"] == "lighthouse"
     assert main(["search", "--text", "lighthouse", "-c", str(tmp_path / "s"), "-k", "1"]) == 0
-    assert "tagged.jpg  (text: 'lighthouse')" in capsys.readouterr().out
+    assert "tagged.jpg  (keyword: 'lighthouse')" in capsys.readouterr().out
 
 
 def test_a_learned_ranker_with_text_ranks_the_shards_as_the_whole(

@@ -25,8 +25,9 @@ from lookalike.collection.local_channel import LocalChannel
 from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector
 from lookalike.collection.people import ImageFace
 from lookalike.collection.searching import RANKER_FILE
-from lookalike.collection.text_channel import TextChannel, TextQuery
+from lookalike.collection.text_channel import TextChannel, TextQuery, searchable_annotations
 from lookalike.collection.text_index import TEXT_KINDS
+from lookalike.collection.text_reasons import Annotation
 from lookalike.errors import LookalikeError, NotFoundError
 from lookalike.images import DEFAULT_MAX_PIXELS, Box, ImageInput
 from lookalike.local.inverted import CorpusStatistics
@@ -119,6 +120,10 @@ class ShardSearcher:
 
     def images_with_texts(self, texts: list[str]) -> list[tuple[int, str, float | None, str]]:
         return self._text().catalog.annotations.images_with_texts(texts, TEXT_KINDS)
+
+    def annotations_of(self, image_ids: list[int]) -> dict[int, list[Annotation]]:
+        """The searchable annotations of those of ``image_ids`` this shard holds."""
+        return searchable_annotations(self._text().catalog, image_ids)
 
     def _text(self) -> TextChannel:
         channel = self.collection.channels.get("text")

@@ -25,6 +25,7 @@ import numpy as np
 
 from lookalike.collection.fanout import FanOut
 from lookalike.collection.text_channel import TextQuery, rank_text
+from lookalike.collection.text_reasons import Annotation
 from lookalike.errors import CollectionError, ShardsUnavailableError
 from lookalike.results import Hit
 from lookalike.text import FullTextIndex, TextDocument
@@ -50,6 +51,11 @@ class ShardTexts:
     def images_with_texts(self, texts: Sequence[str]) -> list[tuple[int, str, float | None, str]]:
         found = self.fan.all("images_with_texts", list(texts))
         return [row for shard in sorted(found) for row in found[shard]]
+
+    def annotations_of(self, image_ids: Sequence[int]) -> dict[int, list[Annotation]]:
+        found = self.fan.all("annotations_of", [int(i) for i in image_ids])
+        return {image_id: rows for shard in sorted(found)
+                for image_id, rows in found[shard].items()}
 
 
 class ShardedText:

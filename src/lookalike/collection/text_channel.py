@@ -26,6 +26,7 @@ import numpy as np
 
 from lookalike.collection.channels import Channel, NoRows
 from lookalike.collection.text_index import TEXT_KINDS, TextIndexes
+from lookalike.collection.text_reasons import Annotation, explained, words
 from lookalike.errors import LookalikeError, ValidationError, expect
 from lookalike.extractors import make_extractor
 from lookalike.extractors.imagenet import imagenet_classes, top_classes
@@ -231,6 +232,10 @@ class TextSources(Protocol):
         """(image id, text, score, source) of every annotation whose text is one of them."""
         ...
 
+    def annotations_of(self, image_ids: Sequence[int]) -> dict[int, list[Annotation]]:
+        """Each image's searchable annotations as (kind, text, score, source)."""
+        ...
+
 
 def rank_text(sources: TextSources, query: TextQuery, k: int, semantic_min: float) -> list[Hit]:
     """BM25 and meaning, each searched to a depth, fused by reciprocal rank."""
@@ -240,6 +245,8 @@ def rank_text(sources: TextSources, query: TextQuery, k: int, semantic_min: floa
     semantic = (_semantic(sources, query.vector, depth, semantic_min)
                 if query.vector is not None else [])
     hits = _fuse(lexical, semantic)[:k]
+    hits = explained(hits, sources.annotations_of([hit.image_id for hit in hits]),
+                     words(_without_stop_words(query.text)))
     if query.labels is None:
         return hits
     return [Hit(hit.image_id, hit.score, TextEvidence(
@@ -285,6 +292,17 @@ class _OwnTexts:
 
     def images_with_texts(self, texts: Sequence[str]) -> list[tuple[int, str, float | None, str]]:
         return self.channel.catalog.annotations.images_with_texts(texts, TEXT_KINDS)
+
+    def annotations_of(self, image_ids: Sequence[int]) -> dict[int, list[Annotation]]:
+        return searchable_annotations(self.channel.catalog, image_ids)
+
+
+def searchable_annotations(catalog: Catalog, image_ids: Sequence[int]
+                           ) -> dict[int, list[Annotation]]:
+    """Each image's annotations the text channel searches, as (kind, text, score, source)."""
+    return {image_id: [(row.kind, row.text, row.score, row.source) for row in rows
+                       if row.kind in TEXT_KINDS]
+            for image_id, rows in catalog.annotations.of_images(image_ids).items()}
 
 
 def _without_stop_words(text: str) -> str:
