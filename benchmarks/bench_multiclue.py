@@ -48,7 +48,7 @@ from lookalike.eval import evaluate
 from lookalike.eval.metrics import average_precision
 from lookalike.paths import cache_dir
 
-METHODS = ("global", "local", "regions", "text", "auto", "auto-rrf-only", "rrf",
+METHODS = ("global", "local", "regions", "text", "auto", "auto-equal-votes", "rrf",
            "rrf-without-global",
            "rrf-without-local", "rrf-without-regions", "rrf-without-text", "weighted-minmax",
            "weighted-platt-cv", "learned-cv")

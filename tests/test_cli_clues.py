@@ -95,6 +95,6 @@ def test_text_annotate_filters_and_a_learned_ranker(
     report = json.loads(out)
     assert code == 0, err
     assert report["fusion"] == "learned-cv"
-    assert set(report["by_method"]) == {"global", "regions", "auto", "auto-rrf-only", "rrf",
+    assert set(report["by_method"]) == {"global", "regions", "auto", "auto-equal-votes", "rrf",
                                         "weighted-minmax", "weighted-platt-cv", "learned-cv"}
     assert report["map"] == report["by_method"]["learned-cv"]["map"]

@@ -11,9 +11,11 @@ from lookalike.fusion import (
     FUSION_POOL,
     AutoFusion,
     Calibration,
+    Trust,
     fusion_depth,
     reciprocal_rank_fusion,
     sure_first,
+    trusted_fusion,
     weighted_score_fusion,
 )
 from lookalike.results import FusedEvidence, GlobalEvidence, Hit, LocalEvidence, ScoreEvidence
@@ -96,7 +98,7 @@ def test_auto_fusion_leaves_out_label_rankings_until_trained_or_given_text() -> 
     assert list(policy.rankings(rankings, has_ranker=False, text_given=True)) == ["global",
                                                                                  "text"]
     assert list(policy.rankings({"text": [Hit(2, 0.1)]}, has_ranker=False)) == ["text"]
-    assert policy.method(has_ranker=True) == "learned" and policy.method(False) == "rrf"
+    assert policy.method(has_ranker=True) == "learned" and policy.method(False) == "trusted"
 
 
 def test_auto_fusion_asks_for_the_labels_only_when_nothing_else_answers() -> None:
@@ -134,3 +136,24 @@ def test_sure_matches_come_first_and_keep_their_fused_order() -> None:
 def test_fused_rankings_are_asked_for_a_fixed_pool() -> None:
     assert fusion_depth(3, fused=True) == fusion_depth(10, fused=True) == FUSION_POOL
     assert fusion_depth(500, fused=True) == 500 and fusion_depth(3, fused=False) == 3
+
+
+def test_trusted_fusion_weighs_channels_and_discounts_unconfirmed_local_candidates() -> None:
+    looks = GlobalEvidence(similarity=0.9)
+    unconfirmed = LocalEvidence(tree_score=0.2, verified=False)
+    rankings = {"global": [Hit(1, 0.9, looks), Hit(2, 0.8, looks)],
+                "regions": [Hit(2, 0.7), Hit(1, 0.6)],
+                "local": [Hit(1, 0.3, unconfirmed), Hit(2, 0.2, LocalEvidence(tree_score=0.1))]}
+    trust = Trust(weights={"global": 0.5, "regions": 3.0}, k=5)
+    scores = {hit.image_id: hit.score for hit in trusted_fusion(rankings, trust)}
+    assert scores[1] == pytest.approx(0.5 / 6 + 3.0 / 7 + 0.25 / 6)
+    assert scores[2] == pytest.approx(0.5 / 7 + 3.0 / 6 + 0.25 / 7)
+    # Regions' three votes outweigh global's half vote, and the unconfirmed local one.
+    assert [hit.image_id for hit in trusted_fusion(rankings, trust)] == [2, 1]
+    # A verified match counts fully, and comes first whatever the votes say.
+    rankings["local"] = [Hit(1, 31.0, LocalEvidence(inliers=31, verified=True))]
+    assert LocalEvidence(verified=True).vote == 1.0 and unconfirmed.vote == 0.25
+    assert [hit.image_id for hit in trusted_fusion(rankings, trust)] == [1, 2]
+    # One ranking alone keeps its own order and scores.
+    alone = trusted_fusion({"local": rankings["local"]}, trust)
+    assert [(hit.image_id, hit.score) for hit in alone] == [(1, 31.0)]

@@ -30,6 +30,7 @@ from lookalike.collection.local_ranking import (
 )
 from lookalike.collection.local_records import (
     RECORD,
+    SIGNED_RECORD,
     InvertedFiles,
     KeypointRecords,
     PackedFeatures,
@@ -46,6 +47,7 @@ from lookalike.errors import (
 from lookalike.images import Box
 from lookalike.local.features import LocalFeatures, SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.pairing import Pairing
 from lookalike.local.training import extract_all, sample_descriptors, tree_progress
 from lookalike.local.tree import VocabularyTree
 from lookalike.local.verify import (
@@ -53,7 +55,6 @@ from lookalike.local.verify import (
     Verification,
     VerifyConfig,
     estimate,
-    tentative_matches,
 )
 from lookalike.results import Hit, LocalEvidence
 from lookalike.storage import Catalog, Transaction
@@ -81,8 +82,15 @@ class LocalChannelConfig:
     spatial verification off. Tentative correspondences pair keypoints that share
     the tree node ``match_up`` levels above their leaves, but not above level
     ``match_floor``: the finest words are too sparse to pair enough keypoints, and
-    the coarsest too common to pair the right ones. ``expand`` > 0 re-queries with the mean of the
-    query and its best ``expand`` verified matches (average query expansion).
+    the coarsest too common to pair the right ones. A candidate that fails is paired
+    again ``match_retry`` levels up (0: never): one level up keeps RANSAC's
+    inlier ratio high enough for a planar cover photographed at an angle, which two
+    levels up drowned in false pairs, while buildings sometimes need the coarser
+    pairing (BENCHMARKS.md, "Exact objects photographed by phones"). A tree with a Hamming
+    embedding pairs through close signatures instead (:mod:`lookalike.local.hamming`;
+    ``hamming=False`` turns that off).
+    ``expand`` > 0 re-queries with the mean of the query and its best ``expand`` verified
+    matches (average query expansion).
     """
 
     features: str = "rootsift"
@@ -104,7 +112,9 @@ class LocalChannelConfig:
     verify_model: str = "affine"
     ransac_threshold: float = 8.0
     min_inliers: int = 8
-    match_up: int = 2
+    hamming: bool = True
+    match_up: int = 1
+    match_retry: int = 2
     match_floor: int = 3
     expand: int = 5
 
@@ -119,7 +129,7 @@ class LocalChannelConfig:
         for name in ("train_images", "train_descriptors"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 1, f"expected {name} >= 1, got {value!r}")
-        for name in ("verify", "match_up", "match_floor", "expand"):
+        for name in ("verify", "match_up", "match_retry", "match_floor", "expand"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 0, f"expected {name} >= 0, got {value!r}")
         self.scoring()
@@ -131,6 +141,11 @@ class LocalChannelConfig:
         return ScoringConfig(levels=self.levels, norm=self.norm, weighting=self.weighting,
                              burstiness=self.burstiness, stop_words=self.stop_words,
                              min_level=self.min_level)
+
+    def pairing_levels(self) -> list[int]:
+        """How many levels above the leaves keypoints are paired, in the order tried."""
+        return [self.match_up] + ([self.match_retry] if self.match_retry > self.match_up
+                                  else [])
 
     def verification(self) -> VerifyConfig:
         return VerifyConfig(model=self.verify_model, threshold=self.ransac_threshold,
@@ -297,11 +312,17 @@ class LocalChannel(Channel):
                 raise LookalikeError("the local channel has no vocabulary tree yet; index a "
                                      "folder (it trains one) or give vocabulary=")
             return [np.empty(0, np.uint8) for _ in found]
+        return [pack(features, words, self.tree.signatures(features.descriptors, words))
+                if len(features) else np.empty(0, np.uint8)
+                for features, words in zip(found, self._words_of(found), strict=True)]
+
+    def _words_of(self, found: list[LocalFeatures]) -> list[np.ndarray]:
+        """Each image's words, quantised in one pass."""
+        if self.tree is None:
+            raise LookalikeError("the local channel has no vocabulary tree yet")
         counts = [len(features) for features in found]
-        words = np.split(self.tree.quantize(np.concatenate(
+        return np.split(self.tree.quantize(np.concatenate(
             [features.descriptors for features in found])), np.cumsum(counts)[:-1])
-        return [pack(features, image_words) if len(features) else np.empty(0, np.uint8)
-                for features, image_words in zip(found, words, strict=True)]
 
     # -- searching ------------------------------------------------------------------------
 
@@ -351,14 +372,19 @@ class LocalChannel(Channel):
         config = self.config.verification()
         stored = self._stored(image_id for image_id, _ in candidates)
         records = self.catalog.images.by_id(stored)
-        coarse = self._coarse(query.words)
+        pairing = self._pairing(query)
 
         def check(image_id: int) -> Verification:
             match = stored.get(image_id)
             if match is None:
                 return NOT_VERIFIED
-            pairs = tentative_matches(coarse, self._coarse(match.words), config.max_per_word)
-            return estimate(query.features.geometry, match.geometry, pairs, config)
+            best = NOT_VERIFIED
+            for pairs in pairing.tentative(match.words, match.signatures):
+                found = estimate(query.features.geometry, match.geometry, pairs, config)
+                if found.verified(config.min_inliers):
+                    return found
+                best = found if found.inliers > best.inliers else best
+            return best
 
         # OpenCV's RANSAC releases the GIL: two threads verify two candidates at once.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lookalike-ransac") as pool:
@@ -377,10 +403,18 @@ class LocalChannel(Channel):
             hits.append(Hit(image_id, score, evidence))
         return hits
 
-    def _coarse(self, words: np.ndarray) -> np.ndarray:
+    def _record_size(self) -> int:
+        """Bytes a keypoint takes (new records carry a signature when the tree can make one)."""
+        signed = self.tree is not None and self.tree.hamming is not None
+        return SIGNED_RECORD.itemsize if signed else RECORD.itemsize
+
+    def _pairing(self, query: LocalQuery) -> Pairing:
         if self.tree is None:
-            return words
-        return self.tree.coarser(words, self.config.match_up, self.config.match_floor)
+            raise LookalikeError("the local channel has no vocabulary tree yet")
+        return Pairing.of(self.tree, query.features.descriptors, query.words,
+                          hamming=self.config.hamming,
+                          levels=self.config.pairing_levels(), floor=self.config.match_floor,
+                          max_per_word=self.config.verification().max_per_word)
 
     def _stored(self, image_ids: Iterable[int]) -> dict[int, PackedFeatures]:
         blobs = self.catalog.vectors.of_images(self.name, list(image_ids))
@@ -393,7 +427,7 @@ class LocalChannel(Channel):
         return {
             "vectors": images,
             "index": "vocabulary-tree",
-            "features_stored": (stored - 4 * images) // RECORD.itemsize if images else 0,
+            "features_stored": (stored - 4 * images) // self._record_size() if images else 0,
             "bytes_per_image": round(stored / images, 1) if images else 0,
             # Only known once a search has built the inverted files; info must not pay for it.
             "index_memory_bytes": (self.inverted.index.memory_bytes() if self.inverted.index

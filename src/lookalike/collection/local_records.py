@@ -1,9 +1,11 @@
 """The local channel's catalog rows and the inverted files derived from them.
 
 Each image is one packed record: the size SIFT saw, then per keypoint its visual word and
-geometry, 12 bytes a keypoint. Descriptors are not kept: verification pairs keypoints
-through shared tree nodes. The inverted files (Nistér & Stewénius, CVPR 2006) are built
-from these records when the collection opens and follow the catalog by vector-id diffs.
+geometry, 12 bytes a keypoint, and with a tree that has a Hamming embedding the keypoint's
+64-bit signature too (20 bytes; the header's flag says which). Descriptors are not kept:
+verification pairs keypoints through shared tree nodes, and their signatures. The inverted
+files (Nistér & Stewénius, CVPR 2006) are built from these records when the collection
+opens and follow the catalog by vector-id diffs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from lookalike.storage import Catalog
 # Per keypoint: visual word, x, y (pixels SIFT saw), size and angle (degrees).
 RECORD = np.dtype([("word", "<u4"), ("x", "<f2"), ("y", "<f2"), ("size", "<f2"),
                    ("angle", "<f2")])
+SIGNED_RECORD = np.dtype([*RECORD.descr, ("signature", "<u8")])
 _HEADER = np.dtype("<u2")  # width, height of the image SIFT saw
+_SIGNED = 0x8000  # set in the stored width when the keypoints carry signatures (width <= 4096)
 
 
 @dataclass(frozen=True)
@@ -37,26 +41,37 @@ class PackedFeatures:
         return self.records["word"].astype(np.int64)
 
     @property
+    def signatures(self) -> np.ndarray | None:
+        """Each keypoint's Hamming signature; None in a record stored without them."""
+        names = self.records.dtype.names or ()
+        return self.records["signature"] if "signature" in names else None
+
+    @property
     def geometry(self) -> np.ndarray:
         """(n, 4) float32 rows of x, y, size, angle."""
         return np.stack([self.records[name] for name in ("x", "y", "size", "angle")],
                         axis=1).astype(np.float32)
 
 
-def pack(features: LocalFeatures, words: np.ndarray) -> np.ndarray:
+def pack(features: LocalFeatures, words: np.ndarray,
+         signatures: np.ndarray | None = None) -> np.ndarray:
     """The record of one image as a uint8 array (what the catalog stores)."""
-    records = np.empty(len(words), dtype=RECORD)
+    records = np.empty(len(words), dtype=RECORD if signatures is None else SIGNED_RECORD)
     records["word"] = words
     for column, name in enumerate(("x", "y", "size", "angle")):
         records[name] = features.geometry[:, column]
-    header = np.array([features.width, features.height], dtype=_HEADER)
+    if signatures is not None:
+        records["signature"] = signatures
+    flag = 0 if signatures is None else _SIGNED
+    header = np.array([features.width | flag, features.height], dtype=_HEADER)
     return np.frombuffer(header.tobytes() + records.tobytes(), dtype=np.uint8)
 
 
 def unpack(blob: bytes) -> PackedFeatures:
-    width, height = np.frombuffer(blob, dtype=_HEADER, count=2)
-    return PackedFeatures(int(width), int(height),
-                          np.frombuffer(blob, dtype=RECORD, offset=2 * _HEADER.itemsize))
+    width, height = (int(value) for value in np.frombuffer(blob, dtype=_HEADER, count=2))
+    layout = SIGNED_RECORD if width & _SIGNED else RECORD
+    return PackedFeatures(width & ~_SIGNED, height,
+                          np.frombuffer(blob, dtype=layout, offset=2 * _HEADER.itemsize))
 
 
 class KeypointRecords:

@@ -31,6 +31,7 @@ from lookalike.fusion import (
     fusion_depth,
     rank_fusion,
     sure_first,
+    trusted_fusion,
     weighted_score_fusion,
 )
 from lookalike.images import Box, ImageInput, crop, load_image
@@ -220,6 +221,8 @@ def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,
         found = ranker.get() if ranker.exists() else None
         return sure_first(weighted_score_fusion(
             rankings, calibrations=found.calibrations if found else None), rankings)
+    if method == "trusted":
+        return trusted_fusion(rankings)
     return rank_fusion(rankings)
 
 

@@ -25,7 +25,12 @@ from lookalike.errors import (
 from lookalike.eval import metrics
 from lookalike.eval.datasets import RetrievalDataset, RetrievalQuery
 from lookalike.eval.settings import EvalSettings, Progress, build_collection, common_report
-from lookalike.fusion import rank_fusion, reciprocal_rank_fusion, weighted_score_fusion
+from lookalike.fusion import (
+    rank_fusion,
+    reciprocal_rank_fusion,
+    trusted_fusion,
+    weighted_score_fusion,
+)
 from lookalike.paths import catalog_key
 from lookalike.progress import counted
 from lookalike.ranking import train_ranker
@@ -136,11 +141,11 @@ def fused_rankings(per_query: list[dict[str, list[Hit]]], dataset: RetrievalData
     # What Collection.search does untrained by default (these queries have no text), and
     # the same without putting settled matches first (the default before issue 18).
     policy = auto_fusion()
-    methods["auto"] = [rank_fusion(policy.rankings(rankings, has_ranker=False))
+    methods["auto"] = [trusted_fusion(policy.rankings(rankings, has_ranker=False))
                        if rankings else [] for rankings in per_query]
-    methods["auto-rrf-only"] = [
-        reciprocal_rank_fusion(policy.rankings(rankings, has_ranker=False))
-        if rankings else [] for rankings in per_query]
+    # The untrained default before the shipped channel weights (issue 18).
+    methods["auto-equal-votes"] = [rank_fusion(policy.rankings(rankings, has_ranker=False))
+                                   if rankings else [] for rankings in per_query]
     if len(channels) > 2:
         for left_out in channels:  # what each channel adds to the fusion
             methods[f"rrf-without-{left_out}"] = [

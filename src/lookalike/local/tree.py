@@ -10,7 +10,9 @@ leaf it reaches is its visual word, and the nodes on the way are its path.
 
 Nodes are numbered breadth first, the root is 0. The file format is an .npz of
 the arrays plus the settings; a tree's id is a hash of its content, so that a
-collection can check it is searched with the tree its words came from.
+collection can check it is searched with the tree its words came from. A tree trained
+since issue 18 also holds a Hamming embedding (:mod:`lookalike.local.hamming`) learned on
+the same sample; an older one reads back without it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lookalike.errors import ManifestMismatchError, ValidationError, expect
 from lookalike.local.features import FEATURE_KINDS
+from lookalike.local.hamming import BITS, HammingEmbedding, hamming_level
 from lookalike.local.kmeans import kmeans
 from lookalike.paths import atomic_write_bytes
 
@@ -46,7 +50,7 @@ class VocabularyTree:
     """``centres[i]`` is node i's centre, ``children[i]`` its children (-1: none)."""
 
     def __init__(self, centres: np.ndarray, children: np.ndarray, *, features: str,
-                 branching: int, depth: int) -> None:
+                 branching: int, depth: int, hamming: HammingEmbedding | None = None) -> None:
         expect(features in FEATURE_KINDS,
                f"expected a feature kind among {FEATURE_KINDS}, got {features!r}")
         expect(centres.ndim == 2 and children.shape == (len(centres), branching),
@@ -68,6 +72,7 @@ class VocabularyTree:
             current = current[current >= 0]
             self.level[current] = depth
         self._norms = (self.centres * self.centres).sum(axis=1)
+        self.hamming = hamming
         self._id: str | None = None
 
     # -- training ---------------------------------------------------------------------------
@@ -118,10 +123,32 @@ class VocabularyTree:
         for node, kids in enumerate(children):
             table[node, : len(kids)] = kids
         tree = cls(np.stack(centres), table, features=features, branching=branching, depth=depth)
+        tree.hamming = tree.train_hamming(points)
         stats = TrainingStats(descriptors=len(points), nodes=len(centres),
                               leaves=int(tree.is_leaf.sum()),
                               seconds=time.perf_counter() - started)
         return tree, stats
+
+    def train_hamming(self, descriptors: np.ndarray) -> HammingEmbedding | None:
+        """The Hamming embedding of this tree's nodes, learned on ``descriptors``; None for
+        descriptors of fewer dimensions than signature bits (toy trees)."""
+        if descriptors.shape[1] < BITS:
+            return None
+        level = hamming_level(self.depth)
+        return HammingEmbedding.train(descriptors, self.coarser(self.quantize(descriptors),
+                                                                self.depth, level), level)
+
+    def signatures(self, descriptors: np.ndarray, leaves: np.ndarray) -> np.ndarray | None:
+        """Each descriptor's 64-bit signature (``leaves``: its words); None for a tree
+        without a Hamming embedding."""
+        if self.hamming is None:
+            return None
+        return self.hamming.signatures(descriptors, self.hamming_nodes(leaves))
+
+    def hamming_nodes(self, leaves: np.ndarray) -> np.ndarray:
+        """Each word's node at the Hamming embedding's level (where keypoints are paired)."""
+        level = self.hamming.level if self.hamming is not None else hamming_level(self.depth)
+        return self.coarser(leaves, self.depth, level)
 
     # -- quantisation -----------------------------------------------------------------------
 
@@ -183,17 +210,30 @@ class VocabularyTree:
             digest.update(f"{self.features}:{self.branching}:{self.depth}".encode())
             digest.update(self.centres.tobytes())
             digest.update(self.children.tobytes())
+            for array in self._hamming_arrays().values():
+                digest.update(array.tobytes())
             self._id = digest.hexdigest()[:16]
         return self._id
 
     def memory_bytes(self) -> int:
-        return int(self.centres.nbytes + self.children.nbytes + self.parent.nbytes)
+        return int(self.centres.nbytes + self.children.nbytes + self.parent.nbytes
+                   + sum(array.nbytes for array in self._hamming_arrays().values()))
+
+    def _hamming_arrays(self) -> dict[str, np.ndarray]:
+        found = self.hamming
+        if found is None:
+            return {}
+        return {"hamming_projection": found.projection, "hamming_nodes": found.nodes,
+                "hamming_medians": found.medians, "hamming_fallback": found.fallback,
+                "hamming_level": np.array([found.level], dtype=np.int32)}
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, centres=self.centres, children=self.children,
-                 settings=np.array([FORMAT, str(VERSION), self.features, str(self.branching),
-                                    str(self.depth), self.id]))
+        arrays: dict[str, Any] = {
+            "centres": self.centres, "children": self.children,
+            "settings": np.array([FORMAT, str(VERSION), self.features, str(self.branching),
+                                  str(self.depth), self.id]), **self._hamming_arrays()}
+        np.savez(buffer, **arrays)
         return buffer.getvalue()
 
     def save(self, path: Path) -> None:
@@ -206,6 +246,7 @@ class VocabularyTree:
             with np.load(path, allow_pickle=False) as data:
                 settings = [str(value) for value in data["settings"]]
                 centres, children = data["centres"], data["children"]
+                hamming = _hamming_from(data)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValidationError(f"{path}: not a readable vocabulary tree ({error})") from error
         if len(settings) != 6 or settings[0] != FORMAT or settings[1] != str(VERSION):
@@ -214,7 +255,7 @@ class VocabularyTree:
         _, _, kind, branching, depth, recorded_id = settings
         try:
             tree = cls(centres, children, features=kind, branching=int(branching),
-                       depth=int(depth))
+                       depth=int(depth), hamming=hamming)
         except (ValueError, TypeError, IndexError) as error:
             raise ValidationError(f"{path}: damaged vocabulary tree ({error})") from error
         if tree.id != recorded_id:
@@ -224,3 +265,12 @@ class VocabularyTree:
             raise ManifestMismatchError(
                 f"{path}: the tree was trained on '{kind}' descriptors, expected '{features}'")
         return tree
+
+
+def _hamming_from(data: Any) -> HammingEmbedding | None:
+    """The Hamming embedding stored in a tree file, None in one saved before it existed."""
+    if "hamming_projection" not in data.files:
+        return None
+    return HammingEmbedding(data["hamming_projection"], int(data["hamming_level"][0]),
+                            data["hamming_nodes"], data["hamming_medians"],
+                            data["hamming_fallback"])

@@ -1,0 +1,133 @@
+"""Exact objects photographed by phones: planar covers against clean references.
+
+    python benchmarks/bench_planar.py --smvs DIR [--data ../shared/data] [--work DIR]
+                                      [--variants default,features4000,...]
+
+The set: one category of the Stanford Mobile Visual Search data set (Chandrasekhar et al.,
+MMSys 2011; e.g. ``dvd_covers``: ``Reference/NNN.jpg`` and four cameras' photos
+``Canon|Droid|E63|Palm/NNN.jpg`` of the same NNN), the photos shrunk to 640 px on their
+longer side as a phone app would send them. The database: the 100 references plus the
+1,008 Oxford photos as distractors. Every photo queries the local channel; the right
+reference must come first (top-1) or in the first ten (recall@10). Failures are counted per
+camera, and each variant's indexing speed and query time are measured in the same run.
+
+A variant changes what is stored (keypoints: a new collection, indexed again) or only how
+it is searched (the same collection opened with other search settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from common import DEFAULT_DATA, markdown_table, save
+from PIL import Image
+
+from lookalike import Collection, LocalChannelConfig
+
+CAMERAS = ("Canon", "Droid", "E63", "Palm")
+QUERY_SIDE = 640
+#: name -> (stored settings, search settings)
+VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "before: pair 2 levels up": ({}, {"hamming": False, "match_up": 2, "match_retry": 0}),
+    "pair 1 level up": ({}, {"hamming": False, "match_up": 1, "match_retry": 0}),
+    "pair 1 level up, then 2": ({}, {"hamming": False}),
+    "default: Hamming embedding": ({}, {}),
+    "Hamming, verify 300": ({}, {"verify": 300}),
+    "Hamming, homography": ({}, {"verify_model": "homography"}),
+    "Hamming, 4000 keypoints": ({"max_features": 4000}, {}),
+}
+
+
+def prepare(smvs: Path, distractors: Path, work: Path) -> tuple[Path, dict[Path, Path]]:
+    """The database folder and {query photo: its reference}, made once under ``work``."""
+    database, queries = work / "db", work / "queries"
+    if not (database / "refs").is_dir():
+        shutil.copytree(smvs / "Reference", database / "refs")
+        shutil.copytree(distractors, database / "distractors")
+    truth = {}
+    for camera in CAMERAS:
+        for photo in sorted((smvs / camera).glob("*.jpg")):
+            small = queries / camera / photo.name
+            if not small.exists():
+                small.parent.mkdir(parents=True, exist_ok=True)
+                with Image.open(photo) as opened:
+                    image = opened.convert("RGB")
+                image.thumbnail((QUERY_SIDE, QUERY_SIDE), Image.Resampling.LANCZOS)
+                image.save(small, quality=90)
+            truth[small] = database / "refs" / photo.name
+    return database, truth
+
+
+def built(work: Path, database: Path, stored: dict[str, Any]) -> tuple[Path, float]:
+    """The collection with these stored settings (indexed once), and its images per second
+    (0 when it was indexed by an earlier run)."""
+    name = "-".join(f"{key}{value}" for key, value in sorted(stored.items())) or "default"
+    root = work / f"collection-{name}"
+    if (root / "manifest.json").exists():
+        return root, 0.0
+    started = time.perf_counter()
+    with Collection(root, channels=["local"],
+                    configs={"local": LocalChannelConfig(**stored)}).open() as collection:
+        report = collection.index([database])
+    return root, report.added / (time.perf_counter() - started)
+
+
+def measure(root: Path, stored: dict[str, Any], search: dict[str, Any],
+            truth: dict[Path, Path]) -> dict[str, Any]:
+    """Top-1, recall@10, failures per camera and query times of one variant."""
+    failures = {camera: 0 for camera in CAMERAS}
+    misses10 = 0
+    seconds = []
+    config = LocalChannelConfig(**stored, **search)
+    with Collection(root, configs={"local": config}).open(create=False) as collection:
+        collection.search(next(iter(truth)), k=10, channel="local")  # warm caches
+        for query, reference in truth.items():
+            started = time.perf_counter()
+            found = [Path(result.path).resolve() for result in
+                     collection.search(query, k=10, channel="local")]
+            seconds.append(time.perf_counter() - started)
+            if not found or found[0] != reference.resolve():
+                failures[query.parent.name] += 1
+            misses10 += reference.resolve() not in found
+    total = len(truth)
+    return {"top1": 1 - sum(failures.values()) / total, "recall_at_10": 1 - misses10 / total,
+            **{f"fail_{camera}": count for camera, count in failures.items()},
+            "query_ms_p50": 1000 * statistics.median(seconds),
+            "query_ms_p90": 1000 * sorted(seconds)[int(0.9 * total)]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smvs", type=Path, required=True,
+                        help="an SMVS category folder (Reference/ and the camera folders)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/lookalike-planar"))
+    parser.add_argument("--variants", default=";".join(VARIANTS), help="';'-separated")
+    parser.add_argument("--name", default="planar", help="results/<name>.json")
+    args = parser.parse_args()
+    database, truth = prepare(args.smvs, args.data / "oxford5k_subset" / "jpg", args.work)
+    rows = []
+    for name in args.variants.split(";"):
+        stored, search = VARIANTS[name]
+        root, speed = built(args.work, database, stored)
+        row = {"variant": name, **measure(root, stored, search, truth),
+               "index_img_per_s": speed or None}
+        print(row, flush=True)
+        rows.append(row)
+    columns = ["variant", "top1", "recall_at_10", *(f"fail_{c}" for c in CAMERAS),
+               "query_ms_p50", "query_ms_p90", "index_img_per_s"]
+    print(markdown_table(rows, columns))
+    save(args.name, {"set": str(args.smvs), "queries": len(truth), "query_side": QUERY_SIDE,
+                     "database": "100 references + 1,008 Oxford distractors",
+                     "variants": {name: VARIANTS[name] for name in args.variants.split(";")}},
+         rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Tentative correspondences for spatial verification: which keypoints of a query and of a
+stored image may be the same physical point.
+
+Through close Hamming signatures in the same coarse node, when the tree has an embedding
+and the stored record carries signatures (:mod:`lookalike.local.hamming`); else through
+shared tree nodes, one level above the leaves first and coarser for a candidate that fails
+(``levels``), never above level ``floor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lookalike.local.hamming import hamming_matches
+from lookalike.local.tree import VocabularyTree
+from lookalike.local.verify import tentative_matches
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """One query's side of the pairing, computed once for all its candidates."""
+
+    tree: VocabularyTree
+    words: np.ndarray
+    nodes: np.ndarray | None  # at the Hamming level, with signatures
+    signatures: np.ndarray | None
+    levels: Sequence[int]
+    floor: int
+    max_per_word: int
+
+    @classmethod
+    def of(cls, tree: VocabularyTree, descriptors: np.ndarray, words: np.ndarray, *,
+           hamming: bool, levels: Sequence[int], floor: int, max_per_word: int) -> Pairing:
+        signatures = tree.signatures(descriptors, words) if hamming else None
+        nodes = None if signatures is None else tree.hamming_nodes(words)
+        return cls(tree, words, nodes, signatures, tuple(levels), floor, max_per_word)
+
+    def tentative(self, words: np.ndarray, signatures: np.ndarray | None
+                  ) -> Iterator[np.ndarray]:
+        """(query index, match index) pairs with a stored image of ``words`` (and
+        ``signatures``, None for a record without them), in the order to try them until
+        one set verifies."""
+        if self.nodes is not None and self.signatures is not None and signatures is not None:
+            yield hamming_matches(self.nodes, self.signatures, self.tree.hamming_nodes(words),
+                                  signatures)
+            return
+        for up in self.levels:
+            yield tentative_matches(self.tree.coarser(self.words, up, self.floor),
+                                    self.tree.coarser(words, up, self.floor),
+                                    self.max_per_word)

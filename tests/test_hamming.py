@@ -1,0 +1,110 @@
+"""Hamming embedding: signatures, pairing by them, and records and trees that carry them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_local_channel import SMALL, another_view, save, scene
+
+from lookalike import Collection, LocalChannelConfig
+from lookalike.collection.local_records import pack, unpack
+from lookalike.local.features import LocalFeatures
+from lookalike.local.hamming import BITS, HammingEmbedding, hamming_matches
+from lookalike.local.tree import VocabularyTree
+
+cv2 = pytest.importorskip("cv2")
+
+
+def descriptors(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.abs(rng.standard_normal((n, 128))).astype(np.float32)
+
+
+def popcount(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([bin(int(x) ^ int(y)).count("1") for x, y in zip(a, b, strict=True)])
+
+
+def test_signatures_are_close_for_the_same_point_and_far_for_others() -> None:
+    points = descriptors(4000)
+    nodes = np.arange(4000) % 10
+    embedding = HammingEmbedding.train(points, nodes, level=1)
+    base = embedding.signatures(points[:500], nodes[:500])
+    noisy = points[:500] + 0.05 * np.random.default_rng(1).standard_normal((500, 128))
+    near = popcount(base, embedding.signatures(noisy.astype(np.float32), nodes[:500]))
+    far = popcount(base, embedding.signatures(points[500:1000], nodes[:500]))
+    assert near.mean() < 8 and 26 < far.mean() < 38
+    # Each bit splits its node's training points in half (the median).
+    bits = np.unpackbits(embedding.signatures(points, nodes).view(np.uint8).reshape(-1, 8),
+                         axis=1, bitorder="little")
+    assert bits.shape[1] == BITS and np.allclose(bits[nodes == 3].mean(axis=0), 0.5, atol=0.02)
+
+
+def test_hamming_matches_equal_a_brute_force_search() -> None:
+    rng = np.random.default_rng(2)
+    query_nodes, match_nodes = rng.integers(0, 5, 60), rng.integers(0, 5, 80)
+    query_signatures = rng.integers(0, 2**63, 60, dtype=np.uint64)
+    match_signatures = query_signatures[rng.integers(0, 60, 80)] ^ np.uint64(0b1011)
+    match_signatures[::2] = rng.integers(0, 2**63, 40, dtype=np.uint64)
+    found = {tuple(pair) for pair in hamming_matches(query_nodes, query_signatures,
+                                                      match_nodes, match_signatures, 20)}
+    expected = {(i, j) for i in range(60) for j in range(80)
+                if query_nodes[i] == match_nodes[j]
+                and bin(int(query_signatures[i] ^ match_signatures[j])).count("1") <= 20}
+    assert found == expected and found
+
+
+def test_records_keep_signatures_and_old_records_read_back() -> None:
+    features = LocalFeatures(np.zeros((3, 128), np.float32),
+                             np.array([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], np.float32),
+                             4000, 300, 1.0)
+    words = np.array([7, 8, 9])
+    signatures = np.array([1, 2**63 + 5, 42], dtype=np.uint64)
+    signed = unpack(pack(features, words, signatures).tobytes())
+    assert (signed.width, signed.height) == (4000, 300)
+    assert signed.signatures is not None and signed.signatures.tolist() == signatures.tolist()
+    assert signed.words.tolist() == [7, 8, 9] and signed.geometry[2, 0] == 9
+    plain = unpack(pack(features, words).tobytes())  # as every record stored before
+    assert plain.signatures is None and plain.width == 4000 and plain.words.tolist() == [7, 8, 9]
+
+
+def test_a_trained_tree_carries_its_embedding_and_an_older_file_reads_without(
+        tmp_path: Path) -> None:
+    points = descriptors(3000)
+    tree, _ = VocabularyTree.train(points, features="rootsift", branching=4, depth=4)
+    assert tree.hamming is not None and tree.hamming.level == 1
+    tree.save(tmp_path / "t.npz")
+    again = VocabularyTree.load(tmp_path / "t.npz")
+    assert again.id == tree.id and again.hamming is not None
+    leaves = tree.quantize(points[:50])
+    assert np.array_equal(again.signatures(points[:50], leaves),
+                          tree.signatures(points[:50], leaves))
+    older = VocabularyTree(tree.centres, tree.children, features="rootsift", branching=4, depth=4)
+    older.save(tmp_path / "old.npz")
+    loaded = VocabularyTree.load(tmp_path / "old.npz")
+    assert loaded.hamming is None and loaded.signatures(points[:5], leaves[:5]) is None
+    assert loaded.id != tree.id  # the embedding is part of what a tree is
+
+
+def test_a_collection_with_an_older_tree_still_verifies(tmp_path: Path) -> None:
+    folder = tmp_path / "scenes"
+    for seed in range(6):
+        save(folder, f"scene{seed}.png", scene(seed))
+    with Collection(tmp_path / "signed", channels=["local"],
+                    configs={"local": SMALL}).open() as collection:
+        collection.index([folder])
+        tree_file = tmp_path / "signed" / "local" / "vocabulary.npz"
+        signed = collection.search(another_view(scene(4)), k=1, channel="local")[0]
+    tree = VocabularyTree.load(tree_file)
+    VocabularyTree(tree.centres, tree.children, features=tree.features,
+                   branching=tree.branching, depth=tree.depth).save(tmp_path / "old.npz")
+    older = LocalChannelConfig(max_features=400, branching=6, depth=4,
+                               vocabulary=str(tmp_path / "old.npz"))
+    with Collection(tmp_path / "plain", channels=["local"],
+                    configs={"local": older}).open() as collection:
+        collection.index([folder])
+        plain = collection.search(another_view(scene(4)), k=1, channel="local")[0]
+    for result in (signed, plain):
+        local = result.evidence.as_dict()["local"]
+        assert Path(result.path).name == "scene4.png" and local["verified"], local
