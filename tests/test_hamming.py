@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,19 @@ def test_a_collection_with_an_older_tree_still_verifies(tmp_path: Path) -> None:
     for result in (signed, plain):
         local = result.evidence.as_dict()["local"]
         assert Path(result.path).name == "scene4.png" and local["verified"], local
+
+
+def test_a_collection_recorded_before_pairing_changed_searches_with_today_s() -> None:
+    from lookalike.collection.registry import config_from_manifest
+
+    recorded = {**asdict(LocalChannelConfig()), "match_up": 2}
+    recorded.pop("match_retry")
+    recorded.pop("hamming")
+    old = config_from_manifest("local", recorded)
+    assert old.pairing_levels() == [1, 2] and old.hamming
+    # A manifest written now keeps what it says.
+    assert config_from_manifest("local", {**recorded, "match_up": 2,
+                                          "match_retry": 0}).pairing_levels() == [2]
+    # Evaluation caches made before signatures existed are not reused for a trained tree.
+    assert LocalChannelConfig().cache_identity()["signatures"] == 1
+    assert "signatures" not in LocalChannelConfig(vocabulary="t.npz").cache_identity()

@@ -114,11 +114,14 @@ def test_text_search_by_words_and_by_meaning(root: Path) -> None:
         assert names(found)[0] == "chelsea.png"
         text = found[0].evidence.as_dict()["text"]
         assert text["matched"] in {"tabby", "tiger cat", "Egyptian cat", "cat"}
-        # An automatic label is quoted with its kind, and marked when the model was unsure.
+        # An automatic label is quoted with its kind: an ImageNet label with the model's
+        # probability, a detected object marked when the detector was unsure.
         assert text["matched_kind"] in {"label", "object"} and 0 < text["matched_score"] <= 1
-        assert found[0].reason in {f"{text['matched_kind']}: {text['matched']}",
-                                   f"{text['matched_kind']}: {text['matched']} (weak)"}
-        assert (found[0].reason.endswith("(weak)")) == (text["matched_score"] < 0.6)
+        if text["matched_kind"] == "label":
+            assert found[0].reason == f"label: {text['matched']} ({text['matched_score']:.2f})"
+        else:
+            weak = " (weak)" if text["matched_score"] < 0.6 else ""
+            assert found[0].reason == f"object: {text['matched']}{weak}"
         assert names(collection.search(text="a cup of coffee", k=1)) == ["coffee.png"]
         with pytest.raises(ValidationError, match="got neither"):
             collection.search(text="   ", k=1)

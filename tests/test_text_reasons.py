@@ -24,6 +24,17 @@ def test_people_s_text_before_a_model_s_and_the_surest_label_first() -> None:
     assert explaining([WEAK_CAT, SURE_CAT], words("cat"), None) == SURE_CAT
 
 
+def test_an_imagenet_label_shows_its_probability() -> None:
+    evidence = TextEvidence(matched="tabby", matched_kind="label", matched_score=0.45)
+    assert evidence.reason() == "label: tabby (0.45)"
+
+
+def test_a_search_by_meaning_alone_quotes_what_the_meaning_matched() -> None:
+    hits = [Hit(1, 0.03, TextEvidence(semantic=0.4, matched="buildings"))]
+    (found,) = explained(hits, {1: [LABEL, CAPTION]}, frozenset())
+    assert found.evidence.reason() == "label: buildings (0.91)"
+
+
 def test_reasons_quote_people_s_text_and_mark_weak_labels() -> None:
     hits = [Hit(1, 0.03, TextEvidence(bm25=2.0, semantic=0.4, matched="buildings")),
             Hit(2, 0.02, TextEvidence(semantic=0.7, matched="cat")),

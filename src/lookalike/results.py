@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Self
 
 from lookalike.errors import ValidationError
 
-# Below this probability an automatic label is shown as weak: on the hand-checked detection
-# set, the detector's labels were right 96% of the time from 0.6 up and 84% from 0.5
+# Below this score a detected object is shown as weak: on the hand-checked detection set,
+# the detector's labels were right 96% of the time from 0.6 up and 84% from 0.5
 # (BENCHMARKS.md, "Object detector").
 WEAK_LABEL_SCORE = 0.6
 #: The vote of a local candidate that spatial verification did not confirm (see
@@ -135,8 +135,9 @@ class LocalEvidence(Evidence):
 
     @property
     def vote(self) -> float:
-        # Shared visual words alone: on every benchmark, unconfirmed local candidates
-        # voting fully pushed true matches of the other channels down (BENCHMARKS.md).
+        # Shared visual words alone (RANSAC failed, or the candidate was below the verified
+        # depth): on every benchmark, such candidates voting fully pushed true matches of
+        # the other channels down (BENCHMARKS.md, "Fusion that never loses").
         return 1.0 if self.verified else UNCONFIRMED_VOTE
 
 
@@ -232,8 +233,11 @@ class TextEvidence(Evidence):
         if self.matched and self.matched_kind:
             if self.matched_score is None:
                 return f"{self.matched_kind}: '{self.matched}'"
-            weak = " (weak)" if self.matched_score < WEAK_LABEL_SCORE else ""
-            return f"{self.matched_kind}: {self.matched}{weak}"
+            if self.matched_kind == "object":
+                weak = " (weak)" if self.matched_score < WEAK_LABEL_SCORE else ""
+                return f"object: {self.matched}{weak}"
+            # No precision was measured for ImageNet labels: the model's probability instead.
+            return f"{self.matched_kind}: {self.matched} ({self.matched_score:.2f})"
         if self.matched:
             return f"text: '{self.matched}'"
         if self.bm25 is not None:

@@ -88,7 +88,8 @@ class LocalChannelConfig:
     levels up drowned in false pairs, while buildings sometimes need the coarser
     pairing (BENCHMARKS.md, "Exact objects photographed by phones"). A tree with a Hamming
     embedding pairs through close signatures instead (:mod:`lookalike.local.hamming`;
-    ``hamming=False`` turns that off).
+    ``hamming=False`` pairs by shared nodes all the same; the records keep their
+    signatures, which only the tree decides).
     ``expand`` > 0 re-queries with the mean of the query and its best ``expand`` verified
     matches (average query expansion).
     """
@@ -160,6 +161,8 @@ class LocalChannelConfig:
         or the sample a tree is trained on (an evaluation caches its collection by it)."""
         found = {**self.stored_settings(), "vocabulary": self.vocabulary,
                  "train_descriptors": self.train_descriptors}
+        if self.vocabulary is None:
+            found["signatures"] = 1  # a tree trained here now has a Hamming embedding
         if self.seed:  # seed 0 keeps the key it had before seeds existed
             found["seed"] = self.seed
         return found

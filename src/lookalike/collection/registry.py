@@ -149,9 +149,14 @@ def auto_fusion() -> AutoFusion:
         name for name, spec in CHANNELS.items() if spec.image_labels))
 
 
-def _forget_vocabulary_file(settings: dict[str, Any]) -> dict[str, Any]:
+def _local_from_manifest(settings: dict[str, Any]) -> dict[str, Any]:
     # The collection keeps its own copy of the tree; the file it came from may be gone.
-    return {**settings, "vocabulary": None}
+    found = {**settings, "vocabulary": None}
+    if "match_retry" not in found:
+        # Recorded before issue 18, when every collection paired 2 levels up: pairing is a
+        # search setting, so an older collection searches with today's (finer, then coarser).
+        found.pop("match_up", None)
+    return found
 
 
 def _regions_like(whole: global_channel.GlobalChannelConfig) -> Any:
@@ -170,7 +175,7 @@ for _spec in (
                 GlobalEvidence, global_channel.describe, default=True,
                 from_manifest=global_channel.from_manifest),
     ChannelSpec("local", local_channel.LocalChannel, local_channel.LocalChannelConfig,
-                LocalEvidence, local_channel.describe, from_manifest=_forget_vocabulary_file),
+                LocalEvidence, local_channel.describe, from_manifest=_local_from_manifest),
     ChannelSpec("faces", faces_channel.FacesChannel, faces_channel.FacesChannelConfig,
                 FaceEvidence, faces_channel.describe, in_eval_auto=False),
     ChannelSpec("regions", regions_channel.RegionsChannel, regions_channel.RegionsChannelConfig,

@@ -245,8 +245,9 @@ def rank_text(sources: TextSources, query: TextQuery, k: int, semantic_min: floa
     semantic = (_semantic(sources, query.vector, depth, semantic_min)
                 if query.vector is not None else [])
     hits = _fuse(lexical, semantic)[:k]
-    hits = explained(hits, sources.annotations_of([hit.image_id for hit in hits]),
-                     words(_without_stop_words(query.text)))
+    # Only a search by words may quote a text for sharing a word with the query.
+    shared = words(_without_stop_words(query.text)) if lexical else frozenset()
+    hits = explained(hits, sources.annotations_of([hit.image_id for hit in hits]), shared)
     if query.labels is None:
         return hits
     return [Hit(hit.image_id, hit.score, TextEvidence(
