@@ -129,6 +129,18 @@ def test_removed_images_stay_out_until_let_back_in(
     assert code == 0 and '"added": 1' in out
     code, _, err = run(capsys, "include", "never-excluded", "-c", col)
     assert code == 1 and "not excluded: never-excluded" in err
+    # A folder named to index inside a removed one is not indexed, and the report says why
+    # and how to take it back, instead of a silent "0 new".
+    write_images(folder / "raw" / "2024", range(20, 22))
+    assert run(capsys, "index", str(folder), "-c", col)[0] == 0
+    assert run(capsys, "remove", str(folder / "raw"), "-c", col)[0] == 0
+    inside = folder / "raw" / "2024"
+    code, out, _ = run(capsys, "index", str(inside), "-c", col, "--json")
+    assert code == 0 and json.loads(out)["added"] == 0 and json.loads(out)["kept_out"] == [
+        {"path": str(inside), "excluded_by": str(folder / "raw")}]
+    code, out, err = run(capsys, "index", str(inside), "-c", col)
+    assert (f"kept out: {inside} lies in the excluded {folder / 'raw'}; 'lookalike include "
+            f"{folder / 'raw'}' takes it back") in out + err
 
 
 def test_more_like_an_indexed_image_and_a_default_collection(

@@ -158,6 +158,9 @@ def format_report(report: IndexReport) -> str:
     ]
     lines += [f"  failed: {printable(path)}: {printable(reason)}"
               for path, reason in report.failures]
+    lines += [f"  kept out: {printable(path)} lies in the excluded {printable(pattern)}; "
+              f"'lookalike include {printable(pattern)}' takes it back"
+              for path, pattern in report.kept_out]
     return "\n".join(lines)
 
 

@@ -39,6 +39,18 @@ class Exclusions:
         below = _below_root(path, roots)
         return any(_covers(pattern, path, below) for pattern in self.patterns)
 
+    def covering(self, roots: Sequence[str]) -> list[tuple[str, str]]:
+        """(root, exclusion) for each of ``roots`` that an exclusion keeps out whole: a
+        folder named to ``index`` inside a removed one, which indexing skips."""
+        found = []
+        for root in roots:
+            # A bare name counts only below the named root (see excludes), never for it.
+            hit = next((pattern for pattern in self.patterns
+                        if _covers(pattern, root, ())), None)
+            if hit is not None:
+                found.append((root, hit))
+        return found
+
     def adding(self, patterns: Iterable[str]) -> Exclusions:
         return Exclusions(tuple(dict.fromkeys([*self.patterns, *map(_checked, patterns)])))
 

@@ -62,6 +62,8 @@ class IndexReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     prepare_seconds: float = 0.0  # loading models and training a vocabulary, once
     completed: int = 0
+    #: (named path, the exclusion that keeps it out): nothing under it was indexed.
+    kept_out: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def images_per_s(self) -> float:
@@ -77,6 +79,8 @@ class IndexReport:
             "stage_seconds": {key: round(value, 3) for key, value in self.stage_seconds.items()},
             "prepare_seconds": round(self.prepare_seconds, 3),
             "wall_seconds": round(self.seconds + self.prepare_seconds, 3),
+            "kept_out": [{"path": path, "excluded_by": pattern}
+                         for path, pattern in self.kept_out],
         }
 
 
@@ -117,7 +121,8 @@ class Indexer:
             report = IndexReport(failures=[
                 (error.source, error.reason) for error in found.failures
                 if (keep is None or keep(error.source))
-                and not kept_out.excludes(error.source, given)])
+                and not kept_out.excludes(error.source, given)],
+                kept_out=kept_out.covering(given))
             files = self._named([path for path in present if keep is None or keep(str(path))],
                                 report)
             counts = WriteCounts()
