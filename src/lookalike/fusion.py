@@ -104,8 +104,10 @@ class AutoFusion:
 
 
 def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RRF_K,
-                           weights: Mapping[str, float] | None = None) -> list[Hit]:
-    """One ranking from several, best first, with every channel's evidence nested.
+                           weights: Mapping[str, float] | None = None,
+                           votes: bool = False) -> list[Hit]:
+    """One ranking from several, best first, with every channel's evidence nested; with
+    ``votes``, each hit's rank counts its evidence's :attr:`~Evidence.vote` too.
 
     One ranking alone (and no weights) keeps its order and its own scores."""
     expect(k > 0, f"expected a positive RRF constant, got {k}")
@@ -116,7 +118,8 @@ def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[Hit]], *, k: int = RR
     for channel, hits in rankings.items():
         weight = 1.0 if weights is None else float(weights.get(channel, 1.0))
         for rank, hit in enumerate(hits, start=1):
-            fused[hit.image_id] = fused.get(hit.image_id, 0.0) + weight / (k + rank)
+            vote = hit.evidence.vote if votes else 1.0
+            fused[hit.image_id] = fused.get(hit.image_id, 0.0) + weight * vote / (k + rank)
     return fused_hits(fused, rankings)
 
 
@@ -155,13 +158,9 @@ def trusted_fusion(rankings: Mapping[str, Sequence[Hit]], trust: Trust = TRUST) 
     if len(rankings) == 1:
         ((channel, hits),) = rankings.items()
         return nested(channel, hits)
-    fused: dict[int, float] = {}
-    for channel, hits in rankings.items():
-        weight = trust.weight(channel)
-        for rank, hit in enumerate(hits, start=1):
-            fused[hit.image_id] = (fused.get(hit.image_id, 0.0)
-                                   + weight * hit.evidence.vote / (trust.k + rank))
-    return sure_first(fused_hits(fused, rankings), rankings)
+    weights = {channel: trust.weight(channel) for channel in rankings}
+    return sure_first(reciprocal_rank_fusion(rankings, k=trust.k, weights=weights, votes=True),
+                      rankings)
 
 
 def nested(channel: str, hits: Sequence[Hit]) -> list[Hit]:

@@ -310,22 +310,18 @@ class LocalChannel(Channel):
 
     def extract(self, images: list[np.ndarray]) -> list[np.ndarray]:
         found = list(extract_all(self.sift, images))
-        if self.tree is None:
+        tree = self.tree
+        if tree is None:
             if any(len(features) for features in found):
                 raise LookalikeError("the local channel has no vocabulary tree yet; index a "
                                      "folder (it trains one) or give vocabulary=")
             return [np.empty(0, np.uint8) for _ in found]
-        return [pack(features, words, self.tree.signatures(features.descriptors, words))
-                if len(features) else np.empty(0, np.uint8)
-                for features, words in zip(found, self._words_of(found), strict=True)]
-
-    def _words_of(self, found: list[LocalFeatures]) -> list[np.ndarray]:
-        """Each image's words, quantised in one pass."""
-        if self.tree is None:
-            raise LookalikeError("the local channel has no vocabulary tree yet")
         counts = [len(features) for features in found]
-        return np.split(self.tree.quantize(np.concatenate(
+        words = np.split(tree.quantize(np.concatenate(
             [features.descriptors for features in found])), np.cumsum(counts)[:-1])
+        return [pack(features, image_words, tree.signatures(features.descriptors, image_words))
+                if len(features) else np.empty(0, np.uint8)
+                for features, image_words in zip(found, words, strict=True)]
 
     # -- searching ------------------------------------------------------------------------
 

@@ -24,10 +24,9 @@ class Pairing:
     """One query's side of the pairing, computed once for all its candidates."""
 
     tree: VocabularyTree
-    words: np.ndarray
     nodes: np.ndarray | None  # at the Hamming level, with signatures
     signatures: np.ndarray | None
-    levels: Sequence[int]
+    coarse: dict[int, np.ndarray]  # levels above the leaves -> the query's nodes there
     floor: int
     max_per_word: int
 
@@ -36,7 +35,8 @@ class Pairing:
            hamming: bool, levels: Sequence[int], floor: int, max_per_word: int) -> Pairing:
         signatures = tree.signatures(descriptors, words) if hamming else None
         nodes = None if signatures is None else tree.hamming_nodes(words)
-        return cls(tree, words, nodes, signatures, tuple(levels), floor, max_per_word)
+        coarse = {up: tree.coarser(words, up, floor) for up in levels}
+        return cls(tree, nodes, signatures, coarse, floor, max_per_word)
 
     def tentative(self, words: np.ndarray, signatures: np.ndarray | None
                   ) -> Iterator[np.ndarray]:
@@ -47,7 +47,6 @@ class Pairing:
             yield hamming_matches(self.nodes, self.signatures, self.tree.hamming_nodes(words),
                                   signatures)
             return
-        for up in self.levels:
-            yield tentative_matches(self.tree.coarser(self.words, up, self.floor),
-                                    self.tree.coarser(words, up, self.floor),
+        for up, query_nodes in self.coarse.items():
+            yield tentative_matches(query_nodes, self.tree.coarser(words, up, self.floor),
                                     self.max_per_word)
