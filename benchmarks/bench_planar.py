@@ -32,14 +32,20 @@ from lookalike import Collection, LocalChannelConfig
 CAMERAS = ("Canon", "Droid", "E63", "Palm")
 QUERY_SIDE = 640
 #: name -> (stored settings, search settings)
+HISTOGRAMS = {"vote_bits": 0}  # tree scores from word histograms, as before issue 18's votes
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "before: pair 2 levels up": ({}, {"hamming": False, "match_up": 2, "match_retry": 0}),
-    "pair 1 level up": ({}, {"hamming": False, "match_up": 1, "match_retry": 0}),
-    "pair 1 level up, then 2": ({}, {"hamming": False}),
-    "default: Hamming embedding": ({}, {}),
-    "Hamming, verify 300": ({}, {"verify": 300}),
-    "Hamming, homography": ({}, {"verify_model": "homography"}),
-    "Hamming, 4000 keypoints": ({"max_features": 4000}, {}),
+    "before: pair 2 levels up": ({}, {**HISTOGRAMS, "hamming": False, "match_up": 2,
+                                      "match_retry": 0}),
+    "pair 1 level up": ({}, {**HISTOGRAMS, "hamming": False, "match_up": 1, "match_retry": 0}),
+    "pair 1 level up, then 2": ({}, {**HISTOGRAMS, "hamming": False}),
+    "Hamming pairing": ({}, HISTOGRAMS),
+    "Hamming pairing, verify 300": ({}, {**HISTOGRAMS, "verify": 300}),
+    "Hamming pairing, homography": ({}, {**HISTOGRAMS, "verify_model": "homography"}),
+    "Hamming pairing, 4000 keypoints": ({"max_features": 4000}, HISTOGRAMS),
+    "default: Hamming pairing and votes": ({}, {}),
+    "votes, verify 50": ({}, {"verify": 50}),
+    "generic vocabulary, histograms": ({"vocabulary": "generic"}, HISTOGRAMS),
+    "generic vocabulary, votes": ({"vocabulary": "generic"}, {}),
 }
 
 

@@ -626,6 +626,23 @@ def test_crop_search_by_regions(page: WebDriver, photos: Path, tmp_path: Path) -
     screenshot(page, tmp_path, "web_regions.png")
 
 
+def test_search_by_a_suggested_object(page: WebDriver, photos: Path, tmp_path: Path) -> None:
+    upload(page, photos / "chelsea.png", channel="regions")
+    chips = until(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#objects .chip"),
+                  "no objects suggested")
+    cat = next(chip for chip in chips if chip.text.startswith("cat "))  # type: ignore[attr-defined]
+    before = searches(page)
+    cat.click()
+    until(page, lambda d: searches(d) > before or error_text(d), "no search by the object")
+    assert not error_text(page)
+    assert "inside" in page.find_element(By.ID, "search-status").text
+    assert page.find_element(By.ID, "box-info").text.startswith("Box ")
+    assert result_names(page)[0] == "chelsea.png"
+    screenshot(page, tmp_path, "web_objects.png")
+    page.find_element(By.ID, "clear-query").click()
+    assert not page.find_element(By.ID, "objects").is_displayed()
+
+
 def test_edit_an_images_annotations(page: WebDriver, photos: Path, tmp_path: Path) -> None:
     page.find_element(By.ID, "token").send_keys(TOKEN)
     upload(page, photos / "rocket.png", channel="global")

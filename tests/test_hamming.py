@@ -12,7 +12,13 @@ from test_local_channel import SMALL, another_view, save, scene
 from lookalike import Collection, LocalChannelConfig
 from lookalike.collection.local_records import pack, unpack
 from lookalike.local.features import LocalFeatures
-from lookalike.local.hamming import BITS, HammingEmbedding, hamming_matches
+from lookalike.local.hamming import (
+    BITS,
+    HammingEmbedding,
+    hamming_matches,
+    hamming_matches_many,
+)
+from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.tree import VocabularyTree
 
 cv2 = pytest.importorskip("cv2")
@@ -125,3 +131,90 @@ def test_a_collection_recorded_before_pairing_changed_searches_with_today_s() ->
     # Evaluation caches made before signatures existed are not reused for a trained tree.
     assert LocalChannelConfig().cache_identity()["signatures"] == 1
     assert "signatures" not in LocalChannelConfig(vocabulary="t.npz").cache_identity()
+
+
+def _brute_force_votes(index: InvertedIndex, stored: dict[int, tuple[np.ndarray, np.ndarray]],
+                       words: np.ndarray, signatures: np.ndarray, bits: int) -> dict[int, float]:
+    """Every pair of keypoints compared, one at a time: the reference the postings must match."""
+    images = len(stored)
+    holding = {int(w): sum(int(w) in set(ws.tolist()) for ws, _ in stored.values())
+               for ws, _ in stored.values() for w in ws}
+    idf = {w: np.log(images / count) for w, count in holding.items()}
+
+    def norm(ws: np.ndarray) -> float:
+        unique, counts = np.unique(ws, return_counts=True)
+        return float(np.sqrt(sum((c * idf.get(int(w), 0.0)) ** 2
+                                 for w, c in zip(unique, counts, strict=True))))
+
+    found = {}
+    for image, (ws, ss) in stored.items():
+        total = 0.0
+        for w, s in zip(words, signatures, strict=True):
+            for w2, s2 in zip(ws, ss, strict=True):
+                distance = bin(int(s) ^ int(s2)).count("1")
+                if w == w2 and distance <= bits:
+                    total += idf[int(w)] ** 2 * np.exp(-(distance / 16) ** 2)
+        found[image] = total / max(norm(ws) * norm(words), 1e-12)
+    return found
+
+
+def test_hamming_votes_equal_a_brute_force_count_and_alike_signatures_the_cosine() -> None:
+    rng = np.random.default_rng(3)
+    stored = {image: (rng.integers(0, 30, 40), rng.integers(0, 2**63, 40, dtype=np.uint64)
+                      >> rng.integers(0, 8, 40).astype(np.uint64))
+              for image in range(1, 9)}
+    index = InvertedIndex(30, ScoringConfig(vote_bits=24))
+    for image, (words, signatures) in stored.items():
+        index.add(image, words, signatures)
+    assert index.votes
+    words = stored[4][0][:25]
+    signatures = stored[4][1][:25] ^ np.uint64(0b1011)  # three bits off each
+    query = index.query_votes(words, signatures)
+    assert query is not None
+    images, similarity = index.scores_of_votes(query)
+    expected = _brute_force_votes(index, stored, words, signatures, 24)
+    assert np.allclose(similarity, [expected[int(image)] for image in images], atol=1e-6)
+    assert int(images[np.argmax(similarity)]) == 4
+    # Every signature alike: each shared word votes tf_q * tf_d * idf², the tf-idf cosine.
+    alike = InvertedIndex(30, ScoringConfig(vote_bits=24, norm="l2"))
+    for image, (words_of, _) in stored.items():
+        alike.add(image, words_of, np.zeros(len(words_of), np.uint64))
+    voted = alike.scores_of_votes(alike.query_votes(words, np.zeros(25, np.uint64)))[1]
+    assert np.allclose(voted, alike.scores(words)[1], atol=1e-6)
+    # One image without signatures: histograms for all, as before the embedding.
+    index.add(9, rng.integers(0, 30, 40))
+    assert not index.votes and index.query_votes(words, signatures) is None
+
+
+def test_a_collection_votes_with_signatures_and_finds_another_view(tmp_path: Path) -> None:
+    folder = tmp_path / "scenes"
+    for seed in range(8):
+        save(folder, f"scene{seed}.png", scene(seed))
+    root = tmp_path / "c"
+    with Collection(root, channels=["local"], configs={"local": SMALL}) as collection:
+        collection.index([folder])
+    voting = LocalChannelConfig(**{**asdict(SMALL), "vote_bits": 24})
+    with Collection(root, configs={"local": voting}).open() as collection:
+        found = collection.search(another_view(scene(6)), k=3, channel="local")
+        assert Path(found[0].path).name == "scene6.png"
+        local = collection.channels["local"]
+        assert local.inverted.index.votes  # type: ignore[attr-defined]
+
+
+def test_pairing_many_images_at_once_gives_each_image_s_pairs_in_order() -> None:
+    rng = np.random.default_rng(7)
+    query_nodes = rng.integers(0, 12, 200)
+    query_signatures = rng.integers(0, 2**63, 200, dtype=np.uint64)
+    # Half of each image's signatures are a query signature with a few low bits changed.
+    stored = [(rng.integers(0, 12, size),
+               np.where(rng.random(size) < 0.5,
+                        query_signatures[rng.integers(0, 200, size)]
+                        ^ rng.integers(0, 2**12, size, dtype=np.uint64),
+                        rng.integers(0, 2**63, size, dtype=np.uint64)))
+              for size in (150, 0, 1, 300)]
+    together = hamming_matches_many(query_nodes, query_signatures, stored)
+    assert len(together) == 4 and len(together[0]) > 0
+    for pairs, (nodes, signatures) in zip(together, stored, strict=True):
+        assert np.array_equal(pairs.reshape(-1, 2),
+                              hamming_matches(query_nodes, query_signatures, nodes, signatures))
+    assert hamming_matches_many(query_nodes, query_signatures, []) == []

@@ -190,3 +190,9 @@ def test_deleting_an_upload_drops_its_thumbnails(client: TestClient, root: Path)
     assert [path.name.split("-")[1] for path in cached] == ["128"]  # sizes are rounded up
     client.delete(f"/images/{added['image_id']}", headers=AUTH)
     assert not any((root / "cache" / "thumbnails").glob(f"{added['image_id']}-*.jpg"))
+
+
+def test_no_objects_are_suggested_without_a_regions_channel(client: TestClient) -> None:
+    answer = client.post("/objects", data={"image_id": image_id(client, "coffee.png")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"width": 600, "height": 400, "objects": []}

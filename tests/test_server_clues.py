@@ -130,3 +130,31 @@ def test_clicks_are_logged_for_the_shown_results(client: TestClient, root: Path)
     with Collection(root).open() as collection:
         judged = collection.feedback.judged()
     assert any(sample.relevant == {shown[-1]} for sample in judged)
+
+
+def test_objects_are_suggested_and_searched_by_their_box(client: TestClient) -> None:
+    chelsea = image_id(client, "chelsea.png")
+    answer = client.post("/objects", data={"image_id": chelsea})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert (found["width"], found["height"]) == (451, 300)
+    cat = found["objects"][0]
+    assert cat["label"] == "cat" and cat["score"] > 0.5
+    x0, y0, x1, y1 = cat["box"]
+    assert 0 <= x0 < x1 <= 451 and 0 <= y0 < y1 <= 300 and (x1 - x0) * (y1 - y0) > 20_000
+    uploaded = client.post("/objects", files={"image": (
+        "a.png", png_bytes(skimage_data.astronaut()), "image/png")}).json()
+    assert "person" in [item["label"] for item in uploaded["objects"]]
+    # The suggestion's box is a search's box, in the same pixels.
+    narrowed = client.post("/search", data={"image_id": chelsea, "channel": "regions",
+                                            "box": ",".join(map(str, cat["box"])), "k": 1})
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["query"]["box"] == cat["box"]
+    assert narrowed.json()["results"][0]["name"] == "chelsea.png"
+    for data, files, message in (({}, None, "neither"),
+                                 ({"image_id": chelsea},
+                                  {"image": ("a.png", png_bytes(skimage_data.camera()),
+                                             "image/png")}, "both")):
+        refused = client.post("/objects", data=data, files=files)
+        assert refused.status_code == 422 and message in refused.json()["detail"]
+    assert client.post("/objects", data={"image_id": 999_999}).status_code == 404

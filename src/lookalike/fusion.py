@@ -52,7 +52,11 @@ class Trust:
     mostly repeats one of its views (half a vote) while regions is the strongest image
     clue on every benchmark (three votes); a local candidate that geometry did not confirm
     has only shared visual words for it (a quarter vote, :attr:`Evidence.vote`); a small
-    RRF constant lets each ranking's first places count most.
+    RRF constant lets each ranking's first places count most. The faces channel, the only
+    one that measures identity, counts as much as the strongest image clue (three votes):
+    with one vote, a face query's true matches that fell short of "same person" were
+    outvoted by look-alike pictures (LFW and ORL albums, "Face search through the default
+    fusion" in BENCHMARKS.md; no image benchmark has a faces channel, so it changes none).
     """
 
     weights: Mapping[str, float]
@@ -62,7 +66,7 @@ class Trust:
         return float(self.weights.get(channel, 1.0))
 
 
-TRUST = Trust(weights={"global": 0.5, "regions": 3.0}, k=5)
+TRUST = Trust(weights={"global": 0.5, "regions": 3.0, "faces": 3.0}, k=5)
 
 
 @dataclass(frozen=True)

@@ -127,8 +127,10 @@ def local_options(parser: argparse.ArgumentParser, *, stored: bool,
                                  "--max-features 700 is 2.5x faster on 640-px photos, "
                                  "BENCHMARKS.md)")
         parser.add_argument("--vocabulary", type=Path, default=None, metavar="NPZ",
-                            help="a vocabulary tree trained elsewhere (lookalike vocabulary); "
-                                 "default: train one on the collection")
+                            help="local channel: a vocabulary tree trained elsewhere (lookalike "
+                                 "vocabulary), 'generic' (the tree shipped with Lookalike) or "
+                                 "'own' (train one on the first images); default: generic for "
+                                 "a first run under 600 images, own above")
     parser.add_argument("--verify", type=int, default=None, metavar="R",
                         help="local channel: re-rank the top R by RANSAC (default 100, 0: off)")
 

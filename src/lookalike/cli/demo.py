@@ -64,7 +64,9 @@ def run_models(args: argparse.Namespace) -> int:
 def _print_other_models() -> None:
     """The faces, regions and text channels' models, with a licence narrower than the
     package's where a model has one."""
+    from lookalike import LocalChannelConfig
     from lookalike.faces import DETECTORS, EMBEDDERS, make_embedder
+    from lookalike.local import generic_info
     from lookalike.regions import DETECTORS as OBJECT_DETECTORS
 
     print(f"face detectors (--detector): {', '.join(DETECTORS)}")
@@ -76,6 +78,12 @@ def _print_other_models() -> None:
         print(f"  {name:<24} {embedder.info.dim:>5}-d  cosine{default}{licence}")
     print(f"object detector (regions channel): {', '.join(OBJECT_DETECTORS)} (COCO-80)")
     print("text (text channel): all-MiniLM-L6-v2 (384-d) and BM25")
+    generic = generic_info("rootsift")
+    if generic is not None:
+        under = LocalChannelConfig().own_tree_images
+        print(f"vocabulary tree (local channel, collections under {under:,} images): "
+              f"generic {generic['id']}, {generic['leaves']:,} words from "
+              f"{generic['images']:,} photos")
 
 
 def _export(asked: list[str], names: list[str]) -> None:

@@ -37,6 +37,7 @@ from lookalike.collection.vector_index import (
 )
 from lookalike.errors import CollectionError, ValidationError
 from lookalike.images import Box
+from lookalike.regions import Region
 from lookalike.results import Hit
 from lookalike.storage import Catalog, Transaction
 
@@ -147,6 +148,15 @@ class TextSearching(Protocol):
 
     def search_text(self, text: str, k: int) -> list[Hit]:
         """The ``k`` images whose text best matches ``text``, best first."""
+
+
+@runtime_checkable
+class FindsObjects(Protocol):
+    """A channel that names the objects in an image (the regions channel): what a user may
+    search by, one object at a time."""
+
+    def objects(self, image: np.ndarray) -> list[Region]:
+        """The objects found in ``image``, surest first, boxes in its pixels."""
 
 
 class Channel(ABC):

@@ -6,8 +6,9 @@ inverted files are derived from those records when the collection opens and
 follow the catalog's changes; the tree lives in ``<collection>/local/``, and the
 catalog records its id, so words are never read with another tree.
 
-The tree is trained on a sample of the first images indexed, or loaded from a
-file trained elsewhere (``vocabulary=``), as papers do for small collections.
+The tree is the generic one that ships with Lookalike for a small first run, else one
+trained on a sample of the first images indexed, or one trained elsewhere
+(``vocabulary=``; :mod:`lookalike.collection.local_vocabulary`).
 """
 
 from __future__ import annotations
@@ -37,10 +38,17 @@ from lookalike.collection.local_records import (
     pack,
     unpack,
 )
+from lookalike.collection.local_vocabulary import (
+    KEYWORDS,
+    OWN,
+    given_tree,
+    keeps_copy,
+    recorded_tree,
+    trains_own,
+)
 from lookalike.errors import (
     CollectionError,
     LookalikeError,
-    ManifestMismatchError,
     ValidationError,
     expect,
 )
@@ -64,6 +72,9 @@ _EVIDENCE_MATCHES = 200  # inlier lines kept per result, enough to draw
 # Fewer descriptors than this make a tree of a few words that would serve the collection
 # badly for good; better to say so and let the user index more, or bring a tree.
 MIN_TRAINING_DESCRIPTORS = 1000
+# A first run of fewer images quantises with the generic tree: below this, a tree of the
+# collection's own searched worse than the generic one (BENCHMARKS.md, "A generic vocabulary").
+OWN_TREE_IMAGES = 600
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,10 @@ class LocalChannelConfig:
     """Settings of the local channel.
 
     Stored settings (fixed at creation): the feature kind, the keypoint cap,
-    the image size SIFT sees, the tree's shape and a tree file trained elsewhere.
+    the image size SIFT sees, the tree's shape and which tree: ``vocabulary`` is a tree
+    file trained elsewhere, ``"generic"`` (the tree shipped with Lookalike), ``"own"``
+    (trained on the first run's images), or None: generic for a first run of fewer than
+    ``own_tree_images`` images, own above.
     Search settings (free at every open): the scoring strategy and verification.
     Scoring is the paper's L1 with entropy weights, over the leaves by default:
     with verification and query expansion on top, leaves scored best on Oxford for
@@ -100,6 +114,7 @@ class LocalChannelConfig:
     branching: int = 10
     depth: int = 6
     vocabulary: str | None = None
+    own_tree_images: int = OWN_TREE_IMAGES
     train_images: int = 2000
     train_descriptors: int = 1_000_000
     seed: int = 0  # of the training sample and k-means: another seed, another tree
@@ -109,6 +124,7 @@ class LocalChannelConfig:
     burstiness: str = "none"
     stop_words: float = 0.0
     min_level: int = 4
+    vote_bits: int = 24
     verify: int = 100
     verify_model: str = "affine"
     ransac_threshold: float = 8.0
@@ -135,13 +151,15 @@ class LocalChannelConfig:
             expect(isinstance(value, int) and value >= 0, f"expected {name} >= 0, got {value!r}")
         self.scoring()
         self.verification()
-        if self.vocabulary is not None:
+        expect(isinstance(self.own_tree_images, int) and self.own_tree_images >= 0,
+               f"expected own_tree_images >= 0, got {self.own_tree_images!r}")
+        if self.vocabulary is not None and self.vocabulary not in KEYWORDS:
             object.__setattr__(self, "vocabulary", os.path.abspath(self.vocabulary))
 
     def scoring(self) -> ScoringConfig:
         return ScoringConfig(levels=self.levels, norm=self.norm, weighting=self.weighting,
                              burstiness=self.burstiness, stop_words=self.stop_words,
-                             min_level=self.min_level)
+                             min_level=self.min_level, vote_bits=self.vote_bits)
 
     def pairing_levels(self) -> list[int]:
         """How many levels above the leaves keypoints are paired, in the order tried."""
@@ -159,12 +177,18 @@ class LocalChannelConfig:
     def cache_identity(self) -> dict[str, Any]:
         """What makes the stored words differ besides :meth:`stored_settings`: the tree file,
         or the sample a tree is trained on (an evaluation caches its collection by it)."""
-        found = {**self.stored_settings(), "vocabulary": self.vocabulary,
+        # "own" keeps the key that None had when it always meant a tree of its own.
+        found = {**self.stored_settings(),
+                 "vocabulary": None if self.vocabulary == OWN else self.vocabulary,
                  "train_descriptors": self.train_descriptors}
-        if self.vocabulary is None:
+        if trains_own(self):
             found["signatures"] = 1  # a tree trained here now has a Hamming embedding
-        if self.seed:  # seed 0 keeps the key it had before seeds existed
+        if self.vocabulary is None:  # the first run's size chooses between generic and own
+            found["own_tree_images"] = self.own_tree_images
+        if self.seed:  # seed 0 and 2,000 images keep the key they had before they were free
             found["seed"] = self.seed
+        if self.train_images != 2000:
+            found["train_images"] = self.train_images
         return found
 
 
@@ -229,21 +253,7 @@ class LocalChannel(Channel):
         return self._folder / "vocabulary.npz"
 
     def _load_tree(self, recorded: str) -> VocabularyTree:
-        if not self.tree_path.exists():
-            raise CollectionError(f"{self.tree_path}: the vocabulary tree of the stored words is "
-                                  "missing; restore it, or index into a new collection")
-        tree = VocabularyTree.load(self.tree_path, features=self.config.features)
-        if tree.id != recorded:
-            raise CollectionError(f"{self.tree_path}: expected vocabulary tree {recorded}, got "
-                                  f"{tree.id}; restore the collection's own tree")
-        if self.config.vocabulary is not None:
-            given = VocabularyTree.load(Path(self.config.vocabulary))
-            if given.id != tree.id:
-                raise ManifestMismatchError(
-                    f"{self.config.vocabulary}: the collection's words come from vocabulary tree "
-                    f"{tree.id}, this file is tree {given.id}; open it without a vocabulary, "
-                    "or index into a new collection")
-        return tree
+        return recorded_tree(self.tree_path, recorded, self.config)
 
     @property
     def min_image_side(self) -> int | None:
@@ -264,14 +274,13 @@ class LocalChannel(Channel):
 
     @property
     def training_images(self) -> int:
-        return 0 if self.config.vocabulary is not None else self.config.train_images
+        return self.config.train_images if trains_own(self.config) else 0
 
     def train(self, images: Iterable[np.ndarray], count: int) -> None:
-        """Adopt the configured tree file, or train one on the descriptors of ``images``."""
-        if self.config.vocabulary is not None:
-            tree = VocabularyTree.load(Path(self.config.vocabulary), features=self.config.features)
-            self._check_shape(tree)
-        else:
+        """Adopt the configured or the generic tree, or train one on the descriptors of
+        ``images`` (``count`` of them: the first run's sample)."""
+        tree = given_tree(self.config, count)
+        if tree is None:
             descriptors = sample_descriptors(extract_all(self.sift, images),
                                              self.config.train_descriptors,
                                              seed=self.config.seed)
@@ -281,14 +290,15 @@ class LocalChannel(Channel):
                 raise ValidationError(
                     f"expected at least {MIN_TRAINING_DESCRIPTORS} local descriptors to train "
                     f"the vocabulary tree, got {len(descriptors)} from {count} images; "
-                    "index more images in the first run, or give a tree trained elsewhere "
-                    "(vocabulary=, lookalike vocabulary)")
+                    "index more images in the first run, or use vocabulary='generic' or a "
+                    "tree trained elsewhere (lookalike vocabulary)")
             tree, _ = VocabularyTree.train(descriptors, features=self.config.features,
                                            branching=self.config.branching,
                                            depth=self.config.depth, seed=self.config.seed,
                                            progress=tree_progress)
         # The tree is on disk before the catalog names it, so a named tree always exists.
-        tree.save(self.tree_path)
+        if keeps_copy(tree):
+            tree.save(self.tree_path)
         self.catalog.set_meta(_VOCABULARY_KEY, tree.id)
         self.tree = tree
 
@@ -299,12 +309,6 @@ class LocalChannel(Channel):
         if state is not None and not isinstance(state, VocabularyTree):
             raise LookalikeError(f"expected a vocabulary tree, got {type(state).__name__}")
         self.tree = state
-
-    def _check_shape(self, tree: VocabularyTree) -> None:
-        if (tree.branching, tree.depth) != (self.config.branching, self.config.depth):
-            raise ManifestMismatchError(
-                f"{self.config.vocabulary}: expected a tree with branching {self.config.branching}"
-                f" and depth {self.config.depth}, got {tree.branching} and {tree.depth}")
 
     # -- indexing -------------------------------------------------------------------------
 
@@ -331,7 +335,7 @@ class LocalChannel(Channel):
             return []  # no tree yet: nothing indexed had keypoints
         features, words, index = found
         with self.inverted.lock.reading():
-            query = LocalQuery(features, words, index.query_vector(words))
+            query = self._query(features, words, index, corpus=None)
             return rank(OneCorpus(self, index), query, k, self.ranking_settings())
 
     def query(self, image: np.ndarray, box: Box | None = None) -> LocalQuery | None:
@@ -343,8 +347,14 @@ class LocalChannel(Channel):
             return None
         features, words, index = found
         with self.inverted.lock.reading():
-            return LocalQuery(features, words, index.query_vector(words),
-                              corpus=self.inverted.corpus_token)
+            return self._query(features, words, index, corpus=self.inverted.corpus_token)
+
+    def _query(self, features: LocalFeatures, words: np.ndarray, index: InvertedIndex,
+               corpus: int | None) -> LocalQuery:
+        signatures = (self.tree.signatures(features.descriptors, words)
+                      if index.votes and self.tree is not None else None)
+        return LocalQuery(features, words, index.query_vector(words), corpus=corpus,
+                          votes=index.query_votes(words, signatures))
 
     def _keypoints(self, image: np.ndarray, box: Box | None
                    ) -> tuple[LocalFeatures, np.ndarray, InvertedIndex] | None:
@@ -366,19 +376,22 @@ class LocalChannel(Channel):
         return self.tree.quantize(features.descriptors).astype(np.int64)
 
     def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
-        """RANSAC on each candidate stored here: one hit per candidate, in their order; a
-        verified one scores its inliers plus the tree's score, so it ranks above all others."""
+        """RANSAC on each candidate stored here: one hit per candidate, in their order, each
+        scoring its inliers plus the tree's score (below 1): a verified one, with at least
+        ``min_inliers``, ranks above all that are not."""
         config = self.config.verification()
         stored = self._stored(image_id for image_id, _ in candidates)
         records = self.catalog.images.by_id(stored)
         pairing = self._pairing(query)
+        signed = dict(zip(stored, pairing.signed_pairs(
+            [(match.words, match.signatures) for match in stored.values()]), strict=True))
 
         def check(image_id: int) -> Verification:
             match = stored.get(image_id)
             if match is None:
                 return NOT_VERIFIED
             best = NOT_VERIFIED
-            for pairs in pairing.tentative(match.words, match.signatures):
+            for pairs in pairing.tentative(match.words, match.signatures, signed[image_id]):
                 found = estimate(query.features.geometry, match.geometry, pairs, config)
                 if found.verified(config.min_inliers):
                     return found
@@ -398,8 +411,7 @@ class LocalChannel(Channel):
             if passed and match is not None and record is not None:
                 evidence = replace(evidence, **_drawable(result, query.features, match,
                                                          record.width))
-            score = result.inliers + tree_score if passed else tree_score
-            hits.append(Hit(image_id, score, evidence))
+            hits.append(Hit(image_id, result.inliers + tree_score, evidence))
         return hits
 
     def _record_size(self) -> int:
@@ -433,7 +445,7 @@ class LocalChannel(Channel):
                                    else None),
             "vocabulary": None if tree is None else {
                 "id": tree.id, "nodes": tree.n_nodes, "leaves": int(tree.is_leaf.sum()),
-                "memory_bytes": tree.memory_bytes()},
+                "memory_bytes": tree.memory_bytes(), "shipped": not keeps_copy(tree)},
         }
 
 
@@ -457,7 +469,7 @@ def _drawable(result: Verification, query: LocalFeatures, match: PackedFeatures,
 def describe(stats: Mapping[str, Any]) -> str:
     """One line about a local channel, from its manifest entry and :meth:`stats`."""
     tree = stats.get("vocabulary")
-    vocabulary = (f"tree {tree['id']} ({tree['leaves']:,} words)" if tree
-                  else "no vocabulary tree yet")
+    vocabulary = (f"{'generic ' if tree.get('shipped') else ''}tree {tree['id']} "
+                  f"({tree['leaves']:,} words)" if tree else "no vocabulary tree yet")
     # The bytes per image are shown for every channel alike (``stored_bytes_per_image``).
     return f"{stats['features']} x {stats['max_features']}, {vocabulary}, {stats['vectors']} images"

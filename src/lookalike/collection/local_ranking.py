@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from lookalike.local.features import LocalFeatures
-from lookalike.local.inverted import InvertedIndex, average
+from lookalike.local.inverted import InvertedIndex, Votes, average
 from lookalike.results import Hit, LocalEvidence
 
 if TYPE_CHECKING:
@@ -25,31 +25,40 @@ if TYPE_CHECKING:
 
 #: A sparse node vector, weighted and normalised: (nodes, values).
 SparseVector = tuple[np.ndarray, np.ndarray]
+#: What the tree scores: a vector, or a query's keypoints for Hamming embedding votes.
+TreeQuery = SparseVector | Votes
 
 
 @dataclass(frozen=True)
 class LocalQuery:
     """A query as the local channel searches it: its keypoints, their visual words, and its
-    vector, weighted with the collection's weights."""
+    vector, weighted with the collection's weights (and its votes, where the inverted files
+    score by Hamming embedding votes)."""
 
     features: LocalFeatures
     words: np.ndarray
     vector: SparseVector
     #: The statistics the vector was weighed by, when a split collection's shard made it.
     corpus: int | None = None
+    votes: Votes | None = None
+
+    @property
+    def first(self) -> TreeQuery:
+        """What the tree scores first: the votes where there are some, else the vector."""
+        return self.votes if self.votes is not None else self.vector
 
 
 class LocalCorpus(Protocol):
     """What :func:`rank` asks of the indexed images."""
 
-    def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
-        """The ``n`` best (image id, tree score) for a weighted query vector, best first,
-        ties by image id; images sharing nothing left out."""
+    def top(self, query: TreeQuery, n: int) -> list[tuple[int, float]]:
+        """The ``n`` best (image id, tree score) for a weighted query vector (or a query's
+        votes), best first, ties by image id; images sharing nothing left out."""
         ...
 
     def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
         """One hit per candidate, in their order, its evidence saying whether RANSAC
-        verified it (then the score is inliers plus the tree score)."""
+        verified it; the score is its inliers plus the tree score."""
         ...
 
     def stored_vectors(self, image_ids: Sequence[int]) -> list[SparseVector]:
@@ -75,7 +84,7 @@ class RankingSettings:
 def rank(corpus: LocalCorpus, query: LocalQuery, k: int, settings: RankingSettings) -> list[Hit]:
     """The ``k`` best images: verified ones first, by inliers, then the rest by the tree's
     score (of the expanded query when some verified)."""
-    candidates = corpus.top(query.vector, max(k, settings.verify))
+    candidates = corpus.top(query.first, max(k, settings.verify))
     if settings.verify == 0 or not candidates:
         return [tree_hit(image_id, score) for image_id, score in candidates[:k]]
     checked = corpus.verify(query, candidates[: settings.verify])
@@ -93,8 +102,11 @@ def rank(corpus: LocalCorpus, query: LocalQuery, k: int, settings: RankingSettin
                                              expanded_score=round(score, 6)))
                 for image_id, score in expanded if image_id not in done]
     else:
-        rest = unverified + [tree_hit(image_id, score)
-                             for image_id, score in candidates[settings.verify:]]
+        # Below the verification threshold the inliers RANSAC found still say more than the
+        # tree (Philbin et al. 2007 rank by inliers alone): a checked candidate scores its
+        # inliers plus the tree's score; ties keep the tree's order.
+        rest = sorted(unverified, key=lambda hit: -hit.score) + [
+            tree_hit(image_id, score) for image_id, score in candidates[settings.verify:]]
     return (verified + rest)[:k]
 
 
@@ -114,8 +126,10 @@ class OneCorpus:
         self.channel = channel
         self.index = index
 
-    def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
-        return self.index.top(*self.index.scores_of_vector(*vector), n)
+    def top(self, query: TreeQuery, n: int) -> list[tuple[int, float]]:
+        if isinstance(query, Votes):
+            return self.index.top(*self.index.scores_of_votes(query), n)
+        return self.index.top(*self.index.scores_of_vector(*query), n)
 
     def verify(self, query: LocalQuery, candidates: Sequence[tuple[int, float]]) -> list[Hit]:
         return self.channel.verify(query, candidates)

@@ -142,7 +142,8 @@ class InvertedFiles:
         if removed or added:
             self.revision += 1
         for vector_id, image_id, blob in catalog.vectors.blobs(added):
-            self.index.add(image_id, unpack(blob).words)
+            packed = unpack(blob)
+            self.index.add(image_id, packed.words, packed.signatures)
             self._held[vector_id] = image_id
         self.index.build()
         self._stale = False

@@ -51,7 +51,13 @@ from lookalike.extractors.feature_map import POOLINGS, FeatureMapModel
 from lookalike.extractors.onnx import MODEL_SPECS
 from lookalike.images import Box, crop
 from lookalike.index import parse_index_spec
-from lookalike.regions import COCO_LABELS, DETECTORS, ObjectDetector, ObjectDetectorConfig
+from lookalike.regions import (
+    COCO_LABELS,
+    DETECTORS,
+    ObjectDetector,
+    ObjectDetectorConfig,
+    Region,
+)
 from lookalike.regions import make_detector as make_object_detector
 from lookalike.regions.grid import MIN_SIDE, grid_regions, square_box
 from lookalike.results import Hit, RegionEvidence
@@ -281,6 +287,12 @@ class RegionsChannel(VectorChannel):
             self.detector.load()
 
     # -- indexing -----------------------------------------------------------------------------
+
+    def objects(self, image: np.ndarray) -> list[Region]:
+        """The objects the detector finds in ``image`` as it found them at indexing (none
+        when it is off), boxes in the image's pixels: what a user may search by."""
+        return self.detector.detect(image)[:self.config.max_objects] if (
+            self.config.max_objects) else []
 
     def regions_of(self, image: np.ndarray) -> list[tuple[Box, int, float]]:
         """(box in pixels, label id, score) of every region of ``image``, whole image first."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.collection.channels import Channel, TextSearching
+from lookalike.collection.channels import Channel, FindsObjects, TextSearching
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.pipeline import decode_min_side
 from lookalike.errors import (
@@ -36,6 +36,7 @@ from lookalike.fusion import (
 )
 from lookalike.images import Box, ImageInput, crop, load_image
 from lookalike.ranking import LearnedRanker
+from lookalike.regions import Region
 from lookalike.results import FusedEvidence, Hit, SearchResult
 from lookalike.storage import Catalog, ImageRecord
 
@@ -200,6 +201,14 @@ class Searcher:
     def results(self, hits: Sequence[Hit]) -> list[SearchResult]:
         """Attach paths to fused hits, keeping the best hit per image."""
         return results_of(hits, self.catalog.images.by_id({hit.image_id for hit in hits}))
+
+    def objects_in(self, image: np.ndarray) -> list[Region]:
+        """The objects in ``image`` that a search may be narrowed to (a box each), surest
+        first: none without a channel that finds objects."""
+        for channel in self.channels.values():
+            if isinstance(channel, FindsObjects):
+                return channel.objects(image)
+        return []
 
     def _searchers(self, channel: str) -> list[Channel]:
         return list(self.channels.values()) if channel == "auto" else [self.channel(channel)]

@@ -22,7 +22,7 @@ import numpy as np
 
 from lookalike.collection.collection import Collection
 from lookalike.collection.local_channel import LocalChannel
-from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector
+from lookalike.collection.local_ranking import LocalQuery, OneCorpus, SparseVector, TreeQuery
 from lookalike.collection.people import ImageFace
 from lookalike.collection.searching import RANKER_FILE
 from lookalike.collection.text_channel import TextChannel, TextQuery, searchable_annotations
@@ -150,13 +150,13 @@ class ShardSearcher:
         channel.inverted.use_corpus(corpus, token)
         return self._version(channel)
 
-    def local_top(self, vector: SparseVector, n: int) -> LocalTop:
+    def local_top(self, query: TreeQuery, n: int) -> LocalTop:
         channel = self._local()
         corpus = self._corpus(channel)
         if corpus is None:
             return LocalTop([], {}, self._version(channel))
         with channel.inverted.lock.reading():
-            hits = corpus.top(vector, n)
+            hits = corpus.top(query, n)
             version = self._version(channel)
         return LocalTop(hits, self._records(image_id for image_id, _ in hits), version)
 

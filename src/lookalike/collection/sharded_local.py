@@ -30,6 +30,7 @@ from lookalike.collection.local_ranking import (
     LocalQuery,
     RankingSettings,
     SparseVector,
+    TreeQuery,
     rank,
 )
 from lookalike.collection.shard_searcher import Version
@@ -75,9 +76,9 @@ class ShardCorpus:
         self.records: dict[int, ImageRecord] = {}
         self._owner: dict[int, int] = {}
 
-    def top(self, vector: SparseVector, n: int) -> list[tuple[int, float]]:
+    def top(self, query: TreeQuery, n: int) -> list[tuple[int, float]]:
         pooled: list[tuple[int, float]] = []
-        for shard, answer in self.fan.all("local_top", vector, n).items():
+        for shard, answer in self.fan.all("local_top", query, n).items():
             self._check(shard, answer.version)
             self.records.update(answer.records)
             self._owner.update((image_id, shard) for image_id, _ in answer.hits)

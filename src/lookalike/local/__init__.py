@@ -4,6 +4,7 @@
 from lookalike.local.features import FEATURE_KINDS, LocalFeatures, SiftExtractor
 from lookalike.local.training import train_vocabulary
 from lookalike.local.tree import VocabularyTree
+from lookalike.local.vocabularies import generic_info
 
 __all__ = ["FEATURE_KINDS", "LocalFeatures", "SiftExtractor", "VocabularyTree",
-           "train_vocabulary"]
+           "generic_info", "train_vocabulary"]

@@ -23,7 +23,14 @@ Switchable strategies, each measured in BENCHMARKS.md:
 - ``burstiness``: "sqrt" takes the square root of term counts, against repeated
   structures (windows, text) that flood a few words (Jégou et al., CVPR 2009);
 - ``stop_words``: drop this fraction of the most frequent words (Sivic &
-  Zisserman 2003).
+  Zisserman 2003);
+- ``vote_bits``: Hamming embedding voting (Jégou et al., ECCV 2008 and IJCV 2010) instead
+  of histograms: a stored keypoint counts for a query keypoint only when both share a
+  word and their 64-bit signatures differ in at most ``vote_bits`` bits, weighted by
+  ``idf² · exp(-(bits / 16)²)``; an image's votes are divided by its and the query's
+  tf-idf L2 norms, so that with every signature alike it is the tf-idf cosine. Needs every
+  indexed image's signatures (:mod:`lookalike.local.hamming`); without them the index
+  scores histograms.
 
 The weights are the database's, so a shard of a split collection scores as the whole only
 with the whole's statistics: :meth:`InvertedIndex.document_frequency` gives a shard's,
@@ -79,6 +86,7 @@ class ScoringConfig:
     burstiness: str = "none"
     stop_words: float = 0.0
     min_level: int = 1
+    vote_bits: int = 0
 
     def __post_init__(self) -> None:
         for name, allowed in (("levels", LEVELS), ("norm", NORMS), ("weighting", WEIGHTINGS),
@@ -89,6 +97,18 @@ class ScoringConfig:
                f"expected stop_words as a fraction in [0, 1), got {self.stop_words!r}")
         expect(isinstance(self.min_level, int) and self.min_level >= 1,
                f"expected min_level >= 1, got {self.min_level!r}")
+        expect(isinstance(self.vote_bits, int) and 0 <= self.vote_bits <= 64,
+               f"expected vote_bits in 0..64, got {self.vote_bits!r}")
+
+
+@dataclass(frozen=True)
+class Votes:
+    """A query as Hamming embedding voting asks it: each keypoint's word and signature, and
+    the query's tf-idf L2 norm (weighed like the database)."""
+
+    words: np.ndarray
+    signatures: np.ndarray
+    norm: float
 
 
 class InvertedIndex:
@@ -108,6 +128,8 @@ class InvertedIndex:
         expect(self.config.levels == "leaves" or tree is not None,
                "expected the vocabulary tree for levels='all', got none")
         self._terms: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # image -> (nodes, counts)
+        self._signed: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # -> (words, signatures)
+        self._voting = _Postings.empty()
         self._corpus: CorpusStatistics | None = None  # weights from elsewhere (use_corpus)
         self._built = False
         self._weights = np.zeros(n_nodes, dtype=np.float32)
@@ -121,15 +143,30 @@ class InvertedIndex:
 
     # -- content ----------------------------------------------------------------------------
 
-    def add(self, image_id: int, words: np.ndarray) -> None:
-        """Index an image by the visual words (leaf ids) of its descriptors."""
+    def add(self, image_id: int, words: np.ndarray,
+            signatures: np.ndarray | None = None) -> None:
+        """Index an image by the visual words (leaf ids) of its descriptors, and their
+        signatures where the tree gives them (for ``vote_bits``)."""
         nodes, counts = np.unique(self._expand(words), return_counts=True)
         self._terms[int(image_id)] = (nodes.astype(np.int32), counts.astype(np.int32))
+        self._signed.pop(int(image_id), None)
+        if self.config.vote_bits and signatures is not None:
+            expect(len(signatures) == len(words),
+                   f"expected a signature per word, got {len(signatures)} for {len(words)}")
+            self._signed[int(image_id)] = (np.asarray(words, dtype=np.int32),
+                                           np.asarray(signatures, dtype=np.uint64))
         self._built = False
 
     def remove(self, image_id: int) -> None:
+        self._signed.pop(int(image_id), None)
         if self._terms.pop(int(image_id), None) is not None:
             self._built = False
+
+    @property
+    def votes(self) -> bool:
+        """Whether queries are scored by Hamming embedding votes: asked for, and every
+        indexed image has its signatures."""
+        return bool(self.config.vote_bits) and len(self._signed) == len(self._terms) > 0
 
     def document_frequency(self) -> CorpusStatistics:
         """This index's own statistics: per node, how many of its images hold it."""
@@ -202,6 +239,8 @@ class InvertedIndex:
         self._offsets = np.concatenate(([0], np.cumsum(np.bincount(nodes,
                                                                    minlength=self.n_nodes))))
         self._images = images
+        self._voting = (_Postings.of(images, self._signed, self._weights, self.n_nodes)
+                        if self.votes else _Postings.empty())
         self._built = True
 
     def _node_weights(self, document_frequency: np.ndarray, n_images: int) -> np.ndarray:
@@ -277,6 +316,34 @@ class InvertedIndex:
         similarity = np.bincount(rows, weights=weights, minlength=len(self._images))
         return self._images, np.asarray(similarity, dtype=np.float32)
 
+    def query_votes(self, words: np.ndarray, signatures: np.ndarray | None) -> Votes | None:
+        """The query as voting asks it, None when this index scores histograms."""
+        if not self._built:
+            self._build()
+        if not self.votes or signatures is None:
+            return None
+        leaves, counts = np.unique(np.asarray(words, dtype=np.int64), return_counts=True)
+        norm = float(np.sqrt(np.sum((counts * self._weights[leaves]) ** 2)))
+        return Votes(np.asarray(words, dtype=np.int64), np.asarray(signatures, np.uint64), norm)
+
+    def scores_of_votes(self, query: Votes) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`scores`, by Hamming embedding votes (``vote_bits``)."""
+        if not self._built:
+            self._build()
+        postings = self._voting
+        starts = postings.offsets[query.words]
+        lengths = postings.offsets[query.words + 1] - starts
+        positions = _ranges(starts, lengths)
+        bits = np.bitwise_count(postings.signatures[positions]
+                                ^ np.repeat(query.signatures, lengths))
+        close = bits <= self.config.vote_bits
+        weights = (np.repeat(self._weights[query.words] ** 2, lengths)[close]
+                   * np.exp(-(bits[close] / _VOTE_SIGMA) ** 2))
+        votes = np.bincount(postings.rows[positions][close], weights=weights,
+                            minlength=len(self._images))
+        similarity = votes / np.maximum(postings.norms * query.norm, 1e-12)
+        return self._images, np.asarray(similarity, dtype=np.float32)
+
     def search(self, words: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (image id, similarity), best first; images sharing nothing left out."""
         return self.top(*self.scores(words), k)
@@ -296,8 +363,49 @@ class InvertedIndex:
 
     def memory_bytes(self) -> int:
         terms = sum(nodes.nbytes + counts.nbytes for nodes, counts in self._terms.values())
-        return int(terms + self._post_rows.nbytes + self._post_values.nbytes
-                   + self._offsets.nbytes + self._weights.nbytes + self._images.nbytes)
+        signed = sum(words.nbytes + signatures.nbytes
+                     for words, signatures in self._signed.values())
+        return int(terms + signed + self._voting.nbytes() + self._post_rows.nbytes
+                   + self._post_values.nbytes + self._offsets.nbytes + self._weights.nbytes
+                   + self._images.nbytes)
+
+
+_VOTE_SIGMA = 16.0  # bits: Jégou et al.'s weighting of a vote by its Hamming distance
+
+
+@dataclass(frozen=True)
+class _Postings:
+    """Every stored keypoint grouped by word: ``rows[offsets[w]:offsets[w + 1]]`` are the
+    rows (positions in the index's image order) of word w's keypoints, ``signatures`` theirs;
+    ``norms[row]`` is that image's tf-idf L2 norm."""
+
+    offsets: np.ndarray
+    rows: np.ndarray
+    signatures: np.ndarray
+    norms: np.ndarray
+
+    @staticmethod
+    def empty() -> _Postings:
+        return _Postings(np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(0, np.uint64),
+                         np.empty(0, np.float64))
+
+    @staticmethod
+    def of(images: np.ndarray, signed: dict[int, tuple[np.ndarray, np.ndarray]],
+           weights: np.ndarray, n_nodes: int) -> _Postings:
+        words = np.concatenate([signed[int(image)][0] for image in images]).astype(np.int64)
+        signatures = np.concatenate([signed[int(image)][1] for image in images])
+        rows = np.repeat(np.arange(len(images), dtype=np.int32),
+                         [len(signed[int(image)][0]) for image in images])
+        pairs, counts = np.unique(rows.astype(np.int64) * n_nodes + words, return_counts=True)
+        squares = (counts * weights[pairs % n_nodes]) ** 2
+        norms = np.sqrt(np.bincount(pairs // n_nodes, weights=squares, minlength=len(images)))
+        order = np.argsort(words, kind="stable")
+        offsets = np.concatenate(([0], np.cumsum(np.bincount(words, minlength=n_nodes))))
+        return _Postings(offsets, rows[order], signatures[order], norms)
+
+    def nbytes(self) -> int:
+        return int(self.offsets.nbytes + self.rows.nbytes + self.signatures.nbytes
+                   + self.norms.nbytes)
 
 
 def normalise_rows(values: np.ndarray, rows: np.ndarray, n_rows: int, norm: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lookalike.local.hamming import hamming_matches
+from lookalike.local.hamming import hamming_matches, hamming_matches_many
 from lookalike.local.tree import VocabularyTree
 from lookalike.local.verify import tentative_matches
 
@@ -38,11 +38,31 @@ class Pairing:
         coarse = {up: tree.coarser(words, up, floor) for up in levels}
         return cls(tree, nodes, signatures, coarse, floor, max_per_word)
 
-    def tentative(self, words: np.ndarray, signatures: np.ndarray | None
-                  ) -> Iterator[np.ndarray]:
+    def signed_pairs(self, stored: Sequence[tuple[np.ndarray, np.ndarray | None]]
+                     ) -> list[np.ndarray | None]:
+        """The signature pairs with each of ``stored`` ((words, signatures) of an image) at
+        once, None for those paired otherwise (:meth:`tentative` pairs them)."""
+        if self.nodes is None or self.signatures is None:
+            return [None] * len(stored)
+        signed = [(position, words, signatures)
+                  for position, (words, signatures) in enumerate(stored)
+                  if signatures is not None]
+        found = hamming_matches_many(self.nodes, self.signatures, [
+            (self.tree.hamming_nodes(words), signatures) for _, words, signatures in signed])
+        pairs: list[np.ndarray | None] = [None] * len(stored)
+        for (position, _, _), matched in zip(signed, found, strict=True):
+            pairs[position] = matched
+        return pairs
+
+    def tentative(self, words: np.ndarray, signatures: np.ndarray | None,
+                  signed: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """(query index, match index) pairs with a stored image of ``words`` (and
         ``signatures``, None for a record without them), in the order to try them until
-        one set verifies."""
+        one set verifies; ``signed``: its signature pairs, already made by
+        :meth:`signed_pairs`."""
+        if signed is not None:
+            yield signed
+            return
         if self.nodes is not None and self.signatures is not None and signatures is not None:
             yield hamming_matches(self.nodes, self.signatures, self.tree.hamming_nodes(words),
                                   signatures)

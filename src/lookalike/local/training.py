@@ -70,9 +70,10 @@ def train_vocabulary(
     paths: Sequence[Path], out: Path, *, features: str = "rootsift", max_features: int = 1500,
     max_side: int = 1024, branching: int = 10, depth: int = 6, max_images: int = 2000,
     max_descriptors: int = 1_000_000, max_pixels: int = DEFAULT_MAX_PIXELS,
-    progress: Callable[[int, int], None] | None = None,
+    compact: bool = False, progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train a tree on a random sample of the images under ``paths`` and save it to ``out``."""
+    """Train a tree on a random sample of the images under ``paths`` and save it to ``out``
+    (``compact``: centres stored as bytes, :meth:`VocabularyTree.compacted`)."""
     for name, value, least in (("branching", branching, 2), ("depth", depth, 1),
                                ("max_images", max_images, 1),
                                ("max_descriptors", max_descriptors, 4 * branching)):
@@ -108,10 +109,11 @@ def train_vocabulary(
         raise ValidationError(f"expected images with local features under {list(map(str, paths))}"
                               f", got {len(descriptors)} descriptors")
     tree, stats = VocabularyTree.train(descriptors, features=features, branching=branching,
-                                       depth=depth, progress=tree_progress)
+                                       depth=depth, compact=compact, progress=tree_progress)
     tree.save(out)
     return {"id": tree.id, "path": str(out), "images": decoded_count,
             "descriptors": stats.descriptors, "nodes": stats.nodes, "leaves": stats.leaves,
             "extract_seconds": round(extract_seconds, 2), "train_seconds": round(stats.seconds, 2),
             "features": features, "branching": branching, "depth": depth,
+            "bytes": out.stat().st_size,
             "failures": [{"path": path, "reason": reason} for path, reason in failures]}

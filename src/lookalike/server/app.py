@@ -37,7 +37,7 @@ from lookalike.server.hosts import HostCheck
 from lookalike.server.limits import BodyLimit
 from lookalike.server.query import OneValuePerQueryParameter
 from lookalike.server.routes import annotations as annotation_routes  # not the __future__ name
-from lookalike.server.routes import health, images, people, search
+from lookalike.server.routes import health, images, objects, people, search
 from lookalike.server.state import ServerState, get_state
 
 STATIC = Path(__file__).parent / "static"
@@ -47,8 +47,8 @@ DEFAULT_MAX_UPLOAD = 20 * 2**20
 DEFAULT_MAX_PIXELS = 40_000_000
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the other form fields
-ROUTERS = (health.router, search.router, images.router, annotation_routes.router,
-           people.router)
+ROUTERS = (health.router, search.router, objects.router, images.router,
+           annotation_routes.router, people.router)
 
 
 def create_app(root: Path, *, token: str | None = None,

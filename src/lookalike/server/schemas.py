@@ -79,6 +79,20 @@ class SearchResponse(BaseModel):
                                                        "and why")
 
 
+class ObjectOut(BaseModel):
+    label: str = Field(description="the detector's name for it (COCO-80)")
+    score: float
+    box: list[float] = Field(description="x0, y0, x1, y1 in the image's pixels: send it as "
+                                         "POST /search's box to search by the object")
+
+
+class ObjectsResponse(BaseModel):
+    width: int
+    height: int
+    objects: list[ObjectOut] = Field(description="surest first; empty without a regions "
+                                                 "channel")
+
+
 class ImageOut(BaseModel):
     id: int
     path: str

@@ -75,6 +75,29 @@ async function setQuery(file) {
   $("#clear-query").disabled = false;
   setBox(null);
   search(0);
+  suggestObjects(file);
+}
+
+// The objects the collection's detector sees in the query (its regions channel), as
+// buttons: one searches by that object's box, as a drawn box would.
+async function suggestObjects(file) {
+  const holder = $("#objects");
+  holder.replaceChildren();
+  holder.hidden = true;
+  const form = new FormData();
+  form.append("image", file, file.name || "query.png");
+  const found = await api("/objects", { method: "POST", body: form }).catch(() => null);
+  if (!found || state.file !== file || !found.objects.length) return;
+  holder.append(element("span", { className: "muted", textContent: "Search by: " }));
+  for (const item of found.objects) {
+    const box = item.box.map(Math.round);
+    holder.append(element("button", {
+      type: "button", className: "chip", textContent: `${item.label} ${Math.round(100 * item.score)}%`,
+      title: `the ${item.label} at ${box.join(",")}`,
+      onclick: () => { setBox(box); search(0); },
+    }));
+  }
+  holder.hidden = false;
 }
 
 function canvasPoint(event) {
@@ -127,6 +150,7 @@ $("#clear-query").addEventListener("click", () => {
   $("#file-input").value = "";
   $("#drop-zone").classList.remove("has-query");
   $("#clear-query").disabled = true;
+  $("#objects").hidden = true;
   setBox(null);
   search(0);
 });
