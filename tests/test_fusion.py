@@ -157,3 +157,19 @@ def test_trusted_fusion_weighs_channels_and_discounts_unconfirmed_local_candidat
     # One ranking alone keeps its own order and scores.
     alone = trusted_fusion({"local": rankings["local"]}, trust)
     assert [(hit.image_id, hit.score) for hit in alone] == [(1, 31.0)]
+
+
+def test_results_keep_the_fused_order_where_settled_matches_come_first() -> None:
+    from lookalike.collection.searching import results_of
+    from lookalike.storage import ImageRecord
+
+    verified = Hit(1, 9.5, LocalEvidence(tree_score=0.5, inliers=9, verified=True))
+    others = [Hit(image, 0.9 - image / 100, GlobalEvidence(similarity=0.9)) for image in
+              range(2, 6)]
+    fused = trusted_fusion({"local": [verified], "regions": others})
+    assert fused[0].image_id == 1 and fused[0].score < fused[1].score  # first, fewer votes
+    records = {image: ImageRecord(image, f"/p/{image}.png", None, None, None, 10, 10,
+                                  "indexed", None) for image in range(1, 6)}
+    found = results_of([*fused, Hit(2, 0.0, fused[1].evidence)], records)
+    assert [result.image_id for result in found] == [hit.image_id for hit in fused]
+    assert [result.rank for result in found] == [1, 2, 3, 4, 5]

@@ -183,7 +183,9 @@ def test_hamming_votes_equal_a_brute_force_count_and_alike_signatures_the_cosine
     assert np.allclose(voted, alike.scores(words)[1], atol=1e-6)
     # One image without signatures: histograms for all, as before the embedding.
     index.add(9, rng.integers(0, 30, 40))
-    assert not index.votes and index.query_votes(words, signatures) is None
+    unsigned = index.query_votes(words, signatures)
+    assert not index.votes and unsigned is not None
+    assert np.allclose(index.scores_of_votes(unsigned)[1], index.scores(words)[1])
 
 
 def test_a_collection_votes_with_signatures_and_finds_another_view(tmp_path: Path) -> None:

@@ -485,3 +485,21 @@ def test_serve_takes_an_address_only_for_a_split_collection(views: Path) -> None
 
     with pytest.raises(ValidationError, match="expected a split collection"):
         create_app(views, address="auto")
+
+
+def test_local_votes_reach_every_shard_also_an_empty_one(tmp_path: Path) -> None:
+    photos = tmp_path / "few"
+    photos.mkdir()
+    for seed in range(3):
+        Image.fromarray(scene(seed)).save(photos / f"scene{seed}.png")
+    root = tmp_path / "c"
+    with Collection(root, channels=["local"], configs={"local": CONFIGS["local"]}) as whole:
+        whole.index([photos])
+    split_collection(root, tmp_path / "s", 6)  # 3 images in 6 shards: some hold none
+    with Collection(root).open() as whole, ShardedCollection(tmp_path / "s") as sharded:
+        assert whole.channels["local"].config.vote_bits > 0
+        for seed in range(3):
+            found = sharded.search(another_view(scene(seed)), k=3, channel="local")
+            assert not found.partial and not found.missing
+            same_results(found.results, whole.search(another_view(scene(seed)), k=3,
+                                                     channel="local"))

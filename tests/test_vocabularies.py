@@ -12,6 +12,7 @@ import pytest
 from test_local_channel import another_view, local_collection, scene, scenes  # noqa: F401
 
 from lookalike import Collection, LocalChannelConfig
+from lookalike.collection.local_vocabulary import given_tree
 from lookalike.errors import CollectionError, ManifestMismatchError
 from lookalike.local import SiftExtractor, vocabularies
 from lookalike.local.tree import VocabularyTree
@@ -131,3 +132,14 @@ def test_the_shipped_generic_tree_reads_and_finds_another_view(
             found = collection.search(another_view(scene(seed)), k=1, channel="local")
             assert Path(found[0].path).name == f"scene{seed}.png"
             assert found[0].evidence.as_dict()["local"]["verified"]
+
+
+def test_the_first_run_s_size_chooses_the_tree_not_its_sample(
+        shipped: VocabularyTree, scenes: Path, tmp_path: Path) -> None:  # noqa: F811
+    # A sample of 4 of a run of 8 images: the run is large enough for a tree of its own.
+    config = LocalChannelConfig(**TOY, own_tree_images=6, train_images=4)
+    small = given_tree(config, 4)
+    assert given_tree(config, 8) is None and small is not None and small.id == shipped.id
+    with local_collection(tmp_path / "c", config) as collection:
+        collection.index([scenes])
+        assert collection.info()["channels"]["local"]["vocabulary"]["id"] != shipped.id

@@ -56,7 +56,7 @@ KILLED_WHILE_TRAINING = textwrap.dedent(
     from lookalike import Collection, GlobalChannelConfig, LocalChannelConfig
     from lookalike.collection import LocalChannel
 
-    def train(self, images, count):
+    def train(self, images, count, run=None):
         os.kill(os.getpid(), signal.SIGKILL)
 
     LocalChannel.train = train

@@ -216,8 +216,9 @@ class Channel(ABC):
         """How many images :meth:`train` wants to see at most."""
         return 0
 
-    def train(self, images: Iterable[np.ndarray], count: int) -> None:
-        """Learn what extraction needs (a vocabulary) from ``count`` sample images."""
+    def train(self, images: Iterable[np.ndarray], count: int, run: int | None = None) -> None:
+        """Learn what extraction needs (a vocabulary) from ``count`` sample images of a
+        first run of ``run`` images (``count`` when not given)."""
 
     def extraction_state(self) -> object:
         """What :meth:`extract` needs that the settings do not give (what :meth:`train`

@@ -309,7 +309,7 @@ class Indexer:
                 count = min(channel.training_images, len(jobs))
                 sample = self._sample_images(jobs, count, channel.min_image_side)
                 channel.train(counted(f"reading images to train the {channel.name} channel",
-                                      sample, count), count)
+                                      sample, count), count, run=len(jobs))
         return time.perf_counter() - started
 
     def _sample_images(self, jobs: Sequence[Job], count: int,

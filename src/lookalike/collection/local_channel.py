@@ -276,10 +276,10 @@ class LocalChannel(Channel):
     def training_images(self) -> int:
         return self.config.train_images if trains_own(self.config) else 0
 
-    def train(self, images: Iterable[np.ndarray], count: int) -> None:
-        """Adopt the configured or the generic tree, or train one on the descriptors of
-        ``images`` (``count`` of them: the first run's sample)."""
-        tree = given_tree(self.config, count)
+    def train(self, images: Iterable[np.ndarray], count: int, run: int | None = None) -> None:
+        """Adopt the configured or the generic tree (by the first run's size, ``run``), or
+        train one on the descriptors of ``images`` (``count`` of them: the run's sample)."""
+        tree = given_tree(self.config, count if run is None else run)
         if tree is None:
             descriptors = sample_descriptors(extract_all(self.sift, images),
                                              self.config.train_descriptors,
@@ -290,8 +290,9 @@ class LocalChannel(Channel):
                 raise ValidationError(
                     f"expected at least {MIN_TRAINING_DESCRIPTORS} local descriptors to train "
                     f"the vocabulary tree, got {len(descriptors)} from {count} images; "
-                    "index more images in the first run, or use vocabulary='generic' or a "
-                    "tree trained elsewhere (lookalike vocabulary)")
+                    "index more images in the first run, or give a tree trained elsewhere "
+                    "(lookalike vocabulary), or with the default branching and depth, "
+                    "vocabulary='generic'")
             tree, _ = VocabularyTree.train(descriptors, features=self.config.features,
                                            branching=self.config.branching,
                                            depth=self.config.depth, seed=self.config.seed,
@@ -352,7 +353,7 @@ class LocalChannel(Channel):
     def _query(self, features: LocalFeatures, words: np.ndarray, index: InvertedIndex,
                corpus: int | None) -> LocalQuery:
         signatures = (self.tree.signatures(features.descriptors, words)
-                      if index.votes and self.tree is not None else None)
+                      if self.config.vote_bits and self.tree is not None else None)
         return LocalQuery(features, words, index.query_vector(words), corpus=corpus,
                           votes=index.query_votes(words, signatures))
 

@@ -82,8 +82,9 @@ class RankingSettings:
 
 
 def rank(corpus: LocalCorpus, query: LocalQuery, k: int, settings: RankingSettings) -> list[Hit]:
-    """The ``k`` best images: verified ones first, by inliers, then the rest by the tree's
-    score (of the expanded query when some verified)."""
+    """The ``k`` best images: verified ones first, by inliers, then the rest: by the
+    expanded query's tree score when some verified, else the checked candidates by their
+    inliers plus tree score, then the unchecked by tree score."""
     candidates = corpus.top(query.first, max(k, settings.verify))
     if settings.verify == 0 or not candidates:
         return [tree_hit(image_id, score) for image_id, score in candidates[:k]]

@@ -289,8 +289,9 @@ class RegionsChannel(VectorChannel):
     # -- indexing -----------------------------------------------------------------------------
 
     def objects(self, image: np.ndarray) -> list[Region]:
-        """The objects the detector finds in ``image`` as it found them at indexing (none
-        when it is off), boxes in the image's pixels: what a user may search by."""
+        """The objects the channel's detector finds in ``image`` (none when it is off), its
+        boxes in the image's pixels as detected (indexing grows them to squares and drops
+        the smallest): what a user may search by."""
         return self.detector.detect(image)[:self.config.max_objects] if (
             self.config.max_objects) else []
 

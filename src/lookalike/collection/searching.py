@@ -236,16 +236,15 @@ def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,
 
 
 def results_of(hits: Sequence[Hit], records: Mapping[int, ImageRecord]) -> list[SearchResult]:
-    """Fused hits as results: the best hit per image, with its path and size from
-    ``records``; an image without an indexed record (a file that failed on re-indexing
-    keeps the user's text) is not a result."""
-    best: dict[int, Hit] = {}
+    """Fused hits as results, in the fused order (which puts settled matches first, so
+    it is not always the order of the scores): the first hit of each image, with its path
+    and size from ``records``; an image without an indexed record (a file that failed on
+    re-indexing keeps the user's text) is not a result."""
+    first: dict[int, Hit] = {}
     for hit in hits:
-        if hit.image_id not in best or hit.score > best[hit.image_id].score:
-            best[hit.image_id] = hit
-    ranked = sorted((hit for hit in best.values() if hit.image_id in records
-                     and records[hit.image_id].status == "indexed"),
-                    key=lambda hit: -hit.score)
+        first.setdefault(hit.image_id, hit)
+    ranked = [hit for hit in first.values() if hit.image_id in records
+              and records[hit.image_id].status == "indexed"]
     return [SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,
                          image_id=hit.image_id, evidence=_fused(hit),
                          width=records[hit.image_id].width, height=records[hit.image_id].height)

@@ -317,19 +317,25 @@ class InvertedIndex:
         return self._images, np.asarray(similarity, dtype=np.float32)
 
     def query_votes(self, words: np.ndarray, signatures: np.ndarray | None) -> Votes | None:
-        """The query as voting asks it, None when this index scores histograms."""
+        """The query as voting asks it, None when voting is off or the query has no
+        signatures. Made also by an index that cannot vote itself (a shard of a split
+        collection may hold no images): the shards that can, vote."""
         if not self._built:
             self._build()
-        if not self.votes or signatures is None:
+        if not self.config.vote_bits or signatures is None:
             return None
         leaves, counts = np.unique(np.asarray(words, dtype=np.int64), return_counts=True)
         norm = float(np.sqrt(np.sum((counts * self._weights[leaves]) ** 2)))
         return Votes(np.asarray(words, dtype=np.int64), np.asarray(signatures, np.uint64), norm)
 
     def scores_of_votes(self, query: Votes) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`scores`, by Hamming embedding votes (``vote_bits``)."""
+        """Like :meth:`scores`, by Hamming embedding votes (``vote_bits``). An index that
+        cannot vote (a shard of a split collection that holds no images, or images without
+        signatures, while another shard made the query) scores the query's histogram."""
         if not self._built:
             self._build()
+        if not self.votes:
+            return self.scores(query.words)
         postings = self._voting
         starts = postings.offsets[query.words]
         lengths = postings.offsets[query.words + 1] - starts
