@@ -50,12 +50,17 @@ def everything(root: Path) -> dict[str, Any]:
     return {"records": records, "rows": rows, "notes": notes, "meta": meta}
 
 
+def scene_folder(folder: Path, count: int) -> Path:
+    """A new folder of ``count`` scenes, scene0.png onwards."""
+    folder.mkdir()
+    for seed in range(count):
+        Image.fromarray(scene(seed)).save(folder / f"scene{seed}.png")
+    return folder
+
+
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for seed in range(9):
-        Image.fromarray(scene(seed)).save(photos / f"scene{seed}.png")
+    photos = scene_folder(tmp_path / "photos", 9)
     root = tmp_path / "c"
     with Collection(root, channels=list(CONFIGS), configs=CONFIGS) as collection:
         collection.index([photos])
@@ -488,10 +493,7 @@ def test_serve_takes_an_address_only_for_a_split_collection(views: Path) -> None
 
 
 def test_local_votes_reach_every_shard_also_an_empty_one(tmp_path: Path) -> None:
-    photos = tmp_path / "few"
-    photos.mkdir()
-    for seed in range(3):
-        Image.fromarray(scene(seed)).save(photos / f"scene{seed}.png")
+    photos = scene_folder(tmp_path / "few", 3)
     root = tmp_path / "c"
     with Collection(root, channels=["local"], configs={"local": CONFIGS["local"]}) as whole:
         whole.index([photos])
