@@ -426,7 +426,8 @@ class LocalChannel(Channel):
         return Pairing.of(self.tree, query.features.descriptors, query.words,
                           hamming=self.config.hamming,
                           levels=self.config.pairing_levels(), floor=self.config.match_floor,
-                          max_per_word=self.config.verification().max_per_word)
+                          max_per_word=self.config.verification().max_per_word,
+                          signatures=None if query.votes is None else query.votes.signatures)
 
     def _stored(self, image_ids: Iterable[int]) -> dict[int, PackedFeatures]:
         blobs = self.catalog.vectors.of_images(self.name, list(image_ids))

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from lookalike.errors import CollectionError, ManifestMismatchError
 from lookalike.local.tree import VocabularyTree
-from lookalike.local.vocabularies import generic_tree, load_shipped, shipped_path
+from lookalike.local.vocabularies import generic_info, generic_tree, load_shipped, shipped_path
 
 GENERIC = "generic"
 OWN = "own"
@@ -45,16 +45,23 @@ def given_tree(config: VocabularySettings, images: int) -> VocabularyTree | None
         tree = VocabularyTree.load(Path(config.vocabulary), features=config.features)
         check_shape(tree, config, config.vocabulary)
         return tree
-    generic = generic_tree(config.features)
     if config.vocabulary == GENERIC:
+        generic = generic_tree(config.features)
         if generic is None:
             raise ManifestMismatchError(f"expected a generic vocabulary tree for "
                                         f"'{config.features}' features, got none shipped")
         check_shape(generic, config, "the generic vocabulary tree")
         return generic
-    fits = generic is not None and (generic.branching, generic.depth) == (config.branching,
-                                                                          config.depth)
-    return generic if fits and images < config.own_tree_images else None
+    # By its recorded shape: a run large enough for its own tree never reads the file.
+    info = generic_info(config.features)
+    fits = info is not None and (info["branching"], info["depth"]) == (config.branching,
+                                                                      config.depth)
+    if not fits or images >= config.own_tree_images:
+        return None
+    generic = generic_tree(config.features)
+    if generic is not None:  # the file, not only its index, must have the shape
+        check_shape(generic, config, "the generic vocabulary tree")
+    return generic
 
 
 def trains_own(config: VocabularySettings) -> bool:

@@ -32,8 +32,13 @@ class Pairing:
 
     @classmethod
     def of(cls, tree: VocabularyTree, descriptors: np.ndarray, words: np.ndarray, *,
-           hamming: bool, levels: Sequence[int], floor: int, max_per_word: int) -> Pairing:
-        signatures = tree.signatures(descriptors, words) if hamming else None
+           hamming: bool, levels: Sequence[int], floor: int, max_per_word: int,
+           signatures: np.ndarray | None = None) -> Pairing:
+        """``signatures``: the query's, when already made (for the tree's votes)."""
+        if hamming and signatures is None:
+            signatures = tree.signatures(descriptors, words)
+        elif not hamming:
+            signatures = None
         nodes = None if signatures is None else tree.hamming_nodes(words)
         coarse = {up: tree.coarser(words, up, floor) for up in levels}
         return cls(tree, nodes, signatures, coarse, floor, max_per_word)
