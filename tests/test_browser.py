@@ -60,7 +60,7 @@ pytestmark = pytest.mark.slow
 
 TOKEN = "secret-token"
 WAIT_S = 30
-SCORE = re.compile(r"^\d+\.\d{3}$")
+SCORE = re.compile(r"^(\d{1,3}%|–)$")  # the confidence, as a percentage
 
 
 # -- the collection, the server and the browser ---------------------------------------------

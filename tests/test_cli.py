@@ -41,7 +41,7 @@ def test_index_search_info_remove(
     assert code == 0 and [r["rank"] for r in results] == [1, 2, 3]
     assert results[0]["path"].endswith("img005.png")
     assert set(results[0]) >= {"path", "score", "rank", "reason", "evidence"}
-    assert results[0]["evidence"]["channel_scores"] == {"global": results[0]["score"]}
+    assert results[0]["evidence"]["channel_scores"] == {"global": results[0]["fused_score"]}
     assert results[0]["reason"].startswith("looks similar")
 
     # A box around the left half of a side-by-side pair finds the left image.

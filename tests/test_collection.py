@@ -161,7 +161,8 @@ def test_whitening_waits_for_enough_images_then_is_learned_and_relearned(tmp_pat
         write_images(folder, range(10, 40))
         collection.index([folder])
         top = collection.search(pattern(11), k=1)[0]
-        assert Path(top.path).name == "img011.png" and top.score == pytest.approx(1.0, abs=1e-4)
+        assert Path(top.path).name == "img011.png"
+        assert top.fused_score == pytest.approx(1.0, abs=1e-4)
         stats = collection.info()["channels"]["global"]
         assert stats["whitening_learned_on"] == 40
         assert stats["index_memory_bytes"] < 40 * 64 * 4  # 16-d vectors, not 192-d

@@ -101,8 +101,9 @@ def test_the_library_indexes_searches_and_describes_it(tmp_path: Path, photos: P
                                                                "hue": HueConfig(bins=8)}) as c:
         assert c.index([photos]).added == 8
         (best, *_) = c.search(photos / "img003.png", k=3, channel="hue")
-        assert Path(best.path).name == "img003.png" and best.score == pytest.approx(1.0)
-        assert best.evidence.as_dict() == {"channel_scores": {"hue": best.score},
+        assert Path(best.path).name == "img003.png" and best.fused_score == pytest.approx(1.0)
+        assert best.score is None  # a plug-in's evidence has no calibrated confidence
+        assert best.evidence.as_dict() == {"channel_scores": {"hue": best.fused_score},
                                            "hue": {"similarity": 1.0}}
         assert best.reason == "similar colours (1.00)"
         fused = c.search(photos / "img003.png", k=3, channel="auto")

@@ -229,7 +229,13 @@ def test_query_by_box_picks_that_face(tmp_path: Path, face_photos: Path,
             collection.search(pair, k=1, channel="faces", box=(0, 400, 100, 500))
     assert Path(left[0].path).name.startswith("astronaut")
     assert Path(right[0].path).name == "cameraman.png"
-    assert right[0].evidence.as_dict()["faces"]["query_face_box"][0] > 512
+    found = right[0].evidence.as_dict()["faces"]
+    assert found["query_face_box"][0] > 512
+    # The face's share is of the box's shorter side, not of the whole picture's.
+    face_side = min(found["query_face_box"][2] - found["query_face_box"][0],
+                    found["query_face_box"][3] - found["query_face_box"][1])
+    assert found["query_face_share"] == pytest.approx(face_side / 512, abs=2e-3)
+    assert found["threshold"] > 0 and (right[0].score or 0) > 0.9  # the same face
 
 
 def test_auto_search_with_a_faceless_query_uses_the_other_channels(

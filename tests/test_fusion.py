@@ -9,6 +9,7 @@ import pytest
 from lookalike.errors import ValidationError
 from lookalike.fusion import (
     FUSION_POOL,
+    TRUST,
     AutoFusion,
     Calibration,
     Trust,
@@ -18,7 +19,15 @@ from lookalike.fusion import (
     trusted_fusion,
     weighted_score_fusion,
 )
-from lookalike.results import FusedEvidence, GlobalEvidence, Hit, LocalEvidence, ScoreEvidence
+from lookalike.results import (
+    PORTRAIT_SHARE,
+    FaceEvidence,
+    FusedEvidence,
+    GlobalEvidence,
+    Hit,
+    LocalEvidence,
+    ScoreEvidence,
+)
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -173,3 +182,21 @@ def test_results_keep_the_fused_order_where_settled_matches_come_first() -> None
     found = results_of([*fused, Hit(2, 0.0, fused[1].evidence)], records)
     assert [result.image_id for result in found] == [hit.image_id for hit in fused]
     assert [result.rank for result in found] == [1, 2, 3, 4, 5]
+
+
+def face(share: float, similarity: float = 0.5) -> FaceEvidence:
+    # Below "same person", so that only the weights decide the order.
+    return FaceEvidence(similarity=similarity, threshold=0.9, query_face_share=share)
+
+
+@pytest.mark.parametrize(("share", "first"), [(0.6, 1), (0.05, 2)])
+def test_a_portrait_querys_faces_lead_the_default_fusion(share: float, first: int) -> None:
+    # Faces rank image 1 first; both image channels rank image 2 first. A portrait query
+    # is a search for the person, so its faces' order leads; a passer-by's face in a
+    # street photo is one clue among the others.
+    rankings = {"faces": [Hit(1, 0.5, face(share)), Hit(2, 0.4, face(share, 0.4))],
+                "global": [Hit(2, 0.9, GlobalEvidence(0.9)), Hit(1, 0.5, GlobalEvidence(0.5))],
+                "regions": [Hit(2, 0.9, ScoreEvidence(0.9)), Hit(1, 0.5, ScoreEvidence(0.5))]}
+    assert trusted_fusion(rankings)[0].image_id == first
+    assert TRUST.weights_for(rankings)["faces"] == (TRUST.subject if share >= PORTRAIT_SHARE
+                                                    else TRUST.weight("faces"))

@@ -102,11 +102,12 @@ def test_tree_only_and_verified_search(scenes: Path, tmp_path: Path) -> None:
     with local_collection(tmp_path / "c", unverified) as collection:
         tree_only = collection.search(query, k=8, channel="local")
     assert all("inliers" not in result.evidence.as_dict()["local"] for result in tree_only)
-    assert all(0.0 <= result.score <= 1.0 for result in tree_only)
+    assert all(0.0 <= (result.fused_score or 0) <= 1.0 for result in tree_only)
     assert Path(tree_only[0].path).name == "scene5.png"
     # Verified images rank first, scored by inliers; the rest keep scores in [0, 1].
-    assert verified[0].evidence.as_dict()["local"]["verified"] and verified[0].score > 8
-    assert all(result.score <= 1.0 for result in verified[1:]
+    assert verified[0].evidence.as_dict()["local"]["verified"] and (verified[0].fused_score
+                                                                   or 0) > 8
+    assert all((result.fused_score or 0) <= 1.0 for result in verified[1:]
                if not result.evidence.as_dict()["local"].get("verified"))
 
 

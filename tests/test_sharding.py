@@ -195,10 +195,11 @@ def test_every_channel_and_auto_rank_as_the_whole_collection(views: Path,
         # A shard weighing by its own images scores them otherwise: the test can fail.
         alone = Collection(tmp_path / "s" / "shard-000").open()
         with alone:
-            own = {r.image_id: r.score for r in alone.search(queries[-2], k=6, channel="local")}
-        every = {r.image_id: r.score for r in sharded.search(queries[-2], k=20,
+            own = {r.image_id: r.fused_score for r in alone.search(queries[-2], k=6,
+                                                                   channel="local")}
+        every = {r.image_id: r.fused_score for r in sharded.search(queries[-2], k=20,
                                                              channel="local").results}
-        assert any(abs(own[i] - every[i]) > 1e-6 for i in own if i in every)
+        assert any(abs((own[i] or 0) - (every[i] or 0)) > 1e-6 for i in own if i in every)
         with pytest.raises(ValidationError, match="expected a channel among"):
             sharded.search(queries[0], channel="text")  # this collection has none
 

@@ -83,7 +83,7 @@ def test_a_faces_channel_indexes_and_searches_with_the_trained_model(
             "faces": FacesChannelConfig(embedder=str(model))}) as collection:
         assert collection.index([data]).added == 12
         found = collection.search(data / "turned" / "0.jpg", k=3, channel="faces")
-        assert found and found[0].score > 0.99  # the query image itself
+        assert found and (found[0].fused_score or 0) > 0.99  # the query itself
         manifest = collection.info()["channels"]["faces"]
     assert manifest["embedder"] == str(model.resolve())
     # The manifest pins the file's contents: another model under the same name is refused.

@@ -62,9 +62,22 @@ class Trust:
 
     weights: Mapping[str, float]
     k: int
+    #: The weight of a channel whose search is what the query photo is of (a portrait's
+    #: face, :attr:`~lookalike.results.Evidence.query_is_subject`): that channel's order
+    #: leads and the others only break its near ties. On the LFW and ORL albums, a faces
+    #: weight of 3 put look-alike pictures above true matches short of "same person"; from
+    #: 50 up, ``auto`` equals the faces channel alone or betters it (BENCHMARKS.md, "Face
+    #: search through the default fusion").
+    subject: float = 100.0
 
     def weight(self, channel: str) -> float:
         return float(self.weights.get(channel, 1.0))
+
+    def weights_for(self, rankings: Mapping[str, Sequence[Hit]]) -> dict[str, float]:
+        """Each ranking's weight for this query: :attr:`subject` for a channel that
+        searched by what the query is of, else its usual weight."""
+        return {channel: self.subject if hits and hits[0].evidence.query_is_subject
+                else self.weight(channel) for channel, hits in rankings.items()}
 
 
 TRUST = Trust(weights={"global": 0.5, "regions": 3.0, "faces": 3.0}, k=5)
@@ -163,7 +176,7 @@ def trusted_fusion(rankings: Mapping[str, Sequence[Hit]], trust: Trust = TRUST) 
     if len(rankings) == 1:
         ((channel, hits),) = rankings.items()
         return nested(channel, hits)
-    weights = {channel: trust.weight(channel) for channel in rankings}
+    weights = trust.weights_for(rankings)
     return sure_first(reciprocal_rank_fusion(rankings, k=trust.k, weights=weights, votes=True),
                       rankings)
 

@@ -30,6 +30,18 @@ WEAK_LABEL_SCORE = 0.6
 #: The vote of a local candidate that spatial verification did not confirm (see
 #: :attr:`Evidence.vote`; chosen with :data:`lookalike.fusion.TRUST`).
 UNCONFIRMED_VOTE = 0.25
+#: A query face whose shorter side is at least this share of the query's (or of its box's)
+#: makes the query a portrait, a search for the person (:attr:`Evidence.query_is_subject`).
+#: The LFW album's photos have shares of 0.27-0.5 (median 0.39), ORL's 0.69 and more; a
+#: passer-by in a street or building photo is under 0.1.
+PORTRAIT_SHARE = 0.2
+
+
+def closeness(similarity: float) -> float:
+    """-log(1 - cosine similarity): a logistic calibration linear in the similarity itself
+    levels off (a copy of the query would get 0.24), while in this it can reach 1 for a
+    near copy and still fits the judged pairs (BENCHMARKS.md, "Calibrated confidence")."""
+    return -math.log(max(1e-4, 1.0 - similarity))
 
 
 class Evidence(ABC):
@@ -49,10 +61,21 @@ class Evidence(ABC):
         """The values of :attr:`FEATURES` for a learned ranker."""
         return {}
 
+    def calibration_features(self) -> tuple[float, ...]:
+        """The numbers this evidence's confidence is calibrated on
+        (:mod:`lookalike.confidence`); empty when it has none."""
+        return ()
+
     @property
     def sure(self) -> bool:
         """Whether this evidence alone settles the match: a spatially verified object, the
         same person's face. An untrained fusion puts such matches first."""
+        return False
+
+    @property
+    def query_is_subject(self) -> bool:
+        """Whether what this channel searched by is what the query photo is of (a portrait,
+        for the faces channel): then the untrained default fusion lets this channel lead."""
         return False
 
     @property
@@ -99,6 +122,9 @@ class GlobalEvidence(Evidence):
         return "looks similar" if self.similarity is None else (
             f"looks similar ({self.similarity:.2f})")
 
+    def calibration_features(self) -> tuple[float, ...]:
+        return () if self.similarity is None else (closeness(self.similarity),)
+
 
 @dataclass(frozen=True)
 class LocalEvidence(Evidence):
@@ -128,6 +154,9 @@ class LocalEvidence(Evidence):
 
     def features(self) -> dict[str, float]:
         return {"inliers": math.log1p(float(self.inliers or 0))}
+
+    def calibration_features(self) -> tuple[float, ...]:
+        return (math.log1p(float(self.inliers or 0)), float(bool(self.verified)))
 
     @property
     def sure(self) -> bool:
@@ -161,7 +190,9 @@ class FaceEvidence(Evidence):
     similarity: float | None = None
     distance: float | None = None
     same_person: bool = False
+    threshold: float | None = None
     query_face_box: list[float] | None = None
+    query_face_share: float | None = None
     person: PersonRef | None = None
 
     @property
@@ -177,6 +208,17 @@ class FaceEvidence(Evidence):
 
     def features(self) -> dict[str, float]:
         return {"same_person": float(bool(self.same_person))}
+
+    @property
+    def query_is_subject(self) -> bool:
+        return (self.query_face_share or 0.0) >= PORTRAIT_SHARE
+
+    def calibration_features(self) -> tuple[float, ...]:
+        # The margin over the embedder's own threshold, as a share of the way from there to
+        # a perfect match: embedders whose similarities spread differently read alike.
+        if self.similarity is None or self.threshold is None or self.threshold >= 1.0:
+            return ()
+        return ((self.similarity - self.threshold) / (1.0 - self.threshold),)
 
     def as_dict(self) -> dict[str, Any]:
         found = super().as_dict()
@@ -213,6 +255,9 @@ class RegionEvidence(Evidence):
             return "a similar part of the picture"
         return "looks similar as a whole"
 
+    def calibration_features(self) -> tuple[float, ...]:
+        return () if self.similarity is None else (closeness(self.similarity),)
+
 
 @dataclass(frozen=True)
 class TextEvidence(Evidence):
@@ -246,6 +291,13 @@ class TextEvidence(Evidence):
 
     def features(self) -> dict[str, float]:
         return {"bm25": float(self.bm25 or 0.0), "semantic": float(self.semantic or 0.0)}
+
+    def calibration_features(self) -> tuple[float, ...]:
+        # Whether the words themselves matched, or only their meaning: the one distinction
+        # the judged text queries could calibrate (BENCHMARKS.md, "Calibrated confidence").
+        if self.bm25 is None and self.semantic is None:
+            return ()
+        return (float(self.bm25 is not None),)
 
 
 @dataclass(frozen=True)
@@ -288,24 +340,42 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One result of a search, ready to show: its rank, path and score, and why."""
+    """One result of a search, ready to show: its rank, path and score, and why.
+
+    ``score`` is the calibrated confidence that the image is a true match (0-1, the same
+    scale for every channel; :mod:`lookalike.confidence`), None when no channel that found
+    it is calibrated (a plug-in's). ``fused_score`` is what the ranking ordered by (a
+    fusion's sum of reciprocal ranks, a learned ranker's logit, or one channel's own
+    score), so the confidence of a result may be below that of the next one: the order
+    weighs every clue, the confidence reads the surest one. Each channel's own score is in
+    ``evidence.channel_scores``."""
 
     rank: int
     path: str
-    score: float
+    score: float | None
     image_id: int
     evidence: FusedEvidence = field(default_factory=FusedEvidence)
     width: int | None = None
     height: int | None = None
+    fused_score: float | None = None
 
     @property
     def reason(self) -> str:
         return self.evidence.reason()
 
+    @property
+    def score_text(self) -> str:
+        """The confidence as a person reads it: two decimals, "-" when there is none."""
+        return "-" if self.score is None else f"{self.score:.2f}"
+
     def as_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "path": self.path, "score": round(self.score, 6),
-                "image_id": self.image_id, "reason": self.reason,
-                "evidence": self.evidence.as_dict()}
+        return {"rank": self.rank, "path": self.path, "score": _rounded(self.score),
+                "fused_score": _rounded(self.fused_score), "image_id": self.image_id,
+                "reason": self.reason, "evidence": self.evidence.as_dict()}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 RESERVED_NAMES = frozenset({"channel_scores"})  # keys of FusedEvidence.as_dict

@@ -36,7 +36,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(format_report(report))
         print(f"\nquery: {query} (not in the collection); the 5 most similar images:")
         for result in collection.search(query, k=5):
-            print(f"{result.rank:>3}  {result.score:.4f}  {printable(Path(result.path).name)}")
+            print(f"{result.rank:>3}  {result.score_text:>4}  "
+                  f"{printable(Path(result.path).name)}")
     print(f"\ntry it yourself: lookalike search IMAGE --collection {args.collection}")
     return 0
 

@@ -118,7 +118,7 @@ def _asked(args: argparse.Namespace) -> dict[str, Any]:
 def _print_results(results: list[SearchResult]) -> None:
     for result in results:
         reason = f"  ({result.reason})" if result.reason else ""
-        print(f"{result.rank:>3}  {result.score:.4f}  {printable(result.path)}{reason}")
+        print(f"{result.rank:>3}  {result.score_text:>4}  {printable(result.path)}{reason}")
 
 
 def _search_shards(args: argparse.Namespace) -> int:

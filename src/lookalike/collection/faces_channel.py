@@ -235,16 +235,17 @@ class FacesChannel(VectorChannel):
     def search(self, image: np.ndarray, k: int, box: Box | None = None) -> list[Hit]:
         return self.search_encoded(self.encode_query(image, box), k)
 
-    def encode_query(self, image: np.ndarray, box: Box | None = None
-                     ) -> tuple[Face, np.ndarray]:
-        return self.query_face(image, box)
+    def encode_query(self, image: np.ndarray, box: Box | None = None) -> FaceQuery:
+        face, vector = self.query_face(image, box)
+        frame = box or (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
+        side = min(frame[2] - frame[0], frame[3] - frame[1])
+        return FaceQuery(face, vector, share=min(1.0, face.size / max(side, 1.0)))
 
-    def search_encoded(self, query: tuple[Face, np.ndarray], k: int) -> list[Hit]:
-        face, vector = query
-        return self.search_face(vector, k, query_face=face)
+    def search_encoded(self, query: FaceQuery, k: int) -> list[Hit]:
+        return self.search_face(query.vector, k, query_face=query.face, share=query.share)
 
-    def search_face(self, vector: np.ndarray, k: int, *,
-                    query_face: Face | None = None) -> list[Hit]:
+    def search_face(self, vector: np.ndarray, k: int, *, query_face: Face | None = None,
+                    share: float | None = None) -> list[Hit]:
         """The ``k`` images whose best face is nearest ``vector``, with that face as evidence."""
         expect(isinstance(k, int) and k >= 1, f"expected k to be a positive integer, got {k!r}")
         hidden = frozenset(self.catalog.people.hidden())  # "not a face", for good
@@ -254,19 +255,21 @@ class FacesChannel(VectorChannel):
         stored = {face.face_id: face for face in self.stored_faces(chosen_faces)}
         people = self.catalog.people.people_of(chosen_faces)
         return [Hit(image_id, score, self._evidence(score, stored[face_id], query_face,
-                                                    people.get(face_id)))
+                                                    people.get(face_id), share))
                 for image_id, score, face_id in chosen]
 
     def _evidence(self, score: float, face: StoredFace, query: Face | None,
-                  person: tuple[int, str | None] | None) -> FaceEvidence:
+                  person: tuple[int, str | None] | None,
+                  share: float | None = None) -> FaceEvidence:
         clear = self.clear(face.face) and (query is None or self.clear(query))
         # Weak evidence (a small or unclear face) needs the stricter threshold.
         limit = self.config.same_person if clear else self.config.same_person_cluster
         return FaceEvidence(
             face_id=face.face_id, face_box=face.face.as_dict()["box"],
             similarity=round(score, 6), distance=round(float(distance_from_similarity(score)), 6),
-            same_person=score >= limit,
+            same_person=score >= limit, threshold=round(float(limit), 6),
             query_face_box=None if query is None else query.as_dict()["box"],
+            query_face_share=None if share is None else round(share, 4),
             person=None if person is None else PersonRef(*person))
 
     def clear(self, face: Face) -> bool:
@@ -292,6 +295,16 @@ class FacesChannel(VectorChannel):
                 "embedder_info": self.analyzer.embedder.info.as_dict(),
                 "same_person_similarity": self.config.same_person,
                 "cluster_similarity": self.config.same_person_cluster}
+
+
+@dataclass(frozen=True)
+class FaceQuery:
+    """The face a query means, its embedding, and how much of the query it fills: its
+    shorter side over the query's (or the query box's)."""
+
+    face: Face
+    vector: np.ndarray
+    share: float
 
 
 def _same_faces(old: np.ndarray, new: np.ndarray, threshold: float) -> list[tuple[int, int]]:

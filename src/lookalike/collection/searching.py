@@ -17,6 +17,7 @@ import numpy as np
 from lookalike.collection.channels import Channel, FindsObjects, TextSearching
 from lookalike.collection.filters import SearchFilter
 from lookalike.collection.pipeline import decode_min_side
+from lookalike.confidence import confidence
 from lookalike.errors import (
     CollectionError,
     LookalikeError,
@@ -245,9 +246,10 @@ def results_of(hits: Sequence[Hit], records: Mapping[int, ImageRecord]) -> list[
         first.setdefault(hit.image_id, hit)
     ranked = [hit for hit in first.values() if hit.image_id in records
               and records[hit.image_id].status == "indexed"]
-    return [SearchResult(rank=rank, path=records[hit.image_id].path, score=hit.score,
-                         image_id=hit.image_id, evidence=_fused(hit),
-                         width=records[hit.image_id].width, height=records[hit.image_id].height)
+    return [SearchResult(rank=rank, path=records[hit.image_id].path,
+                         score=confidence(_fused(hit)), image_id=hit.image_id,
+                         evidence=_fused(hit), width=records[hit.image_id].width,
+                         height=records[hit.image_id].height, fused_score=hit.score)
             for rank, hit in enumerate(ranked, start=1)]
 
 

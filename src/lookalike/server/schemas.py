@@ -45,7 +45,14 @@ class ResultOut(BaseModel):
     image_id: int
     path: str
     name: str
-    score: float
+    score: float | None = Field(
+        description="the confidence that the image is a true match: 0-1, calibrated on "
+                    "public judgements, on one scale for every channel; null when no channel "
+                    "that found it is calibrated")
+    fused_score: float | None = Field(
+        default=None, description="what the ranking ordered by (a fusion's score, or the "
+                                  "channel's own); the order weighs every clue, the "
+                                  "confidence reads the surest one")
     width: int | None
     height: int | None
     thumbnail: str

@@ -241,6 +241,12 @@ function reason(result) {
   return result.reason || "";
 }
 
+// The calibrated confidence that a result is a true match, as a percentage.
+function confidence(result) {
+  return result.score === null || result.score === undefined
+    ? "–" : `${Math.round(100 * result.score)}%`;
+}
+
 function renderResults() {
   const list = $("#results");
   list.replaceChildren(...state.results.map((result, i) => {
@@ -248,7 +254,8 @@ function renderResults() {
       element("img", { src: result.thumbnail, alt: result.name, loading: "lazy" }),
       element("div", { className: "meta" },
         element("span", { className: "rank", textContent: `#${result.rank}` }),
-        element("span", { className: "score", textContent: Number(result.score).toFixed(3) })),
+        element("span", { className: "score", textContent: confidence(result),
+          title: "confidence that this is a true match" })),
       element("div", { className: "name", textContent: result.name, title: result.path }),
       element("div", { className: "reason", textContent: reason(result) }));
     card.dataset.testid = "result";
@@ -365,7 +372,7 @@ function drawEvidence(result, image) {
 }
 
 function facts(result) {
-  const rows = [["rank", result.rank], ["score", Number(result.score).toFixed(3)],
+  const rows = [["rank", result.rank], ["confidence", confidence(result)],
     ["size", `${result.width}×${result.height}`], ["path", result.path]];
   const local = evidence(result, "local");
   if (local && local.inliers !== undefined) rows.push(["inliers", local.inliers]);
@@ -379,7 +386,7 @@ function facts(result) {
   }
   rows.push(...clueFacts(result, (channel) => evidence(result, channel)));
   const scores = (result.evidence || {}).channel_scores || {};
-  if (Object.keys(scores).length > 1) {
+  if (Object.keys(scores).length > 0) {
     rows.push(["channel scores", Object.entries(scores)
       .map(([name, score]) => `${name} ${fmt(score)}`).join(" · ")]);
   }
