@@ -208,7 +208,9 @@ class LocalChannel(Channel):
         self._folder: Path | None = None
 
     def manifest(self) -> dict[str, Any]:
-        return {**asdict(self.config), "record_bytes": RECORD.itemsize}
+        # No record size here: whether a keypoint carries a signature is up to the tree,
+        # trained after this is written (``info`` gives the bytes per image).
+        return asdict(self.config)
 
     # -- lifecycle ------------------------------------------------------------------------
 
