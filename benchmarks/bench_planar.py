@@ -44,6 +44,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "Hamming pairing, 4000 keypoints": ({"max_features": 4000}, HISTOGRAMS),
     "default: Hamming pairing and votes": ({}, {}),
     "votes, verify 50": ({}, {"verify": 50}),
+    "votes, query at 640 px (before)": ({}, {"query_side": 640}),
+    "votes, query at 560 px": ({}, {"query_side": 560}),
+    "votes, query at 400 px": ({}, {"query_side": 400}),
     "generic vocabulary, histograms": ({"vocabulary": "generic"}, HISTOGRAMS),
     "generic vocabulary, votes": ({"vocabulary": "generic"}, {}),
 }

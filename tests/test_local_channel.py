@@ -11,7 +11,9 @@ from PIL import Image
 
 from lookalike import Collection, LocalChannelConfig
 from lookalike.cli import main
+from lookalike.collection.local_channel import LocalChannel
 from lookalike.errors import CollectionError, ManifestMismatchError, ValidationError
+from lookalike.local.features import SiftExtractor
 from lookalike.local.tree import VocabularyTree
 
 cv2 = pytest.importorskip("cv2")
@@ -303,10 +305,35 @@ def test_packed_records_round_trip() -> None:
     ({"norm": "l3"}, "norm"),
     ({"verify_model": "similarity"}, "model"),
     ({"min_inliers": 2}, "min_inliers"),
+    ({"query_side": 16}, "query_side"),
 ])
 def test_bad_local_settings_are_refused(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         LocalChannelConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("shape", "box", "side"), [
+    ((480, 640), None, 480),  # a photo: its longer side to 480
+    ((300, 400), None, 400),  # smaller than that: as it is
+    ((768, 1024), (0, 0, 200, 150), 1024),  # a small box: the photo as it is
+    ((768, 1024), (0, 0, 800, 600), 614),  # a large box: shrunk so the box is 480 long
+])
+def test_sift_sees_what_is_searched_at_most_query_side_long(
+        shape: tuple[int, int], box: tuple[float, float, float, float] | None,
+        side: int) -> None:
+    channel = LocalChannel(LocalChannelConfig(query_side=480))
+    assert channel._query_side(np.zeros((*shape, 3), np.uint8), box) == side
+
+
+def test_a_query_is_extracted_at_the_side_asked_and_mapped_back() -> None:
+    image = scene(3, (480, 640))
+    sift = SiftExtractor("rootsift", 1500, 1024)
+    full, shrunk = sift.extract(image), sift.extract(image, max_side=480)
+    assert (full.width, shrunk.width, shrunk.height) == (640, 480, 360)
+    assert shrunk.scale == pytest.approx(640 / 480)
+    # In the caller's pixels, both cover the same picture.
+    assert (shrunk.geometry[:, 0] * shrunk.scale).max() > 560
+    assert sift.extract(image, max_side=2048).width == 640  # never above the photo
 
 
 def test_unknown_channels_are_refused(tmp_path: Path) -> None:

@@ -105,7 +105,10 @@ class LocalChannelConfig:
     ``hamming=False`` pairs by shared nodes all the same; the records keep their
     signatures, which only the tree decides).
     ``expand`` > 0 re-queries with the mean of the query and its best ``expand`` verified
-    matches (average query expansion).
+    matches (average query expansion). SIFT sees a query so that what is searched (the
+    box, else the whole photo) is at most ``query_side`` long (and the image at most
+    ``max_side``): OpenCV doubles it first, and a phone photo's finest keypoints are mostly
+    noise and clutter (BENCHMARKS.md, "Query size").
     """
 
     features: str = "rootsift"
@@ -134,6 +137,7 @@ class LocalChannelConfig:
     match_retry: int = 2
     match_floor: int = 3
     expand: int = 5
+    query_side: int = 480
 
     def __post_init__(self) -> None:
         SiftExtractor(self.features, self.max_features, self.max_side)  # checks those three
@@ -146,6 +150,8 @@ class LocalChannelConfig:
         for name in ("train_images", "train_descriptors"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 1, f"expected {name} >= 1, got {value!r}")
+        expect(isinstance(self.query_side, int) and 32 <= self.query_side <= 4096,
+               f"expected query_side in 32..4096, got {self.query_side!r}")
         for name in ("verify", "match_up", "match_retry", "match_floor", "expand"):
             value = getattr(self, name)
             expect(isinstance(value, int) and value >= 0, f"expected {name} >= 0, got {value!r}")
@@ -365,13 +371,20 @@ class LocalChannel(Channel):
         index = self.inverted.synced(self.catalog, self.tree)
         if index is None:
             return None
-        features = self.sift.extract(image)
+        features = self.sift.extract(image, max_side=self._query_side(image, box))
         if box is not None:
             features = features.inside(box)
         return features, self._words(features), index
 
     def ranking_settings(self) -> RankingSettings:
         return RankingSettings.of(asdict(self.config))
+
+    def _query_side(self, image: np.ndarray, box: Box | None) -> int:
+        """The longer side SIFT sees of a query image: such that what is searched (the box,
+        else the whole image) is at most ``query_side`` long."""
+        longer = max(image.shape[:2])
+        region = longer if box is None else max(box[2] - box[0], box[3] - box[1])
+        return max(32, round(int(longer) * min(1.0, self.config.query_side / max(region, 1.0))))
 
     def _words(self, features: LocalFeatures) -> np.ndarray:
         if self.tree is None or not len(features):

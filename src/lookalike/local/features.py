@@ -84,8 +84,9 @@ class SiftExtractor:
         (:func:`lookalike.runtime.apply_thread_limits` limits only what is loaded)."""
         import_cv2()
 
-    def extract(self, image: np.ndarray) -> LocalFeatures:
-        """Features of an RGB (h, w, 3) or grey (h, w) uint8 image."""
+    def extract(self, image: np.ndarray, max_side: int | None = None) -> LocalFeatures:
+        """Features of an RGB (h, w, 3) or grey (h, w) uint8 image, shrunk to ``max_side``
+        when that is below the extractor's own."""
         cv2 = import_cv2()
         sift = getattr(self._local, "sift", None)
         if sift is None:
@@ -93,7 +94,8 @@ class SiftExtractor:
             sift = self._local.sift = cv2.SIFT_create()
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         height, width = grey.shape[:2]
-        shrink = min(1.0, self.max_side / max(height, width))
+        side = self.max_side if max_side is None else min(self.max_side, max_side)
+        shrink = min(1.0, side / max(height, width))
         if shrink < 1.0:
             size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
             grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
