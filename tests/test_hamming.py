@@ -19,6 +19,7 @@ from lookalike.local.hamming import (
     hamming_matches_many,
 )
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
+from lookalike.local.ranges import concatenated_ranges
 from lookalike.local.tree import VocabularyTree
 
 cv2 = pytest.importorskip("cv2")
@@ -220,3 +221,9 @@ def test_pairing_many_images_at_once_gives_each_image_s_pairs_in_order() -> None
         assert np.array_equal(pairs.reshape(-1, 2),
                               hamming_matches(query_nodes, query_signatures, nodes, signatures))
     assert hamming_matches_many(query_nodes, query_signatures, []) == []
+
+
+def test_concatenated_ranges_are_the_runs_one_after_another() -> None:
+    found = concatenated_ranges(np.array([5, 0, 9, 2]), np.array([3, 0, 1, 2]))
+    assert found.tolist() == [5, 6, 7, 9, 2, 3]
+    assert concatenated_ranges(np.array([4]), np.array([0])).size == 0

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.errors import expect
+from lookalike.local.ranges import concatenated_ranges
 
 BITS = 64
 #: Pairs whose signatures differ in more bits are not the same point. On phone photos of
@@ -107,7 +108,7 @@ def hamming_matches_many(query_nodes: np.ndarray, query_signatures: np.ndarray,
         return []
     sizes = np.array([len(nodes) for nodes, _ in matches], dtype=np.int64)
     owner = np.repeat(np.arange(len(matches)), sizes)
-    local = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    local = concatenated_ranges(np.zeros_like(sizes), sizes)
     nodes = np.concatenate([np.asarray(found, dtype=np.int64) for found, _ in matches])
     signatures = np.concatenate([np.asarray(found, dtype=np.uint64) for _, found in matches])
     # By node, then by image, then by position in the image: each image's keypoints of one
@@ -117,8 +118,7 @@ def hamming_matches_many(query_nodes: np.ndarray, query_signatures: np.ndarray,
     low = np.searchsorted(sorted_nodes, query_nodes, side="left")
     lengths = np.searchsorted(sorted_nodes, query_nodes, side="right") - low
     query_index = np.repeat(np.arange(len(query_nodes)), lengths)
-    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    position = order[np.repeat(low, lengths) + within]
+    position = order[concatenated_ranges(low, lengths)]
     close = np.bitwise_count(np.asarray(query_signatures)[query_index]
                              ^ signatures[position]) <= max_distance
     query_index, position = query_index[close], position[close]

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.errors import expect
+from lookalike.local.ranges import concatenated_ranges
 from lookalike.local.tree import VocabularyTree
 
 LEVELS = ("leaves", "all")
@@ -304,7 +305,7 @@ class InvertedIndex:
             self._build()
         starts, ends = self._offsets[nodes], self._offsets[nodes + 1]
         lengths = ends - starts
-        positions = _ranges(starts, lengths)
+        positions = concatenated_ranges(starts, lengths)
         rows = self._post_rows[positions]
         stored = self._post_values[positions]
         asked = np.repeat(query, lengths)
@@ -339,7 +340,7 @@ class InvertedIndex:
         postings = self._voting
         starts = postings.offsets[query.words]
         lengths = postings.offsets[query.words + 1] - starts
-        positions = _ranges(starts, lengths)
+        positions = concatenated_ranges(starts, lengths)
         bits = np.bitwise_count(postings.signatures[positions]
                                 ^ np.repeat(query.signatures, lengths))
         close = bits <= self.config.vote_bits
@@ -431,12 +432,3 @@ def average(vectors: list[tuple[np.ndarray, np.ndarray]], norm: str
     unique, inverse = np.unique(nodes, return_inverse=True)
     summed = np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.float32)
     return unique, normalise_rows(summed, np.zeros(len(summed), dtype=np.int64), 1, norm)
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(start, start + length) for each pair, without a Python loop."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.asarray(np.arange(total, dtype=np.int64) + offsets, dtype=np.int64)

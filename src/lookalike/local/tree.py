@@ -168,8 +168,10 @@ class VocabularyTree:
 
     def hamming_nodes(self, leaves: np.ndarray) -> np.ndarray:
         """Each word's node at the Hamming embedding's level (where keypoints are paired)."""
-        level = self.hamming.level if self.hamming is not None else hamming_level(self.depth)
-        return self.coarser(leaves, self.depth, level)
+        if self.hamming is None:
+            raise ValidationError("expected a tree with a Hamming embedding, got one without "
+                                  "(pair its keypoints by shared nodes instead)")
+        return self.coarser(leaves, self.depth, self.hamming.level)
 
     # -- quantisation -----------------------------------------------------------------------
 

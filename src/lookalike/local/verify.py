@@ -15,6 +15,7 @@ import numpy as np
 
 from lookalike.errors import expect
 from lookalike.local.features import import_cv2
+from lookalike.local.ranges import concatenated_ranges
 
 MODELS = ("affine", "homography")
 
@@ -71,8 +72,7 @@ def tentative_matches(query_words: np.ndarray, match_words: np.ndarray,
     usable = (per_query > 0) & (per_query <= max_per_word) & (query_repeats <= max_per_word)
     query_index = np.repeat(np.flatnonzero(usable), per_query[usable])
     starts, lengths = low[usable], per_query[usable]
-    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    match_index = order[np.repeat(starts, lengths) + within]
+    match_index = order[concatenated_ranges(starts, lengths)]
     return np.stack([query_index, match_index], axis=1).astype(np.int64)
 
 
