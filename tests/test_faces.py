@@ -605,5 +605,23 @@ def test_a_split_faces_collection_ranks_as_the_whole(tmp_path: Path, face_photos
             found = sharded.search(query, k=5, channel="faces")
             assert not found.partial
             assert [r.image_id for r in found.results] == [r.image_id for r in expected]
-            np.testing.assert_allclose([r.score for r in found.results],
-                                       [r.score for r in expected], atol=1e-5)
+            np.testing.assert_allclose([r.fused_score for r in found.results],
+                                       [r.fused_score for r in expected], atol=1e-5)
+
+
+def test_same_person_needs_an_even_confidence_not_just_the_threshold(
+        tmp_path: Path, face_photos: Path, astronaut: np.ndarray) -> None:
+    with faces_collection(tmp_path / "c").open() as collection:
+        collection.index([face_photos])
+        other = collection.search(astronaut, k=5, channel="faces")[4]
+    similarity = other.evidence.as_dict()["faces"]["similarity"]
+    # A threshold just below another person's face: the threshold alone would call them
+    # the same person; the confidence, a hair above the threshold, says otherwise.
+    config = FacesChannelConfig(threshold=similarity - 0.005,
+                                cluster_threshold=similarity - 0.005)
+    with Collection(tmp_path / "c", configs={"faces": config}).open() as collection:
+        results = collection.search(astronaut, k=5, channel="faces")
+    close = results[4].evidence.as_dict()["faces"]
+    assert close["similarity"] >= close["threshold"] and not close["same_person"]
+    assert (results[4].score or 1.0) < 0.5
+    assert all(result.evidence.as_dict()["faces"]["same_person"] for result in results[:4])

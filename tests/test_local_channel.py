@@ -253,7 +253,7 @@ def test_auto_fuses_global_and_local(scenes: Path, tmp_path: Path) -> None:
         # the verified match leads.
         longer = collection.search(another_view(scene(6)), k=8, channel="auto")
         assert [r.path for r in longer[:3]] == [r.path for r in fused]
-        assert [r.score for r in longer[:3]] == [r.score for r in fused]
+        assert [r.fused_score for r in longer[:3]] == [r.fused_score for r in fused]
     assert Path(fused[0].path).name == "scene6.png" and fused[0].evidence.sure
 
 
@@ -323,6 +323,23 @@ def test_sift_sees_what_is_searched_at_most_query_side_long(
         side: int) -> None:
     channel = LocalChannel(LocalChannelConfig(query_side=480))
     assert channel._query_side(np.zeros((*shape, 3), np.uint8), box) == side
+
+
+def test_a_search_sees_its_query_at_query_side(scenes: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int | None] = []
+    extract = SiftExtractor.extract
+
+    def spy(self: SiftExtractor, image: np.ndarray, max_side: int | None = None) -> object:
+        asked.append(max_side)
+        return extract(self, image, max_side)
+
+    with local_collection(tmp_path / "c") as collection:
+        collection.index([scenes])
+        monkeypatch.setattr(SiftExtractor, "extract", spy)
+        found = collection.search(scene(6, (600, 800)), k=1, channel="local")
+        collection.search(scene(6, (600, 800)), k=1, channel="local", box=(0, 0, 400, 300))
+    assert asked == [480, 800] and Path(found[0].path).name == "scene6.png"
 
 
 def test_a_query_is_extracted_at_the_side_asked_and_mapped_back() -> None:

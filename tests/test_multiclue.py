@@ -398,8 +398,8 @@ def test_text_over_shards_ranks_as_the_whole_collection(
             assert [(r.image_id, r.path, rounded(r.evidence.as_dict()))
                     for r in found.results] == [
                 (r.image_id, r.path, rounded(r.evidence.as_dict())) for r in expected], asked
-            np.testing.assert_allclose([r.score for r in found.results],
-                                       [r.score for r in expected], atol=1e-6)
+            np.testing.assert_allclose([(r.fused_score, r.score) for r in found.results],
+                                       [(r.fused_score, r.score) for r in expected], atol=1e-6)
         # What a Ray actor would send back must pickle. Which shard holds the captioned
         # photos depends on their paths' hashes, so one shard may have no text of its own.
         parts = [pickle.loads(pickle.dumps(searcher.text_part())) for searcher in sharded._local]
@@ -442,6 +442,6 @@ def test_a_learned_ranker_with_text_ranks_the_shards_as_the_whole(
             expected = whole.search(path, k=4, channel="auto")
             found = sharded.search(path, k=4, channel="auto").results
             channels.update(name for r in expected for name in r.evidence.channel_scores)
-            assert [(r.image_id, rounded(r.score)) for r in found] == [
-                (r.image_id, rounded(r.score)) for r in expected]
+            assert [(r.image_id, rounded(r.fused_score)) for r in found] == [
+                (r.image_id, rounded(r.fused_score)) for r in expected]
         assert channels == {"global", "regions", "text"}

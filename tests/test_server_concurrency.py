@@ -141,9 +141,9 @@ def test_searches_beside_writes_answer_as_alone(url: str) -> None:
     # relative to the other originals.
     originals = {result["image_id"] for results in alone for result in results}
     for which, answer in searched:
-        kept = [(result["image_id"], result["score"]) for result in answer.json()["results"]
-                if result["image_id"] in originals]
-        expected = [(result["image_id"], result["score"]) for result in alone[which]]
+        kept = [(result["image_id"], result["fused_score"])
+                for result in answer.json()["results"] if result["image_id"] in originals]
+        expected = [(result["image_id"], result["fused_score"]) for result in alone[which]]
         assert [i for i, _ in kept] == [i for i, _ in expected][:len(kept)]
         assert [s for _, s in kept] == pytest.approx([s for _, s in expected][:len(kept)],
                                                      abs=1e-5)

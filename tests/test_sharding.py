@@ -143,8 +143,8 @@ def same_results(found: list[Any], expected: list[Any]) -> None:
     assert [(r.rank, r.image_id, r.path) for r in found] == [
         (r.rank, r.image_id, r.path) for r in expected]
     # The same dot products, summed in another order by BLAS at another size.
-    np.testing.assert_allclose([r.score for r in found], [r.score for r in expected],
-                               atol=1e-5)
+    np.testing.assert_allclose([r.fused_score for r in found],
+                               [r.fused_score for r in expected], atol=1e-5)
     for got, wanted in zip(found, expected, strict=True):
         local = (got.evidence.as_dict().get("local"), wanted.evidence.as_dict().get("local"))
         assert local[0] == local[1]  # the same inliers, verified or not, tree scores
@@ -237,7 +237,8 @@ def test_the_local_statistics_follow_a_shard_that_changes(views: Path, tmp_path:
         whole.add(more)
         expected = whole.search(query, k=4, channel="local")
     assert "more21" not in [r.path for r in before]
-    assert [(r.path, r.score) for r in after] == [(r.path, r.score) for r in expected]
+    assert [(r.path, r.fused_score) for r in after] == [(r.path, r.fused_score)
+                                                         for r in expected]
 
 
 def test_a_shard_that_fails_makes_a_partial_result(source: Path, tmp_path: Path,
@@ -370,8 +371,8 @@ def test_a_file_query_is_decoded_by_each_shard_as_by_the_collection(tmp_path: Pa
             expected = whole.search(query, k=5)
             found = sharded.search(query, k=5).results
             assert [r.image_id for r in found] == [r.image_id for r in expected]
-            np.testing.assert_allclose([r.score for r in found],
-                                       [r.score for r in expected], atol=1e-5)
+            np.testing.assert_allclose([r.fused_score for r in found],
+                                       [r.fused_score for r in expected], atol=1e-5)
 
 
 def test_one_deadline_no_leaked_connections_and_query_errors_raised(

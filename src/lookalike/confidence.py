@@ -44,7 +44,7 @@ class Logistic:
 CALIBRATIONS: Mapping[str, Logistic] = {
     "FaceEvidence": Logistic((30.886,), -3.9176),
     "GlobalEvidence": Logistic((1.1499,), -4.0464),
-    "LocalEvidence": Logistic((2.5131, -0.0833), -3.9290),
+    "LocalEvidence": Logistic((2.4846,), -3.8516),
     "RegionEvidence": Logistic((1.3908,), -4.1831),
     "TextEvidence": Logistic((1.6323,), -1.1869),
 }

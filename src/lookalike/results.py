@@ -156,7 +156,9 @@ class LocalEvidence(Evidence):
         return {"inliers": math.log1p(float(self.inliers or 0))}
 
     def calibration_features(self) -> tuple[float, ...]:
-        return (math.log1p(float(self.inliers or 0)), float(bool(self.verified)))
+        # The inliers alone: whether they reached min_inliers added nothing once they were
+        # counted (its fitted weight was -0.08).
+        return (math.log1p(float(self.inliers or 0)),)
 
     @property
     def sure(self) -> bool:
