@@ -157,7 +157,7 @@ class LocalEvidence(Evidence):
 
     def calibration_features(self) -> tuple[float, ...]:
         # The inliers alone: whether they reached min_inliers added nothing once they were
-        # counted (its fitted weight was -0.08).
+        # counted (its fitted weight was -0.08 to -0.45, never for it).
         return (math.log1p(float(self.inliers or 0)),)
 
     @property

@@ -244,13 +244,13 @@ def results_of(hits: Sequence[Hit], records: Mapping[int, ImageRecord]) -> list[
     first: dict[int, Hit] = {}
     for hit in hits:
         first.setdefault(hit.image_id, hit)
-    ranked = [hit for hit in first.values() if hit.image_id in records
+    ranked = [(hit, _fused(hit)) for hit in first.values() if hit.image_id in records
               and records[hit.image_id].status == "indexed"]
     return [SearchResult(rank=rank, path=records[hit.image_id].path,
-                         score=confidence(_fused(hit)), image_id=hit.image_id,
-                         evidence=_fused(hit), width=records[hit.image_id].width,
+                         score=confidence(evidence), image_id=hit.image_id,
+                         evidence=evidence, width=records[hit.image_id].width,
                          height=records[hit.image_id].height, fused_score=hit.score)
-            for rank, hit in enumerate(ranked, start=1)]
+            for rank, (hit, evidence) in enumerate(ranked, start=1)]
 
 
 def _fused(hit: Hit) -> FusedEvidence:

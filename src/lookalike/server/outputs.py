@@ -28,8 +28,8 @@ def result_out(result: SearchResult) -> schemas.ResultOut:
     return schemas.ResultOut(
         rank=result.rank, image_id=result.image_id, path=result.path,
         name=Path(result.path).name, score=result.score, fused_score=result.fused_score,
-        width=result.width,
-        height=result.height, thumbnail=f"/images/{result.image_id}/thumbnail",
+        width=result.width, height=result.height,
+        thumbnail=f"/images/{result.image_id}/thumbnail",
         reason=result.reason, evidence=result.evidence.as_dict())
 
 
