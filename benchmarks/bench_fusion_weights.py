@@ -1,6 +1,7 @@
 """How the untrained default fusion's channel weights were chosen, and what they give.
 
     python benchmarks/bench_fusion_weights.py [--data ../shared/data] [--fmnist DIR]
+                                              [--rankings FILE]
 
 Every query's channel rankings (global, local, regions; the text channel's ranking by the
 query's own labels is left out, as ``auto`` does) are computed once, on UKBench56, the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,14 @@ from lookalike.collection import auto_fusion
 from lookalike.eval.datasets import RetrievalDataset, load_dataset
 from lookalike.eval.retrieval import _mean_scores, _query_scores
 from lookalike.eval.settings import EvalSettings, build_collection
-from lookalike.fusion import TRUST, Trust, rank_fusion, sure_first, trusted_fusion
+from lookalike.fusion import (
+    TRUST,
+    Trust,
+    rank_fusion,
+    reciprocal_rank_fusion,
+    sure_first,
+    trusted_fusion,
+)
 from lookalike.fusion import fused_hits as fused_by_score
 from lookalike.results import UNCONFIRMED_VOTE, Hit, LocalEvidence
 
@@ -71,6 +80,17 @@ def weighted(rankings: Mapping[str, Sequence[Hit]], k: int, weights: Mapping[str
             fused[hit.image_id] = (fused.get(hit.image_id, 0.0)
                                    + weights.get(channel, 1.0) * vote / (k + rank))
     return sure_first(fused_by_score(fused, rankings), rankings)
+
+
+def verified_first(rankings: Mapping[str, Sequence[Hit]], trust: Trust = TRUST) -> list[Hit]:
+    """The shipped votes with stop 28's rule for what comes first: only the matches that a
+    check settled (RANSAC, the same person), in their fused order; since stop 29 a
+    calibrated confidence of at least one half settles too, surest first."""
+    if len(rankings) < 2:
+        return trusted_fusion(rankings, trust)
+    fused = reciprocal_rank_fusion(rankings, k=trust.k, weights=trust.weights_for(rankings),
+                                   votes=True)
+    return sorted(fused, key=lambda hit: not hit.evidence.sure)
 
 
 class Bench:
@@ -116,6 +136,13 @@ def load(args: argparse.Namespace) -> list[Bench]:
     return benches
 
 
+def kept(path: Path) -> list[Bench]:
+    """The five image benchmarks among the rankings that bench_confidence.py kept."""
+    with path.open("rb") as file:
+        benches: list[Bench] = pickle.load(file)
+    return [bench for bench in benches if not bench.name.endswith("-album")]
+
+
 def grid_rows(benches: list[Bench]) -> tuple[list[dict[str, Any]], dict[tuple[float, ...],
                                                                           list[float]]]:
     """Leave-one-benchmark-out choices; and every grid point's margins over the best single
@@ -152,6 +179,8 @@ def shipped_rows(benches: list[Bench], trust: Trust) -> list[dict[str, Any]]:
                     "channels": "+".join(channels), "benchmark": bench.name,
                     "best_single": bench.best_single(channels),
                     "equal_votes": bench.score([rank_fusion(found) for found in subset]),
+                    "verified_first": bench.score([verified_first(found, trust)
+                                                   for found in subset]),
                     "shipped": bench.score([trusted_fusion(found, trust) for found in subset])})
     return rows
 
@@ -161,8 +190,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--fmnist", type=Path, default=None)
+    parser.add_argument("--rankings", type=Path, default=None,
+                        help="the rankings kept by bench_confidence.py --rankings, instead "
+                             "of computing them again")
     args = parser.parse_args()
-    benches = load(args)
+    benches = kept(args.rankings) if args.rankings else load(args)
     chosen, margins = grid_rows(benches)
     print(markdown_table(chosen, list(chosen[0])))
     shipped = shipped_rows(benches, TRUST)

@@ -6,9 +6,11 @@ import math
 
 import pytest
 
+from lookalike.confidence import evidence_confidence, match_confidence
 from lookalike.errors import ValidationError
 from lookalike.fusion import (
     FUSION_POOL,
+    SETTLED_CONFIDENCE,
     TRUST,
     AutoFusion,
     Calibration,
@@ -26,7 +28,9 @@ from lookalike.results import (
     GlobalEvidence,
     Hit,
     LocalEvidence,
+    RegionEvidence,
     ScoreEvidence,
+    TextEvidence,
 )
 
 
@@ -128,7 +132,7 @@ def test_auto_fusion_asks_for_the_labels_only_when_nothing_else_answers() -> Non
     assert list(got) == ["faces"] and asked == [["text"]]
 
 
-def test_sure_matches_come_first_and_keep_their_fused_order() -> None:
+def test_sure_matches_come_first() -> None:
     looks = GlobalEvidence(similarity=0.9)
     verified = LocalEvidence(inliers=31, verified=True)
     rankings = {"global": [Hit(1, 0.9, looks), Hit(2, 0.8, looks), Hit(3, 0.7, looks)],
@@ -140,6 +144,37 @@ def test_sure_matches_come_first_and_keep_their_fused_order() -> None:
     assert order == [4, 3, 1, 2]  # verified 4 first, though RRF ranks it below 3, 1 and 2
     assert FusedEvidence(channels={"local": verified}).sure
     assert not FusedEvidence(channels={"global": looks}).sure
+
+
+def test_settled_matches_come_surest_first_whatever_the_other_votes() -> None:
+    looks = GlobalEvidence(similarity=0.9)
+    # Two covers verified, the query's with 60 agreeing points, a look-alike with 25 that
+    # the look-alike channels rank first: the one with more evidence leads.
+    rankings = {"global": [Hit(2, 0.9, looks), Hit(1, 0.8, looks)],
+                "regions": [Hit(2, 0.9, RegionEvidence(similarity=0.9)), Hit(3, 0.8)],
+                "local": [Hit(1, 60.0, LocalEvidence(inliers=60, verified=True)),
+                          Hit(2, 25.0, LocalEvidence(inliers=25, verified=True))]}
+    assert [hit.image_id for hit in trusted_fusion(rankings)][:3] == [1, 2, 3]
+    assert reciprocal_rank_fusion(rankings)[0].image_id == 2
+
+
+def test_an_even_confidence_settles_a_match_that_no_check_confirmed() -> None:
+    looks = GlobalEvidence(similarity=0.9)
+    # 6 agreeing points, short of the 8 that verify, and nothing else near them: more
+    # likely the query's object than not, so above the look-alikes' votes.
+    short = LocalEvidence(inliers=6, verified=False)
+    chance = LocalEvidence(inliers=2, verified=False)
+    rankings = {"global": [Hit(2, 0.9, looks), Hit(3, 0.8, looks)],
+                "regions": [Hit(2, 0.9, RegionEvidence(similarity=0.9)), Hit(3, 0.8)],
+                "local": [Hit(1, 6.0, short), Hit(3, 2.0, chance)]}
+    assert match_confidence(short) >= SETTLED_CONFIDENCE > match_confidence(chance)
+    assert [hit.image_id for hit in trusted_fusion(rankings)] == [1, 2, 3]
+    # A matched word only says what kind of thing an image shows: it settles nothing.
+    words = {"global": rankings["global"], "regions": rankings["regions"][:1],
+             "text": [Hit(3, 7.2, TextEvidence(bm25=7.2, matched="Tom Tower"))]}
+    assert evidence_confidence(words["text"][0].evidence) >= SETTLED_CONFIDENCE
+    assert match_confidence(words["text"][0].evidence) == 0.0
+    assert [hit.image_id for hit in trusted_fusion(words)] == [2, 3]
 
 
 def test_fused_rankings_are_asked_for_a_fixed_pool() -> None:

@@ -10,7 +10,9 @@ surest clue: the maximum over the channels that found it, since the channels' cl
 far from independent (the global and regions channels embed with one network), so adding
 them up would overstate.
 
-The channel scores stay in the evidence; the confidence is what a person reads.
+The channel scores stay in the evidence; the confidence is what a person reads. The
+default fusion also reads it: a result more likely a true match than not comes first
+(:func:`match_confidence`, :func:`lookalike.fusion.sure_first`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Logistic:
 
     weights: tuple[float, ...]
     bias: float
+    #: Whether it was fitted on instance-level judgements (the same object, place or
+    #: person), so that its confidence may settle a match (:func:`match_confidence`).
+    instance: bool = True
 
     def __call__(self, features: tuple[float, ...]) -> float:
         if len(features) != len(self.weights):
@@ -46,7 +51,9 @@ CALIBRATIONS: Mapping[str, Logistic] = {
     "GlobalEvidence": Logistic((1.1499,), -4.0464),
     "LocalEvidence": Logistic((2.4846,), -3.8516),
     "RegionEvidence": Logistic((1.3908,), -4.1831),
-    "TextEvidence": Logistic((1.6323,), -1.1869),
+    # Fitted on judgements by category, not instance: a matched word says what kind of thing
+    # the image shows, not that it is the one the query shows.
+    "TextEvidence": Logistic((1.6323,), -1.1869, instance=False),
 }
 
 
@@ -66,3 +73,15 @@ def confidence(evidence: FusedEvidence,
     """A result's confidence: that of its surest channel; None when none is calibrated."""
     found = [evidence_confidence(item, calibrations) for item in evidence.channels.values()]
     return max((value for value in found if value is not None), default=None)
+
+
+def match_confidence(evidence: Evidence,
+                     calibrations: Mapping[str, Logistic] = CALIBRATIONS) -> float:
+    """The confidence that the image shows the query's object, place or person: that of its
+    surest channel among those calibrated on such judgements (0 when none is)."""
+    items = (evidence.channels.values() if isinstance(evidence, FusedEvidence)
+             else (evidence,))
+    found = [evidence_confidence(item, calibrations) for item in items
+             if (calibration := calibrations.get(type(item).__name__)) is not None
+             and calibration.instance]
+    return max((value for value in found if value is not None), default=0.0)

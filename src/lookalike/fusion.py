@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from lookalike.confidence import match_confidence
 from lookalike.errors import expect
 from lookalike.results import Evidence, FusedEvidence, Hit
 
@@ -36,6 +37,11 @@ RRF_K = 60
 # first results does not depend on how many results are asked for (up to this many).
 FUSION_POOL = 100
 FUSIONS = ("auto", "rrf", "weighted", "learned")
+# A fused result at least this likely to be a true match (its calibrated confidence) is
+# settled: more likely right than not. On the planar covers, a cover matched by 4-7
+# agreeing points that RANSAC could not verify (and nothing else matched) was put below the
+# look-alike covers of the other channels (BENCHMARKS.md, "Settled by confidence").
+SETTLED_CONFIDENCE = 0.5
 DEFAULT_FUSION = "auto"
 
 
@@ -46,8 +52,9 @@ class Trust:
     Chosen on UKBench56, Oxford (official and Revisited medium and hard) and Fashion-MNIST
     by leave-one-benchmark-out (stop 26): four of five folds chose this point, and it was
     not below the best single channel on any held-out benchmark. With stop 27's local
-    channel it is 0.007 below on Oxford's 10 crop queries and above elsewhere
-    (BENCHMARKS.md, "Fusion that never loses"). Why these values: the regions channel pools
+    channel and stop 29's settling by confidence it is 0.005 below on Oxford's 10 crop
+    queries and at or above elsewhere with three channels (BENCHMARKS.md, "Fusion that
+    never loses", "Settled by confidence"). Why these values: the regions channel pools
     the same network's embedding over the whole picture, its windows and its objects, so the
     global ranking mostly repeats one of its views (half a vote) while regions is the
     strongest image clue on every benchmark (three votes); a local candidate that geometry
@@ -154,14 +161,23 @@ def fusion_depth(k: int, *, fused: bool) -> int:
 
 
 def sure_first(hits: Sequence[Hit], rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
-    """The order fused from ``rankings`` with the matches that some evidence settles (a
-    spatially verified object, the same person's face) before the others, each group in
-    its fused order: a vote of similar-looking channels does not outrank a verified match.
-    One ranking alone keeps its own order (a channel already ranks its sure matches as it
-    sees fit, and its first k do not depend on k)."""
+    """The order fused from ``rankings`` with the settled matches first, surest first; the
+    others follow in their fused order. A match is settled by evidence that alone settles it
+    (a spatially verified object, the same person's face) or by a calibrated confidence
+    (:func:`~lookalike.confidence.match_confidence`) of at least :data:`SETTLED_CONFIDENCE`:
+    a vote of similar-looking channels does not outrank what is more likely right than not,
+    and of two settled matches the one with more evidence (60 agreeing points against 25)
+    comes first. One ranking alone keeps its own order (a channel already ranks its sure
+    matches as it sees fit, and its first k do not depend on k)."""
     if len(rankings) < 2:
         return list(hits)
-    return sorted(hits, key=lambda hit: not hit.evidence.sure)
+    surety = [match_confidence(hit.evidence) for hit in hits]
+    settled = [position for position, hit in enumerate(hits)
+               if hit.evidence.sure or surety[position] >= SETTLED_CONFIDENCE]
+    first = set(settled)
+    settled.sort(key=lambda position: -surety[position])  # stable: ties keep the fused order
+    return ([hits[position] for position in settled]
+            + [hit for position, hit in enumerate(hits) if position not in first])
 
 
 def rank_fusion(rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:
