@@ -13,18 +13,30 @@ camera, and each variant's indexing speed and query time are measured in the sam
 
 A variant changes what is stored (keypoints: a new collection, indexed again) or only how
 it is searched (the same collection opened with other search settings).
+
+``--before REV`` also measures each variant with the code of another commit (checked out
+into a temporary worktree), each code in its own fresh process, alternating ``--rounds``
+times, so that both codes' query times share the machine's state; the table then gives
+each code's median p50 and their ratio.
+
+    python benchmarks/bench_planar.py --smvs DIR --variants "default: ..." --before 42ab316
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from common import DEFAULT_DATA, markdown_table, save
+from bench_profile import worktree
+from common import DEFAULT_DATA, ROOT, markdown_table, save
 from PIL import Image
 
 from lookalike import Collection, LocalChannelConfig
@@ -110,6 +122,54 @@ def measure(root: Path, stored: dict[str, Any], search: dict[str, Any],
             "query_ms_p90": 1000 * sorted(seconds)[int(0.9 * total)]}
 
 
+def sift_reference_ms() -> float:
+    """The machine's speed today: median ms of OpenCV's SIFT on one fixed 640x480 image.
+    This VM's speed varies between sessions (stop 28's code took 155 ms a query in one and
+    85 in another), so query times compare across runs only through this."""
+    import numpy as np
+
+    from lookalike.local.features import import_cv2
+
+    cv2 = import_cv2()
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640), dtype=np.uint8)
+    image = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    sift = cv2.SIFT_create(nfeatures=1500)
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        sift.detectAndCompute(image, None)
+        times.append(1000 * (time.perf_counter() - started))
+    return round(statistics.median(times), 2)
+
+
+def in_process(code: Path, args: argparse.Namespace, variant: str) -> dict[str, Any]:
+    """:func:`measure` of one variant in a fresh interpreter importing Lookalike from
+    ``code``."""
+    command = [sys.executable, __file__, "--smvs", str(args.smvs), "--data", str(args.data),
+               "--work", str(args.work), "--measure", variant]
+    env = {**os.environ, "PYTHONPATH": f"{code / 'src'}{os.pathsep}{ROOT / 'benchmarks'}"}
+    done = subprocess.run(command, env=env, text=True, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{code}: {variant} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def side_by_side(args: argparse.Namespace, before: Path, variant: str) -> dict[str, Any]:
+    """This code and ``before``, alternating ``args.rounds`` times: quality from this
+    code's first round, each code's median p50 and their ratio."""
+    runs: dict[str, list[dict[str, Any]]] = {"now": [], "before": []}
+    for _ in range(args.rounds):
+        runs["now"].append(in_process(ROOT, args, variant))
+        runs["before"].append(in_process(before, args, variant))
+    now, then = (statistics.median(run["query_ms_p50"] for run in runs[code])
+                 for code in ("now", "before"))
+    return {**runs["now"][0], "query_ms_p50": now, "before_query_ms_p50": then,
+            "before_top1": runs["before"][0]["top1"], "p50_ratio": round(now / then, 3),
+            "p50_runs": [run["query_ms_p50"] for run in runs["now"]],
+            "before_p50_runs": [run["query_ms_p50"] for run in runs["before"]]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,21 +179,39 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/lookalike-planar"))
     parser.add_argument("--variants", default=";".join(VARIANTS), help="';'-separated")
     parser.add_argument("--name", default="planar", help="results/<name>.json")
+    parser.add_argument("--before", help="a commit whose code is measured beside this one")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations with --before")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # one variant, JSON out
     args = parser.parse_args()
     database, truth = prepare(args.smvs, args.data / "oxford5k_subset" / "jpg", args.work)
+    if args.measure:
+        stored, search = VARIANTS[args.measure]
+        print(json.dumps(measure(built(args.work, database, stored)[0], stored, search, truth)))
+        return
+    before = worktree(args.before) if args.before else None
     rows = []
-    for name in args.variants.split(";"):
-        stored, search = VARIANTS[name]
-        root, speed = built(args.work, database, stored)
-        row = {"variant": name, **measure(root, stored, search, truth),
-               "index_img_per_s": speed or None}
-        print(row, flush=True)
-        rows.append(row)
+    try:
+        for name in args.variants.split(";"):
+            stored, search = VARIANTS[name]
+            root, speed = built(args.work, database, stored)
+            found = (side_by_side(args, before, name) if before is not None
+                     else measure(root, stored, search, truth))
+            row = {"variant": name, **found, "index_img_per_s": speed or None}
+            print(row, flush=True)
+            rows.append(row)
+    finally:
+        if before is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT,
+                           check=False, capture_output=True)
     columns = ["variant", "top1", "recall_at_10", *(f"fail_{c}" for c in CAMERAS),
                "query_ms_p50", "query_ms_p90", "index_img_per_s"]
+    if before is not None:
+        columns += ["before_top1", "before_query_ms_p50", "p50_ratio"]
     print(markdown_table(rows, columns))
     save(args.name, {"set": str(args.smvs), "queries": len(truth), "query_side": QUERY_SIDE,
+                     "sift_reference_ms": sift_reference_ms(),
                      "database": "100 references + 1,008 Oxford distractors",
+                     "before": args.before, "rounds": args.rounds if args.before else None,
                      "variants": {name: VARIANTS[name] for name in args.variants.split(";")}},
          rows)
 

@@ -14,6 +14,7 @@ from lookalike.collection.local_records import pack, unpack
 from lookalike.local.features import LocalFeatures
 from lookalike.local.hamming import (
     BITS,
+    MAX_DISTANCE,
     HammingEmbedding,
     hamming_matches,
     hamming_matches_many,
@@ -204,12 +205,22 @@ def test_a_collection_votes_with_signatures_and_finds_another_view(tmp_path: Pat
         assert local.inverted.index.votes  # type: ignore[attr-defined]
 
 
-def test_pairing_many_images_at_once_gives_each_image_s_pairs_in_order() -> None:
+def brute_force_pairs(query_nodes: np.ndarray, query_signatures: np.ndarray,
+                      nodes: np.ndarray, signatures: np.ndarray) -> list[tuple[int, int]]:
+    """The exact reference: every (query, match) pair in one node within MAX_DISTANCE bits,
+    in query order, then match order."""
+    return [(q, m) for q in range(len(query_nodes)) for m in range(len(nodes))
+            if query_nodes[q] == nodes[m]
+            and bin(int(query_signatures[q]) ^ int(signatures[m])).count("1") <= MAX_DISTANCE]
+
+
+@pytest.mark.parametrize("offset", [0, 70_000])  # node ids that fit 16 bits, and that do not
+def test_pairing_many_images_at_once_gives_each_image_s_pairs_in_order(offset: int) -> None:
     rng = np.random.default_rng(7)
-    query_nodes = rng.integers(0, 12, 200)
+    query_nodes = rng.integers(0, 12, 200) + offset
     query_signatures = rng.integers(0, 2**63, 200, dtype=np.uint64)
     # Half of each image's signatures are a query signature with a few low bits changed.
-    stored = [(rng.integers(0, 12, size),
+    stored = [(rng.integers(0, 12, size) + offset,
                np.where(rng.random(size) < 0.5,
                         query_signatures[rng.integers(0, 200, size)]
                         ^ rng.integers(0, 2**12, size, dtype=np.uint64),
@@ -218,9 +229,20 @@ def test_pairing_many_images_at_once_gives_each_image_s_pairs_in_order() -> None
     together = hamming_matches_many(query_nodes, query_signatures, stored)
     assert len(together) == 4 and len(together[0]) > 0
     for pairs, (nodes, signatures) in zip(together, stored, strict=True):
+        expected = brute_force_pairs(query_nodes, query_signatures, nodes, signatures)
+        assert [tuple(pair) for pair in pairs.reshape(-1, 2).tolist()] == expected
         assert np.array_equal(pairs.reshape(-1, 2),
                               hamming_matches(query_nodes, query_signatures, nodes, signatures))
     assert hamming_matches_many(query_nodes, query_signatures, []) == []
+
+
+def test_a_word_s_pairing_node_is_its_ancestor_at_the_hamming_level() -> None:
+    tree, _ = VocabularyTree.train(descriptors(3000), features="rootsift", branching=4, depth=4)
+    leaves = tree.quantize(descriptors(500, seed=3))
+    assert tree.hamming is not None
+    expected = tree.coarser(leaves, tree.depth, tree.hamming.level)
+    assert np.array_equal(tree.hamming_nodes(leaves), expected)
+    assert np.array_equal(tree.hamming_nodes(leaves[::-1]), expected[::-1])  # from the cache
 
 
 def test_concatenated_ranges_are_the_runs_one_after_another() -> None:

@@ -1,4 +1,4 @@
-"""A readers-writer lock: many searches at once, an update alone.
+"""A readers-writer lock: many searches at once, an update alone; and work split in two.
 
 A derived index (vectors, inverted files, the full-text index) is searched by many threads
 and brought up to date by one: searches share it, an update waits for them to finish and
@@ -9,8 +9,13 @@ an update out forever.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ReadWriteLock:
@@ -63,3 +68,20 @@ class ReadWriteLock:
                 if self._depth == 0:
                     self._writer = None
                     self._condition.notify_all()
+
+
+def on_two_threads(function: Callable[[T], R], items: Sequence[T], *,
+                   name: str = "lookalike-worker") -> list[R]:
+    """``[function(item) for item in items]``, every other item on a second thread: for
+    work that releases the GIL (OpenCV's RANSAC), two at once. One task a thread rather
+    than one an item: a query's 100 submits to a pool cost about 4 ms."""
+    if len(items) < 2:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+        odd = pool.submit(lambda: [function(item) for item in items[1::2]])
+        even = [function(item) for item in items[0::2]]
+        found = odd.result()
+    merged: list[R] = []
+    for position in range(len(items)):
+        merged.append(even[position // 2] if position % 2 == 0 else found[position // 2])
+    return merged

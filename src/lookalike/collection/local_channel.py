@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from lookalike.collection.local_vocabulary import (
     recorded_tree,
     trains_own,
 )
+from lookalike.concurrency import on_two_threads
 from lookalike.errors import (
     CollectionError,
     LookalikeError,
@@ -414,9 +414,8 @@ class LocalChannel(Channel):
                 best = found if found.inliers > best.inliers else best
             return best
 
-        # OpenCV's RANSAC releases the GIL: two threads verify two candidates at once.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lookalike-ransac") as pool:
-            results = list(pool.map(check, [image_id for image_id, _ in candidates]))
+        results = on_two_threads(check, [image_id for image_id, _ in candidates],
+                                 name="lookalike-ransac")
         hits: list[Hit] = []
         for (image_id, tree_score), result in zip(candidates, results, strict=True):
             match = stored.get(image_id)

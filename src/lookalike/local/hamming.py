@@ -65,7 +65,7 @@ class HammingEmbedding:
         basis, _ = np.linalg.qr(rng.standard_normal((points.shape[1], points.shape[1])))
         projection = np.ascontiguousarray(basis[:BITS], dtype=np.float32)
         projected = points @ projection.T
-        order = np.argsort(nodes, kind="stable")
+        order = np.argsort(_narrow(nodes), kind="stable")
         ids, starts, counts = np.unique(np.asarray(nodes)[order], return_index=True,
                                         return_counts=True)
         kept = counts >= _MIN_NODE_SAMPLE
@@ -111,9 +111,10 @@ def hamming_matches_many(query_nodes: np.ndarray, query_signatures: np.ndarray,
     local = concatenated_ranges(np.zeros_like(sizes), sizes)
     nodes = np.concatenate([np.asarray(found, dtype=np.int64) for found, _ in matches])
     signatures = np.concatenate([np.asarray(found, dtype=np.uint64) for _, found in matches])
-    # By node, then by image, then by position in the image: each image's keypoints of one
-    # node come in the order hamming_matches meets them.
-    order = np.lexsort((local, owner, nodes))
+    # By node, then by image, then by position in the image (the order they were joined
+    # in, which a stable sort keeps): each image's keypoints of one node come in the order
+    # hamming_matches meets them.
+    order = np.argsort(_narrow(nodes), kind="stable")
     sorted_nodes = nodes[order]
     low = np.searchsorted(sorted_nodes, query_nodes, side="left")
     lengths = np.searchsorted(sorted_nodes, query_nodes, side="right") - low
@@ -126,3 +127,11 @@ def hamming_matches_many(query_nodes: np.ndarray, query_signatures: np.ndarray,
     pairs = np.stack([query_index[by_image], local[position[by_image]]], axis=1)
     bounds = np.searchsorted(owner[position[by_image]], np.arange(len(matches) + 1))
     return [pairs[start:end].astype(np.int64) for start, end in itertools.pairwise(bounds)]
+
+
+def _narrow(nodes: np.ndarray) -> np.ndarray:
+    """The node ids as 16-bit integers where they fit (those of the default tree's pairing
+    level do): numpy sorts those stably by radix, 9x faster than 64-bit ones."""
+    if len(nodes) and nodes.min() >= 0 and nodes.max() < 2**16:
+        return nodes.astype(np.uint16)
+    return nodes
