@@ -115,11 +115,13 @@ def measure(root: Path, stored: dict[str, Any], search: dict[str, Any],
             if not found or found[0] != reference.resolve():
                 failures[query.parent.name] += 1
             misses10 += reference.resolve() not in found
+        memory = collection.info()["channels"]["local"]["index_memory_bytes"]
     total = len(truth)
     return {"top1": 1 - sum(failures.values()) / total, "recall_at_10": 1 - misses10 / total,
             **{f"fail_{camera}": count for camera, count in failures.items()},
             "query_ms_p50": 1000 * statistics.median(seconds),
-            "query_ms_p90": 1000 * sorted(seconds)[int(0.9 * total)]}
+            "query_ms_p90": 1000 * sorted(seconds)[int(0.9 * total)],
+            "index_mib": None if memory is None else round(memory / 2**20, 1)}
 
 
 def sift_reference_ms() -> float:
@@ -166,6 +168,7 @@ def side_by_side(args: argparse.Namespace, before: Path, variant: str) -> dict[s
                  for code in ("now", "before"))
     return {**runs["now"][0], "query_ms_p50": now, "before_query_ms_p50": then,
             "before_top1": runs["before"][0]["top1"], "p50_ratio": round(now / then, 3),
+            "before_index_mib": runs["before"][0].get("index_mib"),
             "p50_runs": [run["query_ms_p50"] for run in runs["now"]],
             "before_p50_runs": [run["query_ms_p50"] for run in runs["before"]]}
 
@@ -204,9 +207,9 @@ def main() -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT,
                            check=False, capture_output=True)
     columns = ["variant", "top1", "recall_at_10", *(f"fail_{c}" for c in CAMERAS),
-               "query_ms_p50", "query_ms_p90", "index_img_per_s"]
+               "query_ms_p50", "query_ms_p90", "index_mib", "index_img_per_s"]
     if before is not None:
-        columns += ["before_top1", "before_query_ms_p50", "p50_ratio"]
+        columns += ["before_top1", "before_query_ms_p50", "p50_ratio", "before_index_mib"]
     print(markdown_table(rows, columns))
     save(args.name, {"set": str(args.smvs), "queries": len(truth), "query_side": QUERY_SIDE,
                      "sift_reference_ms": sift_reference_ms(),

@@ -190,6 +190,47 @@ def test_hamming_votes_equal_a_brute_force_count_and_alike_signatures_the_cosine
     assert np.allclose(index.scores_of_votes(unsigned)[1], index.scores(words)[1])
 
 
+def test_signatures_are_kept_once_and_an_index_changed_after_a_search_votes_afresh() -> None:
+    rng = np.random.default_rng(5)
+    stored = {image: (rng.integers(0, 30, 40), rng.integers(0, 2**63, 40, dtype=np.uint64))
+              for image in range(1, 10)}
+    words, signatures = stored[3][0][:25], stored[3][1][:25] ^ np.uint64(0b101)
+
+    def index_of(images: list[int]) -> InvertedIndex:
+        index = InvertedIndex(30, ScoringConfig(vote_bits=24))
+        for image in images:
+            index.add(image, *stored[image])
+        return index
+
+    changed = index_of(list(range(1, 8)))
+    histograms = InvertedIndex(30, ScoringConfig(vote_bits=0))
+    for image in range(1, 8):
+        histograms.add(image, *stored[image])
+    for index in (changed, histograms):
+        index.build()
+    # Built, only the postings hold the keypoints' words (as rows) and signatures: 12 bytes
+    # a keypoint, and an image's norm and the word offsets, over what histograms take.
+    extra = 12 * 7 * 40 + 8 * 7 + 8 * (30 + 1) - 8
+    assert changed.memory_bytes() - histograms.memory_bytes() == extra
+    assert changed.votes
+    changed.add(8, *stored[8])
+    changed.add(9, *stored[9])
+    changed.remove(2)
+    fresh = index_of([1, 3, 4, 5, 6, 7, 8, 9])
+    for index in (changed, fresh):
+        index.build()
+    got = changed.scores_of_votes(changed.query_votes(words, signatures))
+    expected = fresh.scores_of_votes(fresh.query_votes(words, signatures))
+    assert np.array_equal(got[0], expected[0]) and np.allclose(got[1], expected[1], atol=1e-7)
+    expected_votes = _brute_force_votes(fresh, {i: stored[i] for i in fresh._terms},
+                                        words, signatures, 24)
+    assert np.allclose(got[1], [expected_votes[int(image)] for image in got[0]], atol=1e-6)
+    # Weighed again (a split collection's statistics) without a change: the same postings.
+    changed.use_corpus(changed.document_frequency())
+    again = changed.scores_of_votes(changed.query_votes(words, signatures))
+    assert np.allclose(again[1], got[1], atol=1e-7)
+
+
 def test_a_collection_votes_with_signatures_and_finds_another_view(tmp_path: Path) -> None:
     folder = tmp_path / "scenes"
     for seed in range(8):

@@ -129,7 +129,9 @@ class InvertedIndex:
         expect(self.config.levels == "leaves" or tree is not None,
                "expected the vocabulary tree for levels='all', got none")
         self._terms: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # image -> (nodes, counts)
-        self._signed: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # -> (words, signatures)
+        # image -> (words, signatures); None while the voting postings hold every image's,
+        # so that a keypoint's signature is kept once (12 bytes a keypoint less).
+        self._signed: dict[int, tuple[np.ndarray, np.ndarray]] | None = {}
         self._voting = _Postings.empty()
         self._corpus: CorpusStatistics | None = None  # weights from elsewhere (use_corpus)
         self._built = False
@@ -150,24 +152,35 @@ class InvertedIndex:
         signatures where the tree gives them (for ``vote_bits``)."""
         nodes, counts = np.unique(self._expand(words), return_counts=True)
         self._terms[int(image_id)] = (nodes.astype(np.int32), counts.astype(np.int32))
-        self._signed.pop(int(image_id), None)
+        signed = self._signatures()
+        signed.pop(int(image_id), None)
         if self.config.vote_bits and signatures is not None:
             expect(len(signatures) == len(words),
                    f"expected a signature per word, got {len(signatures)} for {len(words)}")
-            self._signed[int(image_id)] = (np.asarray(words, dtype=np.int32),
-                                           np.asarray(signatures, dtype=np.uint64))
+            signed[int(image_id)] = (np.asarray(words, dtype=np.int32),
+                                     np.asarray(signatures, dtype=np.uint64))
         self._built = False
 
     def remove(self, image_id: int) -> None:
-        self._signed.pop(int(image_id), None)
-        if self._terms.pop(int(image_id), None) is not None:
+        if int(image_id) in self._terms:
+            self._signatures().pop(int(image_id), None)
+            del self._terms[int(image_id)]
             self._built = False
+
+    def _signatures(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Every signed image's (words, signatures), taken back from the voting postings
+        where those hold them (to change them, or to build the postings again)."""
+        if self._signed is None:
+            self._signed = self._voting.per_image(self._images)
+        return self._signed
 
     @property
     def votes(self) -> bool:
         """Whether queries are scored by Hamming embedding votes: asked for, and every
         indexed image has its signatures."""
-        return bool(self.config.vote_bits) and len(self._signed) == len(self._terms) > 0
+        if not self.config.vote_bits:
+            return False
+        return self._signed is None or len(self._signed) == len(self._terms) > 0
 
     def document_frequency(self) -> CorpusStatistics:
         """This index's own statistics: per node, how many of its images hold it."""
@@ -239,9 +252,13 @@ class InvertedIndex:
         self._post_rows, self._post_values = rows[order], values[order]
         self._offsets = np.concatenate(([0], np.cumsum(np.bincount(nodes,
                                                                    minlength=self.n_nodes))))
+        voting = self.votes
+        signed = self._signatures()
         self._images = images
-        self._voting = (_Postings.of(images, self._signed, self._weights, self.n_nodes)
-                        if self.votes else _Postings.empty())
+        self._voting = (_Postings.of(images, signed, self._weights, self.n_nodes)
+                        if voting else _Postings.empty())
+        if voting:
+            self._signed = None  # the postings hold them now
         self._built = True
 
     def _node_weights(self, document_frequency: np.ndarray, n_images: int) -> np.ndarray:
@@ -371,7 +388,7 @@ class InvertedIndex:
     def memory_bytes(self) -> int:
         terms = sum(nodes.nbytes + counts.nbytes for nodes, counts in self._terms.values())
         signed = sum(words.nbytes + signatures.nbytes
-                     for words, signatures in self._signed.values())
+                     for words, signatures in (self._signed or {}).values())
         return int(terms + signed + self._voting.nbytes() + self._post_rows.nbytes
                    + self._post_values.nbytes + self._offsets.nbytes + self._weights.nbytes
                    + self._images.nbytes)
@@ -409,6 +426,16 @@ class _Postings:
         order = np.argsort(words, kind="stable")
         offsets = np.concatenate(([0], np.cumsum(np.bincount(words, minlength=n_nodes))))
         return _Postings(offsets, rows[order], signatures[order], norms)
+
+    def per_image(self, images: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """What :meth:`of` was given, each image's (words, signatures), its keypoints now in
+        word order: the postings that these build again are the same."""
+        words = np.repeat(np.arange(len(self.offsets) - 1, dtype=np.int32),
+                          np.diff(self.offsets))
+        order = np.argsort(self.rows, kind="stable")
+        bounds = np.searchsorted(self.rows[order], np.arange(len(images) + 1))
+        return {int(image): (words[order[start:end]], self.signatures[order[start:end]])
+                for image, start, end in zip(images, bounds[:-1], bounds[1:], strict=True)}
 
     def nbytes(self) -> int:
         return int(self.offsets.nbytes + self.rows.nbytes + self.signatures.nbytes
