@@ -18,6 +18,11 @@ pairs; junk images give none.
   seven with every benchmark weighted equally, printed for pasting, and scored the same way.
 * **Ranking by confidence** against the default fusion's order, by each benchmark's
   headline metric: could the confidence itself order the results?
+
+``--embedder NAME`` instead indexes the two face albums with another face embedder
+(``w600k-mbf``, or a model file made by ``lookalike train``) and scores the shipped
+calibration on them, fitted on none of their faces: does a face's margin over its own
+embedder's threshold read alike whatever the embedder?
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from bench_multiclue import fmnist_collection, fmnist_folder
 from common import DEFAULT_DATA, markdown_table, save
 from fashion_mnist import CLASSES
 
-from lookalike.collection import Collection
+from lookalike.collection import Collection, FacesChannelConfig
 from lookalike.confidence import CALIBRATIONS, Logistic, confidence, evidence_confidence
 from lookalike.eval.datasets import load_dataset
 from lookalike.eval.settings import EvalSettings
@@ -60,19 +65,41 @@ def load_all(args: argparse.Namespace) -> list[Bench]:
         with args.rankings.open("rb") as kept:
             loaded: list[Bench] = pickle.load(kept)
             return loaded
-    benches = load(args)
+    benches = load(args) + face_albums(args)
+    with args.rankings.open("wb") as kept:
+        pickle.dump(benches, kept)
+    return benches
+
+
+def face_albums(args: argparse.Namespace, configs: Mapping[str, Any] | None = None
+                ) -> list[Bench]:
+    """The LFW and ORL albums' rankings, with the faces channel's ``configs``."""
     work = Path("/tmp/lookalike-face-fusion")
     lfw = next(path for path in (args.data / "lfw" / "lfw", args.data / "lfw")
                if path.is_dir() and any(child.is_dir() for child in path.iterdir()))
+    benches = []
     for name, (album, truth) in (("lfw-album", make_album(lfw, work, 60, 300)),
                                  ("orl-album", make_orl_album(args.data / "orl_faces"
                                                               / "orl_faces", work))):
         dataset = retrieval(load_dataset("custom", root=album, truth=truth))
-        settings = EvalSettings(channel="auto", auto_channels=FACE_CHANNELS)
+        settings = EvalSettings(channel="auto", auto_channels=FACE_CHANNELS,
+                                configs=dict(configs or {}))
         benches.append(Bench(name, dataset, *gathered(dataset, settings)))
-    with args.rankings.open("wb") as kept:
-        pickle.dump(benches, kept)
     return benches
+
+
+def transfer(args: argparse.Namespace) -> None:
+    """The shipped calibration on the face albums indexed with ``args.embedder``."""
+    benches = face_albums(args, {"faces": FacesChannelConfig(embedder=args.embedder)})
+    rows = [{"benchmark": bench.name, "embedder": args.embedder,
+             **calibration_scores(shown(bench), CALIBRATIONS),
+             "faces_alone": bench.score([found.get("faces", []) for found in bench.rankings]),
+             "default_fusion": bench.score([trusted_fusion(found)
+                                            for found in bench.rankings])}
+            for bench in benches]
+    print(markdown_table(rows, list(rows[0])))
+    save(f"confidence_{Path(args.embedder).stem}", {"shown": SHOWN, "embedder": args.embedder,
+                                                    "calibration": "shipped"}, rows)
 
 
 def labelled(bench: Bench, query_index: int, hits: Sequence[Hit]) -> list[tuple[Hit, bool]]:
@@ -194,7 +221,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--fmnist", type=Path, default=None)
     parser.add_argument("--rankings", type=Path, default=Path("/tmp/confidence_rankings.pkl"))
+    parser.add_argument("--embedder", default=None,
+                        help="score the shipped calibration on the face albums indexed with "
+                             "this face embedder instead")
     args = parser.parse_args()
+    if args.embedder:
+        transfer(args)
+        return
     benches = load_all(args)
     text_pairs, text_shown = text_queries(fmnist_folder(args.fmnist))
     names = [bench.name for bench in benches] + ["fashion-mnist-text"]
