@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench_profile import worktree
-from common import DEFAULT_DATA, ROOT, markdown_table, save
+from common import DEFAULT_DATA, ROOT, json_in_process, markdown_table, save
 from PIL import Image
 
 from lookalike import Collection, LocalChannelConfig
@@ -147,14 +145,8 @@ def sift_reference_ms() -> float:
 def in_process(code: Path, args: argparse.Namespace, variant: str) -> dict[str, Any]:
     """:func:`measure` of one variant in a fresh interpreter importing Lookalike from
     ``code``."""
-    command = [sys.executable, __file__, "--smvs", str(args.smvs), "--data", str(args.data),
-               "--work", str(args.work), "--measure", variant]
-    env = {**os.environ, "PYTHONPATH": f"{code / 'src'}{os.pathsep}{ROOT / 'benchmarks'}"}
-    done = subprocess.run(command, env=env, text=True, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{code}: {variant} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json_in_process(code, [__file__, *planar_arguments(args), "--measure", variant],
+                           variant)
 
 
 def side_by_side(args: argparse.Namespace, before: Path, variant: str) -> dict[str, Any]:
@@ -173,13 +165,22 @@ def side_by_side(args: argparse.Namespace, before: Path, variant: str) -> dict[s
             "before_p50_runs": [run["query_ms_p50"] for run in runs["before"]]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def planar_options(parser: argparse.ArgumentParser) -> None:
+    """The set's options, shared with ``bench_planar_fusion.py``."""
     parser.add_argument("--smvs", type=Path, required=True,
                         help="an SMVS category folder (Reference/ and the camera folders)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=Path("/tmp/lookalike-planar"))
+
+
+def planar_arguments(args: argparse.Namespace) -> list[str]:
+    return ["--smvs", str(args.smvs), "--data", str(args.data), "--work", str(args.work)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    planar_options(parser)
     parser.add_argument("--variants", default=";".join(VARIANTS), help="';'-separated")
     parser.add_argument("--name", default="planar", help="results/<name>.json")
     parser.add_argument("--before", help="a commit whose code is measured beside this one")

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_fusion_weights import verified_first
-from bench_planar import CAMERAS, built, prepare
-from common import DEFAULT_DATA, markdown_table, save
+from bench_planar import CAMERAS, built, planar_options, prepare
+from common import markdown_table, save
 
 from lookalike import Collection, LocalChannelConfig
 from lookalike.collection import auto_fusion
@@ -106,10 +106,7 @@ def rows_for(found: list[Rankings], truth: Mapping[Path, Path],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smvs", type=Path, required=True,
-                        help="an SMVS category folder (Reference/ and the camera folders)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/lookalike-planar"))
+    planar_options(parser)
     parser.add_argument("--name", default="planar_fusion", help="results/<name>.json")
     args = parser.parse_args()
     database, truth = prepare(args.smvs, args.data / "oxford5k_subset" / "jpg", args.work)

@@ -22,13 +22,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import DEFAULT_DATA, ROOT, markdown_table, save
+from common import DEFAULT_DATA, ROOT, json_in_process, markdown_table, save
 
 SETUPS: dict[str, list[str]] = {
     "global": ["global"],
@@ -100,16 +99,11 @@ def measure(photos: Path, channels: list[str], tree: Path, workers: int | None) 
 def run_in_process(code: Path, photos: Path, channels: list[str], tree: Path,
                    workers: int | None) -> dict[str, Any]:
     """:func:`measure` in a fresh interpreter that imports Lookalike from ``code``."""
-    command = [sys.executable, __file__, "--measure", ",".join(channels), "--photos",
-               str(photos), "--tree", str(tree)]
+    command = [__file__, "--measure", ",".join(channels), "--photos", str(photos),
+               "--tree", str(tree)]
     if workers is not None:
         command += ["--workers", str(workers)]
-    env = {**os.environ, "PYTHONPATH": f"{code / 'src'}{os.pathsep}{ROOT / 'benchmarks'}"}
-    done = subprocess.run(command, env=env, text=True, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{code}: {channels} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return json_in_process(code, command, str(channels))
 
 
 def worktree(revision: str) -> Path:

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,16 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(column)) for column in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def json_in_process(code: Path, arguments: list[str], what: str) -> dict[str, Any]:
+    """Run ``python arguments...`` in a fresh interpreter that imports Lookalike from
+    ``code`` (a checkout: another commit's worktree, or this one) and return the JSON object
+    on its last line of output; ``what`` names the run in an error."""
+    env = {**os.environ, "PYTHONPATH": f"{code / 'src'}{os.pathsep}{ROOT / 'benchmarks'}"}
+    done = subprocess.run([sys.executable, *arguments], env=env, text=True,
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{code}: {what} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
