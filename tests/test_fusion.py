@@ -158,6 +158,37 @@ def test_settled_matches_come_surest_first_whatever_the_other_votes() -> None:
     assert reciprocal_rank_fusion(rankings)[0].image_id == 2
 
 
+def test_a_match_settled_by_its_evidence_stays_settled_without_a_calibration() -> None:
+    # A face said to be the same person, by an embedder the calibration does not know.
+    person = FaceEvidence(same_person=True)
+    assert match_confidence(person) == 0.0
+    near_copy = GlobalEvidence(similarity=0.999)
+    looks = GlobalEvidence(similarity=0.6)
+    rankings = {"global": [Hit(2, 0.999, near_copy), Hit(3, 0.6, looks), Hit(1, 0.5, looks)],
+                "faces": [Hit(1, 0.9, person)]}
+    # Settled by evidence whose sureness no calibration measures: first, as before there
+    # was a confidence, even above a near copy (0.98).
+    assert [hit.image_id for hit in trusted_fusion(rankings)] == [1, 2, 3]
+
+
+def test_settled_matches_as_sure_as_each_other_keep_their_fused_order() -> None:
+    verified = LocalEvidence(inliers=20, verified=True)
+    rankings = {"global": [Hit(3, 0.9, GlobalEvidence(similarity=0.5)),
+                           Hit(2, 0.8, GlobalEvidence(similarity=0.4))],
+                "local": [Hit(2, 20.0, verified), Hit(3, 20.0, verified)]}
+    assert [hit.image_id for hit in trusted_fusion(rankings)] == [
+        hit.image_id for hit in reciprocal_rank_fusion(rankings, k=TRUST.k,
+                                                       weights=TRUST.weights_for(rankings),
+                                                       votes=True)]
+
+
+def test_one_ranking_beside_empty_ones_keeps_its_order() -> None:
+    found = [Hit(1, 0.4, LocalEvidence(inliers=0, verified=False)),
+             Hit(2, 0.3, LocalEvidence(inliers=30, verified=True))]
+    fused = reciprocal_rank_fusion({"local": found, "text": []})
+    assert [hit.image_id for hit in sure_first(fused, {"local": found, "text": []})] == [1, 2]
+
+
 def test_an_even_confidence_settles_a_match_that_no_check_confirmed() -> None:
     looks = GlobalEvidence(similarity=0.9)
     # 6 agreeing points, short of the 8 that verify, and nothing else near them: more

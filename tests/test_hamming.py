@@ -11,6 +11,7 @@ from test_local_channel import SMALL, another_view, save, scene
 
 from lookalike import Collection, LocalChannelConfig
 from lookalike.collection.local_records import pack, unpack
+from lookalike.errors import ValidationError
 from lookalike.local.features import LocalFeatures
 from lookalike.local.hamming import (
     BITS,
@@ -216,6 +217,12 @@ def test_signatures_are_kept_once_and_an_index_changed_after_a_search_votes_afre
     changed.add(8, *stored[8])
     changed.add(9, *stored[9])
     changed.remove(2)
+    changed.build()
+    changed.remove(42)  # not there: nothing changes
+    changed.add(5, *stored[9])  # an image indexed again, its keypoints changed
+    changed.add(5, *stored[5])
+    with pytest.raises(ValidationError, match="a signature per word"):
+        changed.add(6, stored[6][0], stored[6][1][:3])
     fresh = index_of([1, 3, 4, 5, 6, 7, 8, 9])
     for index in (changed, fresh):
         index.build()
@@ -255,7 +262,8 @@ def brute_force_pairs(query_nodes: np.ndarray, query_signatures: np.ndarray,
             and bin(int(query_signatures[q]) ^ int(signatures[m])).count("1") <= MAX_DISTANCE]
 
 
-@pytest.mark.parametrize("offset", [0, 70_000])  # node ids that fit 16 bits, and that do not
+# Node ids that fit 16 bits, that cross 2**16, and that do not fit.
+@pytest.mark.parametrize("offset", [0, 2**16 - 6, 70_000])
 def test_pairing_many_images_at_once_gives_each_image_s_pairs_in_order(offset: int) -> None:
     rng = np.random.default_rng(7)
     query_nodes = rng.integers(0, 12, 200) + offset

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from lookalike.confidence import match_confidence
+from lookalike.confidence import evidence_confidence, match_confidence
 from lookalike.errors import expect
 from lookalike.results import Evidence, FusedEvidence, Hit
 
@@ -167,17 +167,25 @@ def sure_first(hits: Sequence[Hit], rankings: Mapping[str, Sequence[Hit]]) -> li
     (:func:`~lookalike.confidence.match_confidence`) of at least :data:`SETTLED_CONFIDENCE`:
     a vote of similar-looking channels does not outrank what is more likely right than not,
     and of two settled matches the one with more evidence (60 agreeing points against 25)
-    comes first. One ranking alone keeps its own order (a channel already ranks its sure
-    matches as it sees fit, and its first k do not depend on k)."""
-    if len(rankings) < 2:
+    comes first. One ranking alone (the others empty) keeps its own order (a channel
+    already ranks its sure matches as it sees fit, and its first k do not depend on k)."""
+    if sum(1 for found in rankings.values() if found) < 2:
         return list(hits)
-    surety = [match_confidence(hit.evidence) for hit in hits]
+    surety = [_surety(hit.evidence) for hit in hits]
     settled = [position for position, hit in enumerate(hits)
                if hit.evidence.sure or surety[position] >= SETTLED_CONFIDENCE]
     first = set(settled)
     settled.sort(key=lambda position: -surety[position])  # stable: ties keep the fused order
     return ([hits[position] for position in settled]
             + [hit for position, hit in enumerate(hits) if position not in first])
+
+
+def _surety(evidence: Evidence) -> float:
+    """How sure a match is, to order the settled ones: its calibrated confidence, where
+    evidence that settles alone but has no calibration (a plug-in's) counts as certain."""
+    items = evidence.channels.values() if isinstance(evidence, FusedEvidence) else (evidence,)
+    return max((1.0 if item.sure and evidence_confidence(item) is None
+                else match_confidence(item) for item in items), default=0.0)
 
 
 def rank_fusion(rankings: Mapping[str, Sequence[Hit]]) -> list[Hit]:

@@ -65,7 +65,7 @@ class HammingEmbedding:
         basis, _ = np.linalg.qr(rng.standard_normal((points.shape[1], points.shape[1])))
         projection = np.ascontiguousarray(basis[:BITS], dtype=np.float32)
         projected = points @ projection.T
-        order = np.argsort(_narrow(nodes), kind="stable")
+        order = np.argsort(nodes, kind="stable")
         ids, starts, counts = np.unique(np.asarray(nodes)[order], return_index=True,
                                         return_counts=True)
         kept = counts >= _MIN_NODE_SAMPLE

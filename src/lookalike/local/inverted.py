@@ -150,13 +150,14 @@ class InvertedIndex:
             signatures: np.ndarray | None = None) -> None:
         """Index an image by the visual words (leaf ids) of its descriptors, and their
         signatures where the tree gives them (for ``vote_bits``)."""
+        given = None if signatures is None else len(signatures)
+        expect(given is None or given == len(words),
+               f"expected a signature per word, got {given} for {len(words)}")
         nodes, counts = np.unique(self._expand(words), return_counts=True)
         self._terms[int(image_id)] = (nodes.astype(np.int32), counts.astype(np.int32))
         signed = self._signatures()
         signed.pop(int(image_id), None)
         if self.config.vote_bits and signatures is not None:
-            expect(len(signatures) == len(words),
-                   f"expected a signature per word, got {len(signatures)} for {len(words)}")
             signed[int(image_id)] = (np.asarray(words, dtype=np.int32),
                                      np.asarray(signatures, dtype=np.uint64))
         self._built = False
