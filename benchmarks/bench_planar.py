@@ -30,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,29 +97,36 @@ def built(work: Path, database: Path, stored: dict[str, Any]) -> tuple[Path, flo
     return root, report.added / (time.perf_counter() - started)
 
 
+def scored(found: Sequence[Sequence[Path]], truth: Mapping[Path, Path]) -> dict[str, Any]:
+    """Top-1, recall@10 and failures per camera, from each query's first ten results
+    (resolved paths), in the order of ``truth``."""
+    failures = {camera: 0 for camera in CAMERAS}
+    misses10 = 0
+    for first, (query, reference) in zip(found, truth.items(), strict=True):
+        if not first or first[0] != reference.resolve():
+            failures[query.parent.name] += 1
+        misses10 += reference.resolve() not in first[:10]
+    total = len(truth)
+    return {"top1": 1 - sum(failures.values()) / total, "recall_at_10": 1 - misses10 / total,
+            **{f"fail_{camera}": count for camera, count in failures.items()}}
+
+
 def measure(root: Path, stored: dict[str, Any], search: dict[str, Any],
             truth: dict[Path, Path]) -> dict[str, Any]:
     """Top-1, recall@10, failures per camera and query times of one variant."""
-    failures = {camera: 0 for camera in CAMERAS}
-    misses10 = 0
-    seconds = []
+    found, seconds = [], []
     config = LocalChannelConfig(**stored, **search)
     with Collection(root, configs={"local": config}).open(create=False) as collection:
         collection.search(next(iter(truth)), k=10, channel="local")  # warm caches
-        for query, reference in truth.items():
+        for query in truth:
             started = time.perf_counter()
-            found = [Path(result.path).resolve() for result in
-                     collection.search(query, k=10, channel="local")]
+            results = collection.search(query, k=10, channel="local")
             seconds.append(time.perf_counter() - started)
-            if not found or found[0] != reference.resolve():
-                failures[query.parent.name] += 1
-            misses10 += reference.resolve() not in found
+            found.append([Path(result.path).resolve() for result in results])
         memory = collection.info()["channels"]["local"]["index_memory_bytes"]
-    total = len(truth)
-    return {"top1": 1 - sum(failures.values()) / total, "recall_at_10": 1 - misses10 / total,
-            **{f"fail_{camera}": count for camera, count in failures.items()},
+    return {**scored(found, truth),
             "query_ms_p50": 1000 * statistics.median(seconds),
-            "query_ms_p90": 1000 * sorted(seconds)[int(0.9 * total)],
+            "query_ms_p90": 1000 * sorted(seconds)[int(0.9 * len(truth))],
             "index_mib": None if memory is None else round(memory / 2**20, 1)}
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench_fusion_weights import verified_first
 from bench_planar import CAMERAS, built, planar_options, prepare
+from bench_planar import scored as paths_scored
 from common import markdown_table, save
 
 from lookalike import Collection, LocalChannelConfig
@@ -67,17 +68,8 @@ def gathered(root: Path, truth: Mapping[Path, Path]
 
 def scored(ranked: Sequence[Sequence[int]], truth: Mapping[Path, Path],
            paths: Mapping[int, Path]) -> dict[str, Any]:
-    """Top-1, recall@10 and failures per camera of one ranking per query."""
-    failures = {camera: 0 for camera in CAMERAS}
-    misses10 = 0
-    for ids, (query, reference) in zip(ranked, truth.items(), strict=True):
-        found = [paths[image_id] for image_id in ids[:10]]
-        if not found or found[0] != reference.resolve():
-            failures[query.parent.name] += 1
-        misses10 += reference.resolve() not in found
-    total = len(truth)
-    return {"top1": 1 - sum(failures.values()) / total, "recall_at_10": 1 - misses10 / total,
-            **{f"fail_{camera}": count for camera, count in failures.items()}}
+    """:func:`bench_planar.scored` of one ranking of image ids per query."""
+    return paths_scored([[paths[image_id] for image_id in ids[:10]] for ids in ranked], truth)
 
 
 def rows_for(found: list[Rankings], truth: Mapping[Path, Path],
