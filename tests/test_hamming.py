@@ -142,7 +142,7 @@ def _brute_force_votes(index: InvertedIndex, stored: dict[int, tuple[np.ndarray,
     images = len(stored)
     holding = {int(w): sum(int(w) in set(ws.tolist()) for ws, _ in stored.values())
                for ws, _ in stored.values() for w in ws}
-    idf = {w: np.log(images / count) for w, count in holding.items()}
+    idf = {w: np.log((images + 1) / count) for w, count in holding.items()}  # smoothed
 
     def norm(ws: np.ndarray) -> float:
         unique, counts = np.unique(ws, return_counts=True)

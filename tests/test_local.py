@@ -160,11 +160,11 @@ def test_entropy_weights_follow_the_paper(tree: VocabularyTree) -> None:
         words = [common] + ([rare] if image < 4 else []) + ([rarer] if image == 0 else [])
         index.add(image, np.array(words))
     vector = index.dense_vector(0)
-    # w = ln(N / N_i): a word in every image weighs nothing, one in 4 of 10 weighs ln 2.5,
-    # one in 1 of 10 weighs ln 10; the vector is then L1-normalised.
-    assert vector[common] == 0.0
-    assert vector[rarer] / vector[rare] == pytest.approx(np.log(10) / np.log(2.5), rel=1e-5)
-    assert vector[rare] + vector[rarer] == pytest.approx(1.0, abs=1e-6)
+    # w = ln((N + 1) / N_i): a word in every image weighs only ln 1.1, one in 4 of 10
+    # ln 2.75, one in 1 of 10 ln 11; the vector is then L1-normalised.
+    assert vector[common] / vector[rarer] == pytest.approx(np.log(1.1) / np.log(11), rel=1e-5)
+    assert vector[rarer] / vector[rare] == pytest.approx(np.log(11) / np.log(2.75), rel=1e-5)
+    assert vector[common] + vector[rare] + vector[rarer] == pytest.approx(1.0, abs=1e-6)
     assert index.search(np.array([rarer]), 5)[0][0] == 0
 
 

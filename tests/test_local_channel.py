@@ -221,6 +221,26 @@ def test_a_tree_trained_elsewhere_is_adopted(scenes: Path, tmp_path: Path) -> No
                                       channel="local")[0].path).name == "scene1.png"
 
 
+def test_one_photo_or_copies_of_one_object_are_found(scenes: Path, tmp_path: Path) -> None:
+    # With the paper's weights ln(N / N_i), every word of these collections weighs 0 and
+    # nothing at all was found; a word in every image must still count a little.
+    tree_file = tmp_path / "tree.npz"
+    assert main(["vocabulary", str(scenes), "--out", str(tree_file), "--max-features", "400",
+                 "--branching", "6", "--depth", "4", "--json", "-q"]) == 0
+    config = LocalChannelConfig(max_features=400, branching=6, depth=4, vocabulary=str(tree_file))
+    photos = tmp_path / "photos"
+    save(photos, "one.png", scene(3))
+    with local_collection(tmp_path / "c", config) as collection:
+        collection.index([photos])
+        found = collection.search(another_view(scene(3)), k=3, channel="local")
+        assert [Path(r.path).name for r in found] == ["one.png"]
+        save(photos, "copy.png", scene(3))
+        collection.index([photos])
+        found = collection.search(another_view(scene(3)), k=3, channel="local")
+        assert sorted(Path(r.path).name for r in found) == ["copy.png", "one.png"]
+        assert all(r.evidence.as_dict()["local"]["verified"] for r in found)
+
+
 def test_too_few_keypoints_to_train_a_tree_is_a_clear_error(tmp_path: Path) -> None:
     folder = tmp_path / "sparse"
     image = np.full((200, 200, 3), 235, np.uint8)

@@ -3,7 +3,7 @@
 Three things make a vocabulary-tree score depend on the rest of the collection, and each
 is done across the shards here:
 
-- **The weights.** ``ln(N / N_i)`` counts images in every shard. Each shard gives its own
+- **The weights.** ``ln((N + 1) / N_i)`` counts images in every shard. Each shard gives its own
   node counts, their sum goes back to every shard (:func:`share_statistics`), and every
   shard weighs its vectors, and the query, by it. A shard whose images change afterwards
   says so with each answer (its version), and the statistics are gathered again; so does

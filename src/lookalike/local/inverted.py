@@ -2,10 +2,11 @@
 
 Every image is a vector over the tree's nodes: ``d_i = tf_i · w_i``, where tf_i
 counts the image's descriptors whose path passes through node i and
-``w_i = ln(N / N_i)`` is the entropy (idf) weight, N images in the database and
-N_i of them with node i. Vectors are normalised (L1 by default) and compared by
-the L1 distance, which for normalised vectors needs only the nodes that both
-the query and an image have (the paper's section 4.2):
+``w_i = ln((N + 1) / N_i)`` is the entropy (idf) weight, N images in the database and
+N_i of them with node i (the paper's ln(N / N_i), smoothed so that a word in every image
+is not weighed 0: see :meth:`InvertedIndex._node_weights`). Vectors are normalised (L1 by
+default) and compared by the L1 distance, which for normalised vectors needs only the nodes
+that both the query and an image have (the paper's section 4.2):
 
     ||q - d||_1 = 2 + Σ_{i : q_i ≠ 0, d_i ≠ 0} (|q_i - d_i| - q_i - d_i)
 
@@ -266,7 +267,10 @@ class InvertedIndex:
         present = document_frequency > 0
         if self.config.weighting == "entropy":
             weights = np.zeros(self.n_nodes, dtype=np.float32)
-            weights[present] = np.log(n_images / document_frequency[present])
+            # As if one more image had none of the words: a word in every image still counts
+            # a little (ln(1 + 1/N)), where ln(N / N_i) would make a collection of one
+            # image, or of photos all of one object, find nothing at all.
+            weights[present] = np.log((n_images + 1) / document_frequency[present])
         else:
             weights = present.astype(np.float32)
         if self.config.stop_words > 0 and present.any():
