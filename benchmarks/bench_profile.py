@@ -34,6 +34,7 @@ SETUPS: dict[str, list[str]] = {
     "global+text": ["global", "text"],
     "global+regions": ["global", "regions"],
     "local": ["local"],
+    "global+local": ["global", "local"],
     "faces": ["faces"],
     "all clues": ["global", "local", "faces", "regions", "text"],
 }

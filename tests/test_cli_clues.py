@@ -62,6 +62,11 @@ def test_text_annotate_filters_and_a_learned_ranker(
 
     code, _, err = run(capsys, "search", "-c", col)
     assert code == 1 and "neither" in err
+    # A text alone is the text channel's: an image channel or a box is refused, not ignored.
+    code, _, err = run(capsys, "search", "-c", col, "--text", "car", "--channel", "global")
+    assert code == 1 and "expected channel 'auto' or 'text'" in err
+    code, _, err = run(capsys, "search", "-c", col, "--text", "car", "--box", "0,0,9,9")
+    assert code == 1 and "expected no box for a text without an image" in err
     code, _, err = run(capsys, "search", "-c", col, "--text", "car", "--fusion", "learned")
     assert code == 1 and "train one first" in err
 

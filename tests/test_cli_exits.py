@@ -16,6 +16,7 @@ from conftest import write_images
 from PIL import Image
 
 from lookalike.cli import main
+from lookalike.cli.common import progress_bar
 from lookalike.faces import FaceAnalyzer
 
 
@@ -65,6 +66,39 @@ def test_a_box_may_start_with_a_minus_sign(
                          "--box", "-5,0,60,60", "-k", "1")
     assert "expected one argument" not in err
     assert code in (0, 1) and (out or err)
+
+
+def test_mistakes_are_named_not_ignored(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, col = indexed(tmp_path, capsys, 3)
+    query = str(folder / "img001.png")
+    for box in ("nan,0,10,10", "0,0,inf,10"):  # refused by argparse, with no traceback
+        with pytest.raises(SystemExit) as exited:
+            main(["search", query, "-c", col, f"--box={box}"])
+        assert exited.value.code == 2 and "finite numbers" in capsys.readouterr().err
+    code, _, err = run(capsys, "search", query, "-c", col, "--channel", "bogus")
+    assert code == 1 and "the kinds of channel are" in err and "channels add" not in err
+    code, _, err = run(capsys, "search", query, "-c", col, "--channel", "local")
+    assert code == 1 and "lookalike channels add local" in err
+    code, _, err = run(capsys, "remove", str(folder / "typo.png"), "-c", col)
+    assert code == 1 and "typo.png" in err and "nothing removed" in err
+    (tmp_path / "empty").mkdir()
+    code, out, err = run(capsys, "index", str(tmp_path / "empty"), "-c", col)
+    assert code == 0 and "no images found in" in err and "empty" in err
+    # A file named to index that a pattern keeps out is reported, as a folder is.
+    assert run(capsys, "index", str(folder), "-c", col, "--exclude", "img002.png")[0] == 0
+    code, out, _ = run(capsys, "index", str(folder / "img002.png"), "-c", col, "--json")
+    assert code == 0 and json.loads(out)["kept_out"] == [
+        {"path": str(folder / "img002.png"), "excluded_by": "img002.png"}]
+
+
+def test_a_progress_bar_follows_a_job_that_grows(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_bar("indexing", quiet=False) as update:
+        update(2, 2)
+        update(2, 4)  # a second pass over the same images
+        update(4, 4)
+    err = capsys.readouterr().err
+    assert "4/4" in err and "img/s" in err and "6img" not in err
 
 
 def test_a_closed_pipe_ends_without_a_traceback(tmp_path: Path) -> None:

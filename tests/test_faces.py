@@ -558,6 +558,8 @@ def test_user_decisions_survive_a_reset(tmp_path: Path, four_of_one: Path) -> No
         [whole] = [p for p in people.all() if p.faces == 4]
         faces = [f.face_id for f in people.faces(whole.id)]
         half = people.split(whole.id, faces[:2])
+        with pytest.raises(ValidationError, match="got all 2 of them"):
+            people.split(half.id, faces[:2])  # would leave an empty person behind
         people.update(reset=True)
         assert people.get(whole.id).faces == 2 and people.get(half.id).faces == 2
         # A rejected face stays out of its person after a reset.

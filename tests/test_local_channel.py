@@ -150,8 +150,13 @@ def test_query_by_region_uses_only_features_inside_the_box(tmp_path: Path) -> No
         collection.index([folder])
         on_left = collection.search(both, k=1, channel="local", box=(0, 0, 300, 300))
         on_right = collection.search(both, k=1, channel="local", box=(300, 0, 600, 300))
+        # A box past the edges is what lies inside: SIFT sees it at the same size.
+        past_edge = collection.search(both, k=1, channel="local", box=(300, -50, 5000, 5000))
         with pytest.raises(ValidationError, match="positive area"):
             collection.search(both, channel="local", box=(700, 0, 800, 10))
+        with pytest.raises(ValidationError, match="four finite numbers"):
+            collection.search(both, channel="local", box=(float("nan"), 0, 300, 300))
+    assert past_edge[0].evidence.as_dict() == on_right[0].evidence.as_dict()
     assert Path(on_left[0].path).name == "left.png"
     assert Path(on_right[0].path).name == "right.png"
     # Evidence is in the query's pixels: the right-hand matches lie in the right half.

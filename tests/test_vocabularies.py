@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import THUMBNAIL
 from test_local_channel import another_view, local_collection, scene, scenes  # noqa: F401
 
 from lookalike import Collection, LocalChannelConfig
@@ -91,6 +92,22 @@ def test_a_large_first_run_and_own_train_a_tree_of_their_own(
             tree_id = collection.info()["channels"]["local"]["vocabulary"]["id"]
         assert tree_id != shipped.id
         assert VocabularyTree.load(root / "local" / "vocabulary.npz").id == tree_id
+
+
+def test_a_first_run_that_adopts_a_tree_reads_each_image_once(
+        shipped: VocabularyTree, scenes: Path, tmp_path: Path) -> None:  # noqa: F811
+    # Progress counts images read for extraction: one pass of 8, or a second pass of the same
+    # 8 for the channel that learned its tree from the first (16 in all).
+    for name, settings, reads in (("adopts", {"own_tree_images": 100}, 8),
+                                  ("trains", {"vocabulary": "own"}, 16)):
+        totals: list[int] = []
+        configs = {"global": THUMBNAIL, "local": LocalChannelConfig(**TOY, **settings)}
+        with Collection(tmp_path / name, channels=["global", "local"],
+                        configs=configs) as collection:
+            report = collection.index([scenes], progress=lambda _, total, seen=totals:
+                                      seen.append(total))
+            assert report.added == 8 and collection.info()["channels"]["local"]["vectors"] == 8
+        assert max(totals) == reads, name
 
 
 def test_generic_on_request_checks_the_shape_and_a_missing_tree_says_so(

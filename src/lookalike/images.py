@@ -455,10 +455,21 @@ def crop(image: np.ndarray, box: Box | None) -> np.ndarray:
     """The part of ``image`` inside ``box`` = (x0, y0, x1, y1), clipped to the image."""
     if box is None:
         return image
+    x0, y0, x1, y1 = clip_box(box, image.shape[1], image.shape[0])
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
+def clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` = (x0, y0, x1, y1) in whole pixels, clipped to a ``width`` x ``height`` image;
+    refused unless it is four finite numbers with some area inside the image."""
     expect(len(box) == 4, f"expected a box (x0, y0, x1, y1), got {box!r}")
-    height, width = image.shape[:2]
+    try:
+        finite = all(math.isfinite(float(value)) for value in box)
+    except (TypeError, ValueError):
+        finite = False
+    expect(finite, f"expected a box of four finite numbers, got {box!r}")
     x0, y0 = max(0, round(box[0])), max(0, round(box[1]))
     x1, y1 = min(width, round(box[2])), min(height, round(box[3]))
     expect(x1 > x0 and y1 > y0,
            f"expected a box with positive area inside the {width}x{height} image, got {box!r}")
-    return np.ascontiguousarray(image[y0:y1, x0:x1])
+    return x0, y0, x1, y1

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import sys
 import threading
@@ -50,6 +51,8 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
         x0, y0, x1, y1 = (float(part) for part in parts)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1, got '{text}'") from error
+    if not all(math.isfinite(value) for value in (x0, y0, x1, y1)):
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 of finite numbers, got '{text}'")
     return x0, y0, x1, y1
 
 
@@ -247,6 +250,9 @@ def progress_bar(description: str, quiet: bool, *, close_when_done: bool = False
         if bar is None:
             bar = tqdm(total=total, desc=description, unit="img", file=sys.stderr,
                        disable=quiet, dynamic_ncols=True)
+        if total and bar.total != total:  # the job found more to do (a second pass)
+            bar.total = total
+            bar.refresh()
         if close_when_done and total and bar.n >= total:
             return  # done and closed
         bar.update(done - bar.n)

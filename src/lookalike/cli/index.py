@@ -86,6 +86,10 @@ def run_index(args: argparse.Namespace) -> int:
         return _index_and_split(args)
     report, imported = _index_one(args)
     _print_report(args, report, imported)
+    if not (report.added or report.updated or report.unchanged or report.completed
+            or report.removed or report.failures or report.kept_out):
+        print("no images found in " + ", ".join(printable(path) for path in args.paths)
+              + " (hidden files and folders are skipped)", file=sys.stderr)
     return 0 if imported is None else sidecar_status(args.annotations, imported.annotated)
 
 

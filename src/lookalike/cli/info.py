@@ -4,10 +4,12 @@ and letting them back in."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lookalike.cli.common import Commands, collection_option, print_json, printable, waiting
 from lookalike.collection import Collection
+from lookalike.errors import ValidationError
 
 
 def add_parser(commands: Commands) -> None:
@@ -59,6 +61,9 @@ def run_info(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     with Collection(args.collection, wait=waiting(args)).open(create=False) as collection:
         removed = collection.remove(args.paths)
+    if not removed and not any(os.path.exists(path) for path in args.paths):
+        raise ValidationError(f"expected an indexed image or folder, got {args.paths}: none is "
+                              "indexed or exists (nothing removed, nothing kept out)")
     if args.json:
         print_json({"removed": removed})
     else:

@@ -216,6 +216,12 @@ class Channel(ABC):
         """How many images :meth:`train` wants to see at most."""
         return 0
 
+    def trains_on_images(self, run: int) -> bool:
+        """Whether :meth:`train` learns from the images of a first run of ``run`` images;
+        False when it only adopts what it was given: then indexing trains it before the
+        first pass, which reads each image once for every channel."""
+        return self.training_images > 0
+
     def train(self, images: Iterable[np.ndarray], count: int, run: int | None = None) -> None:
         """Learn what extraction needs (a vocabulary) from ``count`` sample images of a
         first run of ``run`` images (``count`` when not given)."""

@@ -41,12 +41,15 @@ class Exclusions:
 
     def covering(self, roots: Sequence[str]) -> list[tuple[str, str]]:
         """(root, exclusion) for each of ``roots`` that an exclusion keeps out whole: a
-        folder named to ``index`` inside a removed one, which indexing skips."""
+        folder named to ``index`` inside a removed one, or a file an exclusion matches,
+        which indexing skips."""
         found = []
         for root in roots:
-            # A bare name counts only below the named root (see excludes), never for it.
+            # A bare name counts only below a named folder (see excludes), never for it; a
+            # named file is kept out by its own name too, like every file indexing meets.
+            below = (PurePath(root).name,) if os.path.isfile(root) else ()
             hit = next((pattern for pattern in self.patterns
-                        if _covers(pattern, root, ())), None)
+                        if _covers(pattern, root, below)), None)
             if hit is not None:
                 found.append((root, hit))
         return found

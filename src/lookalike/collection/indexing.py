@@ -262,6 +262,10 @@ class Indexer:
         report.prepare_seconds = self._load_models() if jobs else 0.0
         apply_thread_limits()  # again: the models just loaded their libraries (OpenCV)
         learners = [c for c in self.channels.values() if c.needs_training]
+        adopting = [c for c in learners if not c.trains_on_images(len(jobs))]
+        if adopting and jobs:  # ready at once (a given tree): one pass reads every image once
+            report.prepare_seconds += self._train(adopting, jobs)
+            learners = [c for c in learners if c not in adopting]
         ready = [c for c in self.channels.values() if c not in learners]
         if learners and jobs and not ready:  # nothing to index meanwhile: learn first
             report.prepare_seconds += self._train(learners, jobs)

@@ -43,6 +43,7 @@ from lookalike.collection.local_vocabulary import (
     given_tree,
     keeps_copy,
     recorded_tree,
+    trains_on_images,
     trains_own,
 )
 from lookalike.concurrency import on_two_threads
@@ -52,7 +53,7 @@ from lookalike.errors import (
     ValidationError,
     expect,
 )
-from lookalike.images import Box
+from lookalike.images import Box, clip_box
 from lookalike.local.features import LocalFeatures, SiftExtractor
 from lookalike.local.inverted import InvertedIndex, ScoringConfig
 from lookalike.local.pairing import Pairing
@@ -284,6 +285,9 @@ class LocalChannel(Channel):
     def training_images(self) -> int:
         return self.config.train_images if trains_own(self.config) else 0
 
+    def trains_on_images(self, run: int) -> bool:
+        return trains_on_images(self.config, run)
+
     def train(self, images: Iterable[np.ndarray], count: int, run: int | None = None) -> None:
         """Adopt the configured or the generic tree (by the first run's size, ``run``), or
         train one on the descriptors of ``images`` (``count`` of them: the run's sample)."""
@@ -383,7 +387,9 @@ class LocalChannel(Channel):
         """The longer side SIFT sees of a query image: such that what is searched (the box,
         else the whole image) is at most ``query_side`` long."""
         longer = max(image.shape[:2])
-        region = longer if box is None else max(box[2] - box[0], box[3] - box[1])
+        x0, y0, x1, y1 = (0, 0, longer, longer) if box is None else clip_box(
+            box, image.shape[1], image.shape[0])  # a box past the edge: only what is inside
+        region = max(x1 - x0, y1 - y0)
         return max(32, round(int(longer) * min(1.0, self.config.query_side / max(region, 1.0))))
 
     def _words(self, features: LocalFeatures) -> np.ndarray:

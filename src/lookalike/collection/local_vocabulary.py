@@ -52,16 +52,24 @@ def given_tree(config: VocabularySettings, images: int) -> VocabularyTree | None
                                         f"'{config.features}' features, got none shipped")
         check_shape(generic, config, "the generic vocabulary tree")
         return generic
-    # By its recorded shape: a run large enough for its own tree never reads the file.
-    info = generic_info(config.features)
-    fits = info is not None and (info["branching"], info["depth"]) == (config.branching,
-                                                                      config.depth)
-    if not fits or images >= config.own_tree_images:
+    if trains_on_images(config, images):
         return None
     generic = generic_tree(config.features)
     if generic is not None:  # the file, not only its index, must have the shape
         check_shape(generic, config, "the generic vocabulary tree")
     return generic
+
+
+def trains_on_images(config: VocabularySettings, images: int) -> bool:
+    """Whether a first run of ``images`` images trains a tree of its own (else it adopts
+    one). By the generic tree's recorded shape: a run large enough for its own tree never
+    reads the file."""
+    if config.vocabulary is not None:
+        return config.vocabulary == OWN
+    info = generic_info(config.features)
+    fits = info is not None and (info["branching"], info["depth"]) == (config.branching,
+                                                                      config.depth)
+    return not fits or images >= config.own_tree_images
 
 
 def trains_own(config: VocabularySettings) -> bool:

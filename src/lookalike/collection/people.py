@@ -201,6 +201,9 @@ class People:
         theirs = {face_id for face_id, _ in self.catalog.people.faces_of(person_id)}
         stray = [f for f in wanted if f not in theirs]
         expect(not stray, f"expected faces of person {person_id}, got faces {stray} that are not")
+        expect(len(wanted) < len(theirs),
+               f"expected some of person {person_id}'s faces, got all {len(theirs)} of them "
+               "(a split would leave the person empty; reject them, or rename the person)")
         with self.catalog.transaction() as conn:
             new_id = self.catalog.people.new_person(conn)
             self.catalog.people.move(conn, wanted, new_id)

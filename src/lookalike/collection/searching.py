@@ -81,10 +81,15 @@ class Searcher:
 
     def channel(self, name: str) -> Channel:
         if name not in self.channels:
-            raise ValidationError(
-                f"expected a channel among {[*sorted(self.channels), 'auto']}, got '{name}'; "
-                f"add it with: lookalike channels add {name} -c COLLECTION, then lookalike "
-                "index your folders again (only the new channel is computed)")
+            # Imported here, on the error path: the registry imports this package's modules.
+            from lookalike.collection.registry import CHANNELS
+
+            hint = (f"add it with: lookalike channels add {name} -c COLLECTION, then lookalike "
+                    "index your folders again (only the new channel is computed)"
+                    if name in CHANNELS.names() else
+                    f"the kinds of channel are {CHANNELS.names()}")
+            raise ValidationError(f"expected a channel among {[*sorted(self.channels), 'auto']}"
+                                  f", got '{name}'; {hint}")
         return self.channels[name]
 
     def decode_query(self, query: ImageInput, *, channel: str = "auto", box: Box | None = None,
@@ -109,7 +114,7 @@ class Searcher:
         expect(fusion in FUSIONS, f"expected a fusion among {list(FUSIONS)}, got {fusion!r}")
         has_ranker = self.ranker.exists()  # read once: the whole search uses one policy
         method = self.policy.method(has_ranker) if fusion == "auto" else fusion
-        self._check_query(image, text, channel, method)
+        self._check_query(image, text, channel, method, box)
         depth = fusion_depth(k, fused=fuses(channel, image=image is not None,
                                             text=text is not None))
         wanted, total = k, self.catalog.images.count("indexed")
@@ -137,7 +142,7 @@ class Searcher:
             depth = min(depth * 4, total)
 
     def _check_query(self, image: np.ndarray | None, text: str | None, channel: str,
-                     method: str) -> None:
+                     method: str, box: Box | None = None) -> None:
         """Refuse what no collection state can serve before a filter can answer 'nothing':
         the same query is refused whatever the filter lets through."""
         expect(image is not None or (isinstance(text, str) and bool(text.strip())),
@@ -145,7 +150,13 @@ class Searcher:
         if image is not None:
             self._searchers(channel)  # an unknown channel raises
         if text is not None:
-            self._text_searcher()
+            reader = self._text_searcher()
+            # A text alone is searched by the text channel: say so rather than ignore them.
+            expect(image is not None or channel in ("auto", reader.name),
+                   f"expected channel 'auto' or '{reader.name}' for a text without an image, "
+                   f"got '{channel}'")
+            expect(image is not None or box is None,
+                   f"expected no box for a text without an image, got {box!r}")
         if method == "learned":
             self.ranker.get()  # no trained ranker raises
 

@@ -176,6 +176,8 @@ class FullTextIndex:
                f"expected k to be a positive integer, got {k!r}")
         weights = _field_boosts(boosts)
         index = self._require()
+        if not _WORD.search(text):
+            return []  # no word to match: tantivy's ``*`` would match every image alike
         index.reload()  # cheap (tens of µs); shows commits made by another process
         searcher = index.searcher()
         for query in _queries(index, text, weights):

@@ -206,7 +206,8 @@ async function search(offset, { paging = false } = {}) {
     form.append("image", state.file, state.file.name || "query.png");
     if (state.box) form.append("box", state.box.join(","));
   }
-  form.append("channel", $("#channel").value);
+  // A text alone is the text channel's to search, whichever image channel is picked.
+  form.append("channel", state.file ? $("#channel").value : "auto");
   form.append("k", String(pageSize()));
   form.append("offset", String(offset));
   appendClues(form);
