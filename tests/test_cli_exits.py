@@ -5,6 +5,7 @@ before it is announced."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from conftest import write_images
 from PIL import Image
 
 from lookalike.cli import main
-from lookalike.cli.common import progress_bar
+from lookalike.cli.common import counted, progress_bar
 from lookalike.faces import FaceAnalyzer
 
 
@@ -92,13 +93,20 @@ def test_mistakes_are_named_not_ignored(
         {"path": str(folder / "img002.png"), "excluded_by": "img002.png"}]
 
 
+def test_counts_read_in_the_right_number() -> None:
+    assert [counted(n, "face") for n in (0, 1, 2)] == ["0 faces", "1 face", "2 faces"]
+    assert counted(1, "person", "people") == "1 person" and counted(3, "person", "people") == (
+        "3 people")
+
+
 def test_a_progress_bar_follows_a_job_that_grows(capsys: pytest.CaptureFixture[str]) -> None:
     with progress_bar("indexing", quiet=False) as update:
         update(2, 2)
         update(2, 4)  # a second pass over the same images
         update(4, 4)
     err = capsys.readouterr().err
-    assert "4/4" in err and "img/s" in err and "6img" not in err
+    # Past its total, tqdm drops the bar and counts alone: "indexing: 6img [00:00, ...]".
+    assert "4/4" in err and re.search(r": \d+img \[", err) is None, err
 
 
 def test_a_closed_pipe_ends_without_a_traceback(tmp_path: Path) -> None:
@@ -232,6 +240,18 @@ def test_duplicates_are_grouped_exact_and_near(
                                    "near": ["img002.png", "smaller.png"]}
     code, out, _ = run(capsys, "duplicates", "-c", col, "--exact")
     assert code == 0 and out.startswith("group 1: 2 images, exact copies")
+    # In a near group, the byte-identical copies among the others are named as such.
+    (folder / "smaller-copy.png").write_bytes((folder / "smaller.png").read_bytes())
+    assert run(capsys, "index", str(folder), "-c", col)[0] == 0
+    code, out, _ = run(capsys, "duplicates", "-c", col, "--json", "--threshold", "0.99")
+    [near] = [group for group in json.loads(out)["groups"] if group["kind"] == "near"]
+    ids = {Path(image["path"]).name: image["id"] for image in near["images"]}
+    same = {Path(image["path"]).name: image["same_bytes_as"] for image in near["images"]}
+    assert sorted(ids) == ["img002.png", "smaller-copy.png", "smaller.png"]
+    assert same["img002.png"] is None and {same["smaller.png"], same["smaller-copy.png"]} == {
+        None, min(ids["smaller.png"], ids["smaller-copy.png"])}
+    code, out, _ = run(capsys, "duplicates", "-c", col, "--threshold", "0.99")
+    assert code == 0 and out.count("(same bytes as") == 1
 
 
 def test_faces_assign_and_hide_from_the_command_line(

@@ -7,7 +7,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lookalike.cli.common import Commands, collection_option, show, sidecar_status, waiting
+from lookalike.cli.common import (
+    Commands,
+    collection_option,
+    counted,
+    show,
+    sidecar_status,
+    waiting,
+)
 from lookalike.collection import Collection
 from lookalike.errors import ValidationError
 
@@ -36,8 +43,9 @@ def run_annotate(args: argparse.Namespace) -> int:
         notes = collection.annotations
         if args.sidecar is not None:
             report = notes.import_sidecar(args.sidecar)
-            show(args, report.as_dict(), f"annotated {report.annotated} images; "
-                                         f"{len(report.unknown)} paths not in the collection")
+            show(args, report.as_dict(), f"annotated {counted(report.annotated, 'image')}; "
+                                         f"{counted(len(report.unknown), 'path')} not in the "
+                                         "collection")
             return sidecar_status(args.sidecar, report.annotated)
         for annotation_id in args.remove:
             notes.remove(annotation_id)

@@ -215,6 +215,11 @@ _UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0
 _UNPRINTABLE.update({ord(mark): f"\\u{ord(mark):04x}" for mark in _BIDI})
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` with its noun in the right number: "1 face", "2 faces", "1 person"."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def printable(text: object) -> str:
     """``text`` safe for a terminal: a file name may hold escape sequences that would
     rewrite the screen, newlines that forge report lines, or bidi marks that reverse

@@ -10,6 +10,7 @@ from pathlib import Path
 from lookalike.cli.common import (
     Commands,
     collection_option,
+    counted,
     max_pixels_option,
     print_json,
     printable,
@@ -163,10 +164,11 @@ def run_faces_people(args: argparse.Namespace) -> int:
         print_json({"update": report.as_dict(), "unassigned_faces": unassigned,
                     "people": [person.as_dict() for person in listed]})
         return 0
-    print(f"{report.joined} faces joined known people, {report.clustered} were clustered into "
-          f"{report.new_people} new people; {report.people} people in all; {unassigned} faces "
-          "not grouped (small, unclear, rejected or new: place them with faces assign, or "
-          "hide with faces hide)")
+    print(f"{counted(report.joined, 'face')} joined known people, {report.clustered} "
+          f"clustered into {counted(report.new_people, 'new person', 'new people')}; "
+          f"{counted(report.people, 'person', 'people')} in all; "
+          f"{counted(unassigned, 'face')} not grouped (small, unclear, rejected or new: place "
+          "them with faces assign, or hide with faces hide)")
     for person in listed:
         _print_person(person)
     return 0
@@ -190,7 +192,8 @@ def _list_faces(args: argparse.Namespace) -> int:
 
 def _print_person(person: Person) -> None:
     cover = f"  e.g. {person.cover.path} {person.cover.box}" if person.cover else ""
-    print(f"{person.id:>6}  {person.name or '(unnamed)':<24} {person.faces:>5} faces{cover}")
+    faces = counted(person.faces, "face")
+    print(f"{person.id:>6}  {person.name or '(unnamed)':<24} {faces:>11}{cover}")
 
 
 def _print_one(args: argparse.Namespace, person: Person, what: str) -> int:

@@ -13,6 +13,7 @@ from lookalike.cli.common import (
     Commands,
     channel_configs,
     collection_option,
+    counted,
     faces_options,
     local_options,
     max_pixels_option,
@@ -169,7 +170,7 @@ def format_report(report: IndexReport) -> str:
 
 
 def _format_import(imported: ImportReport, sidecar: Path) -> str:
-    return (f"annotated {imported.annotated} images from {sidecar}"
+    return (f"annotated {counted(imported.annotated, 'image')} from {sidecar}"
             + (f"; {len(imported.unknown)} paths not in the collection, e.g. "
                f"{imported.unknown[0]}" if imported.unknown else ""))
 

@@ -7,7 +7,14 @@ import argparse
 import os
 import sys
 
-from lookalike.cli.common import Commands, collection_option, print_json, printable, waiting
+from lookalike.cli.common import (
+    Commands,
+    collection_option,
+    counted,
+    print_json,
+    printable,
+    waiting,
+)
 from lookalike.collection import Collection
 from lookalike.errors import ValidationError
 
@@ -67,8 +74,8 @@ def run_remove(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"removed": removed})
     else:
-        print(f"removed {removed} images; later index runs leave them out (lookalike include "
-              "lets them back in)")
+        print(f"removed {counted(removed, 'image')}; later index runs leave them out "
+              "(lookalike include lets them back in)")
     return 0
 
 
