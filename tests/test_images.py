@@ -23,6 +23,7 @@ from lookalike.discovery import IMAGE_EXTENSIONS, DiscoveryResult, discover_imag
 from lookalike.errors import ImageError, ValidationError
 from lookalike.images import (
     DEFAULT_MAX_PIXELS,
+    MAX_SIDE,
     decode_image,
     load_image,
     read_image_bytes,
@@ -457,6 +458,14 @@ def test_max_pixels_refuses_real_image() -> None:
     assert load_image(png_bytes(img), max_pixels=400).shape == (20, 20, 3)
     expect_image_error(np.zeros((20, 20), np.uint8), "above the limit", max_pixels=100)
     expect_image_error(img, "above the limit", max_pixels=100)
+
+
+def test_a_side_too_long_is_refused_whatever_the_pixel_count() -> None:
+    # A few kB, under any pixel cap, and yet seconds of work to search.
+    thin = Image.new("L", (MAX_SIDE + 1, 1))
+    expect_image_error(png_bytes(thin), f"a side above the limit of {MAX_SIDE}")
+    expect_image_error(png_bytes(thin.transpose(Image.Transpose.TRANSPOSE)), "a side above")
+    assert load_image(png_bytes(Image.new("L", (MAX_SIDE, 1)))).shape == (1, MAX_SIDE, 3)
 
 
 def test_tiny_real_png_passes() -> None:

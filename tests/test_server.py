@@ -107,6 +107,20 @@ def test_search_errors_are_clear(client: TestClient) -> None:
     bad_box = client.post("/search", data={"image_id": "1", "box": "1,2,3"})
     assert bad_box.status_code == 422 and "x0,y0,x1,y1" in bad_box.json()["detail"]
     assert client.post("/search", data={"image_id": "99999"}).status_code == 404
+    # A field given twice is ambiguous (FastAPI would keep the last): refused, but a filter's
+    # categories, which the form repeats by design. The last day bounds nothing.
+    twice = client.post("/search", files=[("image_id", (None, "1")), ("image_id", (None, "2"))])
+    assert twice.status_code == 400 and "one value for 'image_id'" in twice.json()["detail"]
+    two_uploads = client.post("/search", files=[("image", ("a.png", coffee, "image/png")),
+                                                ("image", ("b.png", coffee, "image/png"))])
+    assert two_uploads.status_code == 400
+    assert client.post("/objects", files=[("image_id", (None, "1")),
+                                          ("image_id", (None, "1"))]).status_code == 400
+    categories = client.post("/search", files=[("image_id", (None, "1")),
+                                               ("category", (None, "a")),
+                                               ("category", (None, "b")),
+                                               ("date_to", (None, "9999-12-31"))])
+    assert categories.status_code == 200, categories.text
 
 
 def test_images_thumbnails_and_info(client: TestClient, root: Path) -> None:
@@ -133,6 +147,9 @@ def test_people_over_http(client: TestClient) -> None:
     assert client.post(f"/people/{first}/name", json={"name": "Eileen"}).status_code == 401
     named = client.post(f"/people/{first}/name", json={"name": " Eileen "}, headers=AUTH)
     assert named.json()["name"] == "Eileen"
+    for typo in ({}, {"nmae": "Ada"}):  # refused, not read as "clear the name"
+        assert client.post(f"/people/{first}/name", json=typo,
+                           headers=AUTH).status_code == 422
     faces = client.get(f"/people/{first}/faces").json()["faces"]
     assert len(faces) == 2
     merged = client.post("/people/merge", json={"people": [first, second]}, headers=AUTH).json()
@@ -190,6 +207,15 @@ def test_deleting_an_upload_drops_its_thumbnails(client: TestClient, root: Path)
     assert [path.name.split("-")[1] for path in cached] == ["128"]  # sizes are rounded up
     client.delete(f"/images/{added['image_id']}", headers=AUTH)
     assert not any((root / "cache" / "thumbnails").glob(f"{added['image_id']}-*.jpg"))
+    # An indexed image whose file went away: 404 wherever it is asked for by id.
+    gone = client.post("/images", files={"image": ("y.png", png_bytes(pattern(92, (90, 70))),
+                                                   "image/png")}, headers=AUTH).json()
+    Path(gone["path"]).unlink()
+    for answer in (client.post("/search", data={"image_id": gone["image_id"]}),
+                   client.post("/objects", data={"image_id": gone["image_id"]}),
+                   client.get(f"/images/{gone['image_id']}")):
+        assert answer.status_code == 404 and "its file is gone" in answer.text, answer.text
+    client.delete(f"/images/{gone['image_id']}", headers=AUTH)
 
 
 def test_no_objects_are_suggested_without_a_regions_channel(client: TestClient) -> None:

@@ -101,6 +101,8 @@ def test_annotations_need_the_token_and_feed_filters(client: TestClient) -> None
     bad_kind = client.post(f"/images/{coffee}/annotations", json={"kind": "label",
                                                                   "text": "x"}, headers=AUTH)
     assert bad_kind.status_code == 422
+    misspelled = client.put(f"/images/{coffee}/annotations", json={"tag": ["x"]}, headers=AUTH)
+    assert misspelled.status_code == 422  # not a silent 200 that changed nothing
     assert client.put("/images/999999/annotations", json=body, headers=AUTH).status_code == 404
 
 
@@ -127,6 +129,13 @@ def test_clicks_are_logged_for_the_shown_results(client: TestClient, root: Path)
                        ).status_code == 404
     assert client.post("/clicks", json={"query_id": body["query_id"], "image_id": 999999}
                        ).status_code == 404
+    # On a later page, a click's rank is the one shown there.
+    later = client.post("/search", data={"image_id": image_id(client, "chelsea.png"), "k": 2,
+                                         "offset": 2, "log": "true"}).json()
+    first = later["results"][0]
+    clicked = client.post("/clicks", json={"query_id": later["query_id"],
+                                           "image_id": first["image_id"]})
+    assert clicked.json() == {"rank": first["rank"]} and first["rank"] == 3
     with Collection(root).open() as collection:
         judged = collection.feedback.judged()
     assert any(sample.relevant == {shown[-1]} for sample in judged)

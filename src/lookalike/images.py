@@ -43,6 +43,7 @@ from lookalike.errors import ImageError, ValidationError, expect
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_SIDE",
     "NOT_FOUND",
     "ImageInput",
     "decode_image",
@@ -53,6 +54,10 @@ __all__ = [
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """Largest width*height accepted by default; Pillow's own decompression-bomb limit."""
+
+MAX_SIDE = 65_535
+"""Longest side accepted, whatever the pixel count: JPEG's own limit, above any camera's or
+panorama's that fits the pixel cap."""
 
 ImageInput: TypeAlias = str | os.PathLike[str] | bytes | npt.NDArray[Any] | Image.Image
 """Anything :func:`load_image` accepts."""
@@ -262,10 +267,15 @@ def _reduce_while_decoding(img: Image.Image, min_side: int) -> None:
 
 
 def _check_pixel_count(width: int, height: int, source: str, max_pixels: int) -> None:
-    """Refuse empty images and ones above ``max_pixels``, before any pixel is decoded."""
+    """Refuse empty images, ones above ``max_pixels`` and ones with a side longer than
+    :data:`MAX_SIDE`, before any pixel is decoded."""
     pixels = width * height
     if pixels == 0:
         raise ImageError(source, f"image has no pixels ({width}x{height})")
+    if max(width, height) > MAX_SIDE:
+        # A 39,000,000 x 1 PNG of 38 kB is under any pixel cap, yet took seconds to search.
+        raise ImageError(source, f"image is {width}x{height} pixels, a side above the limit "
+                                 f"of {MAX_SIDE} pixels")
     if pixels > max_pixels:
         raise ImageError(
             source,

@@ -1,14 +1,21 @@
-"""Refuse a query parameter given more than once: no parameter of the API takes several
-values, and FastAPI would silently keep the last one (``?offset=5&offset=0`` is offset 0).
-Answered 400 (the request is ambiguous, on any route), like every error: ``{"detail": ...}``."""
+"""Refuse a query parameter, or a form field, given more than once: no parameter of the API
+takes several values (a form's ``category`` aside), and FastAPI would silently keep the last
+one (``?offset=5&offset=0`` is offset 0; two uploads search the second). Answered 400 (the
+request is ambiguous, on any route), like every error: ``{"detail": ...}``."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections import Counter
 from urllib.parse import parse_qsl
 
+from fastapi import HTTPException, Request
+
 from lookalike.server.limits import ASGIApp, Receive, Scope, Send
+
+#: The form fields that take several values.
+REPEATABLE_FIELDS = frozenset({"category"})
 
 
 class OneValuePerQueryParameter:
@@ -33,3 +40,16 @@ async def _refuse(send: Send, name: str, count: int) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def one_value_per_form_field(request: Request) -> None:
+    """A route's dependency: each field its endpoint takes is in its form (read once, and
+    kept for the route) once, but for :data:`REPEATABLE_FIELDS`; fields it does not take are
+    ignored, as FastAPI ignores them."""
+    taken = inspect.signature(request.scope["endpoint"]).parameters
+    counts = Counter(name for name, _ in (await request.form()).multi_items())
+    repeated = [(name, count) for name, count in counts.items()
+                if count > 1 and name in taken and name not in REPEATABLE_FIELDS]
+    if repeated:
+        name, count = repeated[0]
+        raise HTTPException(400, f"expected one value for {name!r} in the form, got {count}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from lookalike.collection import MAX_ID
 
@@ -137,6 +137,9 @@ class ImageInfo(ImageOut):
 class AnnotationsIn(BaseModel):
     """Replaces the user's texts of each kind given; a kind left out is kept."""
 
+    # A misspelled kind ("tag") would otherwise change nothing and answer 200.
+    model_config = ConfigDict(extra="forbid")
+
     captions: list[UserText] | None = Field(default=None, max_length=100)
     tags: list[UserText] | None = Field(default=None, max_length=1000)
     categories: list[UserText] | None = Field(default=None, max_length=100)
@@ -189,7 +192,11 @@ class PersonFaces(BaseModel):
 
 
 class NameIn(BaseModel):
-    name: str | None = Field(default=None, max_length=200)
+    """The name to give (null clears it): required, so that a misspelled field does not
+    clear a name."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(max_length=200)
 
 
 class MergeIn(BaseModel):

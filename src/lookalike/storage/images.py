@@ -172,7 +172,7 @@ def _where(conditions: ImageConditions) -> tuple[str, list[Any]]:
     if conditions.date_from:
         clauses.append(f"{_DATE_OF_IMAGE} >= ?")
         params.append(conditions.date_from.isoformat())
-    if conditions.date_to:
+    if conditions.date_to and conditions.date_to < dt.date.max:  # the last day bounds nothing
         clauses.append(f"{_DATE_OF_IMAGE} < ?")
         params.append((conditions.date_to + dt.timedelta(days=1)).isoformat())
     return " AND ".join(clauses), params

@@ -7,7 +7,7 @@ import mimetypes
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from lookalike.collection import MAX_ID, Collection
@@ -15,6 +15,7 @@ from lookalike.server import schemas
 from lookalike.server.errors import SHARDS, WRITES, errors
 from lookalike.server.inputs import IMAGE, Id, read_upload
 from lookalike.server.outputs import BINARY, JPEG, annotation_out, face_out, image_out, jpeg
+from lookalike.server.query import one_value_per_form_field
 from lookalike.server.state import WRITE, State
 
 router = APIRouter()
@@ -70,7 +71,8 @@ def image_info(state: State, image_id: Id) -> schemas.ImageInfo:
                              annotations=[annotation_out(note) for note in notes])
 
 
-@router.post("/images", dependencies=WRITE, openapi_extra=UPLOAD_FORM,
+@router.post("/images", dependencies=[*WRITE, Depends(one_value_per_form_field)],
+             openapi_extra=UPLOAD_FORM,
              responses=errors(*WRITES, 413, 415, 422))
 def add_image(state: State,
               image: Annotated[UploadFile, File(json_schema_extra=IMAGE)]) -> schemas.Added:

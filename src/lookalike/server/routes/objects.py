@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 
 from lookalike.collection import MAX_ID
 from lookalike.images import load_image
 from lookalike.server import schemas
 from lookalike.server.errors import WHOLE, errors
 from lookalike.server.inputs import IMAGE, read_upload
+from lookalike.server.query import one_value_per_form_field
 from lookalike.server.state import State
 
 router = APIRouter()
@@ -22,7 +23,7 @@ OBJECTS_FORM = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 
 @router.post("/objects", responses=errors(404, 413, 415, 422, WHOLE),
-             openapi_extra=OBJECTS_FORM)
+             openapi_extra=OBJECTS_FORM, dependencies=[Depends(one_value_per_form_field)])
 def objects(state: State,
             image: Annotated[UploadFile | None, File(json_schema_extra=IMAGE)] = None,
             image_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,

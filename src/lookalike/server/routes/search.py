@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 
 from lookalike.collection import MAX_ID, SearchFilter
 from lookalike.fusion import FUSIONS
@@ -17,6 +17,7 @@ from lookalike.server import schemas
 from lookalike.server.errors import SHARDS, WHOLE, errors
 from lookalike.server.inputs import BOX_PATTERN, IMAGE, parse_box, parse_date, read_upload
 from lookalike.server.outputs import result_out
+from lookalike.server.query import one_value_per_form_field
 from lookalike.server.state import ServerState, State
 
 router = APIRouter()
@@ -37,7 +38,7 @@ _DATE = {"oneOf": [{"format": "date"}, {"maxLength": 0}]}
 
 
 @router.post("/search", responses=errors(404, 409, 413, 415, 422, SHARDS),
-             openapi_extra=SEARCH_FORM)
+             openapi_extra=SEARCH_FORM, dependencies=[Depends(one_value_per_form_field)])
 def search(state: State,
            image: Annotated[UploadFile | None, File(json_schema_extra=IMAGE)] = None,
            image_id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
@@ -71,9 +72,11 @@ def search(state: State,
             pixels, text=text, k=offset + k, channel=channel, box=region,
             filters=filters, fusion=fusion)
         page = found[offset:offset + k]
-        # Logged only when asked (the page asks, so its clicks can train the ranker).
+        # Logged only when asked (the page asks, so its clicks can train the ranker). Shown:
+        # this page and the ones before it, which the user paged past, so that a click's
+        # rank is the one on the page and the results above it count as seen.
         query_id = collection.feedback.log_search(
-            rankings, [result.image_id for result in page]) if log else None
+            rankings, [result.image_id for result in found[:offset + k]]) if log else None
         state.count_search()
     return schemas.SearchResponse(
         channel=channel, k=k, offset=offset, text=text, fusion=fusion,
@@ -153,4 +156,4 @@ def _query_pixels(state: ServerState, image: UploadFile | None, image_id: int | 
 
 def _indexed_path(state: ServerState, image_id: int) -> str:
     with state.using() as collection:
-        return collection.image(image_id).path
+        return str(collection.image_file(image_id))  # 404 when the file is gone, as elsewhere
