@@ -136,7 +136,8 @@ def _check_query(image: UploadFile | None, image_id: int | None, text: str | Non
         raise HTTPException(422, "expected an uploaded 'image' or an 'image_id', not both")
     if image is None and image_id is None and text is None:
         raise HTTPException(422, "expected an uploaded 'image', an 'image_id', a 'text', "
-                                 "or an image and a text")
+                                 "or an image and a text, as fields of a multipart/form-data "
+                                 "body")
 
 
 def _query_pixels(state: ServerState, image: UploadFile | None, image_id: int | None,
