@@ -93,6 +93,29 @@ def test_mistakes_are_named_not_ignored(
         {"path": str(folder / "img002.png"), "excluded_by": "img002.png"}]
 
 
+def test_a_link_to_an_indexed_folder_is_not_indexed_twice(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, col = indexed(tmp_path, capsys, 3)
+    (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+    (tmp_path / "inner").symlink_to(folder / "img001.png")
+    code, out, _ = run(capsys, "index", str(tmp_path / "link"), str(tmp_path / "inner"),
+                       str(folder), "-c", col, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["added"] == 0 and report["unchanged"] == 3
+    assert report["same_as"] == [{"path": str(tmp_path / "link"), "indexed_as": str(folder)},
+                                 {"path": str(tmp_path / "inner"), "indexed_as": str(folder)}]
+    code, out, _ = run(capsys, "index", str(tmp_path / "link"), "-c", col)
+    assert code == 0 and f"not indexed again: {tmp_path / 'link'} is {folder}" in out
+    code, out, _ = run(capsys, "info", "-c", col)
+    assert "3 indexed" in out
+    # A new collection that takes both at once keeps the first named.
+    fresh = str(tmp_path / "fresh")
+    code, out, _ = run(capsys, "index", str(tmp_path / "link"), str(folder), "-c", fresh,
+                       "--extractor", "thumbnail", "--json")
+    assert json.loads(out)["added"] == 3 and json.loads(out)["same_as"] == [
+        {"path": str(folder), "indexed_as": str(tmp_path / "link")}]
+
+
 def test_counts_read_in_the_right_number() -> None:
     assert [counted(n, "face") for n in (0, 1, 2)] == ["0 faces", "1 face", "2 faces"]
     assert counted(1, "person", "people") == "1 person" and counted(3, "person", "people") == (

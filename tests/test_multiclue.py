@@ -161,6 +161,8 @@ def test_a_stale_index_catches_up_from_the_log(root: Path) -> None:
             writer.annotations.set(coffee, tags=["breakfast"])
         reader.channels["text"].mark_stale()
         assert names(reader.search(text="breakfast", k=1)) == ["coffee.png"]
+        # No word, nothing found: by BM25 ("*" matches all) nor by meaning.
+        assert reader.search(text="*", k=3) == [] and reader.search(text="? -*", k=3) == []
 
 
 def test_filters_by_category_folder_and_date(root: Path, photos: Path) -> None:
@@ -181,6 +183,15 @@ def test_filters_by_category_folder_and_date(root: Path, photos: Path) -> None:
         old = SearchFilter(date_to=dt.date(2019, 3, 1))
         assert set(names(collection.search(photos / "coffee.png", k=9, filters=old))) == {
             "coffee.png", "astronaut.png", "rocket.png", "chelsea.png"}
+        # The last day there is bounds nothing, but an image without a date (added from
+        # memory) is still left out, as by any other date.
+        collection.add({"undated": np.asarray(Image.open(photos / "coffee.png"))})
+        for last in (dt.date(9999, 12, 30), dt.date.max):
+            dated = names(collection.search(photos / "coffee.png", k=9,
+                                            filters=SearchFilter(date_to=last)))
+            assert len(dated) == 5 and "undated" not in dated, last
+        collection.remove(["undated"])
+        assert collection.info()["excluded"] == []  # a name from memory is not a path
         collection.annotations.set(ids["rocket.png"], categories=["drinks"])
         assert collection.annotations.categories() == [("Drinks", 2), ("pets", 1)]
         collection.annotations.set(ids["rocket.png"], categories=[])
@@ -409,6 +420,11 @@ def test_text_over_shards_ranks_as_the_whole_collection(
                 (r.image_id, r.path, rounded(r.evidence.as_dict())) for r in expected], asked
             np.testing.assert_allclose([(r.fused_score, r.score) for r in found.results],
                                        [(r.fused_score, r.score) for r in expected], atol=1e-6)
+        # A text alone is the text channel's: both refuse an image channel or a box with it.
+        for refused in ({"channel": "global"}, {"box": (0, 0, 10, 10)}):
+            for searched in (whole, sharded):
+                with pytest.raises(ValidationError, match="for a text without an image"):
+                    searched.search(text="kitty", k=4, **refused)  # type: ignore[arg-type]
         # What a Ray actor would send back must pickle. Which shard holds the captioned
         # photos depends on their paths' hashes, so one shard may have no text of its own.
         parts = [pickle.loads(pickle.dumps(searcher.text_part())) for searcher in sharded._local]

@@ -116,6 +116,8 @@ def test_search_errors_are_clear(client: TestClient) -> None:
     assert two_uploads.status_code == 400
     assert client.post("/objects", files=[("image_id", (None, "1")),
                                           ("image_id", (None, "1"))]).status_code == 400
+    unknown = [("image_id", (None, "1")), ("state", (None, "a")), ("state", (None, "b"))]
+    assert client.post("/search", files=unknown).status_code == 200  # not a field: ignored
     categories = client.post("/search", files=[("image_id", (None, "1")),
                                                ("category", (None, "a")),
                                                ("category", (None, "b")),

@@ -88,7 +88,7 @@ def run_index(args: argparse.Namespace) -> int:
     report, imported = _index_one(args)
     _print_report(args, report, imported)
     if not (report.added or report.updated or report.unchanged or report.completed
-            or report.removed or report.failures or report.kept_out):
+            or report.removed or report.failures or report.kept_out or report.same_as):
         print("no images found in " + ", ".join(printable(path) for path in args.paths)
               + " (hidden files and folders are skipped)", file=sys.stderr)
     return 0 if imported is None else sidecar_status(args.annotations, imported.annotated)
@@ -124,9 +124,10 @@ def _index_one(args: argparse.Namespace) -> tuple[IndexReport, ImportReport | No
         if "faces" in collection.channels and (report.added or report.updated
                                                or report.completed):
             grouped = collection.people.update()  # people right away, not after faces people
-            print(f"faces: {grouped.joined} joined known people, {grouped.clustered} grouped "
-                  f"into {grouped.new_people} new people (lookalike faces people lists them)",
-                  file=sys.stderr)
+            print(f"faces: {counted(grouped.joined, 'face')} joined known people, "
+                  f"{grouped.clustered} grouped into "
+                  f"{counted(grouped.new_people, 'new person', 'new people')} "
+                  "(lookalike faces people lists them)", file=sys.stderr)
         if args.annotations is not None:
             imported = collection.annotations.import_sidecar(args.annotations)
     return report, imported
@@ -163,6 +164,8 @@ def format_report(report: IndexReport) -> str:
     ]
     lines += [f"  failed: {printable(path)}: {printable(reason)}"
               for path, reason in report.failures]
+    lines += [f"  not indexed again: {printable(path)} is {printable(other)} (through a "
+              "link), indexed under that path" for path, other in report.same_as]
     lines += [f"  kept out: {printable(path)} lies in the excluded {printable(pattern)}; "
               f"'lookalike include {printable(pattern)}' takes it back"
               for path, pattern in report.kept_out]
@@ -171,7 +174,7 @@ def format_report(report: IndexReport) -> str:
 
 def _format_import(imported: ImportReport, sidecar: Path) -> str:
     return (f"annotated {counted(imported.annotated, 'image')} from {sidecar}"
-            + (f"; {len(imported.unknown)} paths not in the collection, e.g. "
+            + (f"; {counted(len(imported.unknown), 'path')} not in the collection, e.g. "
                f"{imported.unknown[0]}" if imported.unknown else ""))
 
 

@@ -256,9 +256,10 @@ class Collection:
         under = {absolute: {name, absolute, *self.catalog.images.paths_under(absolute)}
                  for name, absolute in given}
         records = self.catalog.images.by_path(set().union(*under.values()))
-        # Files and folders that exist or were indexed; a typo keeps nothing out.
+        # Files and folders that exist or were indexed; a typo or an in-memory name does not.
         keep_out(self.catalog, [absolute for name, absolute in given if os.path.exists(name)
-                                or not under[absolute].isdisjoint(records)])
+                                or not (under[absolute] - {name} | {absolute}).isdisjoint(
+                                    records)])
         removed = self._indexer().delete([record.id for record in records.values()])
         if removed:
             self._changed()

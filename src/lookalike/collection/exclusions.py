@@ -115,6 +115,26 @@ def record_roots(conn: Transaction, roots: list[str]) -> None:
     Catalog.put_meta(conn, ROOTS, json.dumps(roots))
 
 
+def linked_twice(roots: Sequence[str], known: Sequence[str]) -> list[tuple[str, str]]:
+    """(root, the path it is indexed under) for each of ``roots`` that reaches, through a
+    symbolic link, a folder or file that ``known`` (the roots given before) or an earlier
+    one of ``roots`` already names under another path: indexing it would store every image
+    a second time. A root inside another by its own path is not such a one."""
+    found: list[tuple[str, str]] = []
+    seen: list[tuple[str, str]] = [(name, os.path.realpath(name)) for name in known]
+    for root in roots:
+        real = os.path.realpath(root)
+        same = next((name for name, other in seen
+                     if name != root and not root.startswith(name.rstrip(os.sep) + os.sep)
+                     and (real == other or real.startswith(other.rstrip(os.sep) + os.sep))),
+                    None)
+        if same is not None and root not in known:
+            found.append((root, same))
+        else:
+            seen.append((root, real))
+    return found
+
+
 def keep_out(catalog: Catalog, paths: list[str]) -> None:
     """Add ``paths`` (absolute) to the collection's exclusions."""
     if not paths:

@@ -22,6 +22,7 @@ from lookalike.collection.channels import Channel
 from lookalike.collection.engines import Engine, LocalEngine
 from lookalike.collection.exclusions import (
     Exclusions,
+    linked_twice,
     read_exclusions,
     read_roots,
     record_roots,
@@ -64,6 +65,9 @@ class IndexReport:
     completed: int = 0
     #: (named path, the exclusion that keeps it out): nothing under it was indexed.
     kept_out: list[tuple[str, str]] = field(default_factory=list)
+    #: (named path, the path it is indexed under): a link to what the collection holds
+    #: already, not indexed a second time.
+    same_as: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def images_per_s(self) -> float:
@@ -81,6 +85,7 @@ class IndexReport:
             "wall_seconds": round(self.seconds + self.prepare_seconds, 3),
             "kept_out": [{"path": path, "excluded_by": pattern}
                          for path, pattern in self.kept_out],
+            "same_as": [{"path": path, "indexed_as": other} for path, other in self.same_as],
         }
 
 
@@ -113,6 +118,8 @@ class Indexer:
         """See :meth:`lookalike.Collection.index`."""
         started = time.perf_counter()
         roots = [Path(catalog_key(p)) for p in paths]
+        same_as = self._linked(roots)
+        roots = [root for root in roots if str(root) not in dict(same_as)]
         found = discover_images(roots, recursive=recursive)
         with self.catalog.writing("indexing"):
             kept_out, swept = self._exclusions(roots, list(exclude))
@@ -122,7 +129,7 @@ class Indexer:
                 (error.source, error.reason) for error in found.failures
                 if (keep is None or keep(error.source))
                 and not kept_out.excludes(error.source, given)],
-                kept_out=kept_out.covering(given))
+                kept_out=kept_out.covering(given), same_as=same_as)
             files = self._named([path for path in present if keep is None or keep(str(path))],
                                 report)
             counts = WriteCounts()
@@ -136,6 +143,15 @@ class Indexer:
         # images/s and report them apart.
         report.seconds = time.perf_counter() - started - report.prepare_seconds
         return report
+
+    def _linked(self, roots: Sequence[Path]) -> list[tuple[str, str]]:
+        """The roots that are links to what is indexed under another path (see
+        :func:`linked_twice`), but for one whose own path holds images already (indexed
+        so before): those stay in step as they were."""
+        return [(root, other) for root, other
+                in linked_twice([str(root) for root in roots], read_roots(self.catalog))
+                if not self.catalog.images.by_path([root])
+                and not self.catalog.images.paths_under(root.rstrip(os.sep))]
 
     def _exclusions(self, roots: Sequence[Path], exclude: list[str]) -> tuple[Exclusions, int]:
         """The exclusions in force for this run (a root named again is wanted back; new

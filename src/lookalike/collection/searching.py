@@ -150,13 +150,8 @@ class Searcher:
         if image is not None:
             self._searchers(channel)  # an unknown channel raises
         if text is not None:
-            reader = self._text_searcher()
-            # A text alone is searched by the text channel: say so rather than ignore them.
-            expect(image is not None or channel in ("auto", reader.name),
-                   f"expected channel 'auto' or '{reader.name}' for a text without an image, "
-                   f"got '{channel}'")
-            expect(image is not None or box is None,
-                   f"expected no box for a text without an image, got {box!r}")
+            check_text_alone(image=image is not None, channel=channel, box=box,
+                             text_channel=self._text_searcher().name)
         if method == "learned":
             self.ranker.get()  # no trained ranker raises
 
@@ -231,6 +226,16 @@ class Searcher:
                 return channel
         raise ValidationError("expected a collection with a 'text' channel for text search, "
                               "got none; create it with channels including 'text'")
+
+
+def check_text_alone(*, image: bool, channel: str, box: Box | None,
+                     text_channel: str = "text") -> None:
+    """A text without an image is the text channel's to search: a box or another channel
+    asked with it is refused rather than ignored."""
+    expect(image or channel in ("auto", text_channel),
+           f"expected channel 'auto' or '{text_channel}' for a text without an image, "
+           f"got '{channel}'")
+    expect(image or box is None, f"expected no box for a text without an image, got {box!r}")
 
 
 def fuse_rankings(rankings: Mapping[str, Sequence[Hit]], method: str,

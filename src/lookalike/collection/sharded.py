@@ -42,7 +42,12 @@ from lookalike.collection.local_ranking import LocalQuery, RankingSettings
 from lookalike.collection.people import ImageFace
 from lookalike.collection.ray_engine import connect, release, summary_of
 from lookalike.collection.registry import auto_fusion
-from lookalike.collection.searching import RankerFile, fuse_rankings, results_of
+from lookalike.collection.searching import (
+    RankerFile,
+    check_text_alone,
+    fuse_rankings,
+    results_of,
+)
 from lookalike.collection.shard_searcher import ShardAnswer, ShardSearcher
 from lookalike.collection.sharded_local import ShardedLocal, SharedStatistics, StaleStatistics
 from lookalike.collection.sharded_text import ShardedText
@@ -229,6 +234,8 @@ class ShardedCollection:
         if text is not None and self._text_channel is None:
             raise ValidationError("expected a collection with a 'text' channel for text "
                                   "search, got none; create it with channels including 'text'")
+        if text is not None:
+            check_text_alone(image=query is not None, channel=channel, box=box)
         sent = None if query is None else self._shared(_as_sent(query))
         ranker = self._ranker
         has_ranker = ranker.exists()  # read once: the whole search uses one policy

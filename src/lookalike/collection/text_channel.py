@@ -35,7 +35,7 @@ from lookalike.fusion import RRF_K
 from lookalike.images import Box, crop
 from lookalike.results import Hit, TextEvidence
 from lookalike.storage import MODEL_SOURCES, Catalog, Transaction
-from lookalike.text import MiniLMEncoder
+from lookalike.text import MiniLMEncoder, has_words
 
 TEXT_MODES = ("both", "bm25", "semantic")
 # Words that match nearly every caption: BM25 would rank "A windy coast" first for
@@ -179,7 +179,7 @@ class TextChannel(Channel):
         """A text as searched: with its sentence vector when meaning is searched too."""
         expect(isinstance(text, str), f"expected a text query, got {type(text).__name__}")
         expect(mode in TEXT_MODES, f"expected a mode among {list(TEXT_MODES)}, got {mode!r}")
-        semantic = self.config.semantic and mode != "bm25" and bool(text.strip())
+        semantic = self.config.semantic and mode != "bm25" and has_words(text)
         return TextQuery(text, mode=mode, vector=self.encoder.load().encode([text])[0]
                          if semantic else None)
 

@@ -5,7 +5,6 @@ request is ambiguous, on any route), like every error: ``{"detail": ...}``."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections import Counter
 from urllib.parse import parse_qsl
@@ -43,10 +42,10 @@ async def _refuse(send: Send, name: str, count: int) -> None:
 
 
 async def one_value_per_form_field(request: Request) -> None:
-    """A route's dependency: each field its endpoint takes is in its form (read once, and
-    kept for the route) once, but for :data:`REPEATABLE_FIELDS`; fields it does not take are
-    ignored, as FastAPI ignores them."""
-    taken = inspect.signature(request.scope["endpoint"]).parameters
+    """A route's dependency: each form field the route takes (its body parameters) is in
+    its form (read once, and kept for the route) once, but for :data:`REPEATABLE_FIELDS`;
+    fields it does not take are ignored, as FastAPI ignores them."""
+    taken = {field.alias for field in request.scope["route"].dependant.body_params}
     counts = Counter(name for name, _ in (await request.form()).multi_items())
     repeated = [(name, count) for name, count in counts.items()
                 if count > 1 and name in taken and name not in REPEATABLE_FIELDS]

@@ -172,7 +172,9 @@ def _where(conditions: ImageConditions) -> tuple[str, list[Any]]:
     if conditions.date_from:
         clauses.append(f"{_DATE_OF_IMAGE} >= ?")
         params.append(conditions.date_from.isoformat())
-    if conditions.date_to and conditions.date_to < dt.date.max:  # the last day bounds nothing
+    if conditions.date_to and conditions.date_to < dt.date.max:
         clauses.append(f"{_DATE_OF_IMAGE} < ?")
         params.append((conditions.date_to + dt.timedelta(days=1)).isoformat())
+    elif conditions.date_to:  # the last day (no day after it): any image with a date
+        clauses.append(f"{_DATE_OF_IMAGE} IS NOT NULL")
     return " AND ".join(clauses), params

@@ -5,6 +5,6 @@ only when used, so importing this package is cheap and never fails.
 """
 
 from lookalike.text.encoder import MiniLMEncoder
-from lookalike.text.fulltext import FIELDS, FullTextIndex, TextDocument
+from lookalike.text.fulltext import FIELDS, FullTextIndex, TextDocument, has_words
 
-__all__ = ["FIELDS", "FullTextIndex", "MiniLMEncoder", "TextDocument"]
+__all__ = ["FIELDS", "FullTextIndex", "MiniLMEncoder", "TextDocument", "has_words"]

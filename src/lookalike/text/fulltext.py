@@ -176,7 +176,7 @@ class FullTextIndex:
                f"expected k to be a positive integer, got {k!r}")
         weights = _field_boosts(boosts)
         index = self._require()
-        if not _WORD.search(text):
+        if not has_words(text):
             return []  # no word to match: tantivy's ``*`` would match every image alike
         index.reload()  # cheap (tens of µs); shows commits made by another process
         searcher = index.searcher()
@@ -288,6 +288,12 @@ def _field_boosts(boosts: Mapping[str, float] | None) -> dict[str, float]:
         weights[name] = boost
         weights[name + STEM_SUFFIX] = boost * STEM_WEIGHT
     return weights
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a word (letters or digits) to search by: ``*`` or ``?`` do not,
+    and match nothing, by their words or by their meaning."""
+    return _WORD.search(text) is not None
 
 
 def _queries(index: Any, text: str, weights: dict[str, float]) -> Iterator[Any]:
