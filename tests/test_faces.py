@@ -22,6 +22,7 @@ from conftest import DATA, pattern  # noqa: E402
 
 from lookalike import Collection, FacesChannelConfig, ValidationError  # noqa: E402
 from lookalike.cli import main  # noqa: E402
+from lookalike.errors import NothingToSearchError  # noqa: E402
 from lookalike.eval import metrics  # noqa: E402
 from lookalike.faces import (  # noqa: E402
     DETECTORS,
@@ -250,6 +251,12 @@ def test_auto_search_with_a_faceless_query_uses_the_other_channels(
         fused = collection.search(face_photos / "astronaut.png", k=2, channel="auto")
         # Each channel's evidence is kept, under the channel's name.
         assert fused[0].evidence.as_dict()["faces"]["same_person"]
+    # With no other channel, a faceless query says why it finds nothing, as "faces" alone does.
+    with faces_collection(tmp_path / "only-faces").open() as collection:
+        collection.index([face_photos])
+        for channel in ("auto", "faces"):
+            with pytest.raises(NothingToSearchError, match="no face found"):
+                collection.search(face_photos / "coffee.jpg", k=3, channel=channel)
 
 
 def test_removing_and_changing_images_updates_faces(tmp_path: Path, face_photos: Path,

@@ -177,15 +177,21 @@ class Searcher:
         queries: dict[str, object] = {}
         if image is None:
             return queries
+        nothing: list[NothingToSearchError] = []
         for searcher in self._searchers(channel):
             if channel == "auto" and (searcher.name in skip or (
                     text_given and isinstance(searcher, TextSearching))):
                 continue
             try:
                 queries[searcher.name] = searcher.encode_query(image, box)
-            except NothingToSearchError:
+            except NothingToSearchError as error:
                 if channel != "auto":
                     raise
+                nothing.append(error)
+        if nothing and not queries and not skip and not text_given:
+            # No channel had anything to search by (a faces-only collection, a photo with no
+            # face): say why, as the channel asked alone does, not "no results".
+            raise NothingToSearchError("; ".join(str(error) for error in nothing))
         return queries
 
     def search_encoded(self, queries: Mapping[str, object], k: int) -> dict[str, list[Hit]]:
