@@ -205,8 +205,10 @@ def test_every_channel_and_auto_rank_as_the_whole_collection(views: Path,
                 differences += [abs((r.fused_score or 0) - (every[r.image_id] or 0))
                                 for r in own]
         assert differences and max(differences) > 1e-6
-        with pytest.raises(ValidationError, match="expected a channel among"):
+        with pytest.raises(ValidationError, match="lookalike channels add text"):
             sharded.search(queries[0], channel="text")  # this collection has none
+        with pytest.raises(ValidationError, match="the kinds of channel are"):
+            sharded.search(queries[0], channel="colour")  # no collection has one
 
 
 def test_a_learned_ranker_fuses_the_shards_as_the_whole(views: Path, tmp_path: Path) -> None:

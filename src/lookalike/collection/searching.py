@@ -9,7 +9,7 @@ some categories, a folder or a date range; the best hit per image becomes a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +81,7 @@ class Searcher:
 
     def channel(self, name: str) -> Channel:
         if name not in self.channels:
-            # Imported here, on the error path: the registry imports this package's modules.
-            from lookalike.collection.registry import CHANNELS
-
-            hint = (f"add it with: lookalike channels add {name} -c COLLECTION, then lookalike "
-                    "index your folders again (only the new channel is computed)"
-                    if name in CHANNELS.names() else
-                    f"the kinds of channel are {CHANNELS.names()}")
-            raise ValidationError(f"expected a channel among {[*sorted(self.channels), 'auto']}"
-                                  f", got '{name}'; {hint}")
+            raise unknown_channel(name, self.channels)
         return self.channels[name]
 
     def decode_query(self, query: ImageInput, *, channel: str = "auto", box: Box | None = None,
@@ -232,6 +224,19 @@ class Searcher:
                 return channel
         raise ValidationError("expected a collection with a 'text' channel for text search, "
                               "got none; create it with channels including 'text'")
+
+
+def unknown_channel(name: str, channels: Iterable[str]) -> ValidationError:
+    """The error for a channel a collection lacks, with how to add it (or, for no kind of
+    channel at all, the kinds there are)."""
+    # Imported here, on the error path: the registry imports this package's modules.
+    from lookalike.collection.registry import CHANNELS
+
+    hint = (f"add it with: lookalike channels add {name} -c COLLECTION, then lookalike "
+            "index your folders again (only the new channel is computed)"
+            if name in CHANNELS.names() else f"the kinds of channel are {CHANNELS.names()}")
+    return ValidationError(f"expected a channel among {[*sorted(channels), 'auto']}, "
+                           f"got '{name}'; {hint}")
 
 
 def check_text_alone(*, image: bool, channel: str, box: Box | None,

@@ -47,6 +47,7 @@ from lookalike.collection.searching import (
     check_text_alone,
     fuse_rankings,
     results_of,
+    unknown_channel,
 )
 from lookalike.collection.shard_searcher import ShardAnswer, ShardSearcher
 from lookalike.collection.sharded_local import ShardedLocal, SharedStatistics, StaleStatistics
@@ -229,8 +230,7 @@ class ShardedCollection:
                f"expected a query image, a text or both, got neither (text={text!r})")
         fan = self._fan()
         if query is not None and channel != "auto" and channel not in self._channels:
-            raise ValidationError(f"expected a channel among {[*self._channels, 'auto']}, "
-                                  f"got '{channel}'")
+            raise unknown_channel(channel, self._channels)
         if text is not None and self._text_channel is None:
             raise ValidationError("expected a collection with a 'text' channel for text "
                                   "search, got none; create it with channels including 'text'")
