@@ -81,7 +81,6 @@ def on_two_threads(function: Callable[[T], R], items: Sequence[T], *,
         odd = pool.submit(lambda: [function(item) for item in items[1::2]])
         even = [function(item) for item in items[0::2]]
         found = odd.result()
-    merged: list[R] = []
-    for position in range(len(items)):
-        merged.append(even[position // 2] if position % 2 == 0 else found[position // 2])
+    merged = [*even, *found]  # then put back in the items' order
+    merged[0::2], merged[1::2] = even, found
     return merged

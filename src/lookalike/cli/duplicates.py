@@ -37,8 +37,8 @@ def run_duplicates(args: argparse.Namespace) -> int:
         kind = ("exact copies" if group.exact
                 else f"near duplicates, similarity >= {group.weakest:.3f}")
         print(f"group {number}: {len(group.image_ids)} images, {kind}")
-        same = group.same_bytes_as or (None,) * len(group.image_ids)
-        for image_id, path, first in zip(group.image_ids, group.paths, same, strict=True):
+        for image_id, path, first in zip(group.image_ids, group.paths, group.same_bytes_as,
+                                         strict=True):
             copy = f"  (same bytes as {first})" if first is not None and not group.exact else ""
             print(f"  {image_id:>6}  {printable(path)}{copy}")
     return 0

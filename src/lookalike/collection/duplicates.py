@@ -47,14 +47,13 @@ class DuplicateGroup:
     weakest: float
     #: For each image, the first image before it in the group with the same bytes (None:
     #: the first of its bytes): in a near group, the byte-identical copies among the others.
-    same_bytes_as: tuple[int | None, ...] = ()
+    same_bytes_as: tuple[int | None, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        same = self.same_bytes_as or (None,) * len(self.image_ids)
         return {"kind": "exact" if self.exact else "near", "weakest": round(self.weakest, 4),
                 "images": [{"id": image_id, "path": path, "same_bytes_as": first}
-                           for image_id, path, first in zip(self.image_ids, self.paths, same,
-                                                            strict=True)]}
+                           for image_id, path, first in zip(self.image_ids, self.paths,
+                                                            self.same_bytes_as, strict=True)]}
 
 
 @dataclass
@@ -177,14 +176,22 @@ def _as_groups(groups: _Groups, records: Mapping[int, Any]) -> list[DuplicateGro
     found = []
     for root, ids in groups.members().items():
         digests = {records[image_id].sha256 for image_id in ids}
-        first: dict[str, int] = {}
-        for image_id in ids:
-            first.setdefault(records[image_id].sha256 or f"#{image_id}", image_id)
         found.append(DuplicateGroup(
             exact=len(digests) == 1 and None not in digests, image_ids=tuple(ids),
             paths=tuple(records[image_id].path for image_id in ids),
             weakest=groups.weakest.get(root, 1.0),
-            same_bytes_as=tuple(None if (earlier := first[records[i].sha256 or f"#{i}"]) == i
-                                else earlier for i in ids)))
+            same_bytes_as=_same_bytes_as(ids, records)))
     return sorted(found, key=lambda group: (-len(group.image_ids), group.image_ids))
+
+
+def _same_bytes_as(ids: list[int], records: Mapping[int, Any]) -> tuple[int | None, ...]:
+    """For each of ``ids``, the first one before it with the same bytes, else None (also
+    for a file whose hash is unknown)."""
+    first: dict[str, int] = {}
+    found: list[int | None] = []
+    for image_id in ids:
+        digest = records[image_id].sha256
+        earlier = first.setdefault(digest, image_id) if digest else image_id
+        found.append(None if earlier == image_id else earlier)
+    return tuple(found)
 

@@ -119,7 +119,8 @@ class Indexer:
         started = time.perf_counter()
         roots = [Path(catalog_key(p)) for p in paths]
         same_as = self._linked(roots)
-        roots = [root for root in roots if str(root) not in dict(same_as)]
+        linked = {path for path, _ in same_as}
+        roots = [root for root in roots if str(root) not in linked]
         found = discover_images(roots, recursive=recursive)
         with self.catalog.writing("indexing"):
             kept_out, swept = self._exclusions(roots, list(exclude))
